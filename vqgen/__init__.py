@@ -1,0 +1,22 @@
+"""vqgen: two-stage discrete generative modelling in Keras 3.
+
+Stage 1 is a VQ-VAE (van den Oord et al. 2017, "Neural Discrete Representation Learning") that codes
+images as grids of integers; stage 2 (the `prior` package) is a gated PixelCNN over those grids.
+"""
+
+from vqgen.decoder import Decoder
+from vqgen.encoder import Encoder
+from vqgen.residual_stack import ResidualStack
+from vqgen.vector_quantizer import Quantization, VectorQuantizer
+from vqgen.vqvae import VQVAE
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Decoder",
+    "Encoder",
+    "Quantization",
+    "ResidualStack",
+    "VQVAE",
+    "VectorQuantizer",
+]

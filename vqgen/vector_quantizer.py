@@ -1,0 +1,344 @@
+"""The vector-quantisation bottleneck of a VQ-VAE.
+
+Reference: van den Oord, Vinyals and Kavukcuoglu, "Neural Discrete Representation Learning" (2017).
+"""
+
+import collections
+
+import keras
+import tensorflow as tf
+
+from vqgen.distributed import broadcast_from_first_replica, sum_across_replicas
+
+Quantization = collections.namedtuple(
+    "Quantization", ["quantized", "indices", "loss", "perplexity", "codes_used"]
+)
+Quantization.__doc__ = """What one pass through the quantizer produced.
+
+Fields:
+    quantized: the straight-through quantized tensor, same shape and dtype as the input.
+    indices: int32 tensor `[..., h, w]` of the nearest code at every position.
+    loss: float32 scalar, the codebook term plus `beta` times the commitment term (only the
+        commitment term when the codebook is learned by EMA).
+    perplexity: float32 scalar, exp(-sum p log p) of the batch's code histogram.
+    codes_used: float32 scalar, the fraction of the K codes that the batch used.
+"""
+
+
+@keras.saving.register_keras_serializable(package="vqgen")
+class VectorQuantizer(keras.layers.Layer):
+    """Replaces every D-dimensional vector by its nearest entry of a learned codebook.
+
+    Each input vector `z` is mapped to `k = argmin_j ||z - e_j||_2` over a codebook `E` of
+    `num_embeddings` (K) vectors of size `embedding_dim` (D), and replaced by `e_k`. The gradient is
+    copied straight through the non-differentiable lookup: `quantized = z + stop_gradient(e_k - z)`.
+
+    The codebook learns in one of two ways:
+    - by gradient (`ema=False`): the loss `||sg[z] - e||^2 + beta * ||z - sg[e]||^2` is added to the
+      layer's losses (Keras 3 collects it through `add_loss` inside `call`);
+    - by exponential moving averages (`ema=True`, appendix A.1 of the paper): every training call
+      moves each code towards the mean of the vectors assigned to it, with Laplace-smoothed cluster
+      sizes; only `beta * ||z - sg[e]||^2` is a loss.
+
+    Distances use the expansion `||z||^2 - 2 z.E + ||E||^2` (one matmul, never an `[N, K, D]` tensor)
+    and are computed in float32 even under a mixed-precision policy. Under a `tf.distribute`
+    strategy, code counts and EMA sums are summed across replicas so every replica keeps the same
+    codebook. Codebook updates (EMA, restarts, data initialisation) only happen when `training=True`.
+
+    Args:
+        num_embeddings: int. The number of codes K. At least 2.
+        embedding_dim: int. The size D of each code; the input's last axis must equal it.
+        beta: float. Weight of the commitment term. Defaults to `0.25`.
+        ema: bool. Learn the codebook by exponential moving averages instead of gradients.
+            Defaults to `False`.
+        decay: float in (0, 1). EMA decay. Defaults to `0.99`.
+        epsilon: float > 0. Laplace smoothing of the EMA cluster sizes. Defaults to `1e-5`.
+        restart_after_steps: int or None. A code unused for this many consecutive training steps is
+            re-seeded from a random input vector of the current batch (and its EMA statistics
+            reset). `None` disables restarts. Defaults to `None`.
+        init_from_data: bool. Initialise the codebook from random input vectors of the first
+            training batch. Defaults to `False`.
+        seed: int or None. Seed of the random choices of restarts and data initialisation.
+        **kwargs: base `keras.layers.Layer` arguments (`name`, `dtype`, ...).
+
+    Input shape:
+        `(..., embedding_dim)`, e.g. `(batch, h, w, D)`.
+
+    Output shape:
+        Same as the input.
+
+    Raises:
+        ValueError: an argument out of range, or an input whose last axis is not `embedding_dim`.
+
+    Example:
+    >>> quantizer = VectorQuantizer(num_embeddings=512, embedding_dim=64, ema=True)
+    >>> z = keras.random.normal((8, 7, 7, 64))
+    >>> quantizer(z).shape
+    TensorShape([8, 7, 7, 64])
+    >>> quantizer.indices(z).shape
+    TensorShape([8, 7, 7])
+    """
+
+    def __init__(
+        self,
+        num_embeddings,
+        embedding_dim,
+        beta=0.25,
+        ema=False,
+        decay=0.99,
+        epsilon=1e-5,
+        restart_after_steps=None,
+        init_from_data=False,
+        seed=None,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        if not isinstance(num_embeddings, int) or num_embeddings < 2:
+            raise ValueError(
+                f"num_embeddings must be an integer >= 2. Received: num_embeddings={num_embeddings}"
+            )
+        if not isinstance(embedding_dim, int) or embedding_dim < 1:
+            raise ValueError(
+                f"embedding_dim must be a positive integer. Received: embedding_dim={embedding_dim}"
+            )
+        if beta < 0:
+            raise ValueError(f"beta must be >= 0. Received: beta={beta}")
+        if not 0.0 < decay < 1.0:
+            raise ValueError(f"decay must be in (0, 1). Received: decay={decay}")
+        if epsilon <= 0:
+            raise ValueError(f"epsilon must be > 0. Received: epsilon={epsilon}")
+        if restart_after_steps is not None and (
+            not isinstance(restart_after_steps, int) or restart_after_steps < 1
+        ):
+            raise ValueError(
+                "restart_after_steps must be a positive integer or None. "
+                f"Received: restart_after_steps={restart_after_steps}"
+            )
+        self.num_embeddings = num_embeddings
+        self.embedding_dim = embedding_dim
+        self.beta = float(beta)
+        self.ema = bool(ema)
+        self.decay = float(decay)
+        self.epsilon = float(epsilon)
+        self.restart_after_steps = restart_after_steps
+        self.init_from_data = bool(init_from_data)
+        self.seed = seed
+
+    def build(self, input_shape):
+        if input_shape[-1] != self.embedding_dim:
+            raise ValueError(
+                f"The encoder output depth is {input_shape[-1]} but the quantizer's embedding_dim "
+                f"is {self.embedding_dim}; make them equal. Received: input_shape={input_shape}"
+            )
+        K, D = self.num_embeddings, self.embedding_dim
+        # Every replica computes the same updates from all-reduced statistics, so a variable is
+        # written once ("only_first_replica") and stays identical across replicas.
+        self.codebook = self.add_weight(
+            name="codebook",
+            shape=(K, D),
+            initializer=keras.initializers.VarianceScaling(
+                scale=1.0, mode="fan_out", distribution="uniform", seed=self.seed
+            ),
+            trainable=not self.ema,
+            aggregation="only_first_replica" if self.ema else "none",
+            dtype="float32",
+            autocast=False,  # distances stay float32 under a mixed-precision policy
+        )
+        if self.ema:
+            # Each code starts as the mean of one pseudo-observation: itself.
+            self.ema_cluster_size = self.add_weight(
+                name="ema_cluster_size", shape=(K,), initializer="ones", trainable=False,
+                aggregation="only_first_replica", dtype="float32",
+            )
+            self.ema_embedding_sum = self.add_weight(
+                name="ema_embedding_sum", shape=(K, D), initializer="zeros", trainable=False,
+                aggregation="only_first_replica", dtype="float32",
+            )
+            self.ema_embedding_sum.assign(self.codebook.value)
+        self.steps_since_used = self.add_weight(
+            name="steps_since_used", shape=(K,), initializer="zeros", trainable=False,
+            aggregation="only_first_replica", dtype="int32",
+        )
+        self.training_steps = self.add_weight(
+            name="training_steps", shape=(), initializer="zeros", trainable=False,
+            aggregation="only_first_replica", dtype="int32",
+        )
+
+    def call(self, inputs, training=None):
+        result = self.quantize_with_stats(inputs, training=training)
+        self.add_loss(result.loss)
+        return result.quantized
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    # ------------------------------------------------------------------ public operations
+
+    def quantize_with_stats(self, inputs, training=False):
+        """Quantizes `inputs` and, when training, updates the codebook.
+
+        Unlike `__call__`, it returns every by-product of the pass and adds no loss to the layer;
+        models that want the indices and statistics as well as the output (like `VQVAE`) use it.
+
+        Args:
+            inputs: float tensor `[..., embedding_dim]`.
+            training: bool. Whether to update EMA statistics, restart dead codes and initialise
+                from data.
+
+        Returns:
+            A `Quantization` namedtuple (quantized, indices, loss, perplexity, codes_used).
+        """
+        if not self.built:
+            self.build(inputs.shape)
+        z = tf.cast(inputs, "float32")
+        flat_z = tf.reshape(z, [-1, self.embedding_dim])  # (N, D)
+        if training and self.init_from_data:
+            self._initialise_from_first_batch(flat_z)
+        flat_indices = self._nearest_codes(flat_z)  # (N,)
+        counts = sum_across_replicas(
+            tf.math.bincount(flat_indices, minlength=self.num_embeddings,
+                             maxlength=self.num_embeddings, dtype="float32")
+        )  # (K,)
+        flat_z_q = tf.gather(self.codebook, flat_indices)  # (N, D)
+
+        commitment = tf.reduce_mean(tf.square(flat_z - tf.stop_gradient(flat_z_q)))
+        loss = self.beta * commitment
+        if not self.ema:
+            loss += tf.reduce_mean(tf.square(tf.stop_gradient(flat_z) - flat_z_q))
+
+        if training:
+            if self.ema:
+                self._update_ema(flat_z, flat_indices, counts)
+            if self.restart_after_steps is not None:
+                self._restart_dead_codes(flat_z, counts)
+            self.training_steps.assign_add(1)
+
+        z_q = tf.reshape(flat_z_q, tf.shape(z))
+        quantized = z + tf.stop_gradient(z_q - z)  # straight-through estimator
+        probabilities = counts / tf.maximum(tf.reduce_sum(counts), 1.0)
+        perplexity = tf.exp(-tf.reduce_sum(probabilities * tf.math.log(probabilities + 1e-10)))
+        codes_used = tf.reduce_mean(tf.cast(counts > 0, "float32"))
+        indices = tf.reshape(flat_indices, tf.shape(z)[:-1])
+        return Quantization(tf.cast(quantized, inputs.dtype), indices, loss, perplexity, codes_used)
+
+    def indices(self, inputs):
+        """Returns the index of the nearest code at every position.
+
+        Args:
+            inputs: float tensor `[..., embedding_dim]`, e.g. encoder outputs `[B, h, w, D]`.
+
+        Returns:
+            int32 tensor `[...]`, e.g. `[B, h, w]`.
+        """
+        if not self.built:
+            self.build(inputs.shape)
+        z = tf.cast(inputs, "float32")
+        flat_indices = self._nearest_codes(tf.reshape(z, [-1, self.embedding_dim]))
+        return tf.reshape(flat_indices, tf.shape(z)[:-1])
+
+    def lookup(self, codes):
+        """Returns the codebook vectors of integer codes: the inverse of `indices`.
+
+        Args:
+            codes: int tensor `[...]` with values in `[0, num_embeddings)`.
+
+        Returns:
+            float32 tensor `[..., embedding_dim]`.
+
+        Raises:
+            ValueError: (eagerly) or `tf.errors.InvalidArgumentError` (in a graph) when a code is
+                outside `[0, num_embeddings)`.
+        """
+        codes = tf.convert_to_tensor(codes)
+        if not codes.dtype.is_integer:
+            raise ValueError(f"codes must be integers. Received: dtype={codes.dtype.name}")
+        codes = tf.cast(codes, "int32")
+        message = f"codes must be in [0, {self.num_embeddings}): use codes produced by this model"
+        if tf.executing_eagerly():
+            if tf.size(codes) > 0 and (
+                tf.reduce_min(codes) < 0 or tf.reduce_max(codes) >= self.num_embeddings
+            ):
+                low, high = int(tf.reduce_min(codes)), int(tf.reduce_max(codes))
+                raise ValueError(f"{message}. Received codes in [{low}, {high}]")
+        else:
+            checks = [
+                tf.debugging.assert_non_negative(codes, message=message),
+                tf.debugging.assert_less(codes, self.num_embeddings, message=message),
+            ]
+            with tf.control_dependencies(checks):
+                codes = tf.identity(codes)
+        return tf.gather(self.codebook, codes)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "num_embeddings": self.num_embeddings,
+                "embedding_dim": self.embedding_dim,
+                "beta": self.beta,
+                "ema": self.ema,
+                "decay": self.decay,
+                "epsilon": self.epsilon,
+                "restart_after_steps": self.restart_after_steps,
+                "init_from_data": self.init_from_data,
+                "seed": self.seed,
+            }
+        )
+        return config
+
+    # ------------------------------------------------------------------ internals
+
+    def _nearest_codes(self, flat_z):
+        """Index of the nearest code of each row of `flat_z` (N, D), in float32."""
+        codebook = tf.convert_to_tensor(self.codebook)
+        distances = (
+            tf.reduce_sum(tf.square(flat_z), axis=1, keepdims=True)
+            - 2.0 * tf.matmul(flat_z, codebook, transpose_b=True)
+            + tf.reduce_sum(tf.square(codebook), axis=1)[tf.newaxis, :]
+        )  # (N, K)
+        return tf.argmin(distances, axis=1, output_type="int32")
+
+    def _random_rows(self, flat_z, count, salt):
+        """`count` rows of `flat_z` drawn with replacement, the same on every replica."""
+        seed = tf.stack([tf.cast(self.seed or 0, "int32"), self.training_steps * 2 + salt])
+        rows = tf.random.stateless_uniform(
+            [count], seed=seed, minval=0, maxval=tf.shape(flat_z)[0], dtype="int32"
+        )
+        return broadcast_from_first_replica(tf.gather(flat_z, rows))
+
+    def _initialise_from_first_batch(self, flat_z):
+        def initialise():
+            samples = self._random_rows(flat_z, self.num_embeddings, salt=0)
+            updates = [self.codebook.assign(samples)]
+            if self.ema:
+                updates += [
+                    self.ema_embedding_sum.assign(samples),
+                    self.ema_cluster_size.assign(tf.ones([self.num_embeddings])),
+                ]
+            with tf.control_dependencies(updates):
+                return tf.constant(True)
+
+        tf.cond(tf.equal(self.training_steps, 0), initialise, lambda: tf.constant(False))
+
+    def _update_ema(self, flat_z, flat_indices, counts):
+        one_hot = tf.one_hot(flat_indices, self.num_embeddings, dtype="float32")  # (N, K)
+        sums = sum_across_replicas(tf.matmul(one_hot, flat_z, transpose_a=True))  # (K, D)
+        cluster_size = self.decay * self.ema_cluster_size + (1.0 - self.decay) * counts
+        embedding_sum = self.decay * self.ema_embedding_sum + (1.0 - self.decay) * sums
+        total = tf.reduce_sum(cluster_size)
+        smoothed = (cluster_size + self.epsilon) / (total + self.num_embeddings * self.epsilon) * total
+        self.ema_cluster_size.assign(cluster_size)
+        self.ema_embedding_sum.assign(embedding_sum)
+        self.codebook.assign(embedding_sum / smoothed[:, tf.newaxis])
+
+    def _restart_dead_codes(self, flat_z, counts):
+        steps_since_used = tf.where(counts > 0, 0, self.steps_since_used + 1)
+        dead = steps_since_used >= self.restart_after_steps  # (K,)
+        samples = self._random_rows(flat_z, self.num_embeddings, salt=1)  # (K, D)
+        self.codebook.assign(tf.where(dead[:, tf.newaxis], samples, self.codebook))
+        if self.ema:
+            self.ema_cluster_size.assign(tf.where(dead, 1.0, self.ema_cluster_size))
+            self.ema_embedding_sum.assign(
+                tf.where(dead[:, tf.newaxis], samples, self.ema_embedding_sum)
+            )
+        self.steps_since_used.assign(tf.where(dead, 0, steps_since_used))
