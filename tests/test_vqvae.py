@@ -1,0 +1,124 @@
+"""VQVAE: shapes, training, codec round trips, saving, and bad inputs."""
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import vqgen
+from vqgen import VQVAE
+
+
+def tiny_vqvae(**kwargs):
+    config = dict(
+        input_shape=(8, 12, 1), num_embeddings=16, embedding_dim=4, downsample=4,
+        hidden_channels=8, residual_channels=4, num_residual_blocks=1, seed=0,
+    )
+    config.update(kwargs)
+    return VQVAE(**config)
+
+
+def blobs(n, shape=(8, 12, 1), seed=0):
+    rng = np.random.default_rng(seed)
+    return rng.uniform(size=(n,) + shape).astype("float32")
+
+
+@pytest.mark.parametrize("downsample, channels", [(2, 3), (4, 1), (8, 3)])
+def test_shapes_for_every_downsampling_factor(downsample, channels):
+    model = tiny_vqvae(input_shape=(16, 24, channels), downsample=downsample)
+    images = blobs(3, (16, 24, channels))
+    codes = model.encode(images)
+    assert codes.shape == (3, 16 // downsample, 24 // downsample) and codes.dtype == np.int32
+    decoded = model.decode(codes)
+    assert decoded.shape == images.shape and decoded.min() >= 0 and decoded.max() <= 1
+
+
+def test_compression_ratio_of_the_paper():
+    model = VQVAE(input_shape=(128, 128, 3), num_embeddings=512, embedding_dim=4, downsample=4,
+                  hidden_channels=4, residual_channels=2, num_residual_blocks=0)
+    assert model.grid_shape == (32, 32)
+    assert model.compression_ratio == pytest.approx(128 * 128 * 3 * 8 / (32 * 32 * 9))
+    assert round(model.compression_ratio, 2) == 42.67
+
+
+def test_fit_logs_every_metric_and_lowers_the_loss():
+    model = tiny_vqvae()
+    model.compile(optimizer=keras.optimizers.Adam(3e-3))
+    images = blobs(64)
+    dataset = tf.data.Dataset.from_tensor_slices((images, np.zeros(64, "int32"))).batch(16)
+    history = model.fit(dataset, epochs=4, verbose=0, validation_data=dataset)
+    logged = set(history.history)
+    for name in ("loss", "reconstruction_loss", "vq_loss", "perplexity", "codes_used", "psnr"):
+        assert name in logged and f"val_{name}" in logged
+    losses = history.history["reconstruction_loss"]
+    assert losses[-1] < losses[0]
+    reconstructions = model.reconstruct(images)
+    mse = np.mean((reconstructions - images) ** 2, axis=(1, 2, 3))
+    # The logged validation PSNR is the mean per-image PSNR of the (unclipped) decoder output.
+    assert abs(np.mean(10 * np.log10(1 / mse)) - history.history["val_psnr"][-1]) < 0.5
+
+
+def test_decode_is_decoder_of_looked_up_codes():
+    model = tiny_vqvae()
+    codes = np.random.default_rng(1).integers(0, 16, size=(5, 2, 3)).astype("int32")
+    codebook = model.quantizer.codebook.numpy()
+    expected = np.clip(model.decoder(codebook[codes]).numpy(), 0, 1)
+    np.testing.assert_allclose(model.decode(codes), expected, atol=1e-5)
+    # encode(decode(codes)) is the nearest-code grid of the encoder's features of the decoded image
+    images = model.decode(codes)
+    features = model.encoder(images).numpy().reshape(-1, 4)
+    nearest = np.argmin(((features[:, None] - codebook[None]) ** 2).sum(-1), axis=1)
+    np.testing.assert_array_equal(model.encode(images).reshape(-1), nearest)
+
+
+def test_config_and_keras_file_round_trip(tmp_path):
+    model = tiny_vqvae(ema=False, restart_after_steps=None, beta=0.3)
+    model.compile(optimizer="adam")
+    model.fit(blobs(32), epochs=1, batch_size=16, verbose=0)
+    clone = VQVAE.from_config(model.get_config())
+    assert clone.get_config() == model.get_config()
+    path = tmp_path / "vqvae.keras"
+    model.save(path)
+    loaded = keras.models.load_model(path)  # no custom_objects: registered on import
+    assert isinstance(loaded, VQVAE)
+    images = blobs(6, seed=3)
+    np.testing.assert_array_equal(loaded.encode(images), model.encode(images))
+    codes = model.encode(images)
+    np.testing.assert_array_equal(loaded.decode(codes), model.decode(codes))
+
+
+def test_uint8_images_are_scaled():
+    model = tiny_vqvae()
+    images = blobs(4)
+    as_bytes = np.round(images * 255).astype("uint8")
+    np.testing.assert_array_equal(model.encode(as_bytes), model.encode(as_bytes / 255.0))
+
+
+@pytest.mark.parametrize(
+    "call, message",
+    [
+        (lambda m: m.encode(blobs(2, (8, 12, 3))), "expects"),
+        (lambda m: m.encode(blobs(2, (12, 8, 1))), "expects"),
+        (lambda m: m.encode(np.full((1, 8, 12, 1), np.nan, "float32")), "NaN"),
+        (lambda m: m.encode(blobs(1) * 255), r"\[0, 1\]"),
+        (lambda m: m.decode(np.full((1, 2, 3), 16)), r"\[0, 16\)"),
+        (lambda m: m.decode(np.full((1, 2, 3), -1)), r"\[0, 16\)"),
+        (lambda m: m.decode(np.zeros((1, 3, 3), "int32")), "expects"),
+    ],
+)
+def test_bad_inputs_raise_one_line_errors(call, message):
+    with pytest.raises(ValueError, match=message) as error:
+        call(tiny_vqvae())
+    assert "\n" not in str(error.value)
+
+
+def test_size_not_divisible_by_factor_is_refused():
+    with pytest.raises(ValueError, match="not divisible by the downsampling factor 8"):
+        tiny_vqvae(input_shape=(28, 28, 1), downsample=8)
+    with pytest.raises(ValueError, match="downsample must be one of"):
+        tiny_vqvae(downsample=3)
+
+
+def test_public_api_is_exported():
+    for name in vqgen.__all__:
+        assert getattr(vqgen, name) is not None
