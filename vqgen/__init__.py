@@ -4,6 +4,7 @@ Stage 1 is a VQ-VAE (van den Oord et al. 2017, "Neural Discrete Representation L
 images as grids of integers; stage 2 (the `prior` package) is a gated PixelCNN over those grids.
 """
 
+from vqgen import data
 from vqgen.decoder import Decoder
 from vqgen.encoder import Encoder
 from vqgen.residual_stack import ResidualStack
@@ -13,6 +14,7 @@ from vqgen.vqvae import VQVAE
 __version__ = "0.1.0"
 
 __all__ = [
+    "data",
     "Decoder",
     "Encoder",
     "Quantization",

@@ -1,0 +1,94 @@
+"""Keras callbacks that keep a run folder consistent across crashes and bad losses."""
+
+import csv
+import io
+import math
+import os
+
+import keras
+
+from vqgen.atomic_file import atomic_path, write_text_atomically
+
+
+class MetricsFile(keras.callbacks.Callback):
+    """Writes the per-epoch logs to a CSV file, each epoch exactly once, atomically.
+
+    Unlike `keras.callbacks.CSVLogger` it rewrites the whole file at every epoch end, dropping any
+    rows of this or later epochs that an interrupted earlier attempt left, so a resumed run never
+    repeats an epoch and a crash never leaves a half-written line.
+
+    Args:
+        path: str. The CSV file; rows of earlier epochs in it are kept.
+
+    Example:
+    >>> model.fit(data, epochs=5, callbacks=[MetricsFile("run/metrics.csv")])  # doctest: +SKIP
+    """
+
+    def __init__(self, path):
+        super().__init__()
+        self.path = path
+
+    def _read_rows(self):
+        if not os.path.exists(self.path):
+            return []
+        with open(self.path, newline="", encoding="utf-8") as stream:
+            return list(csv.DictReader(stream))
+
+    def on_epoch_end(self, epoch, logs=None):
+        rows = [row for row in self._read_rows() if int(row["epoch"]) < epoch + 1]
+        rows.append({"epoch": epoch + 1, **{name: float(value) for name, value in (logs or {}).items()}})
+        columns = ["epoch"] + sorted({name for row in rows for name in row} - {"epoch"})
+        text = io.StringIO()
+        writer = csv.DictWriter(text, fieldnames=columns, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+        write_text_atomically(self.path, text.getvalue())
+
+
+class EpochCheckpoint(keras.callbacks.Callback):
+    """Saves the model's weights after every epoch to `folder/epoch_NNN.weights.h5`, atomically.
+
+    Args:
+        folder: str. Where the checkpoints go.
+
+    Example:
+    >>> model.fit(data, epochs=5, callbacks=[EpochCheckpoint("run/checkpoints")])  # doctest: +SKIP
+    """
+
+    def __init__(self, folder):
+        super().__init__()
+        self.folder = folder
+
+    def on_epoch_end(self, epoch, logs=None):
+        with atomic_path(os.path.join(self.folder, f"epoch_{epoch + 1:03d}.weights.h5")) as temporary:
+            self.model.save_weights(temporary)
+
+
+class NonFiniteLossGuard(keras.callbacks.Callback):
+    """Aborts training at the first batch whose loss is NaN or infinite.
+
+    It raises from inside the batch, so the epoch in progress never reaches the epoch-end
+    callbacks: Keras' BackupAndRestore state and `EpochCheckpoint` keep the last good epoch.
+
+    Raises:
+        ValueError: from `fit`, naming the epoch and step and what to try.
+
+    Example:
+    >>> model.fit(data, callbacks=[NonFiniteLossGuard()])  # doctest: +SKIP
+    """
+
+    def __init__(self):
+        super().__init__()
+        self._epoch = 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        loss = (logs or {}).get("loss")
+        if loss is not None and not math.isfinite(float(loss)):
+            raise ValueError(
+                f"Training loss became {float(loss)} at epoch {self._epoch + 1}, step {batch + 1}; "
+                "the last good checkpoint was kept. Lower --learning-rate or check the data for "
+                "extreme values, then run the same command again to resume."
+            )

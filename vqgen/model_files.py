@@ -1,0 +1,55 @@
+"""Saving and loading `.keras` model files with atomic writes and one-line errors."""
+
+import os
+
+import keras
+
+from vqgen.atomic_file import atomic_path
+
+
+def save_model_file(model, path):
+    """Saves `model` to the `.keras` file `path`, replacing it only once the new file is complete.
+
+    Args:
+        model: a `keras.Model`.
+        path: str ending in `.keras`.
+
+    Example:
+    >>> save_model_file(vqvae, "runs/digits/vqvae.keras")  # doctest: +SKIP
+    """
+    with atomic_path(path) as temporary:
+        model.save(temporary)
+
+
+def load_model_file(path, expected_class):
+    """Loads a `.keras` file written by `save_model_file` and checks what it holds.
+
+    Args:
+        path: str. The `.keras` file.
+        expected_class: the class the model must be an instance of (e.g. `vqgen.VQVAE`).
+
+    Returns:
+        The model.
+
+    Raises:
+        FileNotFoundError: no file at `path`.
+        ValueError: the file is corrupt, truncated, or holds another kind of model.
+
+    Example:
+    >>> vqvae = load_model_file("runs/digits/vqvae.keras", VQVAE)  # doctest: +SKIP
+    """
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"No model file at {path}; train that stage first.")
+    try:
+        model = keras.models.load_model(path)
+    except Exception as error:  # a damaged zip fails in many ways (BadZipFile, KeyError, OSError...)
+        reason = str(error).splitlines()[0][:200] if str(error) else type(error).__name__
+        raise ValueError(
+            f"{path} is not a readable Keras model file ({reason}); restore it or retrain that stage."
+        ) from None
+    if not isinstance(model, expected_class):
+        raise ValueError(
+            f"{path} holds a {type(model).__name__}, not a {expected_class.__name__}; "
+            "check which file you passed."
+        )
+    return model

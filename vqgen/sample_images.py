@@ -1,0 +1,51 @@
+"""Generating images from a run: sample code grids from the prior, decode them with the VQ-VAE."""
+
+import numpy as np
+
+import prior
+from vqgen.atomic_file import atomic_path
+from vqgen.image_grid import save_image_grid
+from vqgen.model_files import load_model_file
+from vqgen.run_directory import RunDirectory
+from vqgen.vqvae import VQVAE
+
+
+def sample_images(run_path, num=64, temperature=1.0, top_k=None, label=None, seed=None, out=None):
+    """Samples `num` images from a run's prior and VQ-VAE.
+
+    Args:
+        run_path: str. A run folder with vqvae.keras and prior.keras.
+        num: int >= 1. How many images.
+        temperature: float > 0. Softmax temperature of the prior.
+        top_k: int in [1, K] or None. Sample among the top_k most likely codes only.
+        label: int or None. Class of every image, for a conditional prior.
+        seed: int or None. Same seed, same images.
+        out: str or None. A `.png` path: writes the image grid there and the codes next to it
+            as `<out without .png>.npy`.
+
+    Returns:
+        `(images float32 [num, H, W, C], codes int32 [num, h, w])`.
+
+    Raises:
+        FileNotFoundError: the run, its VQ-VAE or its prior is missing.
+        ValueError: bad sampling arguments or labels (see `prior.PixelCNN.sample`).
+
+    Example:
+    >>> images, codes = sample_images("runs/digits", num=16, seed=0, out="samples.png")  # doctest: +SKIP
+    """
+    run = RunDirectory(run_path)
+    run.read_config()
+    run.require(run.vqvae_path, "vqgen train")
+    run.require(run.prior_path, "vqgen train-prior")
+    if out is not None and not str(out).endswith(".png"):
+        raise ValueError(f"--out must name a .png file; received {out}")
+    vqvae = load_model_file(run.vqvae_path, VQVAE)
+    pixelcnn = load_model_file(run.prior_path, prior.PixelCNN)
+    codes = pixelcnn.sample(num, temperature=temperature, top_k=top_k, labels=label, seed=seed)
+    images = vqvae.decode(codes)
+    if out is not None:
+        save_image_grid(out, images, columns=min(8, num))
+        with atomic_path(str(out)[: -len(".png")] + ".npy") as temporary:
+            with open(temporary, "wb") as stream:
+                np.save(stream, codes)
+    return images, codes

@@ -1,0 +1,157 @@
+"""Stage 1 of the workflow: train a VQ-VAE into a run folder."""
+
+import os
+import shutil
+
+import keras
+
+from vqgen.callbacks import EpochCheckpoint, MetricsFile, NonFiniteLossGuard
+from vqgen.data import load_images, split_images, to_dataset
+from vqgen.image_grid import save_comparison_grid
+from vqgen.model_files import save_model_file
+from vqgen.run_directory import RunDirectory
+from vqgen.strategies import make_strategy
+from vqgen.vqvae import VQVAE
+
+# The defaults measured in scripts/compare_keras_example.py (README, "Stage 1").
+DEFAULT_MODEL = dict(
+    num_embeddings=128,
+    embedding_dim=16,
+    downsample=4,
+    hidden_channels=64,
+    residual_channels=32,
+    num_residual_blocks=2,
+    beta=0.25,
+    ema=True,
+    decay=0.99,
+    restart_after_steps=50,
+    init_from_data=True,
+)
+DEFAULT_TRAINING = dict(epochs=10, batch_size=64, learning_rate=2e-3, validation_fraction=0.1)
+
+
+def load_splits(data_config):
+    """Loads a run's dataset and splits it exactly as at training time.
+
+    Args:
+        data_config: the "data" section of a run's config.json.
+
+    Returns:
+        `(train, validation)` ImageSets.
+    """
+    images = load_images(data_config["source"], data_dir=data_config.get("data_dir"))
+    return split_images(images, data_config["validation_fraction"], seed=data_config["seed"])
+
+
+def prepare_run(run, overwrite):
+    """Decides whether to start fresh or resume, and clears the folder when asked.
+
+    Args:
+        run: RunDirectory.
+        overwrite: bool. Delete an existing run first.
+
+    Returns:
+        True when an unfinished stage-1 training (a config.json but no vqvae.keras) should be
+        resumed.
+
+    Raises:
+        FileExistsError: the folder holds a finished run or foreign files and `overwrite` is False.
+    """
+    if overwrite and os.path.isdir(run.path):
+        shutil.rmtree(run.path)
+    if not run.exists():
+        return False
+    if os.path.isfile(run.config_path) and not os.path.exists(run.vqvae_path):
+        return True
+    raise FileExistsError(
+        f"Run directory {run.path} already exists; choose another --run, or pass --overwrite to replace it."
+    )
+
+
+def train_vqvae(
+    run_path,
+    source="digits",
+    data_dir=None,
+    seed=0,
+    overwrite=False,
+    strategy="default",
+    verbose=1,
+    **settings,
+):
+    """Trains stage 1 into `run_path`, resuming an unfinished training there.
+
+    Writes config.json, vqvae.keras, metrics.csv, TensorBoard logs, a checkpoint per epoch and
+    reconstructions.png (see `RunDirectory`).
+
+    Args:
+        run_path: str. The run folder (created).
+        source: str. Dataset, as accepted by `vqgen.data.load_images`. Defaults to "digits".
+        data_dir: str or None. TFDS data folder.
+        seed: int. Fixes the split, the data order and the initialisation.
+        overwrite: bool. Replace an existing run.
+        strategy: "default", "mirrored" or "multiworker".
+        verbose: Keras verbosity (1: progress bar).
+        **settings: any key of `DEFAULT_MODEL` or `DEFAULT_TRAINING` to override.
+
+    Returns:
+        The trained `VQVAE`.
+
+    Raises:
+        ValueError / FileNotFoundError / FileExistsError: bad data, settings or run folder.
+
+    Example:
+    >>> model = train_vqvae("runs/digits", epochs=5)  # doctest: +SKIP
+    """
+    unknown = set(settings) - set(DEFAULT_MODEL) - set(DEFAULT_TRAINING)
+    if unknown:
+        raise ValueError(f"Unknown training settings {sorted(unknown)}; see `vqgen train --help`.")
+    run = RunDirectory(run_path)
+    resuming = prepare_run(run, overwrite)
+    if resuming:
+        config = run.read_config()
+        print(f"Resuming the unfinished training in {run.path}")
+    else:
+        config = {
+            "data": {"source": source, "data_dir": data_dir, "seed": seed,
+                     "validation_fraction": settings.get("validation_fraction", DEFAULT_TRAINING["validation_fraction"])},
+            "vqvae": {**DEFAULT_MODEL, **{k: v for k, v in settings.items() if k in DEFAULT_MODEL}},
+            "vqvae_training": {**DEFAULT_TRAINING, **{k: v for k, v in settings.items() if k in DEFAULT_TRAINING}},
+        }
+    training = config["vqvae_training"]
+    keras.utils.set_random_seed(config["data"]["seed"])
+    train_images, validation_images = load_splits(config["data"])
+    config["data"].update(image_shape=list(train_images.image_shape), num_classes=train_images.num_classes,
+                          num_train=len(train_images), num_validation=len(validation_images))
+
+    with make_strategy(strategy).scope():
+        model = VQVAE(input_shape=train_images.image_shape, seed=config["data"]["seed"], **config["vqvae"])
+        model.compile(optimizer=keras.optimizers.Adam(training["learning_rate"]))
+    os.makedirs(run.path, exist_ok=True)
+    run.write_config(config)
+    train_data = to_dataset(train_images, training["batch_size"], shuffle=True, seed=config["data"]["seed"])
+    validation_data = to_dataset(validation_images, training["batch_size"])
+    model.fit(
+        train_data,
+        validation_data=validation_data,
+        epochs=training["epochs"],
+        shuffle=False,  # the dataset shuffles itself, with the run's seed
+        verbose=verbose,
+        callbacks=[
+            NonFiniteLossGuard(),
+            keras.callbacks.BackupAndRestore(run.backup_path("vqvae")),
+            MetricsFile(run.metrics_path),
+            EpochCheckpoint(run.checkpoints_path),
+            keras.callbacks.TensorBoard(run.logs_path),
+        ],
+    )
+    save_model_file(model, run.vqvae_path)
+    run.remove_backup("vqvae")
+    originals = to_dataset(validation_images, 32).take(1).get_single_element().numpy()
+    save_comparison_grid(run.reconstructions_path, originals, model.reconstruct(originals), columns=8)
+    config["vqvae_results"] = {
+        "compression_ratio": model.compression_ratio,
+        "grid_shape": list(model.grid_shape),
+        **model.evaluate(validation_data, verbose=0, return_dict=True),
+    }
+    run.write_config(config)
+    return model
