@@ -1,0 +1,526 @@
+"""`PixelCNN`: a gated PixelCNN prior over integer code grids."""
+
+import functools
+import math
+import numbers
+import secrets
+import types
+
+import keras
+import numpy as np
+import tensorflow as tf
+from keras import ops
+
+from prior.cached_sampler import sample_cached
+from prior.full_sampler import sample_full
+from prior.gated_block import GatedBlock
+
+SAMPLING_METHODS = ("auto", "cached", "full")
+# Measured with scripts/bench_cached_sampler.py (see README of the prior):
+# the cached sampler wins from this many grid positions on.
+CACHED_SAMPLER_MIN_POSITIONS = 1
+# Whether each sampler's tf.while_loop is XLA-compiled (kept where it won).
+JIT_COMPILE = {"cached": True, "full": False}
+LOG_PROB_BATCH_SIZE = 256
+
+
+def _is_int(value):
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+@keras.saving.register_keras_serializable(package="prior")
+class PixelCNN(keras.Model):
+    """Gated PixelCNN prior over `(rows, cols)` grids of codes in `[0, K)`.
+
+    The autoregressive model of van den Oord et al. (2016), "Conditional
+    Image Generation with PixelCNN Decoders": codes enter through an
+    `Embedding(num_embeddings, filters)`, pass `num_layers` `GatedBlock`s
+    (vertical + horizontal stacks, gated activations, residual and skip
+    connections, no blind spot); the last horizontal output plus the summed
+    skip outputs go through `relu -> 1x1 conv -> relu -> 1x1 conv` to logits over the `K` codes at
+    every position. The logits at `(r, c)` depend only on codes before
+    `(r, c)` in raster order (and on the label when class-conditional, via a
+    learned per-class bias added before every gate).
+
+    Receptive field: position `(r, c)` sees the row above up to
+    `num_layers * (kernel_size // 2)` columns to the right, and its own row up
+    to `num_layers * (kernel_size // 2)` columns to the left. The defaults
+    (5 layers, kernel 5) cover 7x7 grids entirely.
+
+    Training: `model.compile(optimizer="adam")` then `model.fit(codes)` (or a
+    `tf.data.Dataset` of codes or of `{"codes", "labels"}` dicts): the
+    targets are the input codes, the loss is the mean sparse categorical
+    cross-entropy (nats per code) and a `bits_per_code` metric (the same
+    negative log-likelihood divided by `ln 2`) is logged.
+
+    Args:
+        num_embeddings: int >= 2, the number `K` of distinct codes.
+        grid_shape: tuple `(rows, cols)` of positive ints, the code grid shape.
+        num_classes: optional int >= 1; when set the model is class-conditional.
+        num_layers: int >= 1, number of gated blocks.
+        filters: int >= 1, channels of the embedding and of both stacks.
+        kernel_size: odd int >= 3, width of the stacks' kernels.
+        **kwargs: base `keras.Model` arguments (`name`, ...).
+
+    Input shape:
+        int `(batch, rows, cols)` codes, or a dict
+        `{"codes": (batch, rows, cols), "labels": (batch,)}` when conditional.
+
+    Output shape:
+        float32 logits `(batch, rows, cols, num_embeddings)`.
+
+    Raises:
+        ValueError: if any argument is out of range.
+
+    Example:
+
+    >>> model = PixelCNN(num_embeddings=128, grid_shape=(7, 7))
+    >>> model.compile(optimizer="adam")
+    >>> model.fit(codes, epochs=5, batch_size=64)  # codes: int32 (N, 7, 7)
+    >>> grids = model.sample(16, temperature=1.0, seed=0)
+    >>> nats = model.log_prob(grids)
+    """
+
+    def __init__(
+        self,
+        num_embeddings,
+        grid_shape,
+        num_classes=None,
+        num_layers=5,
+        filters=64,
+        kernel_size=5,
+        **kwargs,
+    ):
+        if not _is_int(num_embeddings) or num_embeddings < 2:
+            raise ValueError(
+                f"num_embeddings must be an int >= 2. Received: num_embeddings={num_embeddings}"
+            )
+        if (
+            not isinstance(grid_shape, (tuple, list))
+            or len(grid_shape) != 2
+            or not all(_is_int(side) and side >= 1 for side in grid_shape)
+        ):
+            raise ValueError(
+                f"grid_shape must be (rows, cols) with positive ints. Received: grid_shape={grid_shape}"
+            )
+        if num_classes is not None and (not _is_int(num_classes) or num_classes < 1):
+            raise ValueError(
+                f"num_classes must be None or an int >= 1. Received: num_classes={num_classes}"
+            )
+        if not _is_int(num_layers) or num_layers < 1:
+            raise ValueError(f"num_layers must be an int >= 1. Received: num_layers={num_layers}")
+        if not _is_int(filters) or filters < 1:
+            raise ValueError(f"filters must be an int >= 1. Received: filters={filters}")
+        if not _is_int(kernel_size) or kernel_size < 3 or kernel_size % 2 == 0:
+            raise ValueError(
+                f"kernel_size must be an odd int >= 3. Received: kernel_size={kernel_size}"
+            )
+        super().__init__(**kwargs)
+        self.num_embeddings = int(num_embeddings)
+        self.grid_shape = (int(grid_shape[0]), int(grid_shape[1]))
+        self.num_classes = None if num_classes is None else int(num_classes)
+        self.num_layers = int(num_layers)
+        self.filters = int(filters)
+        self.kernel_size = int(kernel_size)
+        self.code_embedding = keras.layers.Embedding(
+            self.num_embeddings, self.filters, name="code_embedding"
+        )
+        self.gated_blocks = [
+            GatedBlock(
+                self.filters,
+                self.kernel_size,
+                first_block=index == 0,
+                num_classes=self.num_classes,
+                name=f"gated_block_{index}",
+            )
+            for index in range(self.num_layers)
+        ]
+        self.head_hidden = keras.layers.Conv2D(
+            self.filters, 1, activation="relu", name="head_hidden"
+        )
+        self.head_logits = keras.layers.Conv2D(self.num_embeddings, 1, name="head_logits")
+        self.bits_per_code_tracker = keras.metrics.Mean(name="bits_per_code")
+        # Traced graphs keyed by static configuration, in a plain namespace so
+        # that neither Keras tracking nor SavedModel export walks them.
+        self._graph_functions = types.SimpleNamespace(cache={})
+
+    def build(self, input_shape=None):
+        rows, cols = self.grid_shape
+        feature_shape = (None, rows, cols, self.filters)
+        self.code_embedding.build((None, rows, cols))
+        for block in self.gated_blocks:
+            block.build(feature_shape)
+        self.head_hidden.build(feature_shape)
+        self.head_logits.build(feature_shape)
+
+    @property
+    def conditional(self):
+        """Whether the model takes class labels."""
+        return self.num_classes is not None
+
+    def call(self, inputs):
+        if isinstance(inputs, dict):
+            if not self.conditional:
+                raise ValueError(
+                    "this PixelCNN is unconditional (num_classes=None); call it on the codes tensor, not a dict"
+                )
+            codes, labels = inputs["codes"], inputs["labels"]
+        else:
+            if self.conditional:
+                raise ValueError(
+                    'this PixelCNN is class-conditional; call it on {"codes": codes, "labels": labels}'
+                )
+            codes, labels = inputs, None
+        features = self.code_embedding(codes)
+        vertical = horizontal = features
+        skip_sum = 0.0
+        for block in self.gated_blocks:
+            vertical, horizontal, skip = block(vertical, horizontal, labels)
+            skip_sum = skip_sum + skip
+        return self.output_logits(horizontal + skip_sum)
+
+    def output_logits(self, features):
+        """Output head: `relu -> 1x1 conv -> relu -> 1x1 conv` to logits.
+
+        Args:
+            features: float `(batch, rows, cols, filters)`, the last block's
+                horizontal output plus the sum of every block's skip output.
+
+        Returns:
+            float32 `(batch, rows, cols, num_embeddings)` logits.
+        """
+        logits = self.head_logits(self.head_hidden(ops.relu(features)))
+        return ops.cast(logits, "float32")
+
+    def _codes_and_labels(self, x, y):
+        if y is not None:
+            raise ValueError(
+                "PixelCNN is trained to predict its input codes; call fit/evaluate with x only (no y)"
+            )
+        if isinstance(x, dict):
+            return x["codes"], x.get("labels")
+        return x, None
+
+    def _mean_nats_per_code(self, x, y, y_pred, sample_weight):
+        codes, _ = self._codes_and_labels(x, y)
+        nats = keras.losses.sparse_categorical_crossentropy(codes, y_pred, from_logits=True)
+        nats_per_grid = ops.mean(ops.reshape(nats, (ops.shape(nats)[0], -1)), axis=1)
+        if sample_weight is None:
+            return ops.mean(nats_per_grid)
+        weights = ops.cast(ops.reshape(sample_weight, (-1,)), nats_per_grid.dtype)
+        return ops.sum(nats_per_grid * weights) / ops.maximum(ops.sum(weights), 1e-12)
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        """Mean negative log-likelihood of the input codes, in nats per code.
+
+        Args:
+            x: the codes, or a `{"codes", "labels"}` dict.
+            y: must be None (the targets are the input codes).
+            y_pred: the model's logits on `x`.
+            sample_weight: optional per-grid weights.
+            training: whether this is a training step.
+
+        Returns:
+            Scalar loss (plus any regularization losses).
+
+        Raises:
+            ValueError: if `y` is given.
+        """
+        loss = self._mean_nats_per_code(x, y, y_pred, sample_weight)
+        if self.losses:
+            loss = loss + ops.sum(self.losses)
+        return loss
+
+    def compute_metrics(self, x, y, y_pred, sample_weight=None):
+        """Updates `bits_per_code` (nats per code / ln 2) and returns all metrics."""
+        nats = self._mean_nats_per_code(x, y, y_pred, sample_weight)
+        self.bits_per_code_tracker.update_state(nats / math.log(2.0))
+        return super().compute_metrics(x, y, y_pred, sample_weight)
+
+    def _check_labels(self, labels, count):
+        if labels is None:
+            if self.conditional:
+                raise ValueError(
+                    f"labels are required: this PixelCNN is class-conditional (num_classes={self.num_classes})"
+                )
+            return None
+        if not self.conditional:
+            raise ValueError(
+                "labels were given but this PixelCNN is unconditional (num_classes=None); drop labels"
+            )
+        labels = np.asarray(labels)
+        if labels.ndim != 1 or not np.issubdtype(labels.dtype, np.integer):
+            raise ValueError(
+                f"labels must be a 1-D integer array; received dtype={labels.dtype}, shape={labels.shape}"
+            )
+        if labels.shape[0] != count:
+            raise ValueError(f"expected {count} labels (one per grid); received {labels.shape[0]}")
+        if labels.size and (labels.min() < 0 or labels.max() >= self.num_classes):
+            raise ValueError(
+                f"labels must lie in [0, {self.num_classes}); received values in "
+                f"[{labels.min()}, {labels.max()}]"
+            )
+        return labels.astype(np.int32)
+
+    def check_codes(self, codes, labels=None):
+        """Validates code grids (and labels) for this prior.
+
+        Args:
+            codes: integer array `(batch, rows, cols)` with values in `[0, K)`.
+            labels: integer array `(batch,)` in `[0, num_classes)` for a
+                conditional prior; None for an unconditional one.
+
+        Returns:
+            A tuple `(codes, labels)` as int32 NumPy arrays (`labels` None when
+            unconditional).
+
+        Raises:
+            ValueError: for non-integer codes, a grid shape other than
+                `grid_shape`, codes outside `[0, K)`, labels given to an
+                unconditional prior or missing for a conditional one, labels
+                outside `[0, num_classes)` or a label count that does not
+                match the number of grids.
+
+        Example:
+
+        >>> codes, labels = model.check_codes(codes, labels)
+        """
+        codes = np.asarray(codes)
+        if not np.issubdtype(codes.dtype, np.integer):
+            raise ValueError(f"codes must be an integer array; received dtype={codes.dtype}")
+        if codes.ndim != 3 or codes.shape[1:] != self.grid_shape:
+            raise ValueError(
+                f"codes must have shape (batch, {self.grid_shape[0]}, {self.grid_shape[1]}) to match "
+                f"grid_shape; received shape={codes.shape}"
+            )
+        if codes.size and (codes.min() < 0 or codes.max() >= self.num_embeddings):
+            raise ValueError(
+                f"codes must lie in [0, {self.num_embeddings}) (num_embeddings); received values in "
+                f"[{codes.min()}, {codes.max()}]"
+            )
+        return codes.astype(np.int32), self._check_labels(labels, codes.shape[0])
+
+    def _graph_function(self, key, build):
+        cache = self._graph_functions.cache
+        if key not in cache:
+            if not self.built:
+                self.build()
+            cache[key] = build()
+        return cache[key]
+
+    def log_prob(self, codes, labels=None):
+        """Log-likelihood of each code grid, in nats.
+
+        `log p(x) = sum over positions of log softmax(logits)[code]`, exact for
+        an autoregressive model.
+
+        Args:
+            codes: integer array `(batch, rows, cols)` with values in `[0, K)`.
+            labels: integer array `(batch,)` when conditional, else None.
+
+        Returns:
+            float32 NumPy array `(batch,)`.
+
+        Raises:
+            ValueError: as `check_codes`.
+
+        Example:
+
+        >>> nats = model.log_prob(codes)
+        """
+        codes, labels = self.check_codes(codes, labels)
+
+        def grid_log_prob(codes, labels):
+            logits = self(codes if labels is None else {"codes": codes, "labels": labels})
+            log_probs = tf.nn.log_softmax(logits, axis=-1)
+            picked = tf.gather(log_probs, codes, batch_dims=3)
+            return tf.reduce_sum(picked, axis=[1, 2])
+
+        function = self._graph_function(
+            ("log_prob", self.conditional),
+            lambda: tf.function(grid_log_prob, reduce_retracing=True),
+        )
+        results = [
+            function(
+                codes[start : start + LOG_PROB_BATCH_SIZE],
+                None if labels is None else labels[start : start + LOG_PROB_BATCH_SIZE],
+            ).numpy()
+            for start in range(0, codes.shape[0], LOG_PROB_BATCH_SIZE)
+        ]
+        return np.concatenate(results).astype(np.float32) if results else np.zeros((0,), np.float32)
+
+    def resolve_sampling_method(self, method):
+        """Maps `"auto"` to the faster sampler for this grid (measured rule).
+
+        Args:
+            method: `"auto"`, `"cached"` or `"full"`.
+
+        Returns:
+            `"cached"` or `"full"`.
+
+        Raises:
+            ValueError: for any other method.
+        """
+        if method not in SAMPLING_METHODS:
+            raise ValueError(f"method must be one of {SAMPLING_METHODS}; received method={method!r}")
+        if method != "auto":
+            return method
+        rows, cols = self.grid_shape
+        return "cached" if rows * cols >= CACHED_SAMPLER_MIN_POSITIONS else "full"
+
+    def sample_codes(
+        self, num_samples, temperature, seed, labels=None, top_k=None, method="auto"
+    ):
+        """Graph-level sampler: tensors in, an int32 code-grid tensor out.
+
+        Runs the whole autoregressive loop in one compiled `tf.function`
+        (built once per static configuration and kept), drawing position `t`
+        with the stateless key `[seed, t]`, so a seed gives the same grids
+        in-process and inside an exported SavedModel. Meant to be wrapped in
+        an exporter's own `tf.function` signature; the argument checks are
+        `tf.debugging` assertions.
+
+        Args:
+            num_samples: int32 scalar tensor, >= 1.
+            temperature: float32 scalar tensor, > 0.
+            seed: int64 scalar tensor.
+            labels: int32 `(num_samples,)` tensor when conditional, else None.
+            top_k: optional int32 scalar tensor in `[1, num_embeddings]`.
+            method: `"auto"`, `"cached"` (incremental sampler) or `"full"`
+                (one full pass per position); a Python string.
+
+        Returns:
+            int32 tensor `(num_samples, rows, cols)`.
+
+        Raises:
+            ValueError: for an unknown `method`, or labels given to / missing
+                from the model.
+            tf.errors.InvalidArgumentError: when an assertion fails.
+
+        Example:
+
+        >>> grids = model.sample_codes(tf.constant(4), tf.constant(1.0), tf.constant(0, tf.int64))
+        """
+        method = self.resolve_sampling_method(method)
+        if (labels is None) == self.conditional:
+            raise ValueError(
+                "labels are required for a class-conditional PixelCNN and not accepted otherwise; "
+                f"num_classes={self.num_classes}"
+            )
+        num_samples = tf.cast(num_samples, tf.int32)
+        temperature = tf.cast(temperature, tf.float32)
+        seed = tf.cast(seed, tf.int64)
+        checks = [
+            tf.debugging.assert_greater_equal(
+                num_samples, 1, message="num_samples must be >= 1"
+            ),
+            tf.debugging.assert_greater(
+                temperature, 0.0, message="temperature must be > 0"
+            ),
+        ]
+        if top_k is not None:
+            top_k = tf.cast(top_k, tf.int32)
+            checks.append(
+                tf.debugging.assert_greater_equal(top_k, 1, message="top_k must be >= 1")
+            )
+            checks.append(
+                tf.debugging.assert_less_equal(
+                    top_k, self.num_embeddings, message="top_k must be <= num_embeddings"
+                )
+            )
+        if labels is not None:
+            labels = tf.cast(labels, tf.int32)
+            checks.append(
+                tf.debugging.assert_equal(
+                    tf.size(labels), num_samples, message="labels must hold one label per sample"
+                )
+            )
+            checks.append(
+                tf.debugging.assert_greater_equal(labels, 0, message="labels must be >= 0")
+            )
+            checks.append(
+                tf.debugging.assert_less(
+                    labels, self.num_classes, message="labels must be < num_classes"
+                )
+            )
+        sampler = sample_cached if method == "cached" else sample_full
+        function = self._graph_function(
+            ("sample", method, labels is None, top_k is None),
+            lambda: tf.function(
+                functools.partial(sampler, self),
+                jit_compile=JIT_COMPILE[method],
+                reduce_retracing=True,
+            ),
+        )
+        with tf.control_dependencies(checks):
+            return function(num_samples, temperature, seed, labels, top_k)
+
+    def sample(self, num, temperature=1.0, top_k=None, labels=None, seed=None, method="auto"):
+        """Samples `num` code grids autoregressively.
+
+        Args:
+            num: int >= 1, number of grids.
+            temperature: float > 0; logits are divided by it (-> 0: argmax).
+            top_k: optional int in `[1, num_embeddings]`: sample only among
+                the `top_k` most likely codes at each position.
+            labels: for a conditional prior, an int (same class for all) or
+                an integer array `(num,)` in `[0, num_classes)`.
+            seed: optional int; the same seed gives the same grids. None draws
+                a fresh random seed.
+            method: `"auto"` (the faster sampler for this grid), `"cached"` or
+                `"full"`; all give the same grids for the same seed.
+
+        Returns:
+            int32 NumPy array `(num, rows, cols)`.
+
+        Raises:
+            ValueError: if `num` < 1, `temperature` <= 0, `top_k` outside
+                `[1, num_embeddings]`, `seed` is not an int, `method` is
+                unknown, or the labels are invalid (see `check_codes`).
+
+        Example:
+
+        >>> grids = model.sample(16, temperature=0.8, top_k=32, seed=0)
+        """
+        if not _is_int(num) or num < 1:
+            raise ValueError(f"num must be an int >= 1; received num={num!r}")
+        if (
+            not isinstance(temperature, numbers.Real)
+            or isinstance(temperature, bool)
+            or not math.isfinite(temperature)
+            or temperature <= 0
+        ):
+            raise ValueError(f"temperature must be a finite number > 0; received temperature={temperature!r}")
+        if top_k is not None and (not _is_int(top_k) or not 1 <= top_k <= self.num_embeddings):
+            raise ValueError(
+                f"top_k must be None or an int in [1, {self.num_embeddings}] (num_embeddings); "
+                f"received top_k={top_k!r}"
+            )
+        if seed is None:
+            seed = secrets.randbits(63)
+        elif not _is_int(seed):
+            raise ValueError(f"seed must be None or an int; received seed={seed!r}")
+        method = self.resolve_sampling_method(method)
+        if labels is not None and _is_int(labels):
+            labels = np.full((num,), labels)
+        labels = self._check_labels(labels, num)
+        grids = self.sample_codes(
+            tf.constant(num, tf.int32),
+            tf.constant(temperature, tf.float32),
+            tf.constant(seed, tf.int64),
+            labels=None if labels is None else tf.constant(labels),
+            top_k=None if top_k is None else tf.constant(top_k, tf.int32),
+            method=method,
+        )
+        return grids.numpy()
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "num_embeddings": self.num_embeddings,
+            "grid_shape": self.grid_shape,
+            "num_classes": self.num_classes,
+            "num_layers": self.num_layers,
+            "filters": self.filters,
+            "kernel_size": self.kernel_size,
+        }

@@ -1,0 +1,229 @@
+"""PixelCNN sampling: seeds, temperature, top_k, labels, cached == full."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import prior
+
+METHODS = ["full", "cached"]
+
+
+def randomised_prior(num_embeddings=5, grid_shape=(3, 4), num_classes=None, kernel_size=3, seed=0):
+    model = prior.PixelCNN(
+        num_embeddings,
+        grid_shape,
+        num_classes=num_classes,
+        num_layers=2,
+        filters=8,
+        kernel_size=kernel_size,
+    )
+    model.build()
+    rng = np.random.default_rng(seed)
+    model.set_weights(
+        [rng.normal(scale=0.7, size=w.shape).astype("float32") for w in model.get_weights()]
+    )
+    return model
+
+
+def greedy_reference(model, num, labels=None):
+    """Argmax decoding by a plain Python loop: one model call per position."""
+    rows, cols = model.grid_shape
+    grids = np.zeros((num, rows, cols), "int32")
+    smallest_gap = np.inf
+    for row in range(rows):
+        for col in range(cols):
+            inputs = grids if labels is None else {"codes": grids, "labels": labels}
+            logits = model(inputs).numpy()[:, row, col]
+            grids[:, row, col] = np.argmax(logits, axis=-1)
+            top_two = np.sort(logits, axis=-1)[:, -2:]
+            smallest_gap = min(smallest_gap, float((top_two[:, 1] - top_two[:, 0]).min()))
+    return grids, smallest_gap
+
+
+@pytest.fixture(scope="module")
+def unconditional():
+    return randomised_prior()
+
+
+@pytest.fixture(scope="module")
+def conditional():
+    return randomised_prior(num_classes=3, seed=2)
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_same_seed_same_grids_and_different_seeds_differ(unconditional, method):
+    first = unconditional.sample(4, seed=7, method=method)
+    assert first.dtype == np.int32 and first.shape == (4, 3, 4)
+    assert first.min() >= 0 and first.max() < 5
+    np.testing.assert_array_equal(unconditional.sample(4, seed=7, method=method), first)
+    assert not np.array_equal(unconditional.sample(4, seed=8, method=method), first)
+    assert not np.array_equal(
+        unconditional.sample(4, method=method), unconditional.sample(4, method=method)
+    )
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_low_temperature_and_top_1_give_the_greedy_grid(unconditional, method):
+    greedy, smallest_gap = greedy_reference(unconditional, 3)
+    # Gumbel noise is at most ~21 * temperature: the greedy choice is unambiguous.
+    assert smallest_gap > 21 * 1e-4
+    cold = unconditional.sample(3, temperature=1e-4, seed=3, method=method)
+    np.testing.assert_array_equal(cold, greedy)
+    top_1 = unconditional.sample(3, temperature=1.0, top_k=1, seed=4, method=method)
+    np.testing.assert_array_equal(top_1, greedy)
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_conditional_sampling_uses_the_labels(conditional, method):
+    labels = np.array([0, 1, 2], "int32")
+    greedy, smallest_gap = greedy_reference(conditional, 3, labels)
+    assert smallest_gap > 21 * 1e-4
+    assert len({grid.tobytes() for grid in greedy}) == 3  # labels matter
+    cold = conditional.sample(3, temperature=1e-4, labels=labels, seed=5, method=method)
+    np.testing.assert_array_equal(cold, greedy)
+    same_class = conditional.sample(3, temperature=1e-4, labels=2, seed=5, method=method)
+    np.testing.assert_array_equal(same_class, np.repeat(greedy[2:], 3, axis=0))
+
+
+def fixed_distribution_prior(probabilities):
+    """A 1x1-grid prior whose logits are log(probabilities) whatever the input."""
+    model = randomised_prior(num_embeddings=len(probabilities), grid_shape=(1, 1))
+    model.head_logits.set_weights(
+        [np.zeros_like(model.head_logits.kernel.numpy()), np.log(probabilities).astype("float32")]
+    )
+    return model
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_draws_follow_softmax_of_logits_over_temperature_within_top_k(method):
+    probabilities = np.array([0.1, 0.2, 0.3, 0.4])
+    model = fixed_distribution_prior(probabilities)
+    count = 2000
+    tolerance = 4 * np.sqrt(0.25 / count)  # 4 standard deviations
+    cases = [
+        (dict(temperature=1.0), probabilities),
+        (dict(temperature=0.5), probabilities**2 / (probabilities**2).sum()),
+        (dict(temperature=1.0, top_k=2), np.array([0, 0, 3, 4]) / 7),
+    ]
+    for seed, (options, expected) in enumerate(cases):
+        codes = model.sample(count, seed=seed, method=method, **options).ravel()
+        frequencies = np.bincount(codes, minlength=4) / count
+        np.testing.assert_allclose(frequencies, expected, atol=tolerance)
+
+
+def test_top_k_draws_are_among_the_k_most_likely_codes(unconditional):
+    grids = unconditional.sample(6, temperature=3.0, top_k=2, seed=9)
+    logits = unconditional(grids).numpy()  # teacher-forced: logits seen at each draw
+    second_largest = np.sort(logits, axis=-1)[..., -2]
+    drawn = np.take_along_axis(logits, grids[..., None], axis=-1)[..., 0]
+    assert np.all(drawn >= second_largest)
+
+
+@pytest.mark.parametrize(
+    "grid_shape, kernel_size, num_classes, options",
+    [
+        ((4, 5), 3, None, dict(temperature=1.0)),
+        ((3, 6), 5, 3, dict(temperature=0.7, top_k=3)),
+        ((5, 2), 5, None, dict(temperature=1.5, top_k=4)),
+    ],
+)
+def test_cached_sampler_reproduces_the_full_sampler(grid_shape, kernel_size, num_classes, options):
+    model = randomised_prior(
+        num_embeddings=6, grid_shape=grid_shape, num_classes=num_classes, kernel_size=kernel_size
+    )
+    labels = None if num_classes is None else np.array([0, 1, 2, 1])
+    for seed in (0, 1, 2):
+        full = model.sample(4, labels=labels, seed=seed, method="full", **options)
+        cached = model.sample(4, labels=labels, seed=seed, method="cached", **options)
+        np.testing.assert_array_equal(cached, full)
+    assert model.resolve_sampling_method("auto") in METHODS
+
+
+def test_sample_codes_in_a_graph_matches_sample(conditional):
+    @tf.function
+    def exported(num_samples, temperature, seed, labels):
+        return conditional.sample_codes(num_samples, temperature, seed, labels=labels)
+
+    labels = np.array([2, 0], "int32")
+    graph_grids = exported(tf.constant(2), tf.constant(0.9), tf.constant(11, tf.int64), labels)
+    assert graph_grids.dtype == tf.int32 and graph_grids.shape == (2, 3, 4)
+    np.testing.assert_array_equal(
+        graph_grids.numpy(), conditional.sample(2, temperature=0.9, labels=labels, seed=11)
+    )
+
+
+@pytest.mark.parametrize(
+    "arguments, message",
+    [
+        (dict(num_samples=0), "num_samples must be >= 1"),
+        (dict(temperature=0.0), "temperature must be > 0"),
+        (dict(top_k=0), "top_k must be >= 1"),
+        (dict(top_k=6), "top_k must be <= num_embeddings"),
+    ],
+)
+def test_sample_codes_asserts_on_bad_tensors(unconditional, arguments, message):
+    values = {**dict(num_samples=2, temperature=1.0, seed=0), **arguments}
+    with pytest.raises(tf.errors.InvalidArgumentError, match=message):
+        unconditional.sample_codes(
+            tf.constant(values["num_samples"]),
+            tf.constant(values["temperature"]),
+            tf.constant(values["seed"], tf.int64),
+            top_k=None if "top_k" not in values else tf.constant(values["top_k"]),
+        )
+
+
+@pytest.mark.parametrize(
+    "arguments, message",
+    [
+        (dict(num=0), "num must be an int >= 1"),
+        (dict(num=2.0), "num must be an int >= 1"),
+        (dict(temperature=0.0), "temperature must be a finite number > 0"),
+        (dict(temperature=-1.0), "temperature must be a finite number > 0"),
+        (dict(temperature=float("nan")), "temperature must be a finite number > 0"),
+        (dict(top_k=0), r"top_k must be None or an int in \[1, 5\]"),
+        (dict(top_k=6), r"top_k must be None or an int in \[1, 5\]"),
+        (dict(seed="7"), "seed must be None or an int"),
+        (dict(method="fast"), "method must be one of"),
+        (dict(labels=[0, 1]), "unconditional"),
+    ],
+)
+def test_sample_rejects_bad_arguments(unconditional, arguments, message):
+    with pytest.raises(ValueError, match=message):
+        unconditional.sample(**{**dict(num=2), **arguments})
+
+
+@pytest.mark.parametrize(
+    "labels, message",
+    [(None, "required"), ([0], "expected 2 labels"), ([0, 3], r"\[0, 3\)"), (-1, r"\[0, 3\)")],
+)
+def test_sample_rejects_bad_labels(conditional, labels, message):
+    with pytest.raises(ValueError, match=message):
+        conditional.sample(2, labels=labels)
+
+
+@pytest.mark.slow
+def test_saved_model_wrapping_sample_codes_gives_the_same_grids(conditional, tmp_path):
+    class SamplerModule(tf.Module):
+        def __init__(self, model):
+            super().__init__()
+            self.model = model
+
+        @tf.function(
+            input_signature=[
+                tf.TensorSpec([], tf.int32),
+                tf.TensorSpec([], tf.float32),
+                tf.TensorSpec([], tf.int64),
+                tf.TensorSpec([None], tf.int32),
+            ]
+        )
+        def sample(self, num_samples, temperature, seed, labels):
+            return self.model.sample_codes(num_samples, temperature, seed, labels=labels)
+
+    tf.saved_model.save(SamplerModule(conditional), str(tmp_path / "sampler"))
+    restored = tf.saved_model.load(str(tmp_path / "sampler"))
+    labels = np.array([1, 2, 0], "int32")
+    grids = restored.sample(tf.constant(3), tf.constant(1.0), tf.constant(21, tf.int64), labels)
+    np.testing.assert_array_equal(grids.numpy(), conditional.sample(3, labels=labels, seed=21))
+    with pytest.raises(tf.errors.InvalidArgumentError, match="temperature must be > 0"):
+        restored.sample(tf.constant(3), tf.constant(0.0), tf.constant(21, tf.int64), labels)
