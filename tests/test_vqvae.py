@@ -122,3 +122,19 @@ def test_size_not_divisible_by_factor_is_refused():
 def test_public_api_is_exported():
     for name in vqgen.__all__:
         assert getattr(vqgen, name) is not None
+
+
+def test_custom_encoder_and_decoder_round_trip(tmp_path):
+    encoder = keras.Sequential([keras.layers.Conv2D(4, 4, strides=4, padding="same")], name="my_encoder")
+    decoder = keras.Sequential([keras.layers.Conv2DTranspose(1, 4, strides=4, padding="same")], name="my_decoder")
+    model = tiny_vqvae(encoder=encoder, decoder=decoder)
+    assert model.encoder is encoder and model.decoder is decoder
+    model.compile(optimizer="adam")
+    model.fit(blobs(16), epochs=1, batch_size=8, verbose=0)
+    path = tmp_path / "custom.keras"
+    model.save(path)
+    loaded = keras.models.load_model(path)
+    images = blobs(4, seed=9)
+    np.testing.assert_array_equal(loaded.encode(images), model.encode(images))
+    with pytest.raises(ValueError, match="embedding_dim 4"):
+        tiny_vqvae(encoder=keras.Sequential([keras.layers.Conv2D(5, 4, strides=4, padding="same")]))

@@ -46,6 +46,10 @@ class VQVAE(keras.Model):
         restart_after_steps: int or None. Dead-code restart threshold in steps. Defaults to `50`.
         init_from_data: bool. Initialise the codebook from the first batch. Defaults to `True`.
         seed: int or None. Seed of the quantizer's random choices.
+        encoder: a Keras layer or None. Your own encoder mapping `(B, H, W, C)` images to
+            `(B, H/f, W/f, embedding_dim)`; replaces the paper's (whose width arguments are then
+            unused). Must be serializable for `.keras` saving. Defaults to `None`.
+        decoder: a Keras layer or None. Your own decoder, the inverse shape map. Defaults to `None`.
         **kwargs: base `keras.Model` arguments (`name`, ...).
 
     Raises:
@@ -77,6 +81,8 @@ class VQVAE(keras.Model):
         restart_after_steps=50,
         init_from_data=True,
         seed=None,
+        encoder=None,
+        decoder=None,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -106,7 +112,8 @@ class VQVAE(keras.Model):
             residual_channels=residual_channels,
             num_residual_blocks=num_residual_blocks,
         )
-        self.encoder = Encoder(embedding_dim, name="encoder", **widths)
+        self.custom_parts = {"encoder": encoder is not None, "decoder": decoder is not None}
+        self.encoder = encoder or Encoder(embedding_dim, name="encoder", **widths)
         self.quantizer = VectorQuantizer(
             num_embeddings,
             embedding_dim,
@@ -119,7 +126,7 @@ class VQVAE(keras.Model):
             seed=seed,
             name="quantizer",
         )
-        self.decoder = Decoder(channels, name="decoder", **widths)
+        self.decoder = decoder or Decoder(channels, name="decoder", **widths)
 
         # Metrics shown by fit/evaluate
         self.trackers = [
@@ -130,7 +137,14 @@ class VQVAE(keras.Model):
 
     def build(self, input_shape):
         self.encoder.build(input_shape)
-        latent_shape = self.encoder.compute_output_shape(input_shape)
+        latent_shape = tuple(self.encoder.compute_output_shape(input_shape))
+        expected = (None,) + self.grid_shape + (self.embedding_dim,)
+        if latent_shape[1:] != expected[1:]:
+            raise ValueError(
+                f"The encoder maps {input_shape} to {latent_shape}, but this model needs "
+                f"{expected} (grid {self.grid_shape}, embedding_dim {self.embedding_dim}); "
+                "fix the encoder's output size or depth."
+            )
         self.quantizer.build(latent_shape)
         self.decoder.build(latent_shape)
         self.built = True
@@ -346,4 +360,14 @@ class VQVAE(keras.Model):
                 "seed": quantizer.seed,
             }
         )
+        for part, custom in self.custom_parts.items():
+            config[part] = keras.saving.serialize_keras_object(getattr(self, part)) if custom else None
         return config
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        for part in ("encoder", "decoder"):
+            if config.get(part) is not None:
+                config[part] = keras.saving.deserialize_keras_object(config[part])
+        return cls(**config)
