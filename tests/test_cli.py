@@ -1,0 +1,116 @@
+"""The vqgen command line end to end on a tiny run, and its one-line errors."""
+
+import hashlib
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from vqgen.cli import main
+from vqgen.data import load_images
+
+TINY_STAGE1 = ["--epochs", "1", "--num-embeddings", "16", "--embedding-dim", "4", "--hidden-channels",
+               "8", "--residual-channels", "4", "--num-residual-blocks", "1", "--batch-size", "32", "--quiet"]
+TINY_PRIOR = ["--prior-epochs", "1", "--num-layers", "2", "--filters", "8", "--quiet"]
+
+
+def run_cli(args, capsys):
+    """Runs `vqgen ARGS` in-process; returns (exit code, stdout, stderr)."""
+    try:
+        code = main(args)
+    except SystemExit as exit_:
+        code = exit_.code
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def hashes(folder):
+    result = {}
+    for root, _, files in os.walk(folder):
+        for name in files:
+            path = os.path.join(root, name)
+            with open(path, "rb") as stream:
+                result[path] = hashlib.sha256(stream.read()).hexdigest()
+    return result
+
+
+@pytest.fixture(scope="module")
+def small_digits(tmp_path_factory):
+    digits = load_images("digits")
+    picks = np.random.default_rng(0).choice(len(digits), 160, replace=False)
+    path = tmp_path_factory.mktemp("data") / "digits.npz"
+    np.savez(path, images=digits.images[picks], labels=digits.labels[picks])
+    return str(path)
+
+
+@pytest.fixture(scope="module")
+def trained_run(tmp_path_factory, small_digits):
+    run = str(tmp_path_factory.mktemp("runs") / "tiny")
+    assert main(["train", "--run", run, "--data", small_digits, *TINY_STAGE1]) == 0
+    assert main(["train-prior", "--run", run, "--conditional", *TINY_PRIOR]) == 0
+    return run
+
+
+@pytest.mark.slow
+def test_train_train_prior_sample_writes_every_output(trained_run, tmp_path, capsys):
+    for name in ("config.json", "vqvae.keras", "metrics.csv", "reconstructions.png", "codes.npz",
+                 "prior.keras", "prior_metrics.csv", "checkpoints/epoch_001.weights.h5"):
+        assert os.path.isfile(os.path.join(trained_run, name)), name
+    assert os.listdir(os.path.join(trained_run, "logs"))
+    assert not os.path.exists(os.path.join(trained_run, "backup"))
+    out = str(tmp_path / "samples.png")
+    code, stdout, _ = run_cli(["sample", "--run", trained_run, "-n", "6", "--label", "3", "--seed", "4",
+                               "--out", out], capsys)
+    assert code == 0 and os.path.isfile(out)
+    codes = np.load(out[:-4] + ".npy")
+    assert codes.shape == (6, 7, 7) and codes.dtype == np.int32 and codes.min() >= 0 and codes.max() < 16
+    again = str(tmp_path / "again.png")
+    run_cli(["sample", "--run", trained_run, "-n", "6", "--label", "3", "--seed", "4", "--out", again], capsys)
+    np.testing.assert_array_equal(np.load(again[:-4] + ".npy"), codes)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["train", "--run", "{run}", "--epochs", "1"], "already exists"),
+        (["train-prior", "--run", "{run}"], "already exists"),
+        (["sample", "--run", "{run}", "--label", "10", "--out", "{tmp}/x.png"], "label"),
+        (["sample", "--run", "{run}", "--out", "{tmp}/x.png"], "label"),
+        (["sample", "--run", "{run}", "--temperature", "0", "--label", "1", "--out", "{tmp}/x.png"], "temperature"),
+        (["sample", "--run", "{run}", "--top-k", "17", "--label", "1", "--out", "{tmp}/x.png"], "top_k"),
+        (["sample", "--run", "{tmp}/missing", "--out", "{tmp}/x.png"], "does not exist"),
+        (["train", "--run", "{tmp}/new", "--data", "{tmp}/nothing.npz"], "nothing.npz"),
+        (["train", "--run", "{tmp}/new", "--data", "no-such-dataset"], "no-such-dataset"),
+    ],
+)
+def test_user_errors_exit_2_with_one_line_and_leave_files_alone(trained_run, tmp_path, capsys, args, message):
+    before = hashes(trained_run)
+    args = [a.format(run=trained_run, tmp=tmp_path) for a in args]
+    code, _, stderr = run_cli(args, capsys)
+    assert code == 2
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("vqgen: error:") and message in lines[0], stderr
+    assert hashes(trained_run) == before
+    assert not os.path.exists(tmp_path / "new" / "vqvae.keras")
+
+
+@pytest.mark.slow
+def test_train_prior_and_sample_need_the_earlier_stage(tmp_path, small_digits, capsys):
+    run = str(tmp_path / "half")
+    code, _, _ = run_cli(["train", "--run", run, "--data", small_digits, *TINY_STAGE1], capsys)
+    assert code == 0
+    code, _, stderr = run_cli(["sample", "--run", run, "--out", str(tmp_path / "s.png")], capsys)
+    assert code == 2 and "vqgen train-prior" in stderr
+
+
+def test_help_explains_every_command():
+    result = subprocess.run([sys.executable, "-m", "vqgen.cli", "--help"], capture_output=True, text=True)
+    assert result.returncode == 0
+    for command in ("train", "train-prior", "sample", "export", "run"):
+        assert command in result.stdout
+    result = subprocess.run([sys.executable, "-m", "vqgen.cli", "train", "--help"], capture_output=True, text=True)
+    for option in ("--run", "--data", "--epochs", "--num-embeddings", "--overwrite", "--strategy", "--seed"):
+        assert option in result.stdout
