@@ -1,6 +1,7 @@
 """Keras callbacks that keep a run folder consistent across crashes and bad losses."""
 
 import csv
+import json
 import io
 import math
 import os
@@ -92,3 +93,46 @@ class NonFiniteLossGuard(keras.callbacks.Callback):
                 "the last good checkpoint was kept. Lower --learning-rate or check the data for "
                 "extreme values, then run the same command again to resume."
             )
+
+
+class EpochBackup(keras.callbacks.Callback):
+    """Keeps the training state of the last completed epoch in one folder, replaced atomically.
+
+    At every epoch end it writes the model's weights (with the optimizer state and every
+    non-trainable variable, such as the EMA codebook statistics) and the epoch number into a
+    temporary folder and renames it onto `folder`, so a kill at any moment leaves either the
+    previous epoch's state or the new one, never a mixture or a truncated file (Keras'
+    `BackupAndRestore` writes its two files in place, one after the other). `restore` loads it
+    back before `fit(initial_epoch=...)`.
+
+    Args:
+        folder: str. Where the state lives while training is unfinished.
+
+    Example:
+    >>> backup = EpochBackup("run/backup/vqvae")
+    >>> model.fit(data, epochs=10, initial_epoch=backup.restore(model), callbacks=[backup])  # doctest: +SKIP
+    """
+
+    WEIGHTS = "latest.weights.h5"
+    EPOCH = "epoch.json"
+
+    def __init__(self, folder):
+        super().__init__()
+        self.folder = folder
+
+    def restore(self, model):
+        """Loads the saved state into `model` (built and compiled); returns the epochs completed."""
+        if not os.path.isfile(os.path.join(self.folder, self.EPOCH)):
+            return 0
+        if not model.optimizer.built:
+            model.optimizer.build(model.trainable_variables)
+        model.load_weights(os.path.join(self.folder, self.WEIGHTS))
+        with open(os.path.join(self.folder, self.EPOCH), encoding="utf-8") as stream:
+            return int(json.load(stream)["epochs_completed"])
+
+    def on_epoch_end(self, epoch, logs=None):
+        with atomic_path(self.folder) as temporary:
+            os.makedirs(temporary)
+            self.model.save_weights(os.path.join(temporary, self.WEIGHTS))
+            with open(os.path.join(temporary, self.EPOCH), "w", encoding="utf-8") as stream:
+                json.dump({"epochs_completed": epoch + 1}, stream)

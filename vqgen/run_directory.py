@@ -16,7 +16,7 @@ class RunDirectory:
         metrics.csv            stage-1 per-epoch metrics (train and validation)
         reconstructions.png    held-out originals (odd rows) above their reconstructions
         checkpoints/           stage-1 weights after every epoch
-        backup/                Keras BackupAndRestore state while a stage is unfinished
+        backup/                the last completed epoch's state while a stage is unfinished
         logs/                  TensorBoard event files
         codes.npz              the dataset coded by the VQ-VAE (cache for the prior)
         prior.keras            stage-2 model
@@ -53,11 +53,25 @@ class RunDirectory:
         return self.file(os.path.join("backup", stage))
 
     def remove_backup(self, stage):
-        """Deletes the BackupAndRestore state of a finished `stage` (and `backup/` once empty)."""
+        """Deletes the resume state of a finished `stage` (and `backup/` once empty)."""
         shutil.rmtree(self.backup_path(stage), ignore_errors=True)
         backups = self.file("backup")
         if os.path.isdir(backups) and not os.listdir(backups):
             os.rmdir(backups)
+
+    def remove_stale_temporaries(self):
+        """Deletes the temporary files and folders that a killed process left half-written."""
+        stale = [
+            os.path.join(root, name)
+            for root, folders, files in os.walk(self.path)
+            for name in folders + files
+            if name.startswith(".") and ".tmp" in name
+        ]
+        for path in stale:
+            if os.path.isdir(path):
+                shutil.rmtree(path, ignore_errors=True)
+            elif os.path.exists(path):
+                os.remove(path)
 
     def exists(self):
         """Whether the folder exists and holds anything."""

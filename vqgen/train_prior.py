@@ -8,7 +8,7 @@ import tensorflow as tf
 
 import prior
 from vqgen.atomic_file import atomic_path
-from vqgen.callbacks import MetricsFile, NonFiniteLossGuard
+from vqgen.callbacks import EpochBackup, MetricsFile, NonFiniteLossGuard
 from vqgen.data import to_dataset
 from vqgen.model_files import load_model_file, save_model_file
 from vqgen.run_directory import RunDirectory
@@ -89,6 +89,7 @@ def train_prior(run_path, conditional=False, overwrite=False, strategy="default"
         raise FileExistsError(
             f"{run.prior_path} already exists; pass --overwrite to train a new prior."
         )
+    run.remove_stale_temporaries()
     if resuming and "prior" in config:
         print(f"Resuming the unfinished prior training in {run.path}")
         conditional = config["prior"]["conditional"]
@@ -115,7 +116,7 @@ def train_prior(run_path, conditional=False, overwrite=False, strategy="default"
             num_classes=num_classes if conditional else None,
             **{k: config["prior"][k] for k in DEFAULT_PRIOR},
         )
-        model.build()  # BackupAndRestore needs the variables before fit
+        model.build()  # EpochBackup.restore needs the variables before fit
         model.compile(optimizer=keras.optimizers.Adam(training["learning_rate"]))
     splits = {}
     for name in ("train", "validation"):
@@ -126,16 +127,18 @@ def train_prior(run_path, conditional=False, overwrite=False, strategy="default"
             data = data.shuffle(len(arrays["train_codes"]), seed=config["data"]["seed"])
         splits[name] = data.batch(training["batch_size"]).prefetch(tf.data.AUTOTUNE)
     run.write_config(config)
+    backup = EpochBackup(run.backup_path("prior"))
     model.fit(
         splits["train"],
         validation_data=splits["validation"],
         epochs=training["epochs"],
+        initial_epoch=backup.restore(model),
         shuffle=False,  # the dataset shuffles itself, with the run's seed
         verbose=verbose,
         callbacks=[
             NonFiniteLossGuard(),
-            keras.callbacks.BackupAndRestore(run.backup_path("prior")),
             MetricsFile(run.prior_metrics_path),
+            backup,  # last: an epoch counts as completed only once everything above is written
         ],
     )
     save_model_file(model, run.prior_path)

@@ -5,7 +5,7 @@ import shutil
 
 import keras
 
-from vqgen.callbacks import EpochCheckpoint, MetricsFile, NonFiniteLossGuard
+from vqgen.callbacks import EpochBackup, EpochCheckpoint, MetricsFile, NonFiniteLossGuard
 from vqgen.data import load_images, split_images, to_dataset
 from vqgen.image_grid import save_comparison_grid
 from vqgen.model_files import save_model_file
@@ -108,6 +108,7 @@ def train_vqvae(
     run = RunDirectory(run_path)
     resuming = prepare_run(run, overwrite)
     if resuming:
+        run.remove_stale_temporaries()
         config = run.read_config()
         print(f"Resuming the unfinished training in {run.path}")
     else:
@@ -130,18 +131,20 @@ def train_vqvae(
     run.write_config(config)
     train_data = to_dataset(train_images, training["batch_size"], shuffle=True, seed=config["data"]["seed"])
     validation_data = to_dataset(validation_images, training["batch_size"])
+    backup = EpochBackup(run.backup_path("vqvae"))
     model.fit(
         train_data,
         validation_data=validation_data,
         epochs=training["epochs"],
+        initial_epoch=backup.restore(model),
         shuffle=False,  # the dataset shuffles itself, with the run's seed
         verbose=verbose,
         callbacks=[
             NonFiniteLossGuard(),
-            keras.callbacks.BackupAndRestore(run.backup_path("vqvae")),
             MetricsFile(run.metrics_path),
             EpochCheckpoint(run.checkpoints_path),
             keras.callbacks.TensorBoard(run.logs_path),
+            backup,  # last: an epoch counts as completed only once everything above is written
         ],
     )
     save_model_file(model, run.vqvae_path)

@@ -1,0 +1,65 @@
+"""`vqgen train` survives SIGKILL: run again, it resumes from the last completed epoch."""
+
+import csv
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+
+import keras
+import numpy as np
+import pytest
+
+import vqgen
+from vqgen.data import load_images
+
+EPOCHS = 6
+TINY = ["--num-embeddings", "16", "--embedding-dim", "4", "--hidden-channels", "8", "--residual-channels",
+        "4", "--num-residual-blocks", "1", "--batch-size", "16", "--quiet"]
+
+
+def completed_epochs(run):
+    path = os.path.join(run, "metrics.csv")
+    if not os.path.exists(path):
+        return 0
+    with open(path, newline="") as stream:
+        return len(list(csv.DictReader(stream)))
+
+
+@pytest.mark.slow
+def test_sigkill_at_random_moments_then_resume(tmp_path):
+    digits = load_images("digits")
+    data = tmp_path / "digits.npz"
+    np.savez(data, images=digits.images[:800], labels=digits.labels[:800])
+    run = str(tmp_path / "run")
+    command = [sys.executable, "-m", "vqgen.cli", "train", "--run", run, "--data", str(data),
+               "--epochs", str(EPOCHS), *TINY]
+    environment = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    rng = random.Random(0)
+    for _ in range(2):
+        process = subprocess.Popen(command, env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        done_before = completed_epochs(run)
+        deadline = time.time() + 120
+        while completed_epochs(run) == done_before and process.poll() is None and time.time() < deadline:
+            time.sleep(0.05)
+        time.sleep(rng.uniform(0.0, 0.3))  # somewhere inside the next epoch or its saving
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+    assert completed_epochs(run) < EPOCHS, "the kills came too late to test resuming"
+    finished = subprocess.run(command, env=environment, capture_output=True, text=True, timeout=300)
+    assert finished.returncode == 0, finished.stderr
+    with open(os.path.join(run, "metrics.csv"), newline="") as stream:
+        epochs = [int(row["epoch"]) for row in csv.DictReader(stream)]
+    assert epochs == list(range(1, EPOCHS + 1))
+    model = keras.models.load_model(os.path.join(run, "vqvae.keras"))
+    assert isinstance(model, vqgen.VQVAE)
+    assert sorted(os.listdir(os.path.join(run, "checkpoints"))) == [
+        f"epoch_{e:03d}.weights.h5" for e in range(1, EPOCHS + 1)
+    ]
+    for root, _, files in os.walk(run):
+        for name in files:
+            assert not name.startswith("."), f"temporary file left: {name}"
+    for name in os.listdir(os.path.join(run, "checkpoints")):
+        model.load_weights(os.path.join(run, "checkpoints", name))  # none is truncated
