@@ -29,6 +29,9 @@ def _add_common(parser):
     parser.add_argument("--overwrite", action="store_true",
                         help="replace existing outputs instead of refusing")
     parser.add_argument("--quiet", action="store_true", help="no Keras progress bar")
+    parser.add_argument("--deterministic", action="store_true",
+                        help="enable TensorFlow's op determinism: two runs with the same --seed "
+                             "give identical models (slower)")
 
 
 def _add_stage1_options(parser):
@@ -38,7 +41,9 @@ def _add_stage1_options(parser):
                             "of idx .gz files, a folder of images, or an .npz/.npy file. "
                             "Default: %(default)s.")
     group.add_argument("--data-dir", help="TFDS data folder (tfds: sources only)")
-    group.add_argument("--seed", type=int, default=0, help="fixes split, data order and initialisation")
+    group.add_argument("--seed", type=int, default=0,
+                       help="fixes split, data order, initialisation and dead-code restarts "
+                            "(default %(default)s); add --deterministic for identical runs")
     group.add_argument("--epochs", type=_positive_int, help="stage-1 epochs (default 10)")
     group.add_argument("--batch-size", type=_positive_int, help="default 64")
     group.add_argument("--learning-rate", type=float, help="Adam learning rate (default 2e-3)")
@@ -223,6 +228,8 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     import tensorflow as tf
 
+    if getattr(args, "deterministic", False):
+        tf.config.experimental.enable_op_determinism()
     try:
         _dispatch(args)
     except (ValueError, OSError, tf.errors.InvalidArgumentError) as error:

@@ -140,7 +140,9 @@ class VectorQuantizer(keras.layers.Layer):
                 scale=1.0, mode="fan_out", distribution="uniform", seed=self.seed
             ),
             trainable=not self.ema,
-            aggregation="only_first_replica" if self.ema else "none",
+            # Gradients reach it through the optimizer (cross-replica); restarts, EMA and data
+            # initialisation assign it from all-reduced values inside a replica.
+            aggregation="only_first_replica",
             dtype="float32",
             autocast=False,  # distances stay float32 under a mixed-precision policy
         )
