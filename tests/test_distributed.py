@@ -50,3 +50,64 @@ def test_mirrored_step_equals_single_device_step_with_ema_and_gradient_codebooks
                             timeout=240)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "ema max difference" in result.stdout and "gradient max difference" in result.stdout
+
+
+WORKER_SCRIPT = textwrap.dedent(
+    """
+    import sys
+    import numpy as np
+    import tensorflow as tf
+    import keras
+    from vqgen import VQVAE
+    from vqgen.strategies import make_strategy
+
+    strategy = make_strategy("multiworker")
+    with strategy.scope():
+        keras.utils.set_random_seed(2)
+        model = VQVAE(input_shape=(8, 8, 1), num_embeddings=16, embedding_dim=4, hidden_channels=8,
+                      residual_channels=4, num_residual_blocks=1, ema=True, restart_after_steps=1, seed=2)
+        model.compile(optimizer=keras.optimizers.Adam(1e-2))
+    images = np.random.default_rng(0).uniform(size=(64, 8, 8, 1)).astype("float32")
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    data = tf.data.Dataset.from_tensor_slices(images).batch(16).repeat().with_options(options)
+    model.fit(data, epochs=2, steps_per_epoch=3, verbose=0, shuffle=False)
+    np.save(sys.argv[1], model.quantizer.codebook.numpy())
+    """
+)
+
+
+def free_ports(count):
+    sockets = [socket.socket() for _ in range(count)]
+    for s in sockets:
+        s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in sockets]
+    for s in sockets:
+        s.close()
+    return ports
+
+
+@pytest.mark.slow
+def test_two_workers_on_localhost_end_with_identical_codebooks(tmp_path):
+    import numpy as np
+
+    cluster = {"worker": [f"127.0.0.1:{port}" for port in free_ports(2)]}
+    workers = []
+    for index in range(2):
+        config = json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}})
+        environment = {**os.environ, "TF_CONFIG": config, "TF_CPP_MIN_LOG_LEVEL": "3"}
+        workers.append(subprocess.Popen(
+            [sys.executable, "-c", WORKER_SCRIPT, str(tmp_path / f"codebook{index}.npy")],
+            env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        ))
+    try:
+        outputs = [worker.communicate(timeout=180) for worker in workers]
+    finally:
+        for worker in workers:  # the workers always exit, even when one hangs
+            if worker.poll() is None:
+                worker.kill()
+                worker.wait()
+    for worker, (_, stderr) in zip(workers, outputs):
+        assert worker.returncode == 0, stderr[-3000:]
+    first, second = (np.load(tmp_path / f"codebook{index}.npy") for index in range(2))
+    np.testing.assert_array_equal(first, second)

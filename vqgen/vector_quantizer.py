@@ -309,18 +309,14 @@ class VectorQuantizer(keras.layers.Layer):
         return broadcast_from_first_replica(tf.gather(flat_z, rows))
 
     def _initialise_from_first_batch(self, flat_z):
-        def initialise():
-            samples = self._random_rows(flat_z, self.num_embeddings, salt=0)
-            updates = [self.codebook.assign(samples)]
-            if self.ema:
-                updates += [
-                    self.ema_embedding_sum.assign(samples),
-                    self.ema_cluster_size.assign(tf.ones([self.num_embeddings])),
-                ]
-            with tf.control_dependencies(updates):
-                return tf.constant(True)
-
-        tf.cond(tf.equal(self.training_steps, 0), initialise, lambda: tf.constant(False))
+        # Branch-free (tf.where, not tf.cond): a cross-replica all-reduce may not sit inside
+        # control flow under a multi-worker strategy.
+        first_step = tf.equal(self.training_steps, 0)
+        samples = self._random_rows(flat_z, self.num_embeddings, salt=0)  # (K, D)
+        self.codebook.assign(tf.where(first_step, samples, self.codebook))
+        if self.ema:
+            self.ema_embedding_sum.assign(tf.where(first_step, samples, self.ema_embedding_sum))
+            self.ema_cluster_size.assign(tf.where(first_step, 1.0, self.ema_cluster_size))
 
     def _update_ema(self, flat_z, flat_indices, counts):
         one_hot = tf.one_hot(flat_indices, self.num_embeddings, dtype="float32")  # (N, K)
