@@ -114,3 +114,80 @@ def test_help_explains_every_command():
     result = subprocess.run([sys.executable, "-m", "vqgen.cli", "train", "--help"], capture_output=True, text=True)
     for option in ("--run", "--data", "--epochs", "--num-embeddings", "--overwrite", "--strategy", "--seed"):
         assert option in result.stdout
+
+
+def write_npz(path, **arrays):
+    np.savez(path, **arrays)
+    return str(path)
+
+
+def truncated_copy(source, destination):
+    with open(source, "rb") as stream:
+        content = stream.read()
+    with open(destination, "wb") as stream:
+        stream.write(content[: len(content) // 2])
+    return str(destination)
+
+
+@pytest.fixture(scope="module")
+def unconditional_run(trained_run, tmp_path_factory):
+    import shutil
+
+    run = str(tmp_path_factory.mktemp("runs") / "unconditional")
+    shutil.copytree(trained_run, run)
+    assert main(["train-prior", "--run", run, "--overwrite", *TINY_PRIOR]) == 0
+    return run
+
+
+def bad_input_cases(tmp_path, trained_run, unconditional_run):
+    """(name, argv, expected words in the message, run folder whose files must stay unchanged)."""
+    import shutil
+
+    corrupt_run = str(tmp_path / "corrupt")
+    shutil.copytree(trained_run, corrupt_run)
+    truncated_copy(os.path.join(trained_run, "vqvae.keras"), os.path.join(corrupt_run, "vqvae.keras"))
+    bad_codes_run = str(tmp_path / "bad_codes")
+    shutil.copytree(trained_run, bad_codes_run)
+    codes = dict(np.load(os.path.join(trained_run, "codes.npz")))
+    codes["train_codes"] = codes["train_codes"] + 16
+    np.savez(os.path.join(bad_codes_run, "codes.npz"), **codes)
+    good = np.random.default_rng(0).uniform(size=(8, 28, 28, 1)).astype("float32")
+    nan_images = good.copy()
+    nan_images[0, 0, 0, 0] = np.nan
+    os.makedirs(tmp_path / "empty_folder")
+    new_run = ["--run", str(tmp_path / "new"), *TINY_STAGE1]
+    return [
+        ("corrupt .keras", ["sample", "--run", corrupt_run, "--label", "1", "--out", str(tmp_path / "x.png")],
+         "not a readable Keras model", corrupt_run),
+        ("missing run", ["train-prior", "--run", str(tmp_path / "nowhere")], "does not exist", trained_run),
+        ("truncated npz", ["train", "--data", truncated_copy(write_npz(tmp_path / "ok.npz", images=good),
+                                                             tmp_path / "cut.npz"), *new_run], "cut.npz", trained_run),
+        ("wrong size", ["train", "--data", write_npz(tmp_path / "size.npz", images=good[:, :26, :26]), *new_run],
+         "not divisible", trained_run),
+        ("wrong channels", ["train", "--data", write_npz(tmp_path / "channels.npz", images=np.repeat(good, 2, -1)),
+                            *new_run], "channels", trained_run),
+        ("NaN pixels", ["train", "--data", write_npz(tmp_path / "nan.npz", images=nan_images), *new_run],
+         "NaN", trained_run),
+        ("empty folder", ["train", "--data", str(tmp_path / "empty_folder"), *new_run], "empty_folder", trained_run),
+        ("unknown dataset", ["train", "--data", "tfds:no_such_dataset_anywhere", *new_run],
+         "no_such_dataset_anywhere", trained_run),
+        ("label for unconditional prior", ["sample", "--run", unconditional_run, "--label", "2", "--out",
+                                           str(tmp_path / "x.png")], "unconditional", unconditional_run),
+        ("out-of-range codes", ["train-prior", "--run", bad_codes_run, "--overwrite", *TINY_PRIOR],
+         "16", bad_codes_run),
+    ]
+
+
+@pytest.mark.slow
+def test_bad_input_sweep(trained_run, unconditional_run, tmp_path, capsys):
+    for name, args, expected, run in bad_input_cases(tmp_path, trained_run, unconditional_run):
+        before = hashes(run)
+        code, _, stderr = run_cli(args, capsys)
+        lines = stderr.strip().splitlines()
+        assert code == 2, name
+        assert len(lines) == 1 and lines[0].startswith("vqgen: error:"), (name, stderr)
+        assert expected in lines[0], (name, lines[0])
+        assert "Traceback" not in stderr, name
+        changed = {path for path in set(before) | set(hashes(run)) if before.get(path) != hashes(run).get(path)}
+        assert not changed, (name, changed)
+        assert not os.path.exists(tmp_path / "new" / "vqvae.keras"), name
