@@ -7,6 +7,7 @@ and TensorFlow Serving call its signatures directly.
 import json
 import os
 import tempfile
+import types
 
 import tensorflow as tf
 
@@ -23,7 +24,7 @@ def export_saved_model(path, vqvae, prior=None, overwrite=False):
 
     The exported graph holds the VQ-VAE's encoder, codebook and decoder (van den Oord et al. 2017,
     "Neural Discrete Representation Learning") and, when given, the gated PixelCNN prior with its
-    compiled autoregressive sampling loop (the faster sampler, `prior.resolve_sampling_method("auto")`).
+    compiled autoregressive sampling loop (the faster sampler, as `prior.sample` picks it).
     Its signatures are:
 
     - `encode`: `images` float32 `[batch, H, W, C]` in [0, 1] -> `codes` int32 `[batch, h, w]`.
@@ -34,11 +35,11 @@ def export_saved_model(path, vqvae, prior=None, overwrite=False):
       `images`, `codes`. A seed draws the same codes as `prior.sample(..., seed=seed)` in-process.
     - `serving_default`: `sample` when a prior is exported, else `reconstruct`.
 
-    Bad inputs fail inside the graph with a message naming the expected shape or range. The
-    toolkit version and both models' `get_config()` are stored as the asset
-    `assets/vqgen_config.json`, readable after loading through `loaded.config_file.asset_path`.
-    The export is written to a temporary sibling folder and renamed onto `path` only once it is
-    complete, so a failure never leaves a half-written export behind.
+    Bad inputs fail inside the graph (`tf.errors.InvalidArgumentError`) with a message naming the
+    expected shape or range. The toolkit version and both models' `get_config()` are stored as
+    the JSON asset `assets/vqgen_config.json`, found after loading at
+    `loaded.config_file.asset_path`. The export is written to a temporary sibling folder and
+    renamed onto `path` only once complete, so a failure never leaves a half-written export.
 
     Args:
         path: str or path-like. Folder to write the SavedModel to.
@@ -65,7 +66,7 @@ def export_saved_model(path, vqvae, prior=None, overwrite=False):
     _check_models(vqvae, prior)
     path = os.fspath(path)
     if os.path.isfile(path):
-        raise FileExistsError(f"{path} is a file, not a folder; choose a folder path for the SavedModel.")
+        raise FileExistsError(f"{path} is a file; choose a folder path for the SavedModel.")
     if os.path.isdir(path) and os.listdir(path) and not overwrite:
         raise FileExistsError(
             f"{path} already exists and is not empty; choose another path or pass overwrite=True."
@@ -75,7 +76,7 @@ def export_saved_model(path, vqvae, prior=None, overwrite=False):
         with open(config_path, "w", encoding="utf-8") as stream:
             json.dump(_export_config(vqvae, prior), stream, indent=2, sort_keys=True)
         module = _ServingModule(vqvae, prior, tf.saved_model.Asset(config_path))
-        signatures = module.signatures()
+        signatures = module.trace_signatures()
         with atomic_path(path) as temporary:
             tf.saved_model.save(module, temporary, signatures=signatures)
     return path
@@ -87,16 +88,19 @@ def _check_models(vqvae, pixelcnn):
     if pixelcnn is None:
         return
     if not isinstance(pixelcnn, PixelCNN):
-        raise ValueError(f"prior must be a prior.PixelCNN or None. Received: prior={type(pixelcnn).__name__}")
-    if pixelcnn.num_embeddings != vqvae.num_embeddings or tuple(pixelcnn.grid_shape) != tuple(vqvae.grid_shape):
         raise ValueError(
-            f"The prior models {pixelcnn.num_embeddings} codes on {pixelcnn.grid_shape} grids but the "
-            f"VQ-VAE makes {vqvae.num_embeddings} codes on {vqvae.grid_shape} grids; export the prior "
-            "trained on this VQ-VAE's codes."
+            f"prior must be a prior.PixelCNN or None. Received: prior={type(pixelcnn).__name__}"
+        )
+    if pixelcnn.num_embeddings != vqvae.num_embeddings or pixelcnn.grid_shape != vqvae.grid_shape:
+        raise ValueError(
+            f"The prior models {pixelcnn.num_embeddings} codes on {pixelcnn.grid_shape} grids but "
+            f"the VQ-VAE makes {vqvae.num_embeddings} codes on {vqvae.grid_shape} grids; export the "
+            "prior trained on this VQ-VAE's codes."
         )
 
 
 def _export_config(vqvae, pixelcnn):
+    """The JSON-serialisable description stored as the config asset."""
     return {
         "vqgen_version": vqgen.__version__,
         "vqvae": vqvae.get_config(),
@@ -105,27 +109,53 @@ def _export_config(vqvae, pixelcnn):
     }
 
 
+def _shape_check(tensor, expected, message):
+    """A graph assertion that `tensor` has shape `expected` (None: any size), for any input rank.
+
+    `tf.shape` and `tf.size` would fold the traced static shape into a constant (the loaded
+    signatures do not check the shapes they are fed), so a `Shape` op reads the shape at run
+    time. This holds for inputs with an unknown batch size; fully static shapes (the scalars of
+    `sample`) are folded when the graph is optimised, so they are not checked here.
+    The shape is padded with -1 before the comparison, so an input of another rank fails this
+    assertion (with `message` and the received shape) instead of a shape error of its own.
+    """
+    shape = tf.raw_ops.Shape(input=tensor, out_type=tf.int32)
+    rank = len(expected)
+    padded = tf.concat([shape, tf.fill([rank + 1], -1)], axis=0)[: rank + 1]
+    matches = tf.equal(padded[rank], -1)  # no axis beyond the expected ones
+    for axis, size in enumerate(expected):
+        matches = tf.logical_and(matches, tf.not_equal(padded[axis], -1) if size is None
+                                 else tf.equal(padded[axis], size))
+    return tf.debugging.Assert(matches, [f"{message}; received shape", shape], summarize=rank + 8)
+
+
 class _ServingModule(tf.Module):
-    """The object graph that is saved: both models, the config asset and the signature functions."""
+    """What is saved: the models' variables, the config asset and the signature functions.
+
+    The Keras models are kept out of the object graph (in a plain namespace) and their variables
+    are tracked as the underlying `tf.Variable`s: with Keras 3 variables in the object graph the
+    SavedModel restores into copies that the signatures do not read, and it fails under the TF1
+    loader used by `saved_model_cli run` and TensorFlow Serving ("Could not find variable").
+    """
 
     def __init__(self, vqvae, pixelcnn, config_file):
         super().__init__(name="vqgen_export")
-        self.vqvae = vqvae
-        self.prior = pixelcnn
+        self.models = types.SimpleNamespace(vqvae=vqvae, prior=pixelcnn)
+        models = [vqvae] if pixelcnn is None else [vqvae, pixelcnn]
+        self.model_variables = [variable.value for model in models for variable in model.variables]
         self.config_file = config_file
 
-    def signatures(self):
-        """Traces every signature once; returns `{name: concrete function}`."""
-        height, width, channels = self.vqvae.image_shape
-        rows, cols = self.vqvae.grid_shape
-        images = tf.TensorSpec([None, height, width, channels], tf.float32, name="images")
-        codes = tf.TensorSpec([None, rows, cols], tf.int32, name="codes")
+    def trace_signatures(self):
+        """Traces every signature once (without AutoGraph); returns `{name: concrete function}`."""
+        vqvae, pixelcnn = self.models.vqvae, self.models.prior
+        images = tf.TensorSpec([None, *vqvae.image_shape], tf.float32, name="images")
+        codes = tf.TensorSpec([None, *vqvae.grid_shape], tf.int32, name="codes")
         signatures = {
-            "encode": tf.function(self._encode, autograph=False).get_concrete_function(images),
-            "decode": tf.function(self._decode, autograph=False).get_concrete_function(codes),
-            "reconstruct": tf.function(self._reconstruct, autograph=False).get_concrete_function(images),
+            "encode": self._trace(self._encode, images),
+            "decode": self._trace(self._decode, codes),
+            "reconstruct": self._trace(self._reconstruct, images),
         }
-        if self.prior is None:
+        if pixelcnn is None:
             signatures["serving_default"] = signatures["reconstruct"]
             return signatures
         scalars = [
@@ -133,54 +163,69 @@ class _ServingModule(tf.Module):
             tf.TensorSpec([], tf.float32, name="temperature"),
             tf.TensorSpec([], tf.int64, name="seed"),
         ]
-        if self.prior.conditional:
-            sample = tf.function(self._sample_conditional, autograph=False).get_concrete_function(
-                *scalars, tf.TensorSpec([None], tf.int32, name="labels")
-            )
+        if pixelcnn.conditional:
+            labels = tf.TensorSpec([None], tf.int32, name="labels")
+            sample = self._trace(self._sample_with_labels, *scalars, labels)
         else:
-            sample = tf.function(self._sample, autograph=False).get_concrete_function(*scalars)
+            sample = self._trace(self._sample, *scalars)
         signatures["sample"] = signatures["serving_default"] = sample
         return signatures
 
+    @staticmethod
+    def _trace(function, *specs):
+        return tf.function(function, autograph=False).get_concrete_function(*specs)
+
     def _encode(self, images):
-        return {"codes": self.vqvae.encode_tensor(self._checked_images(images))}
+        return {"codes": self.models.vqvae.encode_tensor(self._checked_images(images))}
 
     def _decode(self, codes):
-        return {"images": self.vqvae.decode_tensor(self._checked_codes(codes))}
+        return {"images": self.models.vqvae.decode_tensor(self._checked_codes(codes))}
 
     def _reconstruct(self, images):
-        codes = self.vqvae.encode_tensor(self._checked_images(images))
-        return {"images": self.vqvae.decode_tensor(codes), "codes": codes}
+        codes = self.models.vqvae.encode_tensor(self._checked_images(images))
+        return {"images": self.models.vqvae.decode_tensor(codes), "codes": codes}
 
     def _sample(self, num_samples, temperature, seed):
-        return self._sample_conditional(num_samples, temperature, seed, labels=None)
+        return self._sample_with_labels(num_samples, temperature, seed, labels=None)
 
-    def _sample_conditional(self, num_samples, temperature, seed, labels):
-        finite = tf.debugging.assert_less(
-            temperature, float("inf"), message="temperature must be a finite number > 0"
-        )
-        with tf.control_dependencies([finite]):
-            codes = self.prior.sample_codes(
+    def _sample_with_labels(self, num_samples, temperature, seed, labels):
+        pixelcnn = self.models.prior
+        checks = [
+            tf.debugging.assert_less(
+                temperature, float("inf"), message="temperature must be a finite number > 0"
+            ),
+        ]
+        if labels is not None:
+            checks.append(_shape_check(labels, [None], "labels must have shape [num_samples]"))
+        # sample_codes asserts num_samples >= 1, temperature > 0 and labels in [0, num_classes).
+        with tf.control_dependencies(checks):
+            codes = pixelcnn.sample_codes(
                 num_samples, temperature, seed, labels=labels,
-                method=self.prior.resolve_sampling_method("auto"),
+                method=pixelcnn.resolve_sampling_method("auto"),
             )
-        return {"images": self.vqvae.decode_tensor(codes), "codes": codes}
+        return {"images": self.models.vqvae.decode_tensor(codes), "codes": codes}
 
     def _checked_images(self, images):
-        height, width, channels = self.vqvae.image_shape
-        shape = f"images must have shape [batch, {height}, {width}, {channels}]"
-        pixels = "images must be float32 pixels in [0, 1] (divide 8-bit images by 255)"
+        height, width, channels = self.models.vqvae.image_shape
+        shape = _shape_check(
+            images,
+            [None, height, width, channels],
+            f"images must have shape [batch, {height}, {width}, {channels}]",
+        )
+        # Flattened, so that the range checks hold for an input of any rank.
+        pixels = tf.reshape(images, [-1])
+        message = "images must be float32 pixels in [0, 1] (divide 8-bit images by 255)"
         checks = [
-            tf.debugging.assert_equal(tf.shape(images)[1:], [height, width, channels], message=shape),
-            tf.debugging.assert_greater_equal(images, 0.0, message=pixels),
-            tf.debugging.assert_less_equal(images, 1.0, message=pixels),
+            shape,
+            tf.debugging.assert_greater_equal(pixels, 0.0, message=message),
+            tf.debugging.assert_less_equal(pixels, 1.0, message=message),
         ]
         with tf.control_dependencies(checks):
             return tf.identity(images)
 
     def _checked_codes(self, codes):
-        rows, cols = self.vqvae.grid_shape
-        shape = f"codes must have shape [batch, {rows}, {cols}]"
-        check = tf.debugging.assert_equal(tf.shape(codes)[1:], [rows, cols], message=shape)
+        # The range [0, K) is asserted by the quantizer's lookup.
+        rows, cols = self.models.vqvae.grid_shape
+        check = _shape_check(codes, [None, rows, cols], f"codes must have shape [batch, {rows}, {cols}]")
         with tf.control_dependencies([check]):
             return tf.identity(codes)

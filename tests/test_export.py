@@ -1,0 +1,421 @@
+"""SavedModel export: signatures agree with the in-process models when loaded without vqgen/prior,
+through both the TF2 loader and the TF1 session loader that saved_model_cli and TF Serving use."""
+
+import json
+import os
+import re
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import prior
+import vqgen
+from vqgen.export import export_saved_model
+
+LABELS = np.array([0, 2, 1, 2], np.int32)
+SAMPLE_ARGUMENTS = {"num_samples": "num_samples", "temperature": "temperature", "seed": "seed"}
+SAMPLE_B_ARGUMENTS = {"num_samples": "num_samples", "temperature": "temperature_b", "seed": "seed_b"}
+CALLS = {
+    # export name -> [(call id, signature, {input name: key of the inputs file})]
+    "codec": [
+        ("encode", "encode", {"images": "images"}),
+        ("decode", "decode", {"codes": "codes"}),
+        ("reconstruct", "reconstruct", {"images": "images"}),
+        ("serving_default", "serving_default", {"images": "images"}),
+    ],
+    "unconditional": [
+        ("encode", "encode", {"images": "images"}),
+        ("decode", "decode", {"codes": "codes"}),
+        ("reconstruct", "reconstruct", {"images": "images"}),
+        ("sample", "sample", SAMPLE_ARGUMENTS),
+        ("sample_b", "sample", SAMPLE_B_ARGUMENTS),
+        ("serving_default", "serving_default", SAMPLE_ARGUMENTS),
+    ],
+    "conditional": [
+        ("sample", "sample", {**SAMPLE_ARGUMENTS, "labels": "labels"}),
+        ("serving_default", "serving_default", {**SAMPLE_ARGUMENTS, "labels": "labels"}),
+    ],
+}
+
+# Runs in a fresh interpreter in which vqgen and prior cannot be imported (the editable install's
+# finder is shadowed by one that refuses them); argv[1] is a JSON list of jobs.
+LOAD_WITHOUT_TOOLKIT = r"""
+import json, os, sys
+
+class RefuseToolkit:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in ("vqgen", "prior"):
+            raise ImportError(f"{name} is blocked in this test")
+        return None
+
+sys.meta_path.insert(0, RefuseToolkit())
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import numpy as np
+import tensorflow as tf
+
+blocked = []
+for name in ("vqgen", "prior"):
+    try:
+        __import__(name)
+    except ImportError:
+        blocked.append(name)
+
+for job in json.loads(sys.argv[1]):
+    inputs = np.load(job["inputs"])
+    results = {}
+    loaded = tf.saved_model.load(job["path"])
+    for call_id, signature, arguments in job["calls"]:
+        outputs = loaded.signatures[signature](
+            **{name: tf.constant(inputs[key]) for name, key in arguments.items()}
+        )
+        results.update({f"tf2/{call_id}/{name}": value.numpy() for name, value in outputs.items()})
+    with open(loaded.config_file.asset_path.numpy().decode(), encoding="utf-8") as stream:
+        results["config"] = np.array(stream.read())
+    results["signatures"] = np.array(sorted(loaded.signatures))
+    graph = tf.Graph()
+    with graph.as_default(), tf.compat.v1.Session(graph=graph) as session:
+        meta_graph = tf.compat.v1.saved_model.load(session, ["serve"], job["path"])
+        for call_id, signature, arguments in job["calls"]:
+            definition = meta_graph.signature_def[signature]
+            fetches = {name: info.name for name, info in definition.outputs.items()}
+            feeds = {definition.inputs[name].name: inputs[key] for name, key in arguments.items()}
+            outputs = session.run(fetches, feeds)
+            results.update({f"tf1/{call_id}/{name}": value for name, value in outputs.items()})
+    toolkit_modules = [name for name in sys.modules if name.split(".")[0] in ("vqgen", "prior")]
+    results["isolation"] = np.array(json.dumps({"blocked": blocked, "loaded": toolkit_modules}))
+    np.savez(job["out"], **results)
+"""
+
+
+def tiny_vqvae():
+    model = vqgen.VQVAE(
+        input_shape=(8, 8, 1), num_embeddings=16, embedding_dim=4, downsample=4,
+        hidden_channels=8, residual_channels=4, num_residual_blocks=1, seed=0,
+    )
+    # Codebook rows taken from encoder outputs, so that random images use many different codes.
+    features = model.encoder(np.random.default_rng(5).uniform(size=(8, 8, 8, 1)).astype("float32"))
+    model.quantizer.codebook.assign(tf.reshape(features, [-1, 4])[::2])
+    return model
+
+
+@pytest.fixture(scope="module")
+def models():
+    return {
+        "vqvae": tiny_vqvae(),
+        "unconditional": prior.PixelCNN(num_embeddings=16, grid_shape=(2, 2), num_layers=2, filters=8),
+        "conditional": prior.PixelCNN(
+            num_embeddings=16, grid_shape=(2, 2), num_classes=3, num_layers=2, filters=8
+        ),
+    }
+
+
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory):
+    rng = np.random.default_rng(0)
+    arrays = {
+        "images": rng.uniform(size=(5, 8, 8, 1)).astype(np.float32),
+        "codes": rng.integers(0, 16, size=(5, 2, 2)).astype(np.int32),
+        "num_samples": np.array(len(LABELS), np.int32),
+        "temperature": np.array(1.0, np.float32),
+        "seed": np.array(7, np.int64),
+        "temperature_b": np.array(0.5, np.float32),
+        "seed_b": np.array(123, np.int64),
+        "labels": LABELS,
+    }
+    path = tmp_path_factory.mktemp("inputs") / "inputs.npz"
+    np.savez(path, **arrays)
+    return {"path": str(path), **arrays}
+
+
+@pytest.fixture(scope="module")
+def reference(models, inputs):
+    """What the in-process models return for the inputs (sampled before export)."""
+    vqvae = models["vqvae"]
+    unconditional, conditional = models["unconditional"], models["conditional"]
+    return {
+        "codes": vqvae.encode(inputs["images"]),
+        "decoded": vqvae.decode(inputs["codes"]),
+        "sample": unconditional.sample(4, temperature=1.0, seed=7),
+        "sample_b": unconditional.sample(4, temperature=0.5, seed=123),
+        "conditional_sample": conditional.sample(4, temperature=1.0, seed=7, labels=LABELS),
+    }
+
+
+@pytest.fixture(scope="module")
+def exports(models, reference, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("exports")
+    priors = {"codec": None, "unconditional": models["unconditional"], "conditional": models["conditional"]}
+    return {
+        name: export_saved_model(folder / name, models["vqvae"], pixelcnn)
+        for name, pixelcnn in priors.items()
+    }
+
+
+def start(command, cwd=None):
+    environment = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
+    environment["TF_CPP_MIN_LOG_LEVEL"] = "2"
+    return subprocess.Popen(
+        command, cwd=cwd, env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+
+
+def finish(process):
+    stdout, stderr = process.communicate(timeout=300)
+    assert process.returncode == 0, stderr[-3000:]
+    return stdout
+
+
+@pytest.fixture(scope="module")
+def elsewhere(exports, inputs, tmp_path_factory):
+    """Results of separate processes, run side by side: every signature called in a process that
+    cannot import vqgen or prior, `saved_model_cli show --all`, and `saved_model_cli run` of decode."""
+    folder = tmp_path_factory.mktemp("subprocess")
+    jobs = [
+        {"path": str(exports[name]), "inputs": inputs["path"], "calls": calls,
+         "out": str(folder / f"{name}.npz")}
+        for name, calls in CALLS.items()
+    ]
+    np.save(folder / "codes.npy", inputs["codes"])
+    processes = {
+        "loader": start([sys.executable, "-c", LOAD_WITHOUT_TOOLKIT, json.dumps(jobs)], cwd=folder),
+        "show": start(["saved_model_cli", "show", "--dir", str(exports["conditional"]), "--all"]),
+        "run": start([
+            "saved_model_cli", "run", "--dir", str(exports["codec"]), "--tag_set", "serve",
+            "--signature_def", "decode", "--inputs", f"codes={folder / 'codes.npy'}",
+            "--outdir", str(folder / "cli"),
+        ]),
+    }
+    outputs = {name: finish(process) for name, process in processes.items()}
+    return {
+        "outputs": {name: dict(np.load(job["out"])) for name, job in zip(CALLS, jobs)},
+        "show": outputs["show"],
+        "run_images": np.load(folder / "cli" / "images.npy"),
+    }
+
+
+@pytest.fixture(scope="module")
+def loaded_elsewhere(elsewhere):
+    return elsewhere["outputs"]
+
+
+@pytest.mark.slow
+def test_the_loading_process_has_no_toolkit(loaded_elsewhere):
+    for outputs in loaded_elsewhere.values():
+        isolation = json.loads(str(outputs["isolation"]))
+        assert isolation == {"blocked": ["vqgen", "prior"], "loaded": []}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("loader", ["tf2", "tf1"])
+@pytest.mark.parametrize("export", ["codec", "unconditional"])
+def test_codec_signatures_match_the_in_process_vqvae(loaded_elsewhere, reference, inputs, loader, export):
+    outputs = loaded_elsewhere[export]
+    np.testing.assert_array_equal(outputs[f"{loader}/encode/codes"], reference["codes"])
+    np.testing.assert_allclose(outputs[f"{loader}/decode/images"], reference["decoded"], atol=1e-5, rtol=0)
+    np.testing.assert_array_equal(outputs[f"{loader}/reconstruct/codes"], reference["codes"])
+    assert len(np.unique(reference["codes"])) > 3  # the comparison is not of constant grids
+    assert outputs[f"{loader}/decode/images"].dtype == np.float32
+    assert outputs[f"{loader}/encode/codes"].dtype == np.int32
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("loader", ["tf2", "tf1"])
+def test_reconstruct_is_decode_of_encode(loaded_elsewhere, models, reference, loader):
+    outputs = loaded_elsewhere["codec"]
+    expected = models["vqvae"].decode(reference["codes"])
+    np.testing.assert_allclose(outputs[f"{loader}/reconstruct/images"], expected, atol=1e-5, rtol=0)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("loader", ["tf2", "tf1"])
+def test_sample_draws_the_in_process_codes_for_a_seed(loaded_elsewhere, models, reference, loader):
+    unconditional = loaded_elsewhere["unconditional"]
+    np.testing.assert_array_equal(unconditional[f"{loader}/sample/codes"], reference["sample"])
+    np.testing.assert_array_equal(unconditional[f"{loader}/sample_b/codes"], reference["sample_b"])
+    assert not np.array_equal(reference["sample"], reference["sample_b"])  # seeds matter
+    np.testing.assert_allclose(
+        unconditional[f"{loader}/sample/images"], models["vqvae"].decode(reference["sample"]),
+        atol=1e-5, rtol=0,
+    )
+    conditional = loaded_elsewhere["conditional"]
+    np.testing.assert_array_equal(conditional[f"{loader}/sample/codes"], reference["conditional_sample"])
+    np.testing.assert_allclose(
+        conditional[f"{loader}/sample/images"],
+        models["vqvae"].decode(reference["conditional_sample"]), atol=1e-5, rtol=0,
+    )
+
+
+@pytest.mark.slow
+def test_serving_default_is_sample_with_a_prior_else_reconstruct(loaded_elsewhere):
+    aliases = {"codec": "reconstruct", "unconditional": "sample", "conditional": "sample"}
+    for export, alias_of in aliases.items():
+        outputs = loaded_elsewhere[export]
+        for output in ("images", "codes"):
+            np.testing.assert_array_equal(
+                outputs[f"tf2/serving_default/{output}"], outputs[f"tf2/{alias_of}/{output}"]
+            )
+    codec_signatures = set(loaded_elsewhere["codec"]["signatures"])
+    assert codec_signatures == {"encode", "decode", "reconstruct", "serving_default"}
+    assert "sample" in set(loaded_elsewhere["unconditional"]["signatures"])
+
+
+@pytest.mark.slow
+def test_config_asset_holds_version_and_model_configs(loaded_elsewhere, models):
+    config = json.loads(str(loaded_elsewhere["conditional"]["config"]))
+    assert config["vqgen_version"] == vqgen.__version__
+    assert config["vqvae"] == json.loads(json.dumps(models["vqvae"].get_config()))
+    assert config["prior"] == json.loads(json.dumps(models["conditional"].get_config()))
+    assert json.loads(str(loaded_elsewhere["codec"]["config"]))["prior"] is None
+    rebuilt = vqgen.VQVAE.from_config(config["vqvae"])
+    assert rebuilt.image_shape == (8, 8, 1) and rebuilt.grid_shape == (2, 2)
+    rebuilt_prior = prior.PixelCNN.from_config(config["prior"])
+    assert rebuilt_prior.num_classes == 3 and rebuilt_prior.grid_shape == (2, 2)
+
+
+def signature_blocks(show_output):
+    """`{signature: {"inputs": {name: (dtype, shape)}, "outputs": {...}}}` from `show --all`."""
+    blocks = {}
+    for name, body in re.findall(r"signature_def\['(\w+)'\]:(.*?)(?=signature_def\[|\Z)", show_output, re.S):
+        blocks[name] = {
+            side: {
+                tensor: (dtype, shape)
+                for tensor, dtype, shape in re.findall(
+                    rf"{side}\['(\w+)'\] tensor_info:\s+dtype: (\w+)\s+shape: (\([^)]*\))", body
+                )
+            }
+            for side in ("inputs", "outputs")
+        }
+    return blocks
+
+
+@pytest.mark.slow
+def test_saved_model_cli_show_lists_every_signature(elsewhere):
+    blocks = signature_blocks(elsewhere["show"])
+    images = ("DT_FLOAT", "(-1, 8, 8, 1)")
+    codes = ("DT_INT32", "(-1, 2, 2)")
+    sample_inputs = {
+        "num_samples": ("DT_INT32", "()"), "temperature": ("DT_FLOAT", "()"),
+        "seed": ("DT_INT64", "()"), "labels": ("DT_INT32", "(-1)"),
+    }
+    assert blocks["encode"] == {"inputs": {"images": images}, "outputs": {"codes": codes}}
+    assert blocks["decode"] == {"inputs": {"codes": codes}, "outputs": {"images": images}}
+    both = {"images": images, "codes": codes}
+    assert blocks["reconstruct"] == {"inputs": {"images": images}, "outputs": both}
+    for name in ("sample", "serving_default"):
+        assert blocks[name] == {"inputs": sample_inputs, "outputs": both}
+
+
+@pytest.mark.slow
+def test_saved_model_cli_run_decodes_like_the_in_process_vqvae(elsewhere, reference):
+    np.testing.assert_allclose(elsewhere["run_images"], reference["decoded"], atol=1e-5, rtol=0)
+
+
+@pytest.fixture(scope="module")
+def loaded(exports):
+    return {name: tf.saved_model.load(str(path)) for name, path in exports.items() if name != "codec"}
+
+
+def scalars(num_samples=4, temperature=1.0, seed=7):
+    return dict(
+        num_samples=tf.constant(num_samples, tf.int32),
+        temperature=tf.constant(temperature, tf.float32),
+        seed=tf.constant(seed, tf.int64),
+    )
+
+
+IMAGES_SHAPE = re.escape("images must have shape [batch, 8, 8, 1]")
+PIXELS = re.escape("images must be float32 pixels in [0, 1]")
+CODES_RANGE = re.escape("codes must be in [0, 16)")
+
+
+@pytest.mark.parametrize(
+    "export, signature, arguments, message",
+    [
+        ("unconditional", "encode", dict(images=tf.zeros([2, 9, 8, 1])), IMAGES_SHAPE),
+        ("unconditional", "encode", dict(images=tf.zeros([2, 8, 8, 3])), IMAGES_SHAPE),
+        ("unconditional", "encode", dict(images=tf.zeros([2, 8, 8])), IMAGES_SHAPE),
+        ("unconditional", "reconstruct", dict(images=tf.zeros([1, 8, 8, 1, 1])), IMAGES_SHAPE),
+        ("unconditional", "encode", dict(images=tf.zeros([1, 8, 8, 1, 2])), IMAGES_SHAPE),
+        ("unconditional", "encode", dict(images=tf.fill([1, 8, 8, 1], 255.0)), PIXELS),
+        ("unconditional", "encode", dict(images=tf.fill([1, 8, 8, 1], float("nan"))), PIXELS),
+        ("unconditional", "decode", dict(codes=tf.fill([1, 2, 2], 16)), CODES_RANGE),
+        ("unconditional", "decode", dict(codes=tf.fill([1, 2, 2], -1)), CODES_RANGE),
+        ("unconditional", "decode", dict(codes=tf.zeros([1, 2, 3], tf.int32)),
+         re.escape("codes must have shape [batch, 2, 2]")),
+        ("unconditional", "decode", dict(codes=tf.zeros([1, 2, 2, 1], tf.int32)),
+         re.escape("codes must have shape [batch, 2, 2]")),
+        ("unconditional", "sample", scalars(num_samples=0), "num_samples must be >= 1"),
+        ("unconditional", "sample", scalars(temperature=0.0), "temperature must be > 0"),
+        ("unconditional", "sample", scalars(temperature=-1.0), "temperature must be > 0"),
+        ("unconditional", "sample", scalars(temperature=float("inf")), "temperature must be a finite number"),
+        ("conditional", "sample", dict(**scalars(), labels=tf.constant([0, 1, 2])),
+         "labels must hold one label per sample"),
+        ("conditional", "sample", dict(**scalars(), labels=tf.constant([0, 1, 2, 3])),
+         "labels must be < num_classes"),
+        ("conditional", "sample", dict(**scalars(), labels=tf.constant([0, -1, 2, 1])),
+         "labels must be >= 0"),
+        ("conditional", "sample", dict(**scalars(), labels=tf.zeros([4, 1], tf.int32)),
+         re.escape("labels must have shape [num_samples]")),
+    ],
+)
+def test_bad_inputs_fail_at_the_signature_with_the_expected_shape_or_range(
+    loaded, export, signature, arguments, message
+):
+    with pytest.raises(tf.errors.InvalidArgumentError, match=message):
+        loaded[export].signatures[signature](**arguments)
+
+
+def test_bad_arguments_to_export_are_refused(models, tmp_path):
+    with pytest.raises(ValueError, match="vqvae must be a vqgen.VQVAE"):
+        export_saved_model(tmp_path / "a", models["unconditional"])
+    with pytest.raises(ValueError, match="prior must be a prior.PixelCNN"):
+        export_saved_model(tmp_path / "a", models["vqvae"], models["vqvae"])
+    other_grid = prior.PixelCNN(num_embeddings=16, grid_shape=(3, 3), num_layers=1, filters=4)
+    with pytest.raises(ValueError, match="export the prior trained on this VQ-VAE's codes"):
+        export_saved_model(tmp_path / "a", models["vqvae"], other_grid)
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(FileExistsError, match="is a file"):
+        export_saved_model(tmp_path / "file", models["vqvae"])
+    assert sorted(os.listdir(tmp_path)) == ["file"]
+
+
+def folder_contents(path):
+    return {
+        os.path.relpath(os.path.join(root, name), path): open(os.path.join(root, name), "rb").read()
+        for root, _, names in os.walk(path) for name in names
+    }
+
+
+def test_existing_export_is_kept_unless_overwrite(models, tmp_path):
+    target = tmp_path / "export"
+    target.mkdir()
+    (target / "keep.txt").write_text("previous export")
+    with pytest.raises(FileExistsError, match="overwrite=True"):
+        export_saved_model(target, models["vqvae"])
+    assert folder_contents(target) == {"keep.txt": b"previous export"}
+    export_saved_model(target, models["vqvae"], overwrite=True)
+    assert "keep.txt" not in os.listdir(target) and "saved_model.pb" in os.listdir(target)
+    assert sorted(os.listdir(tmp_path)) == ["export"]  # no temporary folders left behind
+
+
+def test_failed_export_leaves_nothing_half_written(models, tmp_path, monkeypatch):
+    def save_then_fail(module, path, signatures=None):
+        os.makedirs(os.path.join(path, "variables"))
+        with open(os.path.join(path, "saved_model.pb"), "wb") as stream:
+            stream.write(b"partial")
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(tf.saved_model, "save", save_then_fail)
+    with pytest.raises(RuntimeError, match="disk full"):
+        export_saved_model(tmp_path / "new", models["vqvae"])
+    assert os.listdir(tmp_path) == []
+    previous = tmp_path / "previous"
+    previous.mkdir()
+    (previous / "keep.txt").write_text("previous export")
+    with pytest.raises(RuntimeError, match="disk full"):
+        export_saved_model(previous, models["vqvae"], overwrite=True)
+    assert os.listdir(tmp_path) == ["previous"]
+    assert folder_contents(previous) == {"keep.txt": b"previous export"}
