@@ -53,9 +53,10 @@ def sample_cached(model, num_samples, temperature, seed, labels=None, top_k=None
     blocks = model.gated_blocks
     pad = blocks[0].padding
     filters = model.filters
+    dtype = model.code_embedding.compute_dtype
     column_padding = [[0, 0], [0, 0], [pad, pad], [0, 0]]
-    empty_history = tf.zeros([num_samples, 1, pad, filters])
-    masked_columns = tf.zeros([num_samples, 1, pad + 1, filters])
+    empty_history = tf.zeros([num_samples, 1, pad, filters], dtype)
+    masked_columns = tf.zeros([num_samples, 1, pad + 1, filters], dtype)
 
     def advance_vertical(caches, input_row):
         """Pushes one completed row through the vertical stack."""
@@ -110,8 +111,9 @@ def sample_cached(model, num_samples, temperature, seed, labels=None, top_k=None
         caches, contributions = advance_vertical(caches, model.code_embedding(row_codes)[:, None])
         return row + 1, caches, contributions, grid_rows.write(row, row_codes)
 
-    initial_caches = [tf.zeros([num_samples, pad + 1, cols + 2 * pad, filters])] * len(blocks)
-    zero_row = tf.zeros([num_samples, 1, cols, 2 * filters])
+    empty_cache = tf.zeros([num_samples, pad + 1, cols + 2 * pad, filters], dtype)
+    initial_caches = [empty_cache] * len(blocks)
+    zero_row = tf.zeros([num_samples, 1, cols, 2 * filters], dtype)
     initial_contributions = [block.vertical_to_horizontal(zero_row) for block in blocks]
     _, _, _, grid_rows = tf.while_loop(
         lambda row, *_: row < rows,

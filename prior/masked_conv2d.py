@@ -2,6 +2,7 @@
 
 import keras
 import numpy as np
+from keras import ops
 
 MASK_TYPES = ("A", "B")
 
@@ -73,7 +74,7 @@ class MaskedConv2D(keras.layers.Conv2D):
         self.kernel_mask = mask
 
     def convolution_op(self, inputs, kernel):
-        return super().convolution_op(inputs, kernel * self.kernel_mask)
+        return super().convolution_op(inputs, kernel * ops.cast(self.kernel_mask, kernel.dtype))
 
     def get_config(self):
         return {**super().get_config(), "mask_type": self.mask_type}

@@ -38,6 +38,8 @@ VARIANTS = {
 def time_variant(model, method, jit, batch, repeats):
     """Returns (first-call seconds, median seconds per batch, grids for seed 0).
 
+    With `repeats=0` the first call's time (tracing included) is the figure.
+
     The compile mode is read when a model first builds its sampler, so
     `model` must be a fresh copy that has not sampled yet.
     """
@@ -50,7 +52,7 @@ def time_variant(model, method, jit, batch, repeats):
         start = time.perf_counter()
         model.sample(batch, seed=repeat + 1, method=method)
         timings.append(time.perf_counter() - start)
-    return compile_seconds, statistics.median(timings), grids
+    return compile_seconds, statistics.median(timings or [compile_seconds]), grids
 
 
 def main():
@@ -60,7 +62,10 @@ def main():
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--repeats", type=int, default=3, help="timed calls per variant")
     parser.add_argument(
-        "--full-repeats-at-32", type=int, default=1, help="timed full-sampler calls on grids >= 32"
+        "--full-repeats-at-32",
+        type=int,
+        default=0,
+        help="timed full-sampler calls on grids >= 32 (0: report the first call, tracing included)",
     )
     parser.add_argument(
         "--variants",

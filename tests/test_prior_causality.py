@@ -8,15 +8,20 @@ import prior
 ROWS, COLS, K = 5, 5, 6
 
 
-def randomised_prior(num_classes=None, seed=0):
-    """A small prior whose receptive field covers the whole 5x5 grid.
+def randomised_prior(num_classes=None, seed=0, grid_shape=(ROWS, COLS), num_layers=3, kernel_size=5):
+    """A small prior with every weight, biases included, redrawn at random.
 
-    Every weight, biases included, is redrawn so no connection is silently
-    zero. 3 blocks with kernel 5 reach 6 columns left, 6 columns right on the
-    rows above and every row above, so each earlier position is in range.
+    No connection is then silently zero. By default (3 blocks, kernel 5) the
+    receptive field covers the whole 5x5 grid: each earlier position is in
+    range.
     """
     model = prior.PixelCNN(
-        K, (ROWS, COLS), num_classes=num_classes, num_layers=3, filters=8, kernel_size=5
+        K,
+        grid_shape,
+        num_classes=num_classes,
+        num_layers=num_layers,
+        filters=8,
+        kernel_size=kernel_size,
     )
     model.build()
     rng = np.random.default_rng(seed)
@@ -28,15 +33,16 @@ def randomised_prior(num_classes=None, seed=0):
 
 def perturbation_effects(model, labels=None):
     """effect[p, r, c] = max |change of logits at (r, c)| when code p changes."""
+    rows, cols = model.grid_shape
     rng = np.random.default_rng(1)
-    base = rng.integers(0, K, size=(ROWS * COLS,))
-    grids = np.repeat(base[None], ROWS * COLS + 1, axis=0)
-    for position in range(ROWS * COLS):
+    base = rng.integers(0, K, size=(rows * cols,))
+    grids = np.repeat(base[None], rows * cols + 1, axis=0)
+    for position in range(rows * cols):
         grids[position + 1, position] = (base[position] + 1 + rng.integers(0, K - 1)) % K
-    grids = grids.reshape(-1, ROWS, COLS).astype("int32")
+    grids = grids.reshape(-1, rows, cols).astype("int32")
     inputs = grids if labels is None else {"codes": grids, "labels": np.full(len(grids), labels)}
     logits = model(inputs).numpy()
-    return np.abs(logits[1:] - logits[:1]).max(axis=-1).reshape(ROWS * COLS, ROWS, COLS)
+    return np.abs(logits[1:] - logits[:1]).max(axis=-1).reshape(rows * cols, rows, cols)
 
 
 @pytest.mark.parametrize("num_classes", [None, 3])
@@ -67,3 +73,21 @@ def test_labels_change_logits_everywhere():
     first = model({"codes": codes, "labels": np.array([0])}).numpy()
     second = model({"codes": codes, "labels": np.array([1])}).numpy()
     assert np.all(np.abs(first - second).max(axis=-1) > 1e-4)
+
+
+def test_receptive_field_covers_the_documented_window():
+    # 2 blocks of kernel 3: n = 2. Documented: every earlier code up to n + 1
+    # rows above and n columns to either side, and n columns left on the row.
+    span = 2
+    model = randomised_prior(grid_shape=(7, 7), num_layers=2, kernel_size=3)
+    effects = perturbation_effects(model)
+    for row, col in [(3, 3), (4, 2), (6, 6), (5, 0)]:
+        for other_row in range(max(0, row - span - 1), row + 1):
+            for other_col in range(max(0, col - span), min(7, col + span + 1)):
+                if other_row == row and other_col >= col:
+                    continue
+                assert effects[other_row * 7 + other_col, row, col] > 1e-4, (
+                    f"{(other_row, other_col)} should reach {(row, col)}"
+                )
+        later = effects[row * 7 + col :, row, col]
+        assert np.all(later == 0.0)
