@@ -7,6 +7,7 @@ images as grids of integers; stage 2 (the `prior` package) is a gated PixelCNN o
 from vqgen import data
 from vqgen.decoder import Decoder
 from vqgen.encoder import Encoder
+from vqgen.export import export_saved_model
 from vqgen.residual_stack import ResidualStack
 from vqgen.vector_quantizer import Quantization, VectorQuantizer
 from vqgen.vqvae import VQVAE
@@ -17,6 +18,7 @@ __all__ = [
     "data",
     "Decoder",
     "Encoder",
+    "export_saved_model",
     "Quantization",
     "ResidualStack",
     "VQVAE",
