@@ -3,6 +3,7 @@
 import keras
 from keras import ops
 
+from prior.argument_checks import is_int
 from prior.masked_conv2d import MaskedConv2D
 
 
@@ -65,13 +66,13 @@ class GatedBlock(keras.layers.Layer):
     def __init__(
         self, filters, kernel_size, first_block=False, num_classes=None, **kwargs
     ):
-        if not isinstance(filters, int) or filters < 1:
+        if not is_int(filters) or filters < 1:
             raise ValueError(f"filters must be an int >= 1. Received: filters={filters}")
-        if not isinstance(kernel_size, int) or kernel_size < 3 or kernel_size % 2 == 0:
+        if not is_int(kernel_size) or kernel_size < 3 or kernel_size % 2 == 0:
             raise ValueError(
                 f"kernel_size must be an odd int >= 3. Received: kernel_size={kernel_size}"
             )
-        if num_classes is not None and (not isinstance(num_classes, int) or num_classes < 1):
+        if num_classes is not None and (not is_int(num_classes) or num_classes < 1):
             raise ValueError(
                 f"num_classes must be None or an int >= 1. Received: num_classes={num_classes}"
             )

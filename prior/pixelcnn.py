@@ -11,6 +11,7 @@ import numpy as np
 import tensorflow as tf
 from keras import ops
 
+from prior.argument_checks import is_int
 from prior.cached_sampler import sample_cached
 from prior.full_sampler import sample_full
 from prior.gated_block import GatedBlock
@@ -28,10 +29,6 @@ SAMPLING_METHODS = ("auto", "cached", "full")
 # dropped for the full one (slower on the small grids this prior targets).
 JIT_COMPILE = {"cached": True, "full": False}
 LOG_PROB_BATCH_SIZE = 256
-
-
-def _is_int(value):
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
 @keras.saving.register_keras_serializable(package="prior")
@@ -98,27 +95,27 @@ class PixelCNN(keras.Model):
         kernel_size=5,
         **kwargs,
     ):
-        if not _is_int(num_embeddings) or num_embeddings < 2:
+        if not is_int(num_embeddings) or num_embeddings < 2:
             raise ValueError(
                 f"num_embeddings must be an int >= 2. Received: num_embeddings={num_embeddings}"
             )
         if (
             not isinstance(grid_shape, (tuple, list))
             or len(grid_shape) != 2
-            or not all(_is_int(side) and side >= 1 for side in grid_shape)
+            or not all(is_int(side) and side >= 1 for side in grid_shape)
         ):
             raise ValueError(
                 f"grid_shape must be (rows, cols) with positive ints. Received: grid_shape={grid_shape}"
             )
-        if num_classes is not None and (not _is_int(num_classes) or num_classes < 1):
+        if num_classes is not None and (not is_int(num_classes) or num_classes < 1):
             raise ValueError(
                 f"num_classes must be None or an int >= 1. Received: num_classes={num_classes}"
             )
-        if not _is_int(num_layers) or num_layers < 1:
+        if not is_int(num_layers) or num_layers < 1:
             raise ValueError(f"num_layers must be an int >= 1. Received: num_layers={num_layers}")
-        if not _is_int(filters) or filters < 1:
+        if not is_int(filters) or filters < 1:
             raise ValueError(f"filters must be an int >= 1. Received: filters={filters}")
-        if not _is_int(kernel_size) or kernel_size < 3 or kernel_size % 2 == 0:
+        if not is_int(kernel_size) or kernel_size < 3 or kernel_size % 2 == 0:
             raise ValueError(
                 f"kernel_size must be an odd int >= 3. Received: kernel_size={kernel_size}"
             )
@@ -497,7 +494,7 @@ class PixelCNN(keras.Model):
 
         >>> grids = model.sample(16, temperature=0.8, top_k=32, seed=0)
         """
-        if not _is_int(num) or num < 1:
+        if not is_int(num) or num < 1:
             raise ValueError(f"num must be an int >= 1; received num={num!r}")
         if (
             not isinstance(temperature, numbers.Real)
@@ -509,17 +506,17 @@ class PixelCNN(keras.Model):
                 "temperature must be a finite number > 0 (as a float32); "
                 f"received temperature={temperature!r}"
             )
-        if top_k is not None and (not _is_int(top_k) or not 1 <= top_k <= self.num_embeddings):
+        if top_k is not None and (not is_int(top_k) or not 1 <= top_k <= self.num_embeddings):
             raise ValueError(
                 f"top_k must be None or an int in [1, {self.num_embeddings}] (num_embeddings); "
                 f"received top_k={top_k!r}"
             )
         if seed is None:
             seed = secrets.randbits(63)
-        elif not _is_int(seed) or not -(2**63) <= seed < 2**63:
+        elif not is_int(seed) or not -(2**63) <= seed < 2**63:
             raise ValueError(f"seed must be None or an int64 integer; received seed={seed!r}")
         method = self.resolve_sampling_method(method)
-        if labels is not None and _is_int(labels):
+        if labels is not None and is_int(labels):
             labels = np.full((num,), labels)
         labels = self._check_labels(labels, num)
         grids = self.sample_codes(
