@@ -233,7 +233,9 @@ class PixelCNN(keras.Model):
             training: whether this is a training step.
 
         Returns:
-            Scalar loss (plus any regularization losses).
+            Scalar loss (plus any regularization losses), divided by the
+            number of replicas under a `tf.distribute` strategy, as Keras'
+            own losses are, so replica gradients sum to the global mean's.
 
         Raises:
             ValueError: if `y` is given.
@@ -241,7 +243,8 @@ class PixelCNN(keras.Model):
         loss = self._mean_nats_per_code(x, y, y_pred, sample_weight)
         if self.losses:
             loss = loss + ops.sum(self.losses)
-        return loss
+        replicas = tf.distribute.get_strategy().num_replicas_in_sync
+        return loss / replicas if replicas > 1 else loss
 
     def compute_metrics(self, x, y, y_pred, sample_weight=None):
         """Updates `bits_per_code` (nats per code / ln 2) and returns all metrics."""

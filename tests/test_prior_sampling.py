@@ -127,6 +127,8 @@ def test_top_k_draws_are_among_the_k_most_likely_codes(unconditional):
         ((4, 5), 3, None, dict(temperature=1.0)),
         ((3, 6), 5, 3, dict(temperature=0.7, top_k=3)),
         ((5, 2), 5, None, dict(temperature=1.5, top_k=4)),
+        ((1, 6), 7, None, dict(temperature=1.0)),
+        ((6, 1), 3, 3, dict(temperature=1.0, top_k=2)),
     ],
 )
 def test_cached_sampler_reproduces_the_full_sampler(grid_shape, kernel_size, num_classes, options):
