@@ -51,6 +51,23 @@ def atomic_path(path):
             os.remove(temporary)
 
 
+def write_bytes_atomically(path, data):
+    """Writes `data` to `path` through `atomic_path`, synced to disk before the rename.
+
+    Args:
+        path: str or path-like.
+        data: bytes.
+
+    Example:
+    >>> write_bytes_atomically("run/samples.png", tf.io.encode_png(picture).numpy())  # doctest: +SKIP
+    """
+    with atomic_path(path) as temporary:
+        with open(temporary, "wb") as stream:
+            stream.write(data)
+            stream.flush()
+            os.fsync(stream.fileno())
+
+
 def write_text_atomically(path, text):
     """Writes `text` to `path` (UTF-8) through `atomic_path`.
 
@@ -61,8 +78,4 @@ def write_text_atomically(path, text):
     Example:
     >>> write_text_atomically("run/config.json", json.dumps(config))  # doctest: +SKIP
     """
-    with atomic_path(path) as temporary:
-        with open(temporary, "w", encoding="utf-8") as stream:
-            stream.write(text)
-            stream.flush()
-            os.fsync(stream.fileno())
+    write_bytes_atomically(path, text.encode("utf-8"))

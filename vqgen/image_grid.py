@@ -1,13 +1,11 @@
 """Tiling image batches into one picture and writing it as a PNG file."""
 
-import contextlib
 import math
-import os
-import uuid
 
 import numpy as np
 import tensorflow as tf
 
+from vqgen.atomic_file import write_bytes_atomically
 from vqgen.data.float_images import to_float_images
 
 # Value (0..255) of the padding lines and of empty grid cells: mid grey, visible against both
@@ -93,24 +91,7 @@ def _write_png(path, picture):
     """Atomically writes a uint8 `[H, W, C]` picture to `path` as a PNG, creating its folder."""
     if not str(path).lower().endswith(".png"):
         raise ValueError(f"the output path must end in .png; rename it. Received: path={path!r}")
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    encoded = tf.io.encode_png(picture).numpy()
-    # A unique name beside the target (same file system, so os.replace is atomic); open() rather
-    # than tempfile.mkstemp so the file gets the usual umask permissions, not 0600.
-    temporary = os.path.join(
-        directory, f".{os.path.basename(path)}.{os.getpid()}-{uuid.uuid4().hex[:8]}.tmp"
-    )
-    try:
-        with open(temporary, "xb") as stream:
-            stream.write(encoded)
-            stream.flush()
-            os.fsync(stream.fileno())  # the bytes reach the disk before the rename does
-        os.replace(temporary, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):  # e.g. open() itself failed
-            os.remove(temporary)
-        raise
+    write_bytes_atomically(path, tf.io.encode_png(picture).numpy())
 
 
 def save_image_grid(path, images, columns=None, padding=2):

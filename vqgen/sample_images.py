@@ -1,9 +1,11 @@
 """Generating images from a run: sample code grids from the prior, decode them with the VQ-VAE."""
 
+import io
+
 import numpy as np
 
 import prior
-from vqgen.atomic_file import atomic_path
+from vqgen.atomic_file import write_bytes_atomically
 from vqgen.image_grid import save_image_grid
 from vqgen.model_files import load_model_file
 from vqgen.run_directory import RunDirectory
@@ -45,7 +47,7 @@ def sample_images(run_path, num=64, temperature=1.0, top_k=None, label=None, see
     images = vqvae.decode(codes)
     if out is not None:
         save_image_grid(out, images, columns=min(8, num))
-        with atomic_path(str(out)[: -len(".png")] + ".npy") as temporary:
-            with open(temporary, "wb") as stream:
-                np.save(stream, codes)
+        buffer = io.BytesIO()
+        np.save(buffer, codes)
+        write_bytes_atomically(str(out)[: -len(".png")] + ".npy", buffer.getvalue())
     return images, codes

@@ -1,5 +1,6 @@
 """Stage 2 of the workflow: code the dataset with a run's VQ-VAE and train a PixelCNN prior on it."""
 
+import io
 import os
 
 import keras
@@ -7,7 +8,7 @@ import numpy as np
 import tensorflow as tf
 
 import prior
-from vqgen.atomic_file import atomic_path
+from vqgen.atomic_file import write_bytes_atomically
 from vqgen.callbacks import EpochBackup, MetricsFile, NonFiniteLossGuard
 from vqgen.data import to_dataset
 from vqgen.model_files import load_model_file, save_model_file
@@ -43,9 +44,9 @@ def coded_dataset(run, vqvae, data_config):
         arrays[f"{name}_labels"] = (
             np.zeros([0], "int32") if images.labels is None else images.labels.astype("int32")
         )
-    with atomic_path(run.codes_path) as temporary:
-        with open(temporary, "wb") as stream:
-            np.savez(stream, **arrays)
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    write_bytes_atomically(run.codes_path, buffer.getvalue())
     return arrays
 
 
