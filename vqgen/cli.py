@@ -48,7 +48,7 @@ def _add_stage1_options(parser):
     group.add_argument("--batch-size", type=_positive_int, help="default 64")
     group.add_argument("--learning-rate", type=float, help="Adam learning rate (default 2e-3)")
     group.add_argument("--validation-fraction", type=float, help="held-out share (default 0.1)")
-    group.add_argument("--num-embeddings", type=_positive_int, help="codebook size K (default 128)")
+    group.add_argument("--num-embeddings", type=_positive_int, help="codebook size K (default 256)")
     group.add_argument("--embedding-dim", type=_positive_int, help="code size D (default 16)")
     group.add_argument("--downsample", type=int, choices=(2, 4, 8), help="spatial factor (default 4)")
     group.add_argument("--hidden-channels", type=_positive_int, help="conv width (default 64)")
@@ -58,7 +58,7 @@ def _add_stage1_options(parser):
     group.add_argument("--no-ema", dest="ema", action="store_false", default=None,
                        help="learn the codebook by gradient instead of EMA")
     group.add_argument("--restart-after-steps", type=_positive_int,
-                       help="re-seed codes unused for this many steps (default 50)")
+                       help="re-seed codes unused for this many steps (default 20)")
 
 
 def _add_prior_options(parser):

@@ -15,7 +15,7 @@ from vqgen.vqvae import VQVAE
 
 # The defaults measured in scripts/compare_keras_example.py (README, "Stage 1").
 DEFAULT_MODEL = dict(
-    num_embeddings=128,
+    num_embeddings=256,
     embedding_dim=16,
     downsample=4,
     hidden_channels=64,
@@ -23,8 +23,8 @@ DEFAULT_MODEL = dict(
     num_residual_blocks=2,
     beta=0.25,
     ema=True,
-    decay=0.99,
-    restart_after_steps=50,
+    decay=0.9,  # fast-moving EMA: ~700 steps of training on the embedded digits
+    restart_after_steps=20,
     init_from_data=True,
 )
 DEFAULT_TRAINING = dict(epochs=10, batch_size=64, learning_rate=2e-3, validation_fraction=0.1)

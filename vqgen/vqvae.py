@@ -41,9 +41,10 @@ class VQVAE(keras.Model):
         num_residual_blocks: int. Defaults to `2`.
         beta: float. Commitment cost. Defaults to `0.25`.
         ema: bool. Learn the codebook by EMA. Defaults to `True`.
-        decay: float. EMA decay. Defaults to `0.99`.
+        decay: float. EMA decay. Defaults to `0.9` (measured best for short trainings; the
+            paper's 0.99 suits long ones).
         epsilon: float. EMA Laplace smoothing. Defaults to `1e-5`.
-        restart_after_steps: int or None. Dead-code restart threshold in steps. Defaults to `50`.
+        restart_after_steps: int or None. Dead-code restart threshold in steps. Defaults to `20`.
         init_from_data: bool. Initialise the codebook from the first batch. Defaults to `True`.
         seed: int or None. Seed of the quantizer's random choices.
         encoder: a Keras layer or None. Your own encoder mapping `(B, H, W, C)` images to
@@ -76,9 +77,9 @@ class VQVAE(keras.Model):
         num_residual_blocks=2,
         beta=0.25,
         ema=True,
-        decay=0.99,
+        decay=0.9,
         epsilon=1e-5,
-        restart_after_steps=50,
+        restart_after_steps=20,
         init_from_data=True,
         seed=None,
         encoder=None,
