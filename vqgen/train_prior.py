@@ -9,9 +9,9 @@ import tensorflow as tf
 
 import prior
 from vqgen.atomic_file import write_bytes_atomically
-from vqgen.callbacks import EpochBackup, MetricsFile, NonFiniteLossGuard
 from vqgen.data import to_dataset
 from vqgen.model_files import load_model_file, save_model_file
+from vqgen.resumable_fit import fit_resumably
 from vqgen.run_directory import RunDirectory
 from vqgen.strategies import make_strategy
 from vqgen.train_vqvae import load_splits
@@ -128,20 +128,8 @@ def train_prior(run_path, conditional=False, overwrite=False, strategy="default"
             data = data.shuffle(len(arrays["train_codes"]), seed=config["data"]["seed"])
         splits[name] = data.batch(training["batch_size"]).prefetch(tf.data.AUTOTUNE)
     run.write_config(config)
-    backup = EpochBackup(run.backup_path("prior"))
-    model.fit(
-        splits["train"],
-        validation_data=splits["validation"],
-        epochs=training["epochs"],
-        initial_epoch=backup.restore(model),
-        shuffle=False,  # the dataset shuffles itself, with the run's seed
-        verbose=verbose,
-        callbacks=[
-            NonFiniteLossGuard(),
-            MetricsFile(run.prior_metrics_path),
-            backup,  # last: an epoch counts as completed only once everything above is written
-        ],
-    )
+    fit_resumably(model, splits["train"], splits["validation"], training["epochs"],
+                  run.backup_path("prior"), run.prior_metrics_path, verbose)
     save_model_file(model, run.prior_path)
     run.remove_backup("prior")
     results = model.evaluate(splits["validation"], verbose=0, return_dict=True)

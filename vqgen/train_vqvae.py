@@ -5,10 +5,11 @@ import shutil
 
 import keras
 
-from vqgen.callbacks import EpochBackup, EpochCheckpoint, MetricsFile, NonFiniteLossGuard
+from vqgen.callbacks import EpochCheckpoint
 from vqgen.data import load_images, split_images, to_dataset
 from vqgen.image_grid import save_comparison_grid
 from vqgen.model_files import save_model_file
+from vqgen.resumable_fit import fit_resumably
 from vqgen.run_directory import RunDirectory
 from vqgen.strategies import make_strategy
 from vqgen.vqvae import VQVAE
@@ -131,21 +132,10 @@ def train_vqvae(
     run.write_config(config)
     train_data = to_dataset(train_images, training["batch_size"], shuffle=True, seed=config["data"]["seed"])
     validation_data = to_dataset(validation_images, training["batch_size"])
-    backup = EpochBackup(run.backup_path("vqvae"))
-    model.fit(
-        train_data,
-        validation_data=validation_data,
-        epochs=training["epochs"],
-        initial_epoch=backup.restore(model),
-        shuffle=False,  # the dataset shuffles itself, with the run's seed
-        verbose=verbose,
-        callbacks=[
-            NonFiniteLossGuard(),
-            MetricsFile(run.metrics_path),
-            EpochCheckpoint(run.checkpoints_path),
-            keras.callbacks.TensorBoard(run.logs_path),
-            backup,  # last: an epoch counts as completed only once everything above is written
-        ],
+    fit_resumably(
+        model, train_data, validation_data, training["epochs"], run.backup_path("vqvae"),
+        run.metrics_path, verbose,
+        callbacks=[EpochCheckpoint(run.checkpoints_path), keras.callbacks.TensorBoard(run.logs_path)],
     )
     save_model_file(model, run.vqvae_path)
     run.remove_backup("vqvae")
