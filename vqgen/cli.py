@@ -66,7 +66,7 @@ def _add_prior_options(parser):
     group.add_argument("--conditional", action="store_true",
                        help="condition the prior on the dataset's class labels")
     group.add_argument("--prior-epochs", dest="prior_epochs", type=_positive_int,
-                       help="prior epochs (default 10)")
+                       help="prior epochs (default 20)")
     group.add_argument("--prior-batch-size", type=_positive_int, help="default 64")
     group.add_argument("--prior-learning-rate", type=float, help="default 1e-3")
     group.add_argument("--num-layers", type=_positive_int, help="gated layers (default 5)")
@@ -131,6 +131,9 @@ def build_parser():
                                           "digits in about 10 minutes on 2 CPU cores.")
     run.add_argument("--run", help="run folder (default: runs/run-<timestamp>)")
     run.add_argument("--quick", action="store_true", help="a one-minute smoke run (tiny models)")
+    run.add_argument("--unconditional", action="store_true",
+                     help="train an unconditional prior even when the data has labels (by default "
+                          "`run` conditions on labels and samples one row per class)")
     _add_stage1_options(run)
     _add_prior_options(run)
     _add_common(run)
@@ -183,10 +186,16 @@ def _command_run(args):
     quick = args.quick
     _stage1(args, **(QUICK_STAGE1 if quick else {}))
     print(f"stage 1: {run.vqvae_path} (reconstructions: {run.reconstructions_path})")
+    num_classes = run.read_config()["data"]["num_classes"]
+    args.conditional = args.conditional or (bool(num_classes) and not args.unconditional)
     _stage2(args, **(QUICK_PRIOR if quick else {}))
-    print(f"stage 2: {run.prior_path}")
+    print(f"stage 2: {run.prior_path}" + (" (class-conditional)" if args.conditional else ""))
     samples = run.file("samples.png")
-    sample_images(args.run, num=64, label=None, seed=args.seed, out=samples)
+    if args.conditional:  # a row of 8 samples per class
+        labels = [row for row in range(min(num_classes, 10)) for _ in range(8)]
+        sample_images(args.run, num=len(labels), labels=labels, seed=args.seed, out=samples)
+    else:
+        sample_images(args.run, num=64, seed=args.seed, out=samples)
     print(f"samples: {samples} (codes: {run.file('samples.npy')})")
     _export(args.run, run.file("saved_model"), overwrite=args.overwrite)
     print(f"export: {run.file('saved_model')}")
@@ -204,7 +213,7 @@ def _dispatch(args):
         from vqgen.sample_images import sample_images
 
         sample_images(args.run, num=args.num, temperature=args.temperature, top_k=args.top_k,
-                      label=args.label, seed=args.seed, out=args.out)
+                      labels=args.label, seed=args.seed, out=args.out)
         print(f"Wrote {args.out} and {args.out[:-4]}.npy")
     elif args.command == "export":
         _export(args.run, args.out, args.overwrite)

@@ -12,7 +12,7 @@ from vqgen.run_directory import RunDirectory
 from vqgen.vqvae import VQVAE
 
 
-def sample_images(run_path, num=64, temperature=1.0, top_k=None, label=None, seed=None, out=None):
+def sample_images(run_path, num=64, temperature=1.0, top_k=None, labels=None, seed=None, out=None):
     """Samples `num` images from a run's prior and VQ-VAE.
 
     Args:
@@ -20,7 +20,8 @@ def sample_images(run_path, num=64, temperature=1.0, top_k=None, label=None, see
         num: int >= 1. How many images.
         temperature: float > 0. Softmax temperature of the prior.
         top_k: int in [1, K] or None. Sample among the top_k most likely codes only.
-        label: int or None. Class of every image, for a conditional prior.
+        labels: int (class of every image), int sequence (one class per image) or None; for a
+            conditional prior.
         seed: int or None. Same seed, same images.
         out: str or None. A `.png` path: writes the image grid there and the codes next to it
             as `<out without .png>.npy`.
@@ -43,10 +44,10 @@ def sample_images(run_path, num=64, temperature=1.0, top_k=None, label=None, see
         raise ValueError(f"--out must name a .png file; received {out}")
     vqvae = load_model_file(run.vqvae_path, VQVAE)
     pixelcnn = load_model_file(run.prior_path, prior.PixelCNN)
-    codes = pixelcnn.sample(num, temperature=temperature, top_k=top_k, labels=label, seed=seed)
+    codes = pixelcnn.sample(num, temperature=temperature, top_k=top_k, labels=labels, seed=seed)
     images = vqvae.decode(codes)
     if out is not None:
-        save_image_grid(out, images, columns=min(8, num))
+        save_image_grid(out, images, columns=min(8, num))  # rows of 8
         buffer = io.BytesIO()
         np.save(buffer, codes)
         write_bytes_atomically(str(out)[: -len(".png")] + ".npy", buffer.getvalue())

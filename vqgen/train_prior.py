@@ -18,7 +18,7 @@ from vqgen.train_vqvae import load_splits
 from vqgen.vqvae import VQVAE
 
 DEFAULT_PRIOR = dict(num_layers=5, filters=64, kernel_size=5)
-DEFAULT_PRIOR_TRAINING = dict(epochs=10, batch_size=64, learning_rate=1e-3)
+DEFAULT_PRIOR_TRAINING = dict(epochs=20, batch_size=64, learning_rate=1e-3)
 
 
 def coded_dataset(run, vqvae, data_config):
