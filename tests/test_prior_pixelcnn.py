@@ -64,18 +64,21 @@ def structured_codes(count, seed=0):
 
 
 @pytest.mark.slow
-def test_fit_lowers_loss_and_logs_bits_per_code():
+def test_fit_on_codes_then_on_a_dataset_of_codes_lowers_loss_and_logs_bits_per_code():
     model = prior.PixelCNN(8, (4, 4), num_layers=2, filters=16, kernel_size=3)
     model.compile(optimizer=keras.optimizers.Adam(1e-2))
     codes = structured_codes(128)
     before = model.evaluate(codes, batch_size=64, verbose=0, return_dict=True)
-    history = model.fit(codes, epochs=4, batch_size=32, verbose=0).history
+    on_arrays = model.fit(codes, epochs=2, batch_size=32, verbose=0).history
+    dataset = tf.data.Dataset.from_tensor_slices(codes).shuffle(128, seed=0).batch(32)
+    on_dataset = model.fit(dataset, epochs=2, verbose=0).history
     after = model.evaluate(codes, batch_size=64, verbose=0, return_dict=True)
     assert after["loss"] < 0.7 * before["loss"]
-    assert history["loss"][-1] < history["loss"][0]
+    losses = on_arrays["loss"] + on_dataset["loss"]
+    assert losses[-1] < losses[0]
     for logs in (before, after):
         assert math.isclose(logs["bits_per_code"], logs["loss"] / math.log(2), rel_tol=1e-4)
-    assert len(history["bits_per_code"]) == 4
+    assert len(on_arrays["bits_per_code"]) == len(on_dataset["bits_per_code"]) == 2
     nats_per_code = -model.log_prob(codes).mean() / 16
     assert math.isclose(after["loss"], nats_per_code, rel_tol=1e-3)
 
