@@ -1,6 +1,6 @@
 """vqgen benchmark suite: every fast path against its baseline, measured in the same run.
 
-    python scripts/benchmark.py                          # full run (about 12 min on 2 cores)
+    python scripts/benchmark.py                          # full run (8-12 min on 2 busy cores)
     python scripts/benchmark.py --quick                  # smoke run with tiny sizes (< 2 min)
     python scripts/benchmark.py --json bench.json        # also write the rows as JSON
     python scripts/benchmark.py --quick --json /tmp/quick.json
