@@ -18,18 +18,18 @@ from prior.gated_block import GatedBlock
 
 SAMPLING_METHODS = ("auto", "cached", "full")
 # Measured with scripts/bench_cached_sampler.py (batch 16, K=512, default
-# depth/width, 2 CPU cores shared with other jobs, load ~5), seconds per
-# batch after the first call (which adds ~1-4 s of tracing/XLA compilation):
+# depth/width, 2 CPU cores shared with other jobs), seconds per batch after
+# the first call (which adds ~1-4 s of tracing/XLA compilation):
 #   grid   full   full+XLA  cached  cached+XLA
 #   1x1    0.006     -        -       0.003
 #   2x2    0.033     -        -       0.012
 #   4x4    0.105   0.108    0.055     0.017
-#   7x7    0.830   0.861    0.183     0.077
-#   16x16  24.0    37.0     0.700     0.251
-#   32x32  510      -       2.35      1.99
-# so "auto" always means "cached", XLA is kept for the cached sampler and
-# dropped for the full one (a tie up to 7x7; at 16x16 1.5x slower in this
-# run, 1.15x faster in an earlier one: no reliable gain).
+#   7x7    0.806   0.857    0.166     0.043
+#   16x16  19.8    20.5     0.817     0.205
+#   32x32  197      -       3.11      0.785
+# so "auto" always means "cached", XLA is kept for the cached sampler (2.5x
+# to 4x) and dropped for the full one (a tie at best; 1.5x slower at 16x16
+# in one busier run).
 JIT_COMPILE = {"cached": True, "full": False}
 LOG_PROB_BATCH_SIZE = 256
 
@@ -371,7 +371,7 @@ class PixelCNN(keras.Model):
         """Maps `"auto"` to the faster sampler: `"cached"` on every grid measured.
 
         `scripts/bench_cached_sampler.py` measured the cached sampler faster
-        per batch than the full one from 1x1 to 32x32 grids (2x to 257x).
+        per batch than the full one from 1x1 to 32x32 grids (2x to 251x).
 
         Args:
             method: `"auto"`, `"cached"` or `"full"`.
