@@ -138,3 +138,10 @@ def test_custom_encoder_and_decoder_round_trip(tmp_path):
     np.testing.assert_array_equal(loaded.encode(images), model.encode(images))
     with pytest.raises(ValueError, match="embedding_dim 4"):
         tiny_vqvae(encoder=keras.Sequential([keras.layers.Conv2D(5, 4, strides=4, padding="same")]))
+
+
+def test_train_step_compiles_under_xla():
+    model = tiny_vqvae()
+    model.compile(optimizer="adam", jit_compile=True)  # what Keras picks by default on a GPU
+    history = model.fit(blobs(32), epochs=1, batch_size=16, verbose=0)
+    assert np.isfinite(history.history["loss"][-1])

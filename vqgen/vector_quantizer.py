@@ -197,9 +197,8 @@ class VectorQuantizer(keras.layers.Layer):
         if training and self.init_from_data:
             self._initialise_from_first_batch(flat_z)
         flat_indices = self._nearest_codes(flat_z)  # (N,)
-        counts = sum_across_replicas(
-            tf.math.bincount(flat_indices, minlength=self.num_embeddings,
-                             maxlength=self.num_embeddings, dtype="float32")
+        counts = sum_across_replicas(  # a segment sum, unlike bincount, also compiles under XLA
+            tf.math.unsorted_segment_sum(tf.ones_like(flat_z[:, 0]), flat_indices, self.num_embeddings)
         )  # (K,)
         flat_z_q = tf.gather(self.codebook, flat_indices)  # (N, D)
 
