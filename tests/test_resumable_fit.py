@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from vqgen.data import epoch_batches
 from vqgen.resumable_fit import fit_resumably
 
 
@@ -18,22 +19,30 @@ def small_model():
     return model
 
 
-def data(target_scale=1.0):
+def arrays(target_scale=1.0):
     x = np.random.default_rng(0).normal(size=(32, 3)).astype("float32")
-    return tf.data.Dataset.from_tensor_slices((x, x[:, :1] * target_scale)).batch(8)
+    return x, x[:, :1] * target_scale
+
+
+def batches(epochs, target_scale=1.0):
+    return lambda first_epoch: epoch_batches(arrays(target_scale), 8, 0, first_epoch, epochs)
+
+
+def data():
+    return tf.data.Dataset.from_tensor_slices(arrays()).batch(8)
 
 
 def test_non_finite_loss_stops_with_epoch_and_step_and_keeps_the_last_good_state(tmp_path):
     backup, metrics = str(tmp_path / "backup"), str(tmp_path / "metrics.csv")
     model = small_model()
-    fit_resumably(model, data(), data(), 1, backup, metrics, verbose=0)
+    fit_resumably(model, batches(1), data(), 1, backup, metrics, verbose=0)
     good = [w.copy() for w in model.get_weights()]
     with pytest.raises(ValueError, match=r"became (inf|nan) at epoch 2, step 1"):
-        fit_resumably(model, data(target_scale=np.inf), data(), 3, backup, metrics, verbose=0)
+        fit_resumably(model, batches(3, target_scale=np.inf), data(), 3, backup, metrics, verbose=0)
     with open(os.path.join(backup, "epoch.json")) as stream:
         assert json.load(stream)["epochs_completed"] == 1
     fresh = small_model()
-    fit_resumably(fresh, data(), data(), 1, backup, metrics, verbose=0)  # nothing left to run
+    fit_resumably(fresh, batches(1), data(), 1, backup, metrics, verbose=0)  # nothing left to run
     for expected, restored in zip(good, fresh.get_weights()):
         np.testing.assert_array_equal(expected, restored)
 
@@ -41,9 +50,23 @@ def test_non_finite_loss_stops_with_epoch_and_step_and_keeps_the_last_good_state
 def test_rerun_continues_from_the_backup_and_records_each_epoch_once(tmp_path):
     backup, metrics = str(tmp_path / "backup"), str(tmp_path / "metrics.csv")
     first = small_model()
-    fit_resumably(first, data(), data(), 2, backup, metrics, verbose=0)
+    fit_resumably(first, batches(2), data(), 2, backup, metrics, verbose=0)
     second = small_model()
-    history = fit_resumably(second, data(), data(), 4, backup, metrics, verbose=0)
+    history = fit_resumably(second, batches(4), data(), 4, backup, metrics, verbose=0)
     assert len(history.history["loss"]) == 2  # epochs 3 and 4 only
     with open(metrics, newline="") as stream:
         assert [int(row["epoch"]) for row in csv.DictReader(stream)] == [1, 2, 3, 4]
+
+
+def test_each_epoch_order_depends_only_on_seed_and_epoch():
+    values = np.arange(11)
+    everything, steps = epoch_batches(values, 4, 7, 0, 3)
+    assert steps == 3
+    epochs = np.concatenate([b.numpy() for b in everything]).reshape(3, 11)
+    for epoch in range(3):
+        assert sorted(epochs[epoch]) == list(range(11))  # a permutation
+    resumed, _ = epoch_batches(values, 4, 7, 2, 3)
+    np.testing.assert_array_equal(np.concatenate([b.numpy() for b in resumed]), epochs[2])
+    assert not np.array_equal(epochs[0], epochs[1])
+    other_seed, _ = epoch_batches(values, 4, 8, 0, 1)
+    assert not np.array_equal(np.concatenate([b.numpy() for b in other_seed]), epochs[0])

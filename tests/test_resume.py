@@ -1,4 +1,5 @@
-"""`vqgen train` survives SIGKILL: run again, it resumes from the last completed epoch."""
+"""`vqgen train` survives SIGKILL: run again, it resumes from the last completed epoch and ends
+with exactly the model an uninterrupted run makes."""
 
 import csv
 import os
@@ -34,12 +35,14 @@ def test_sigkill_at_random_moments_then_resume(tmp_path):
     data = tmp_path / "digits.npz"
     np.savez(data, images=digits.images[:800], labels=digits.labels[:800])
     run = str(tmp_path / "run")
-    command = [sys.executable, "-m", "vqgen.cli", "train", "--run", run, "--data", str(data),
-               "--epochs", str(EPOCHS), *TINY]
+    def command(folder):
+        return [sys.executable, "-m", "vqgen.cli", "train", "--run", folder, "--data", str(data),
+                "--epochs", str(EPOCHS), "--deterministic", *TINY]
+
     environment = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
     rng = random.Random(0)
     for _ in range(2):
-        process = subprocess.Popen(command, env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        process = subprocess.Popen(command(run), env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         done_before = completed_epochs(run)
         deadline = time.time() + 120
         while completed_epochs(run) == done_before and process.poll() is None and time.time() < deadline:
@@ -48,13 +51,22 @@ def test_sigkill_at_random_moments_then_resume(tmp_path):
         process.send_signal(signal.SIGKILL)
         process.wait()
     assert completed_epochs(run) < EPOCHS, "the kills came too late to test resuming"
-    finished = subprocess.run(command, env=environment, capture_output=True, text=True, timeout=300)
+    finished = subprocess.run(command(run), env=environment, capture_output=True, text=True, timeout=300)
     assert finished.returncode == 0, finished.stderr
+    uninterrupted = str(tmp_path / "uninterrupted")
+    reference = subprocess.run(command(uninterrupted), env=environment, capture_output=True, text=True,
+                               timeout=300)
+    assert reference.returncode == 0, reference.stderr
     with open(os.path.join(run, "metrics.csv"), newline="") as stream:
         epochs = [int(row["epoch"]) for row in csv.DictReader(stream)]
     assert epochs == list(range(1, EPOCHS + 1))
     model = keras.models.load_model(os.path.join(run, "vqvae.keras"))
     assert isinstance(model, vqgen.VQVAE)
+    # Optimizer state, codebook, EMA statistics, epoch counter and data order were all restored:
+    # the resumed model is the uninterrupted one, bit for bit.
+    expected = keras.models.load_model(os.path.join(uninterrupted, "vqvae.keras"))
+    for resumed_weight, expected_weight in zip(model.weights, expected.weights):
+        np.testing.assert_array_equal(resumed_weight.numpy(), expected_weight.numpy(), err_msg=resumed_weight.path)
     assert sorted(os.listdir(os.path.join(run, "checkpoints"))) == [
         f"epoch_{e:03d}.weights.h5" for e in range(1, EPOCHS + 1)
     ]

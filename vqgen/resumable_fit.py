@@ -3,7 +3,7 @@
 from vqgen.callbacks import EpochBackup, MetricsFile, NonFiniteLossGuard
 
 
-def fit_resumably(model, train_data, validation_data, epochs, backup_folder, metrics_path, verbose=1,
+def fit_resumably(model, train_batches, validation_data, epochs, backup_folder, metrics_path, verbose=1,
                   callbacks=()):
     """Runs `model.fit`, continuing from `backup_folder` if an earlier attempt was interrupted.
 
@@ -13,7 +13,9 @@ def fit_resumably(model, train_data, validation_data, epochs, backup_folder, met
 
     Args:
         model: a built, compiled `keras.Model`.
-        train_data: `tf.data.Dataset` (already shuffled as wanted).
+        train_batches: function `first_epoch -> (dataset, steps_per_epoch)` giving the training
+            batches of epochs `first_epoch .. epochs-1` (see `vqgen.data.epoch_batches`), so a
+            resumed run sees the same data order as an uninterrupted one.
         validation_data: `tf.data.Dataset`.
         epochs: int. Total epochs, including those already completed.
         backup_folder: str. Where the last completed epoch's state lives.
@@ -28,15 +30,19 @@ def fit_resumably(model, train_data, validation_data, epochs, backup_folder, met
         ValueError: the loss became NaN or infinite.
 
     Example:
-    >>> fit_resumably(model, train, validation, 10, "run/backup/vqvae", "run/metrics.csv")  # doctest: +SKIP
+    >>> batches = lambda first: epoch_batches(images, 64, 0, first, 10)
+    >>> fit_resumably(model, batches, validation, 10, "run/backup/vqvae", "run/metrics.csv")  # doctest: +SKIP
     """
     backup = EpochBackup(backup_folder)
+    first_epoch = backup.restore(model)
+    train_data, steps_per_epoch = train_batches(first_epoch)
     return model.fit(
         train_data,
         validation_data=validation_data,
         epochs=epochs,
-        initial_epoch=backup.restore(model),
-        shuffle=False,  # the dataset shuffles itself, with the run's seed
+        initial_epoch=first_epoch,
+        steps_per_epoch=steps_per_epoch,
+        shuffle=False,  # the batches come shuffled, in an order fixed by (seed, epoch)
         verbose=verbose,
         callbacks=[NonFiniteLossGuard(), MetricsFile(metrics_path), *callbacks, backup],
     )

@@ -9,7 +9,7 @@ import tensorflow as tf
 
 import prior
 from vqgen.atomic_file import write_bytes_atomically
-from vqgen.data import to_dataset
+from vqgen.data import epoch_batches, to_dataset
 from vqgen.model_files import load_model_file, save_model_file
 from vqgen.resumable_fit import fit_resumably
 from vqgen.run_directory import RunDirectory
@@ -119,20 +119,23 @@ def train_prior(run_path, conditional=False, overwrite=False, strategy="default"
         )
         model.build()  # EpochBackup.restore needs the variables before fit
         model.compile(optimizer=keras.optimizers.Adam(training["learning_rate"]))
-    splits = {}
+    inputs = {}
     for name in ("train", "validation"):
         labels = arrays[f"{name}_labels"] if conditional else None
         model.check_codes(arrays[f"{name}_codes"], labels)
-        data = tf.data.Dataset.from_tensor_slices(_prior_inputs(arrays[f"{name}_codes"], labels, conditional))
-        if name == "train":
-            data = data.shuffle(len(arrays["train_codes"]), seed=config["data"]["seed"])
-        splits[name] = data.batch(training["batch_size"]).prefetch(tf.data.AUTOTUNE)
+        inputs[name] = _prior_inputs(arrays[f"{name}_codes"], labels, conditional)
+    validation_data = tf.data.Dataset.from_tensor_slices(inputs["validation"]).batch(training["batch_size"])
+
+    def train_batches(first_epoch):
+        return epoch_batches(inputs["train"], training["batch_size"], config["data"]["seed"], first_epoch,
+                             training["epochs"])
+
     run.write_config(config)
-    fit_resumably(model, splits["train"], splits["validation"], training["epochs"],
+    fit_resumably(model, train_batches, validation_data, training["epochs"],
                   run.backup_path("prior"), run.prior_metrics_path, verbose)
     save_model_file(model, run.prior_path)
     run.remove_backup("prior")
-    results = model.evaluate(splits["validation"], verbose=0, return_dict=True)
+    results = model.evaluate(validation_data, verbose=0, return_dict=True)
     config["prior_results"] = {"validation_bits_per_code": results["bits_per_code"]}
     run.write_config(config)
     return model

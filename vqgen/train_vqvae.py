@@ -6,7 +6,8 @@ import shutil
 import keras
 
 from vqgen.callbacks import EpochCheckpoint
-from vqgen.data import load_images, split_images, to_dataset
+from vqgen.data import epoch_batches, load_images, split_images, to_dataset
+from vqgen.data.pipeline import pixels_to_float
 from vqgen.image_grid import save_comparison_grid
 from vqgen.model_files import save_model_file
 from vqgen.resumable_fit import fit_resumably
@@ -130,10 +131,14 @@ def train_vqvae(
         model.compile(optimizer=keras.optimizers.Adam(training["learning_rate"]))
     os.makedirs(run.path, exist_ok=True)
     run.write_config(config)
-    train_data = to_dataset(train_images, training["batch_size"], shuffle=True, seed=config["data"]["seed"])
+
+    def train_batches(first_epoch):
+        return epoch_batches(train_images.images, training["batch_size"], config["data"]["seed"],
+                             first_epoch, training["epochs"], transform=pixels_to_float)
+
     validation_data = to_dataset(validation_images, training["batch_size"])
     fit_resumably(
-        model, train_data, validation_data, training["epochs"], run.backup_path("vqvae"),
+        model, train_batches, validation_data, training["epochs"], run.backup_path("vqvae"),
         run.metrics_path, verbose,
         callbacks=[EpochCheckpoint(run.checkpoints_path), keras.callbacks.TensorBoard(run.logs_path)],
     )

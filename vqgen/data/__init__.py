@@ -8,8 +8,15 @@ idx files, folders of images and `.npz`/`.npy` files; see `load_images`.
 
 from vqgen.data.float_images import to_float_images
 from vqgen.data.image_set import ImageSet
-from vqgen.data.pipeline import to_dataset
+from vqgen.data.pipeline import epoch_batches, to_dataset
 from vqgen.data.sources import load_images
 from vqgen.data.splitting import split_images
 
-__all__ = ["ImageSet", "load_images", "split_images", "to_dataset", "to_float_images"]
+__all__ = [
+    "ImageSet",
+    "epoch_batches",
+    "load_images",
+    "split_images",
+    "to_dataset",
+    "to_float_images",
+]

@@ -6,8 +6,15 @@ import tensorflow as tf
 from vqgen.data.image_set import ImageSet
 
 
-def _to_float(pixels):
-    """Returns a batch of uint8 (0..255) or float32 (0..1) pixels as float32 in [0, 1]."""
+def pixels_to_float(pixels):
+    """Returns a batch of uint8 (0..255) or float32 (0..1) pixels as float32 in [0, 1].
+
+    Args:
+        pixels: uint8 or float32 tensor.
+
+    Returns:
+        float32 tensor of the same shape.
+    """
     if pixels.dtype == tf.uint8:
         return tf.cast(pixels, tf.float32) / 255.0
     return pixels
@@ -77,7 +84,48 @@ def to_dataset(images, batch_size, shuffle=False, seed=None, with_labels=False):
         dataset = dataset.shuffle(len(images), seed=seed, reshuffle_each_iteration=True)
     dataset = dataset.batch(int(batch_size))
     if with_labels:
-        dataset = dataset.map(lambda pixels, labels: (_to_float(pixels), labels))
+        dataset = dataset.map(lambda pixels, labels: (pixels_to_float(pixels), labels))
     else:
-        dataset = dataset.map(_to_float)
+        dataset = dataset.map(pixels_to_float)
     return dataset.prefetch(tf.data.AUTOTUNE)
+
+
+def epoch_batches(elements, batch_size, seed, first_epoch, epochs, transform=None):
+    """Shuffled batches for epochs `first_epoch .. epochs-1`, each epoch's order set by `(seed, epoch)`.
+
+    Unlike `Dataset.shuffle(reshuffle_each_iteration=True)`, whose sequence of orders restarts
+    when a new pipeline is built, the order of epoch `e` here depends only on the seed and `e`:
+    a training resumed at epoch `e` sees exactly the batches an uninterrupted one would have.
+
+    Args:
+        elements: array, or tuple/dict of arrays with the same first dimension N.
+        batch_size: int >= 1. The last batch of an epoch may be smaller.
+        seed: int. Shuffle seed.
+        first_epoch: int. The first epoch to serve (0-based).
+        epochs: int. One past the last epoch to serve.
+        transform: optional function applied to every batch (e.g. uint8 pixels to float).
+
+    Returns:
+        `(dataset, steps_per_epoch)`: a `tf.data.Dataset` of exactly
+        `(epochs - first_epoch) * steps_per_epoch` batches, for `fit(..., steps_per_epoch=...)`.
+
+    Example:
+    >>> data, steps = epoch_batches(codes, 64, seed=0, first_epoch=3, epochs=10)
+    >>> model.fit(data, steps_per_epoch=steps, initial_epoch=3, epochs=10)  # doctest: +SKIP
+    """
+    tensors = tf.nest.map_structure(tf.constant, elements)
+    count = int(tf.nest.flatten(tensors)[0].shape[0])
+    steps_per_epoch = -(-count // int(batch_size))
+
+    def one_epoch(epoch):
+        order = tf.random.experimental.stateless_shuffle(
+            tf.range(count, dtype=tf.int64), seed=tf.stack([tf.constant(seed, tf.int64), epoch])
+        )
+        return tf.data.Dataset.from_tensor_slices(order).batch(int(batch_size)).map(
+            lambda rows: tf.nest.map_structure(lambda t: tf.gather(t, rows), tensors)
+        )
+
+    dataset = tf.data.Dataset.range(first_epoch, epochs).flat_map(one_epoch)
+    if transform is not None:
+        dataset = dataset.map(transform, num_parallel_calls=tf.data.AUTOTUNE)
+    return dataset.prefetch(tf.data.AUTOTUNE), steps_per_epoch
