@@ -15,6 +15,7 @@ from prior.argument_checks import is_int
 from prior.cached_sampler import sample_cached
 from prior.full_sampler import sample_full
 from prior.gated_block import GatedBlock
+from prior.multi_worker_logs import logs_for_all_strategies
 
 SAMPLING_METHODS = ("auto", "cached", "full")
 # Measured with scripts/bench_cached_sampler.py (batch 16, K=512, default
@@ -253,7 +254,7 @@ class PixelCNN(keras.Model):
         """Updates `bits_per_code` (nats per code / ln 2) and returns all metrics."""
         nats = self._mean_nats_per_code(x, y, y_pred, sample_weight)
         self.bits_per_code_tracker.update_state(nats / math.log(2.0))
-        return super().compute_metrics(x, y, y_pred, sample_weight)
+        return logs_for_all_strategies(super().compute_metrics(x, y, y_pred, sample_weight))
 
     def _check_labels(self, labels, count):
         if labels is None:

@@ -58,6 +58,7 @@ WORKER_SCRIPT = textwrap.dedent(
     import numpy as np
     import tensorflow as tf
     import keras
+    import prior
     from vqgen import VQVAE
     from vqgen.strategies import make_strategy
 
@@ -72,7 +73,14 @@ WORKER_SCRIPT = textwrap.dedent(
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
     data = tf.data.Dataset.from_tensor_slices(images).batch(16).repeat().with_options(options)
     model.fit(data, epochs=2, steps_per_epoch=3, verbose=0, shuffle=False)
-    np.save(sys.argv[1], model.quantizer.codebook.numpy())
+    codes = model.encode(images)
+    with strategy.scope():
+        pixelcnn = prior.PixelCNN(num_embeddings=16, grid_shape=(2, 2), num_layers=2, filters=8)
+        pixelcnn.compile(optimizer=keras.optimizers.Adam(1e-2))
+    grids = tf.data.Dataset.from_tensor_slices(codes).batch(16).repeat().with_options(options)
+    pixelcnn.fit(grids, epochs=1, steps_per_epoch=3, verbose=0, shuffle=False)
+    np.savez(sys.argv[1], codebook=model.quantizer.codebook.numpy(),
+             prior=np.concatenate([w.numpy().ravel() for w in pixelcnn.weights]))
     """
 )
 
@@ -88,7 +96,7 @@ def free_ports(count):
 
 
 @pytest.mark.slow
-def test_two_workers_on_localhost_end_with_identical_codebooks(tmp_path):
+def test_two_workers_on_localhost_end_with_identical_codebooks_and_priors(tmp_path):
     import numpy as np
 
     cluster = {"worker": [f"127.0.0.1:{port}" for port in free_ports(2)]}
@@ -97,7 +105,7 @@ def test_two_workers_on_localhost_end_with_identical_codebooks(tmp_path):
         config = json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}})
         environment = {**os.environ, "TF_CONFIG": config, "TF_CPP_MIN_LOG_LEVEL": "3"}
         workers.append(subprocess.Popen(
-            [sys.executable, "-c", WORKER_SCRIPT, str(tmp_path / f"codebook{index}.npy")],
+            [sys.executable, "-c", WORKER_SCRIPT, str(tmp_path / f"worker{index}.npz")],
             env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         ))
     try:
@@ -109,5 +117,6 @@ def test_two_workers_on_localhost_end_with_identical_codebooks(tmp_path):
                 worker.wait()
     for worker, (_, stderr) in zip(workers, outputs):
         assert worker.returncode == 0, stderr[-3000:]
-    first, second = (np.load(tmp_path / f"codebook{index}.npy") for index in range(2))
-    np.testing.assert_array_equal(first, second)
+    first, second = (np.load(tmp_path / f"worker{index}.npz") for index in range(2))
+    np.testing.assert_array_equal(first["codebook"], second["codebook"])
+    np.testing.assert_array_equal(first["prior"], second["prior"])

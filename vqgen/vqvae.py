@@ -9,6 +9,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from prior.multi_worker_logs import logs_for_all_strategies
 from vqgen.decoder import Decoder
 from vqgen.distributed import scale_loss_for_replicas
 from vqgen.encoder import Encoder, check_downsample
@@ -190,12 +191,7 @@ class VQVAE(keras.Model):
     def _update_trackers(self, terms):
         for tracker in self.trackers:
             tracker.update_state(terms[tracker.name])
-        results = {tracker.name: tracker.result() for tracker in self.trackers}
-        if isinstance(tf.distribute.get_strategy(), tf.distribute.MultiWorkerMirroredStrategy):
-            # Keras 3 reduces step outputs across workers with reduce(MEAN, axis=0), which needs
-            # an axis: give each scalar one.
-            results = {name: tf.reshape(value, [1]) for name, value in results.items()}
-        return results
+        return logs_for_all_strategies({tracker.name: tracker.result() for tracker in self.trackers})
 
     # ------------------------------------------------------------------ graph-level codec
 
