@@ -191,3 +191,19 @@ def test_bad_input_sweep(trained_run, unconditional_run, tmp_path, capsys):
         changed = {path for path in set(before) | set(hashes(run)) if before.get(path) != hashes(run).get(path)}
         assert not changed, (name, changed)
         assert not os.path.exists(tmp_path / "new" / "vqvae.keras"), name
+
+
+@pytest.mark.slow
+def test_export_writes_a_saved_model_and_names_a_missing_stage(trained_run, tmp_path, capsys):
+    out = str(tmp_path / "exported")
+    code, stdout, _ = run_cli(["export", "--run", trained_run, "--out", out], capsys)
+    assert code == 0 and os.path.isfile(os.path.join(out, "saved_model.pb"))
+    before = hashes(out)
+    code, _, stderr = run_cli(["export", "--run", trained_run, "--out", out], capsys)
+    assert code == 2 and "already exists" in stderr and hashes(out) == before
+    stage_less = tmp_path / "stage_less"
+    stage_less.mkdir()
+    (stage_less / "config.json").write_text("{}")
+    code, _, stderr = run_cli(["export", "--run", str(stage_less), "--out", str(tmp_path / "x")], capsys)
+    assert code == 2 and "vqgen train" in stderr and len(stderr.strip().splitlines()) == 1
+    assert not os.path.exists(tmp_path / "x")
