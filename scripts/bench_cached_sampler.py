@@ -56,6 +56,7 @@ def time_variant(model, method, jit, batch, repeats):
 
 
 def main():
+    """Times the requested samplers on the requested grids and prints the table."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--grids", type=int, nargs="+", default=[8, 16, 32], help="square grid sides")
     parser.add_argument("--num-embeddings", type=int, default=512)

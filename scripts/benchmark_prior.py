@@ -49,6 +49,7 @@ def seconds(function, repeats):
 
 
 def main():
+    """Trains the prior on the run's codes and prints bits per code and the sampling table."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--run", required=True, help="run folder with a trained VQ-VAE")
     parser.add_argument("--epochs", type=int, default=10)

@@ -59,6 +59,7 @@ def held_out_statistics(model, images):
 
 
 def train_and_measure(model, learning_rate, train, validation_images, epochs, batch_size):
+    """Trains `model` and returns (held-out PSNR, codes used, perplexity, training images/s)."""
     model.compile(optimizer=keras.optimizers.Adam(learning_rate))
     data = to_dataset(train, batch_size, shuffle=True, seed=0)
     model.fit(data.take(1), epochs=1, verbose=0)  # trace the step outside the timing
@@ -69,6 +70,7 @@ def train_and_measure(model, learning_rate, train, validation_images, epochs, ba
 
 
 def main():
+    """Trains both configurations and prints the comparison table."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=DEFAULT_TRAINING["epochs"])
     parser.add_argument("--batch-size", type=int, default=DEFAULT_TRAINING["batch_size"])

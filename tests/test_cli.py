@@ -203,7 +203,21 @@ def test_export_writes_a_saved_model_and_names_a_missing_stage(trained_run, tmp_
     assert code == 2 and "already exists" in stderr and hashes(out) == before
     stage_less = tmp_path / "stage_less"
     stage_less.mkdir()
-    (stage_less / "config.json").write_text("{}")
+    (stage_less / "config.json").write_text('{"data": {}, "vqvae": {}, "vqvae_training": {}}')  # stage 1 unfinished
     code, _, stderr = run_cli(["export", "--run", str(stage_less), "--out", str(tmp_path / "x")], capsys)
     assert code == 2 and "vqgen train" in stderr and len(stderr.strip().splitlines()) == 1
     assert not os.path.exists(tmp_path / "x")
+
+
+def test_foreign_folder_and_bad_fraction_are_refused_without_touching_files(tmp_path, small_digits, capsys):
+    foreign = tmp_path / "foreign"
+    foreign.mkdir()
+    (foreign / "config.json").write_text('{"name": "not a run"}')
+    (foreign / ".notes.tmp").write_text("mine")
+    before = hashes(str(foreign))
+    code, _, stderr = run_cli(["train", "--run", str(foreign), "--data", small_digits, *TINY_STAGE1], capsys)
+    assert code == 2 and "not a vqgen run" in stderr and hashes(str(foreign)) == before
+    fresh = tmp_path / "fresh"
+    code, _, stderr = run_cli(["train", "--run", str(fresh), "--data", small_digits, "--validation-fraction",
+                               "0", *TINY_STAGE1], capsys)
+    assert code == 2 and "validation-fraction" in stderr and not fresh.exists()

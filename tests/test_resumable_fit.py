@@ -70,3 +70,13 @@ def test_each_epoch_order_depends_only_on_seed_and_epoch():
     assert not np.array_equal(epochs[0], epochs[1])
     other_seed, _ = epoch_batches(values, 4, 8, 0, 1)
     assert not np.array_equal(np.concatenate([b.numpy() for b in other_seed]), epochs[0])
+
+
+def test_resuming_under_a_distribution_strategy(tmp_path):
+    backup, metrics = str(tmp_path / "backup"), str(tmp_path / "metrics.csv")
+    strategy = tf.distribute.MirroredStrategy(["/cpu:0"])
+    for epochs in (1, 2):  # the second call restores inside the strategy, then trains epoch 2
+        with strategy.scope():
+            model = small_model()
+        history = fit_resumably(model, batches(epochs), data(), epochs, backup, metrics, verbose=0)
+        assert len(history.history["loss"]) == 1

@@ -51,6 +51,7 @@ def test_sigkill_at_random_moments_then_resume(tmp_path):
         process.send_signal(signal.SIGKILL)
         process.wait()
     assert completed_epochs(run) < EPOCHS, "the kills came too late to test resuming"
+    assert os.path.isfile(os.path.join(run, "backup", "vqvae", "epoch.json")), "no epoch completed before the kills"
     finished = subprocess.run(command(run), env=environment, capture_output=True, text=True, timeout=300)
     assert finished.returncode == 0, finished.stderr
     uninterrupted = str(tmp_path / "uninterrupted")
@@ -65,6 +66,7 @@ def test_sigkill_at_random_moments_then_resume(tmp_path):
     # Optimizer state, codebook, EMA statistics, epoch counter and data order were all restored:
     # the resumed model is the uninterrupted one, bit for bit.
     expected = keras.models.load_model(os.path.join(uninterrupted, "vqvae.keras"))
+    assert len(model.weights) == len(expected.weights)
     for resumed_weight, expected_weight in zip(model.weights, expected.weights):
         np.testing.assert_array_equal(resumed_weight.numpy(), expected_weight.numpy(), err_msg=resumed_weight.path)
     assert sorted(os.listdir(os.path.join(run, "checkpoints"))) == [

@@ -40,7 +40,11 @@ def atomic_path(path):
             # A folder cannot be renamed onto a non-empty one: move the old one aside first.
             retired = _temporary_sibling(path)
             os.replace(path, retired)
-            os.replace(temporary, path)
+            try:
+                os.replace(temporary, path)
+            except OSError:
+                os.replace(retired, path)
+                raise
             shutil.rmtree(retired)
         else:
             os.replace(temporary, path)

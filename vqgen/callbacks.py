@@ -124,9 +124,10 @@ class EpochBackup(keras.callbacks.Callback):
         """Loads the saved state into `model` (built and compiled); returns the epochs completed."""
         if not os.path.isfile(os.path.join(self.folder, self.EPOCH)):
             return 0
-        if not model.optimizer.built:
-            model.optimizer.build(model.trainable_variables)
-        model.load_weights(os.path.join(self.folder, self.WEIGHTS))
+        with model.distribute_strategy.scope():  # optimizer slots live where the model does
+            if not model.optimizer.built:
+                model.optimizer.build(model.trainable_variables)
+            model.load_weights(os.path.join(self.folder, self.WEIGHTS))
         with open(os.path.join(self.folder, self.EPOCH), encoding="utf-8") as stream:
             return int(json.load(stream)["epochs_completed"])
 

@@ -16,7 +16,10 @@ from vqgen.strategies import STRATEGIES
 
 
 def _positive_int(text):
-    value = int(text)
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
     return value
@@ -128,7 +131,7 @@ def build_parser():
 
     run = commands.add_parser("run", help="train, train the prior, sample and export, in one go",
                               description="The whole job with defaults that give recognisable "
-                                          "digits in about 10 minutes on 2 CPU cores.")
+                                          "digits in about 6 minutes on 2 CPU cores.")
     run.add_argument("--run", help="run folder (default: runs/run-<timestamp>)")
     run.add_argument("--quick", action="store_true", help="a one-minute smoke run (tiny models)")
     run.add_argument("--unconditional", action="store_true",
@@ -184,11 +187,14 @@ def _command_run(args):
         args.run = os.path.join("runs", datetime.datetime.now().strftime("run-%Y%m%d-%H%M%S"))
     run = RunDirectory(args.run)
     quick = args.quick
-    _stage1(args, **(QUICK_STAGE1 if quick else {}))
+    # Run again after a crash, `run` skips the stages that finished and resumes the one that did not.
+    if args.overwrite or not os.path.exists(run.vqvae_path):
+        _stage1(args, **(QUICK_STAGE1 if quick else {}))
     print(f"stage 1: {run.vqvae_path} (reconstructions: {run.reconstructions_path})")
     num_classes = run.read_config()["data"]["num_classes"]
     args.conditional = args.conditional or (bool(num_classes) and not args.unconditional)
-    _stage2(args, **(QUICK_PRIOR if quick else {}))
+    if args.overwrite or not os.path.exists(run.prior_path):
+        _stage2(args, **(QUICK_PRIOR if quick else {}))
     print(f"stage 2: {run.prior_path}" + (" (class-conditional)" if args.conditional else ""))
     samples = run.file("samples.png")
     if args.conditional:  # a row of 8 samples per class
@@ -197,7 +203,7 @@ def _command_run(args):
     else:
         sample_images(args.run, num=64, seed=args.seed, out=samples)
     print(f"samples: {samples} (codes: {run.file('samples.npy')})")
-    _export(args.run, run.file("saved_model"), overwrite=args.overwrite)
+    _export(args.run, run.file("saved_model"), overwrite=True)  # the run's own export, of these models
     print(f"export: {run.file('saved_model')}")
 
 
@@ -246,7 +252,9 @@ def main(argv=None):
         print(f"vqgen: error: {message}", file=sys.stderr)
         sys.exit(2)
     except KeyboardInterrupt:
-        print("vqgen: interrupted; run the same command again to resume", file=sys.stderr)
+        resumable = args.command in ("train", "train-prior", "run")
+        print("vqgen: interrupted" + ("; run the same command again to resume" if resumable else ""),
+              file=sys.stderr)
         sys.exit(130)
     return 0
 

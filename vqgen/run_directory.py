@@ -2,9 +2,16 @@
 
 import json
 import os
+import re
 import shutil
 
 from vqgen.atomic_file import write_text_atomically
+
+
+# The sections every run's config.json has from the start of stage 1.
+RUN_SECTIONS = {"data", "vqvae", "vqvae_training"}
+# Names of the temporary files and folders that `atomic_file` writes beside their targets.
+TEMPORARY_NAME = re.compile(r"^\..+\.\d+-[0-9a-f]{8}\.tmp")
 
 
 class RunDirectory:
@@ -65,7 +72,7 @@ class RunDirectory:
             os.path.join(root, name)
             for root, folders, files in os.walk(self.path)
             for name in folders + files
-            if name.startswith(".") and ".tmp" in name
+            if TEMPORARY_NAME.match(name)
         ]
         for path in stale:
             if os.path.isdir(path):
@@ -82,7 +89,7 @@ class RunDirectory:
 
         Raises:
             FileNotFoundError: the folder or its config.json is missing.
-            ValueError: the config is not valid JSON.
+            ValueError: the config is not valid JSON or not a vqgen run's.
         """
         if not os.path.isdir(self.path):
             raise FileNotFoundError(
@@ -95,9 +102,15 @@ class RunDirectory:
             )
         try:
             with open(self.config_path, encoding="utf-8") as stream:
-                return json.load(stream)
-        except json.JSONDecodeError as error:
+                config = json.load(stream)
+        except (json.JSONDecodeError, UnicodeDecodeError) as error:
             raise ValueError(f"{self.config_path} is not valid JSON ({error}); restore it or retrain.") from None
+        if not isinstance(config, dict) or not RUN_SECTIONS <= set(config):
+            raise ValueError(
+                f"{self.config_path} is not a vqgen run's config (it lacks {sorted(RUN_SECTIONS)}); "
+                "choose another --run folder."
+            )
+        return config
 
     def write_config(self, config):
         """Writes `config` (a JSON-serialisable dict) to config.json atomically."""

@@ -2,6 +2,7 @@
 
 import io
 import os
+import zipfile
 
 import keras
 import numpy as np
@@ -17,6 +18,7 @@ from vqgen.strategies import make_strategy
 from vqgen.train_vqvae import load_splits
 from vqgen.vqvae import VQVAE
 
+CODE_ARRAYS = ("train_codes", "train_labels", "validation_codes", "validation_labels")
 DEFAULT_PRIOR = dict(num_layers=5, filters=64, kernel_size=5)
 DEFAULT_PRIOR_TRAINING = dict(epochs=20, batch_size=64, learning_rate=1e-3)
 
@@ -34,8 +36,12 @@ def coded_dataset(run, vqvae, data_config):
         "validation_labels" (`[N]`, or empty arrays when the dataset has no labels).
     """
     if os.path.isfile(run.codes_path):
-        with np.load(run.codes_path) as cached:
-            return dict(cached)
+        try:
+            with np.load(run.codes_path) as cached:
+                arrays = {name: cached[name] for name in CODE_ARRAYS}
+            return arrays
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
+            print(f"{run.codes_path} is damaged; coding the dataset again")
     train, validation = load_splits(data_config)
     arrays = {}
     for name, images in (("train", train), ("validation", validation)):
@@ -85,11 +91,13 @@ def train_prior(run_path, conditional=False, overwrite=False, strategy="default"
     run = RunDirectory(run_path)
     config = run.read_config()
     run.require(run.vqvae_path, "vqgen train")
-    resuming = os.path.isdir(run.backup_path("prior")) and not os.path.exists(run.prior_path)
     if os.path.exists(run.prior_path) and not overwrite:
         raise FileExistsError(
             f"{run.prior_path} already exists; pass --overwrite to train a new prior."
         )
+    if overwrite:  # a fresh prior, not the continuation of an interrupted one
+        run.remove_backup("prior")
+    resuming = os.path.isdir(run.backup_path("prior")) and not os.path.exists(run.prior_path)
     run.remove_stale_temporaries()
     if resuming and "prior" in config:
         print(f"Resuming the unfinished prior training in {run.path}")
@@ -133,9 +141,9 @@ def train_prior(run_path, conditional=False, overwrite=False, strategy="default"
     run.write_config(config)
     fit_resumably(model, train_batches, validation_data, training["epochs"],
                   run.backup_path("prior"), run.prior_metrics_path, verbose)
-    save_model_file(model, run.prior_path)
-    run.remove_backup("prior")
     results = model.evaluate(validation_data, verbose=0, return_dict=True)
     config["prior_results"] = {"validation_bits_per_code": results["bits_per_code"]}
     run.write_config(config)
+    save_model_file(model, run.prior_path)  # last: its presence marks the stage finished
+    run.remove_backup("prior")
     return model

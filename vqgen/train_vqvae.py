@@ -107,11 +107,16 @@ def train_vqvae(
     unknown = set(settings) - set(DEFAULT_MODEL) - set(DEFAULT_TRAINING)
     if unknown:
         raise ValueError(f"Unknown training settings {sorted(unknown)}; see `vqgen train --help`.")
+    fraction = settings.get("validation_fraction", DEFAULT_TRAINING["validation_fraction"])
+    if not 0.0 < fraction < 1.0:
+        raise ValueError(
+            f"--validation-fraction must be between 0 and 1 (exclusive); received {fraction}"
+        )
     run = RunDirectory(run_path)
     resuming = prepare_run(run, overwrite)
     if resuming:
-        run.remove_stale_temporaries()
         config = run.read_config()
+        run.remove_stale_temporaries()
         print(f"Resuming the unfinished training in {run.path}")
     else:
         config = {
@@ -129,6 +134,7 @@ def train_vqvae(
     with make_strategy(strategy).scope():
         model = VQVAE(input_shape=train_images.image_shape, seed=config["data"]["seed"], **config["vqvae"])
         model.compile(optimizer=keras.optimizers.Adam(training["learning_rate"]))
+    validation_data = to_dataset(validation_images, training["batch_size"])
     os.makedirs(run.path, exist_ok=True)
     run.write_config(config)
 
@@ -136,14 +142,11 @@ def train_vqvae(
         return epoch_batches(train_images.images, training["batch_size"], config["data"]["seed"],
                              first_epoch, training["epochs"], transform=pixels_to_float)
 
-    validation_data = to_dataset(validation_images, training["batch_size"])
     fit_resumably(
         model, train_batches, validation_data, training["epochs"], run.backup_path("vqvae"),
         run.metrics_path, verbose,
         callbacks=[EpochCheckpoint(run.checkpoints_path), keras.callbacks.TensorBoard(run.logs_path)],
     )
-    save_model_file(model, run.vqvae_path)
-    run.remove_backup("vqvae")
     originals = to_dataset(validation_images, 32).take(1).get_single_element().numpy()
     save_comparison_grid(run.reconstructions_path, originals, model.reconstruct(originals), columns=8)
     config["vqvae_results"] = {
@@ -152,4 +155,6 @@ def train_vqvae(
         **model.evaluate(validation_data, verbose=0, return_dict=True),
     }
     run.write_config(config)
+    save_model_file(model, run.vqvae_path)  # last: its presence marks the stage finished
+    run.remove_backup("vqvae")
     return model
