@@ -221,3 +221,24 @@ def test_foreign_folder_and_bad_fraction_are_refused_without_touching_files(tmp_
     code, _, stderr = run_cli(["train", "--run", str(fresh), "--data", small_digits, "--validation-fraction",
                                "0", *TINY_STAGE1], capsys)
     assert code == 2 and "validation-fraction" in stderr and not fresh.exists()
+
+
+@pytest.mark.slow
+def test_run_does_the_whole_job_and_a_rerun_skips_finished_stages(tmp_path, small_digits, capsys):
+    run = str(tmp_path / "whole")
+    args = ["run", "--run", run, "--data", small_digits, *TINY_STAGE1, *TINY_PRIOR]
+    code, stdout, _ = run_cli(args, capsys)
+    assert code == 0
+    for line in ("stage 1:", "stage 2:", "(class-conditional)", "samples:", "export:"):
+        assert line in stdout
+    assert np.load(os.path.join(run, "samples.npy")).shape == (80, 7, 7)  # 8 per class, 10 classes
+    assert os.path.isfile(os.path.join(run, "saved_model", "saved_model.pb"))
+    models = {name: hashes(os.path.join(run, name)) for name in ("checkpoints", "codes.npz")}
+    with open(os.path.join(run, "codes.npz"), "wb") as stream:
+        stream.write(b"damaged")
+    code, _, _ = run_cli(["train-prior", "--run", run, "--overwrite", *TINY_PRIOR], capsys)
+    assert code == 0  # the damaged codes cache is rebuilt
+    assert hashes(os.path.join(run, "codes.npz")) == models["codes.npz"]
+    code, stdout, _ = run_cli(args, capsys)
+    assert code == 0 and "stage 1:" in stdout
+    assert hashes(os.path.join(run, "checkpoints")) == models["checkpoints"]  # stage 1 not retrained

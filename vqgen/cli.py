@@ -191,10 +191,13 @@ def _command_run(args):
     if args.overwrite or not os.path.exists(run.vqvae_path):
         _stage1(args, **(QUICK_STAGE1 if quick else {}))
     print(f"stage 1: {run.vqvae_path} (reconstructions: {run.reconstructions_path})")
-    num_classes = run.read_config()["data"]["num_classes"]
-    args.conditional = args.conditional or (bool(num_classes) and not args.unconditional)
+    config = run.read_config()
+    num_classes = config["data"]["num_classes"]
     if args.overwrite or not os.path.exists(run.prior_path):
+        args.conditional = args.conditional or (bool(num_classes) and not args.unconditional)
         _stage2(args, **(QUICK_PRIOR if quick else {}))
+    else:
+        args.conditional = config["prior"]["conditional"]
     print(f"stage 2: {run.prior_path}" + (" (class-conditional)" if args.conditional else ""))
     samples = run.file("samples.png")
     if args.conditional:  # a row of 8 samples per class
