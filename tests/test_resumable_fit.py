@@ -80,3 +80,24 @@ def test_resuming_under_a_distribution_strategy(tmp_path):
             model = small_model()
         history = fit_resumably(model, batches(epochs), data(), epochs, backup, metrics, verbose=0)
         assert len(history.history["loss"]) == 1
+
+
+def test_epoch_summaries_are_complete_tensorboard_event_files(tmp_path):
+    from vqgen.callbacks import EpochSummaries
+
+    logs = tmp_path / "logs"
+    model = small_model()
+    history = model.fit(data(), validation_data=data(), epochs=2, verbose=0,
+                        callbacks=[EpochSummaries(str(logs))])
+    assert sorted(os.listdir(logs)) == ["train", "validation"]  # no scratch folder left behind
+    for split, key in (("train", "loss"), ("validation", "val_loss")):
+        files = sorted(os.listdir(logs / split))
+        assert len(files) == 2  # one per epoch
+        seen = {}
+        for name in files:
+            for event in tf.compat.v1.train.summary_iterator(str(logs / split / name)):
+                for value in event.summary.value:
+                    seen[(value.tag, event.step)] = float(tf.make_ndarray(value.tensor))
+        assert set(seen) == {("epoch_loss", 0), ("epoch_loss", 1)}
+        for step in (0, 1):
+            assert seen[("epoch_loss", step)] == pytest.approx(history.history[key][step], rel=1e-6)

@@ -55,6 +55,30 @@ def atomic_path(path):
             os.remove(temporary)
 
 
+@contextlib.contextmanager
+def scratch_folder(near):
+    """Yields a new empty folder beside `near` (same file system, so a rename out of it is atomic).
+
+    The folder is deleted afterwards, whatever it still holds.
+
+    Args:
+        near: str or path-like. A path whose parent folder receives the scratch folder.
+
+    Yields:
+        str, the scratch folder.
+
+    Example:
+    >>> with scratch_folder("run/logs/train") as scratch:
+    ...     write_files_into(scratch)  # doctest: +SKIP
+    """
+    folder = _temporary_sibling(os.fspath(near))
+    os.makedirs(folder)
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 def write_bytes_atomically(path, data):
     """Writes `data` to `path` through `atomic_path`, synced to disk before the rename.
 

@@ -7,8 +7,9 @@ import math
 import os
 
 import keras
+import tensorflow as tf
 
-from vqgen.atomic_file import atomic_path, write_text_atomically
+from vqgen.atomic_file import atomic_path, scratch_folder, write_text_atomically
 
 
 class MetricsFile(keras.callbacks.Callback):
@@ -137,3 +138,43 @@ class EpochBackup(keras.callbacks.Callback):
             self.model.save_weights(os.path.join(temporary, self.WEIGHTS))
             with open(os.path.join(temporary, self.EPOCH), "w", encoding="utf-8") as stream:
                 json.dump({"epochs_completed": epoch + 1}, stream)
+
+
+class EpochSummaries(keras.callbacks.Callback):
+    """Writes each epoch's metrics as TensorBoard scalars, one complete event file per epoch.
+
+    Keras' `TensorBoard` callback appends to an open event file, so a kill can leave a partial
+    record. Here every epoch's scalars go into a fresh event file written in a temporary folder
+    and renamed into `folder/train` or `folder/validation` once closed; TensorBoard reads all the
+    event files of a folder as one run.
+
+    Args:
+        folder: str. The TensorBoard log folder (`tensorboard --logdir folder`).
+
+    Example:
+    >>> model.fit(data, epochs=5, callbacks=[EpochSummaries("run/logs")])  # doctest: +SKIP
+    """
+
+    def __init__(self, folder):
+        super().__init__()
+        self.folder = folder
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        splits = {
+            "train": {k: v for k, v in logs.items() if not k.startswith("val_")},
+            "validation": {k[len("val_"):]: v for k, v in logs.items() if k.startswith("val_")},
+        }
+        for split, values in splits.items():
+            if not values:
+                continue
+            destination = os.path.join(self.folder, split)
+            with scratch_folder(destination) as temporary:
+                writer = tf.summary.create_file_writer(temporary)
+                with writer.as_default():
+                    for name, value in values.items():
+                        tf.summary.scalar(f"epoch_{name}", float(value), step=epoch)
+                writer.close()
+                (event_file,) = os.listdir(temporary)
+                os.makedirs(destination, exist_ok=True)
+                os.replace(os.path.join(temporary, event_file), os.path.join(destination, event_file))

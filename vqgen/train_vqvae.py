@@ -5,7 +5,7 @@ import shutil
 
 import keras
 
-from vqgen.callbacks import EpochCheckpoint
+from vqgen.callbacks import EpochCheckpoint, EpochSummaries
 from vqgen.data import epoch_batches, load_images, split_images, to_dataset
 from vqgen.data.pipeline import pixels_to_float
 from vqgen.image_grid import save_comparison_grid
@@ -145,7 +145,7 @@ def train_vqvae(
     fit_resumably(
         model, train_batches, validation_data, training["epochs"], run.backup_path("vqvae"),
         run.metrics_path, verbose,
-        callbacks=[EpochCheckpoint(run.checkpoints_path), keras.callbacks.TensorBoard(run.logs_path)],
+        callbacks=[EpochCheckpoint(run.checkpoints_path), EpochSummaries(run.logs_path)],
     )
     originals = to_dataset(validation_images, 32).take(1).get_single_element().numpy()
     save_comparison_grid(run.reconstructions_path, originals, model.reconstruct(originals), columns=8)
