@@ -13,9 +13,9 @@ from keras import ops
 
 from prior.argument_checks import is_int
 from prior.cached_sampler import sample_cached
+from prior.distribution import logs_for_all_strategies, scale_loss_for_replicas
 from prior.full_sampler import sample_full
 from prior.gated_block import GatedBlock
-from prior.multi_worker_logs import logs_for_all_strategies
 
 SAMPLING_METHODS = ("auto", "cached", "full")
 # Measured with scripts/bench_cached_sampler.py (batch 16, K=512, default
@@ -247,8 +247,7 @@ class PixelCNN(keras.Model):
         loss = self._mean_nats_per_code(x, y, y_pred, sample_weight)
         if self.losses:
             loss = loss + ops.sum(self.losses)
-        replicas = tf.distribute.get_strategy().num_replicas_in_sync
-        return loss / replicas if replicas > 1 else loss
+        return scale_loss_for_replicas(loss)
 
     def compute_metrics(self, x, y, y_pred, sample_weight=None):
         """Updates `bits_per_code` (nats per code / ln 2) and returns all metrics."""

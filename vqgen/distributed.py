@@ -47,18 +47,3 @@ def broadcast_from_first_replica(value):
     is_first = tf.cast(tf.equal(context.replica_id_in_sync_group, 0), value.dtype)
     return context.all_reduce(tf.distribute.ReduceOp.SUM, value * is_first)
 
-
-def scale_loss_for_replicas(loss):
-    """Divides a per-replica loss by the number of replicas, so summed gradients match the global batch.
-
-    Args:
-        loss: scalar loss computed on one replica's share of the global batch.
-
-    Returns:
-        `loss / num_replicas_in_sync`.
-
-    Example:
-    >>> gradients = tape.gradient(scale_loss_for_replicas(loss), model.trainable_weights)
-    """
-    replicas = tf.distribute.get_strategy().num_replicas_in_sync
-    return loss if replicas == 1 else loss / tf.cast(replicas, loss.dtype)

@@ -9,9 +9,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from prior.multi_worker_logs import logs_for_all_strategies
+from prior.distribution import logs_for_all_strategies, scale_loss_for_replicas
 from vqgen.decoder import Decoder
-from vqgen.distributed import scale_loss_for_replicas
 from vqgen.encoder import Encoder, check_downsample
 from vqgen.vector_quantizer import VectorQuantizer
 

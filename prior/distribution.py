@@ -1,4 +1,8 @@
-"""Step logs that Keras 3 can reduce across workers under MultiWorkerMirroredStrategy."""
+"""What a custom Keras 3 training step needs to be right under any `tf.distribute` strategy.
+
+Shared by `prior.PixelCNN` and `vqgen.VQVAE` (vqgen may import prior; prior imports nothing from
+vqgen).
+"""
 
 import tensorflow as tf
 
@@ -23,3 +27,21 @@ def logs_for_all_strategies(logs):
     if not isinstance(tf.distribute.get_strategy(), tf.distribute.MultiWorkerMirroredStrategy):
         return logs
     return {name: tf.reshape(value, [1]) for name, value in logs.items()}
+
+
+def scale_loss_for_replicas(loss):
+    """Divides a per-replica loss by the number of replicas, so summed gradients match the global batch.
+
+    Keras scales its own compiled losses this way; a step that computes its loss itself must too.
+
+    Args:
+        loss: scalar loss computed on one replica's share of the global batch.
+
+    Returns:
+        `loss / num_replicas_in_sync` (the loss itself with one replica).
+
+    Example:
+    >>> gradients = tape.gradient(scale_loss_for_replicas(loss), model.trainable_weights)  # doctest: +SKIP
+    """
+    replicas = tf.distribute.get_strategy().num_replicas_in_sync
+    return loss if replicas == 1 else loss / tf.cast(replicas, loss.dtype)
