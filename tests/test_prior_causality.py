@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 import prior
+from random_weights import randomise_weights
 
 ROWS, COLS, K = 5, 5, 6
 
@@ -24,11 +25,7 @@ def randomised_prior(num_classes=None, seed=0, grid_shape=(ROWS, COLS), num_laye
         kernel_size=kernel_size,
     )
     model.build()
-    rng = np.random.default_rng(seed)
-    model.set_weights(
-        [rng.normal(scale=0.5, size=w.shape).astype("float32") for w in model.get_weights()]
-    )
-    return model
+    return randomise_weights(model, scale=0.5, seed=seed)
 
 
 def perturbation_effects(model, labels=None):

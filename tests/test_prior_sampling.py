@@ -5,6 +5,7 @@ import pytest
 import tensorflow as tf
 
 import prior
+from random_weights import randomise_weights
 
 METHODS = ["full", "cached"]
 
@@ -19,11 +20,7 @@ def randomised_prior(num_embeddings=5, grid_shape=(3, 4), num_classes=None, kern
         kernel_size=kernel_size,
     )
     model.build()
-    rng = np.random.default_rng(seed)
-    model.set_weights(
-        [rng.normal(scale=0.7, size=w.shape).astype("float32") for w in model.get_weights()]
-    )
-    return model
+    return randomise_weights(model, scale=0.7, seed=seed)
 
 
 def greedy_reference(model, num, labels=None):
