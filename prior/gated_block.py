@@ -3,7 +3,7 @@
 import keras
 from keras import ops
 
-from prior.argument_checks import is_int
+from prior.arguments import is_int
 from prior.masked_conv2d import MaskedConv2D
 
 

@@ -11,9 +11,9 @@ import numpy as np
 import tensorflow as tf
 from keras import ops
 
-from prior.argument_checks import is_int
+from prior.arguments import is_int
 from prior.cached_sampler import sample_cached
-from prior.distribution import logs_for_all_strategies, scale_loss_for_replicas
+from prior.distribute import logs_for_all_strategies, scale_loss_for_replicas
 from prior.full_sampler import sample_full
 from prior.gated_block import GatedBlock
 

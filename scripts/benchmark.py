@@ -51,7 +51,7 @@ import vqgen  # noqa: E402
 from benchmark_prior import naive_sample  # noqa: E402
 from compare_keras_example import keras_example_vqvae, train_and_measure  # noqa: E402
 from vqgen.data import ImageSet, load_images, split_images, to_dataset  # noqa: E402
-from vqgen.train_vqvae import DEFAULT_MODEL, DEFAULT_TRAINING  # noqa: E402
+from vqgen.runs.train_vqvae import DEFAULT_MODEL, DEFAULT_TRAINING  # noqa: E402
 
 SETTINGS = {
     "full": dict(

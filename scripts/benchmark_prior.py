@@ -17,10 +17,10 @@ import numpy as np
 import tensorflow as tf
 
 import prior
-from vqgen.model_files import load_model_file
-from vqgen.run_directory import RunDirectory
-from vqgen.train_prior import DEFAULT_PRIOR, coded_dataset
-from vqgen.vqvae import VQVAE
+from vqgen.runs.model_files import load_model_file
+from vqgen.runs.run_folder import RunFolder
+from vqgen.runs.train_prior import DEFAULT_PRIOR, coded_dataset
+from vqgen.models.vqvae import VQVAE
 
 
 def naive_sample(model, num, seed):
@@ -57,7 +57,7 @@ def main():
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
 
-    run = RunDirectory(args.run)
+    run = RunFolder(args.run)
     config = run.read_config()
     vqvae = load_model_file(run.vqvae_path, VQVAE)
     arrays = coded_dataset(run, vqvae, config["data"])

@@ -19,7 +19,7 @@ import numpy as np
 
 from vqgen import VQVAE
 from vqgen.data import load_images, split_images, to_dataset
-from vqgen.train_vqvae import DEFAULT_MODEL, DEFAULT_TRAINING
+from vqgen.runs.train_vqvae import DEFAULT_MODEL, DEFAULT_TRAINING
 
 
 def keras_example_vqvae(image_shape):

@@ -13,11 +13,11 @@ SCRIPT = textwrap.dedent(
     import tensorflow as tf
     tf.config.experimental.enable_op_determinism()
     from vqgen.data import load_images
-    from vqgen.model_files import load_model_file
-    from vqgen.sample_images import sample_images
-    from vqgen.train_prior import train_prior
-    from vqgen.train_vqvae import train_vqvae
-    from vqgen.vqvae import VQVAE
+    from vqgen.runs.model_files import load_model_file
+    from vqgen.runs.sample_images import sample_images
+    from vqgen.runs.train_prior import train_prior
+    from vqgen.runs.train_vqvae import train_vqvae
+    from vqgen.models.vqvae import VQVAE
 
     folder = sys.argv[1]
     digits = load_images("digits")

@@ -60,7 +60,7 @@ WORKER_SCRIPT = textwrap.dedent(
     import keras
     import prior
     from vqgen import VQVAE
-    from vqgen.strategies import make_strategy
+    from vqgen.runs.strategies import make_strategy
 
     strategy = make_strategy("multiworker")
     with strategy.scope():

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from vqgen.image_grid import make_image_grid, save_comparison_grid, save_image_grid
+from vqgen.runs.image_grid import make_image_grid, save_comparison_grid, save_image_grid
 
 GREY = 128
 

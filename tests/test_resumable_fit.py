@@ -10,7 +10,7 @@ import pytest
 import tensorflow as tf
 
 from vqgen.data import epoch_batches
-from vqgen.resumable_fit import fit_resumably
+from vqgen.runs.stage_trainer import fit_resumably
 
 
 def small_model():
@@ -83,7 +83,7 @@ def test_resuming_under_a_distribution_strategy(tmp_path):
 
 
 def test_epoch_summaries_are_complete_tensorboard_event_files(tmp_path):
-    from vqgen.callbacks import EpochSummaries
+    from vqgen.runs.callbacks import EpochSummaries
 
     logs = tmp_path / "logs"
     model = small_model()

@@ -5,12 +5,8 @@ images as grids of integers; stage 2 (the `prior` package) is a gated PixelCNN o
 """
 
 from vqgen import data
-from vqgen.decoder import Decoder
-from vqgen.encoder import Encoder
 from vqgen.export import export_saved_model
-from vqgen.residual_stack import ResidualStack
-from vqgen.vector_quantizer import Quantization, VectorQuantizer
-from vqgen.vqvae import VQVAE
+from vqgen.models import VQVAE, Decoder, Encoder, Quantization, ResidualStack, VectorQuantizer
 
 __version__ = "0.1.0"
 

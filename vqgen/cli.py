@@ -12,7 +12,7 @@ import datetime
 import os
 import sys
 
-from vqgen.strategies import STRATEGIES
+from vqgen.runs.strategies import STRATEGIES
 
 
 def _positive_int(text):
@@ -157,7 +157,7 @@ def _given(args, names):
 
 
 def _stage1(args, **defaults):
-    from vqgen.train_vqvae import train_vqvae
+    from vqgen.runs.train_vqvae import train_vqvae
 
     settings = {**defaults, **_given(args, STAGE1_SETTINGS)}
     return train_vqvae(args.run, source=args.data, data_dir=args.data_dir, seed=args.seed,
@@ -166,7 +166,7 @@ def _stage1(args, **defaults):
 
 
 def _stage2(args, **defaults):
-    from vqgen.train_prior import train_prior
+    from vqgen.runs.train_prior import train_prior
 
     settings = {**defaults, **{PRIOR_SETTINGS[k]: v for k, v in _given(args, PRIOR_SETTINGS).items()}}
     return train_prior(args.run, conditional=args.conditional, overwrite=args.overwrite,
@@ -174,18 +174,18 @@ def _stage2(args, **defaults):
 
 
 def _export(run_path, out, overwrite):
-    from vqgen.export_run import export_run
+    from vqgen.runs.export_run import export_run
 
     export_run(run_path, out, overwrite=overwrite)
 
 
 def _command_run(args):
-    from vqgen.run_directory import RunDirectory
-    from vqgen.sample_images import sample_images
+    from vqgen.runs.run_folder import RunFolder
+    from vqgen.runs.sample_images import sample_images
 
     if args.run is None:
         args.run = os.path.join("runs", datetime.datetime.now().strftime("run-%Y%m%d-%H%M%S"))
-    run = RunDirectory(args.run)
+    run = RunFolder(args.run)
     quick = args.quick
     # Run again after a crash, `run` skips the stages that finished and resumes the one that did not.
     if args.overwrite or not os.path.exists(run.vqvae_path):
@@ -219,7 +219,7 @@ def _dispatch(args):
         _stage2(args)
         print(f"Saved {os.path.join(args.run, 'prior.keras')}")
     elif args.command == "sample":
-        from vqgen.sample_images import sample_images
+        from vqgen.runs.sample_images import sample_images
 
         sample_images(args.run, num=args.num, temperature=args.temperature, top_k=args.top_k,
                       labels=args.label, seed=args.seed, out=args.out)

@@ -13,8 +13,8 @@ import tensorflow as tf
 
 import vqgen
 from prior import PixelCNN
-from vqgen.atomic_file import atomic_path
-from vqgen.vqvae import VQVAE
+from vqgen.runs.atomic_file import atomic_path
+from vqgen.models.vqvae import VQVAE
 
 CONFIG_ASSET_NAME = "vqgen_config.json"
 

@@ -4,7 +4,7 @@ import math
 
 import keras
 
-from vqgen.residual_stack import ResidualStack
+from vqgen.models.residual_stack import ResidualStack
 
 DOWNSAMPLE_FACTORS = (2, 4, 8)
 

@@ -4,8 +4,8 @@ import math
 
 import keras
 
-from vqgen.encoder import check_downsample
-from vqgen.residual_stack import ResidualStack
+from vqgen.models.encoder import check_downsample
+from vqgen.models.residual_stack import ResidualStack
 
 
 @keras.saving.register_keras_serializable(package="vqgen")

@@ -9,7 +9,7 @@ import os
 import keras
 import tensorflow as tf
 
-from vqgen.atomic_file import atomic_path, scratch_folder, write_text_atomically
+from vqgen.runs.atomic_file import atomic_path, scratch_folder, write_text_atomically
 
 
 class MetricsFile(keras.callbacks.Callback):

@@ -4,7 +4,7 @@ import os
 
 import keras
 
-from vqgen.atomic_file import atomic_path
+from vqgen.runs.atomic_file import atomic_path
 
 
 def save_model_file(model, path):

@@ -5,7 +5,7 @@ import os
 import re
 import shutil
 
-from vqgen.atomic_file import write_text_atomically
+from vqgen.runs.atomic_file import write_text_atomically
 
 
 # The sections every run's config.json has from the start of stage 1.
@@ -14,7 +14,7 @@ RUN_SECTIONS = {"data", "vqvae", "vqvae_training"}
 TEMPORARY_NAME = re.compile(r"^\..+\.\d+-[0-9a-f]{8}\.tmp")
 
 
-class RunDirectory:
+class RunFolder:
     """Names and reads the files of a run folder; every write goes through `atomic_file`.
 
     Layout:
@@ -33,7 +33,7 @@ class RunDirectory:
         path: str or path-like. The folder.
 
     Example:
-    >>> run = RunDirectory("runs/digits")
+    >>> run = RunFolder("runs/digits")
     >>> run.vqvae_path
     'runs/digits/vqvae.keras'
     """

@@ -5,11 +5,11 @@ import io
 import numpy as np
 
 import prior
-from vqgen.atomic_file import write_bytes_atomically
-from vqgen.image_grid import save_image_grid
-from vqgen.model_files import load_model_file
-from vqgen.run_directory import RunDirectory
-from vqgen.vqvae import VQVAE
+from vqgen.runs.atomic_file import write_bytes_atomically
+from vqgen.runs.image_grid import save_image_grid
+from vqgen.runs.model_files import load_model_file
+from vqgen.runs.run_folder import RunFolder
+from vqgen.models.vqvae import VQVAE
 
 
 def sample_images(run_path, num=64, temperature=1.0, top_k=None, labels=None, seed=None, out=None):
@@ -36,7 +36,7 @@ def sample_images(run_path, num=64, temperature=1.0, top_k=None, labels=None, se
     Example:
     >>> images, codes = sample_images("runs/digits", num=16, seed=0, out="samples.png")  # doctest: +SKIP
     """
-    run = RunDirectory(run_path)
+    run = RunFolder(run_path)
     run.read_config()
     run.require(run.vqvae_path, "vqgen train")
     run.require(run.prior_path, "vqgen train-prior")

@@ -9,14 +9,14 @@ import numpy as np
 import tensorflow as tf
 
 import prior
-from vqgen.atomic_file import write_bytes_atomically
+from vqgen.runs.atomic_file import write_bytes_atomically
 from vqgen.data import epoch_batches, to_dataset
-from vqgen.model_files import load_model_file, save_model_file
-from vqgen.resumable_fit import fit_resumably
-from vqgen.run_directory import RunDirectory
-from vqgen.strategies import make_strategy
-from vqgen.train_vqvae import load_splits
-from vqgen.vqvae import VQVAE
+from vqgen.runs.model_files import load_model_file, save_model_file
+from vqgen.runs.stage_trainer import fit_resumably
+from vqgen.runs.run_folder import RunFolder
+from vqgen.runs.strategies import make_strategy
+from vqgen.runs.train_vqvae import load_splits
+from vqgen.models.vqvae import VQVAE
 
 CODE_ARRAYS = ("train_codes", "train_labels", "validation_codes", "validation_labels")
 DEFAULT_PRIOR = dict(num_layers=5, filters=64, kernel_size=5)
@@ -27,7 +27,7 @@ def coded_dataset(run, vqvae, data_config):
     """Returns the run's train/validation codes and labels, computing and caching them once.
 
     Args:
-        run: RunDirectory.
+        run: RunFolder.
         vqvae: the run's VQVAE.
         data_config: the run's "data" config section.
 
@@ -88,7 +88,7 @@ def train_prior(run_path, conditional=False, overwrite=False, strategy="default"
     unknown = set(settings) - set(DEFAULT_PRIOR) - set(DEFAULT_PRIOR_TRAINING)
     if unknown:
         raise ValueError(f"Unknown prior settings {sorted(unknown)}; see `vqgen train-prior --help`.")
-    run = RunDirectory(run_path)
+    run = RunFolder(run_path)
     config = run.read_config()
     run.require(run.vqvae_path, "vqgen train")
     if os.path.exists(run.prior_path) and not overwrite:

@@ -8,7 +8,7 @@ import collections
 import keras
 import tensorflow as tf
 
-from vqgen.distributed import broadcast_from_first_replica, sum_across_replicas
+from vqgen.models.distribute import broadcast_from_first_replica, sum_across_replicas
 
 Quantization = collections.namedtuple(
     "Quantization", ["quantized", "indices", "loss", "perplexity", "codes_used"]

@@ -5,15 +5,15 @@ import shutil
 
 import keras
 
-from vqgen.callbacks import EpochCheckpoint, EpochSummaries
+from vqgen.runs.callbacks import EpochCheckpoint, EpochSummaries
 from vqgen.data import epoch_batches, load_images, split_images, to_dataset
 from vqgen.data.pipeline import pixels_to_float
-from vqgen.image_grid import save_comparison_grid
-from vqgen.model_files import save_model_file
-from vqgen.resumable_fit import fit_resumably
-from vqgen.run_directory import RunDirectory
-from vqgen.strategies import make_strategy
-from vqgen.vqvae import VQVAE
+from vqgen.runs.image_grid import save_comparison_grid
+from vqgen.runs.model_files import save_model_file
+from vqgen.runs.stage_trainer import fit_resumably
+from vqgen.runs.run_folder import RunFolder
+from vqgen.runs.strategies import make_strategy
+from vqgen.models.vqvae import VQVAE
 
 # The defaults measured in scripts/compare_keras_example.py (README, "Stage 1").
 DEFAULT_MODEL = dict(
@@ -49,7 +49,7 @@ def prepare_run(run, overwrite):
     """Decides whether to start fresh or resume, and clears the folder when asked.
 
     Args:
-        run: RunDirectory.
+        run: RunFolder.
         overwrite: bool. Delete an existing run first.
 
     Returns:
@@ -83,7 +83,7 @@ def train_vqvae(
     """Trains stage 1 into `run_path`, resuming an unfinished training there.
 
     Writes config.json, vqvae.keras, metrics.csv, TensorBoard logs, a checkpoint per epoch and
-    reconstructions.png (see `RunDirectory`).
+    reconstructions.png (see `RunFolder`).
 
     Args:
         run_path: str. The run folder (created).
@@ -112,7 +112,7 @@ def train_vqvae(
         raise ValueError(
             f"--validation-fraction must be between 0 and 1 (exclusive); received {fraction}"
         )
-    run = RunDirectory(run_path)
+    run = RunFolder(run_path)
     resuming = prepare_run(run, overwrite)
     if resuming:
         config = run.read_config()

@@ -4,9 +4,9 @@ import os
 
 import prior
 from vqgen.export import export_saved_model
-from vqgen.model_files import load_model_file
-from vqgen.run_directory import RunDirectory
-from vqgen.vqvae import VQVAE
+from vqgen.runs.model_files import load_model_file
+from vqgen.runs.run_folder import RunFolder
+from vqgen.models.vqvae import VQVAE
 
 
 def export_run(run_path, out, overwrite=False):
@@ -24,7 +24,7 @@ def export_run(run_path, out, overwrite=False):
     Example:
     >>> export_run("runs/digits", "exported/digits")  # doctest: +SKIP
     """
-    run = RunDirectory(run_path)
+    run = RunFolder(run_path)
     run.read_config()
     run.require(run.vqvae_path, "vqgen train")
     vqvae = load_model_file(run.vqvae_path, VQVAE)

@@ -5,7 +5,7 @@ import math
 import numpy as np
 import tensorflow as tf
 
-from vqgen.atomic_file import write_bytes_atomically
+from vqgen.runs.atomic_file import write_bytes_atomically
 from vqgen.data.float_images import to_float_images
 
 # Value (0..255) of the padding lines and of empty grid cells: mid grey, visible against both

@@ -1,6 +1,6 @@
 """`model.fit` that survives a crash: resumes from, and records, the last completed epoch."""
 
-from vqgen.callbacks import EpochBackup, MetricsFile, NonFiniteLossGuard
+from vqgen.runs.callbacks import EpochBackup, MetricsFile, NonFiniteLossGuard
 
 
 def fit_resumably(model, train_batches, validation_data, epochs, backup_folder, metrics_path, verbose=1,

@@ -9,10 +9,10 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from prior.distribution import logs_for_all_strategies, scale_loss_for_replicas
-from vqgen.decoder import Decoder
-from vqgen.encoder import Encoder, check_downsample
-from vqgen.vector_quantizer import VectorQuantizer
+from vqgen.models.distribute import logs_for_all_strategies, scale_loss_for_replicas
+from vqgen.models.decoder import Decoder
+from vqgen.models.encoder import Encoder, check_downsample
+from vqgen.models.vector_quantizer import VectorQuantizer
 
 PREDICT_BATCH_SIZE = 256
 

@@ -1,7 +1,7 @@
 """What a custom Keras 3 training step needs to be right under any `tf.distribute` strategy.
 
-Shared by `prior.PixelCNN` and `vqgen.VQVAE` (vqgen may import prior; prior imports nothing from
-vqgen).
+Used by every prior's train step. `prior` imports nothing from `vqgen`, so stage 1 keeps its own
+copy of these two helpers in `vqgen/models/distribute.py`.
 """
 
 import tensorflow as tf

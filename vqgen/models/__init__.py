@@ -1,0 +1,12 @@
+"""Stage 1 of vqgen: the VQ-VAE and its layers, importable on their own.
+
+Nothing here imports `prior`; the workflow in `vqgen.runs` joins the two stages.
+"""
+
+from vqgen.models.decoder import Decoder
+from vqgen.models.encoder import Encoder
+from vqgen.models.residual_stack import ResidualStack
+from vqgen.models.vector_quantizer import Quantization, VectorQuantizer
+from vqgen.models.vqvae import VQVAE
+
+__all__ = ["Decoder", "Encoder", "Quantization", "ResidualStack", "VQVAE", "VectorQuantizer"]
