@@ -6,12 +6,13 @@ int32 grids `(batch, rows, cols)` with values in `[0, K)`, optionally
 conditioned on a class label. Sampling runs in one compiled `tf.while_loop`,
 either with a full network pass per position or with the cached incremental
 sampler in the spirit of Ramachandran et al. (2017), "Fast Generation for
-Convolutional Autoregressive Models". The package works on any integer
-grids and imports nothing from `vqgen`.
+Convolutional Autoregressive Models" (both in `prior.sampling`). The package
+works on any integer grids and imports nothing from `vqgen`.
 """
 
 from prior.gated_block import GatedBlock
 from prior.masked_conv2d import MaskedConv2D
 from prior.pixelcnn import PixelCNN
+from prior.settings import PixelCNNSettings
 
-__all__ = ["GatedBlock", "MaskedConv2D", "PixelCNN"]
+__all__ = ["GatedBlock", "MaskedConv2D", "PixelCNN", "PixelCNNSettings"]

@@ -36,6 +36,12 @@ class GatedBlock(keras.layers.Layer):
     `num_classes` is set, a learned per-class bias (an `Embedding`) is added
     to both pre-activations before the gates.
 
+    Incremental computation for sampling: `initial_vertical_cache` and
+    `vertical_step` compute the vertical stack one row at a time,
+    `initial_horizontal_history` and `horizontal_step` the horizontal stack
+    one position at a time, with the same weights and outputs as `call`; a
+    sampler only loops over them and never needs the block's geometry.
+
     Args:
         filters: int, channels of both stacks (the gates use `2 * filters`).
         kernel_size: odd int >= 3, the width `k` of both stacks' kernels.
@@ -63,19 +69,13 @@ class GatedBlock(keras.layers.Layer):
     >>> vertical, horizontal, skip = block(features, features)
     """
 
-    def __init__(
-        self, filters, kernel_size, first_block=False, num_classes=None, **kwargs
-    ):
+    def __init__(self, filters, kernel_size, first_block=False, num_classes=None, **kwargs):
         if not is_int(filters) or filters < 1:
             raise ValueError(f"filters must be an int >= 1. Received: filters={filters}")
         if not is_int(kernel_size) or kernel_size < 3 or kernel_size % 2 == 0:
-            raise ValueError(
-                f"kernel_size must be an odd int >= 3. Received: kernel_size={kernel_size}"
-            )
+            raise ValueError(f"kernel_size must be an odd int >= 3. Received: kernel_size={kernel_size}")
         if num_classes is not None and (not is_int(num_classes) or num_classes < 1):
-            raise ValueError(
-                f"num_classes must be None or an int >= 1. Received: num_classes={num_classes}"
-            )
+            raise ValueError(f"num_classes must be None or an int >= 1. Received: num_classes={num_classes}")
         super().__init__(**kwargs)
         self.filters = filters
         self.kernel_size = kernel_size
@@ -86,9 +86,7 @@ class GatedBlock(keras.layers.Layer):
         self.vertical_conv = keras.layers.Conv2D(
             gate_channels, (self.padding + 1, kernel_size), name="vertical_conv"
         )
-        self.vertical_to_horizontal = keras.layers.Conv2D(
-            gate_channels, 1, name="vertical_to_horizontal"
-        )
+        self.vertical_to_horizontal = keras.layers.Conv2D(gate_channels, 1, name="vertical_to_horizontal")
         self.horizontal_conv = MaskedConv2D(
             gate_channels,
             (1, kernel_size),
@@ -123,11 +121,14 @@ class GatedBlock(keras.layers.Layer):
 
     def call(self, vertical, horizontal, labels=None):
         pad = self.padding
-        vertical_pre = self.vertical_preactivation(
+        # Vertical stack: rows r - k // 2 .. r of the top/left/right padded input.
+        vertical_pre = self._vertical_preactivation(
             ops.pad(vertical, [[0, 0], [pad, 0], [pad, pad], [0, 0]]), labels
-        )
+        )  # (B, rows, cols, 2F)
+        # Its contribution to the horizontal stack, shifted down one row.
         shifted_down = ops.pad(vertical_pre[:, :-1], [[0, 0], [1, 0], [0, 0], [0, 0]])
-        horizontal, skip = self.horizontal_outputs(
+        # Horizontal stack: a masked (1, k) window along each row.
+        horizontal, skip = self._horizontal_outputs(
             ops.pad(horizontal, [[0, 0], [0, 0], [pad, pad], [0, 0]]),
             horizontal,
             self.vertical_to_horizontal(shifted_down),
@@ -135,38 +136,151 @@ class GatedBlock(keras.layers.Layer):
         )
         return gate(vertical_pre), horizontal, skip
 
-    def vertical_preactivation(self, padded_vertical, labels=None):
-        """Vertical-stack pre-activation (before the gate).
+    # ------------------------------------------------------------------ incremental steps
+
+    def initial_vertical_cache(self, batch, cols):
+        """The vertical-stack state before row 0 of a `cols`-wide grid.
+
+        The cache holds the last `k // 2 + 1` vertical input rows, zero padded
+        as `call` pads them (all zero before row 0). The contribution row is
+        what the vertical stack adds to the horizontal pre-activations of row
+        0: the 1x1 projection of the zero row above the grid.
 
         Args:
-            padded_vertical: `(batch, rows + k // 2, cols + 2 * (k // 2), filters)`,
-                the vertical input zero padded at the top, left and right.
+            batch: int or int32 scalar tensor, the number of grids.
+            cols: int, the grid width.
+
+        Returns:
+            A tuple `(cache, contribution_row)`: `cache` to pass to the first
+            `vertical_step`, and the float `(batch, 1, cols, 2 * filters)`
+            contribution of row 0.
+
+        Example:
+
+        >>> cache, contribution_row = block.initial_vertical_cache(4, cols=7)
+        """
+        pad = self.padding
+        cache = ops.zeros((batch, pad + 1, cols + 2 * pad, self.filters), self.compute_dtype)
+        zero_row = ops.zeros((batch, 1, cols, 2 * self.filters), self.compute_dtype)
+        return cache, self.vertical_to_horizontal(zero_row)
+
+    def vertical_step(self, cache, input_row, labels=None):
+        """Pushes one completed vertical input row through the vertical stack.
+
+        Equivalent to row `r` of `call`'s vertical output when `input_row` is
+        row `r` of the vertical input and `cache` came from the steps over rows
+        `0 .. r - 1` (or `initial_vertical_cache` for `r = 0`).
+
+        Args:
+            cache: the state returned by `initial_vertical_cache` or by the
+                previous `vertical_step`.
+            input_row: float `(batch, 1, cols, filters)`, row `r` of the
+                vertical input (the embedded codes of row `r` for the first
+                block, the previous block's `output_row` after).
             labels: int `(batch,)` class labels, or None when unconditional.
 
         Returns:
-            `(batch, rows, cols, 2 * filters)`: output row `r` depends on
-            input rows `r - k // 2 .. r` only.
+            A tuple `(new_cache, contribution_row, output_row)`: the state for
+            row `r + 1`; the float `(batch, 1, cols, 2 * filters)` vertical
+            contribution to the horizontal stack on row `r + 1`; and the float
+            `(batch, 1, cols, filters)` vertical output row `r` (the next
+            block's `input_row`).
+
+        Example:
+
+        >>> cache, contribution_row = block.initial_vertical_cache(2, cols=7)
+        >>> cache, contribution_row, output_row = block.vertical_step(cache, row_0)
+        """
+        pad = self.padding
+        padded_row = ops.pad(input_row, [[0, 0], [0, 0], [pad, pad], [0, 0]])
+        cache = ops.concatenate([cache[:, 1:], padded_row], axis=1)  # (B, k // 2 + 1, cols + 2p, F)
+        preactivation = self._vertical_preactivation(cache, labels)  # (B, 1, cols, 2F)
+        return cache, self.vertical_to_horizontal(preactivation), gate(preactivation)
+
+    def initial_horizontal_history(self, batch):
+        """The horizontal-stack state at the start of a row: no input seen yet.
+
+        Args:
+            batch: int or int32 scalar tensor, the number of grids.
+
+        Returns:
+            The history to pass to the row's first `horizontal_step`: the
+            horizontal inputs left of the current column (the zero padding).
+
+        Example:
+
+        >>> history = block.initial_horizontal_history(4)
+        """
+        return ops.zeros((batch, 1, self.padding, self.filters), self.compute_dtype)
+
+    def horizontal_step(self, history, block_input, contribution, labels=None):
+        """Computes the horizontal and skip outputs at the next column of a row.
+
+        Equivalent to column `c` of `call`'s horizontal and skip outputs on row
+        `r`, given the row's earlier steps (or `initial_horizontal_history` for
+        `c = 0`) and the vertical contribution of column `c`.
+
+        The first block (mask type `"A"`) must not see the code it helps draw:
+        its input at column `c` is that code, unknown until the draw. So, as in
+        a language model's cached step, a first block consumes the input of the
+        *previous* column (the embedding of the code drawn at `c - 1`, zeros
+        at `c = 0`), while later blocks consume their input at column `c` (the
+        previous block's `output`) and add it back as the residual.
+
+        Args:
+            history: the state from `initial_horizontal_history` or from the
+                previous `horizontal_step` on this row.
+            block_input: float `(batch, 1, 1, filters)`: for the first block
+                the horizontal input at column `c - 1` (zeros at `c = 0`), for
+                later blocks the horizontal input at column `c`.
+            contribution: float `(batch, 1, 1, 2 * filters)`, column `c` of the
+                `contribution_row` that `vertical_step` returned for row `r`
+                (or `initial_vertical_cache` for row 0).
+            labels: int `(batch,)` class labels, or None when unconditional.
+
+        Returns:
+            A tuple `(new_history, output, skip)`: the state for column
+            `c + 1`, and the float `(batch, 1, 1, filters)` horizontal output
+            (the next block's `block_input`) and skip output at column `c`.
+
+        Example:
+
+        >>> history = block.initial_horizontal_history(2)
+        >>> history, output, skip = block.horizontal_step(
+        ...     history, block_input, contribution_row[:, :, column, None]
+        ... )
+        """
+        if self.first_block:
+            # Inputs at columns c - k // 2 .. c - 1, then the masked centre and right side.
+            history = ops.concatenate([history[:, :, 1:], block_input], axis=2)
+            window = ops.concatenate([history, ops.zeros_like(block_input), ops.zeros_like(history)], axis=2)
+        else:
+            # Inputs at columns c - k // 2 .. c, then the masked right side.
+            window = ops.concatenate([history, block_input, ops.zeros_like(history)], axis=2)
+            history = ops.concatenate([history[:, :, 1:], block_input], axis=2)
+        output, skip = self._horizontal_outputs(window, block_input, contribution, labels)
+        return history, output, skip
+
+    # ------------------------------------------------------------------ shared by call and steps
+
+    def _vertical_preactivation(self, padded_vertical, labels):
+        """Vertical pre-activation `(B, rows, cols, 2F)` of the top/left/right padded input.
+
+        Output row `r` depends on padded input rows `r .. r + k // 2` only.
         """
         preactivation = self.vertical_conv(padded_vertical)
         if labels is not None:
             preactivation = preactivation + self.vertical_label_bias(labels)[:, None, None, :]
         return preactivation
 
-    def horizontal_outputs(self, padded_horizontal, horizontal, vertical_contribution, labels=None):
-        """Horizontal-stack output and skip output.
+    def _horizontal_outputs(self, padded_horizontal, horizontal, vertical_contribution, labels):
+        """Horizontal and skip outputs, each `(B, rows, cols, F)`.
 
-        Args:
-            padded_horizontal: `(batch, rows, cols + 2 * (k // 2), filters)`,
-                the horizontal input zero padded left and right (the right
-                side is masked out, so any finite values may stand there).
-            horizontal: `(batch, rows, cols, filters)`, the unpadded input,
-                used for the residual connection.
-            vertical_contribution: `(batch, rows, cols, 2 * filters)`, the
-                1x1-projected vertical pre-activation of the row above.
-            labels: int `(batch,)` class labels, or None when unconditional.
-
-        Returns:
-            A tuple `(horizontal, skip)`, each `(batch, rows, cols, filters)`.
+        `padded_horizontal` is the horizontal input padded by `k // 2` columns
+        on each side (the right side is masked out, so any finite values may
+        stand there); `horizontal` is the unpadded input for the residual;
+        `vertical_contribution` is the 1x1-projected vertical pre-activation of
+        the row above.
         """
         preactivation = self.horizontal_conv(padded_horizontal) + vertical_contribution
         if labels is not None:

@@ -50,9 +50,7 @@ class MaskedConv2D(keras.layers.Conv2D):
 
     def __init__(self, filters, kernel_size, mask_type="B", **kwargs):
         if mask_type not in MASK_TYPES:
-            raise ValueError(
-                f"mask_type must be 'A' or 'B'. Received: mask_type={mask_type!r}"
-            )
+            raise ValueError(f"mask_type must be 'A' or 'B'. Received: mask_type={mask_type!r}")
         super().__init__(filters, kernel_size, **kwargs)
         if any(side % 2 == 0 for side in self.kernel_size):
             raise ValueError(

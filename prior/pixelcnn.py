@@ -11,27 +11,12 @@ import numpy as np
 import tensorflow as tf
 from keras import ops
 
-from prior.arguments import is_int
-from prior.cached_sampler import sample_cached
+from prior import sampling
+from prior.arguments import check_code_grid, check_labels, is_int
 from prior.distribute import logs_for_all_strategies, scale_loss_for_replicas
-from prior.full_sampler import sample_full
 from prior.gated_block import GatedBlock
+from prior.settings import PIXELCNN_DEFAULTS
 
-SAMPLING_METHODS = ("auto", "cached", "full")
-# Measured with scripts/bench_cached_sampler.py (batch 16, K=512, default
-# depth/width, 2 CPU cores shared with other jobs), seconds per batch after
-# the first call (which adds ~1-4 s of tracing/XLA compilation):
-#   grid   full   full+XLA  cached  cached+XLA
-#   1x1    0.006     -        -       0.003
-#   2x2    0.033     -        -       0.012
-#   4x4    0.105   0.108    0.055     0.017
-#   7x7    0.806   0.857    0.166     0.043
-#   16x16  19.8    20.5     0.817     0.205
-#   32x32  197      -       3.11      0.785
-# so "auto" always means "cached", XLA is kept for the cached sampler (2.5x
-# to 4x) and dropped for the full one (a tie at best; 1.5x slower at 16x16
-# in one busier run).
-JIT_COMPILE = {"cached": True, "full": False}
 LOG_PROB_BATCH_SIZE = 256
 
 
@@ -52,8 +37,8 @@ class PixelCNN(keras.Model):
     Receptive field: with `n = num_layers * (kernel_size // 2)`, the logits
     at `(r, c)` see (at least) every earlier code up to `n + 1` rows above and
     `n` columns to either side, and up to `n` columns to the left on row `r`.
-    The defaults (5 layers, kernel 5: `n = 10`) cover grids up to 11x11
-    entirely, 7x7 code grids included.
+    A grid up to `(n + 1) x (n + 1)` is thus covered entirely; with the
+    `PixelCNNSettings` defaults that includes 7x7 code grids.
 
     Training: `model.compile(optimizer="adam")` then `model.fit(codes)` (or a
     `tf.data.Dataset` of codes or of `{"codes", "labels"}` dicts): the
@@ -65,9 +50,12 @@ class PixelCNN(keras.Model):
         num_embeddings: int >= 2, the number `K` of distinct codes.
         grid_shape: tuple `(rows, cols)` of positive ints, the code grid shape.
         num_classes: optional int >= 1; when set the model is class-conditional.
-        num_layers: int >= 1, number of gated blocks.
+        num_layers: int >= 1, number of gated blocks. Defaults to the
+            `PixelCNNSettings` value.
         filters: int >= 1, channels of the embedding and of both stacks.
-        kernel_size: odd int >= 3, width of the stacks' kernels.
+            Defaults to the `PixelCNNSettings` value.
+        kernel_size: odd int >= 3, width of the stacks' kernels. Defaults to
+            the `PixelCNNSettings` value.
         **kwargs: base `keras.Model` arguments (`name`, ...).
 
     Input shape:
@@ -94,15 +82,13 @@ class PixelCNN(keras.Model):
         num_embeddings,
         grid_shape,
         num_classes=None,
-        num_layers=5,
-        filters=64,
-        kernel_size=5,
+        num_layers=PIXELCNN_DEFAULTS.num_layers,
+        filters=PIXELCNN_DEFAULTS.filters,
+        kernel_size=PIXELCNN_DEFAULTS.kernel_size,
         **kwargs,
     ):
         if not is_int(num_embeddings) or num_embeddings < 2:
-            raise ValueError(
-                f"num_embeddings must be an int >= 2. Received: num_embeddings={num_embeddings}"
-            )
+            raise ValueError(f"num_embeddings must be an int >= 2. Received: num_embeddings={num_embeddings}")
         if (
             not isinstance(grid_shape, (tuple, list))
             or len(grid_shape) != 2
@@ -112,27 +98,25 @@ class PixelCNN(keras.Model):
                 f"grid_shape must be (rows, cols) with positive ints. Received: grid_shape={grid_shape}"
             )
         if num_classes is not None and (not is_int(num_classes) or num_classes < 1):
-            raise ValueError(
-                f"num_classes must be None or an int >= 1. Received: num_classes={num_classes}"
-            )
+            raise ValueError(f"num_classes must be None or an int >= 1. Received: num_classes={num_classes}")
         if not is_int(num_layers) or num_layers < 1:
             raise ValueError(f"num_layers must be an int >= 1. Received: num_layers={num_layers}")
         if not is_int(filters) or filters < 1:
             raise ValueError(f"filters must be an int >= 1. Received: filters={filters}")
         if not is_int(kernel_size) or kernel_size < 3 or kernel_size % 2 == 0:
-            raise ValueError(
-                f"kernel_size must be an odd int >= 3. Received: kernel_size={kernel_size}"
-            )
+            raise ValueError(f"kernel_size must be an odd int >= 3. Received: kernel_size={kernel_size}")
         super().__init__(**kwargs)
+
+        # Configuration
         self.num_embeddings = int(num_embeddings)
         self.grid_shape = (int(grid_shape[0]), int(grid_shape[1]))
         self.num_classes = None if num_classes is None else int(num_classes)
         self.num_layers = int(num_layers)
         self.filters = int(filters)
         self.kernel_size = int(kernel_size)
-        self.code_embedding = keras.layers.Embedding(
-            self.num_embeddings, self.filters, name="code_embedding"
-        )
+
+        # Layers: code embedding, gated blocks, output head
+        self.code_embedding = keras.layers.Embedding(self.num_embeddings, self.filters, name="code_embedding")
         self.gated_blocks = [
             GatedBlock(
                 self.filters,
@@ -143,16 +127,28 @@ class PixelCNN(keras.Model):
             )
             for index in range(self.num_layers)
         ]
-        self.head_hidden = keras.layers.Conv2D(
-            self.filters, 1, activation="relu", name="head_hidden"
-        )
+        self.head_hidden = keras.layers.Conv2D(self.filters, 1, activation="relu", name="head_hidden")
         self.head_logits = keras.layers.Conv2D(self.num_embeddings, 1, name="head_logits")
+
+        # Metric shown by fit/evaluate
         self.bits_per_code_tracker = keras.metrics.Mean(name="bits_per_code")
-        # Traced graphs keyed by static configuration, in a plain namespace so
-        # that neither Keras tracking nor SavedModel export walks them.
-        self._graph_functions = types.SimpleNamespace(cache={})
+
+        # Compiled functions keyed by static configuration (see `_compiled`)
+        self._compiled_functions = types.SimpleNamespace(by_key={})
+        self.build()
 
     def build(self, input_shape=None):
+        """Creates every weight for `grid_shape`; `__init__` calls it, so callers need not.
+
+        Unlike `VQVAE.build`, a second call (a caller's `model.build()`, or
+        Keras' `build_from_config` when loading a `.keras` file) returns
+        without doing anything: Keras forbids new weights on a built layer.
+
+        Args:
+            input_shape: ignored; the shapes follow from `grid_shape`.
+        """
+        if self.built:
+            return
         rows, cols = self.grid_shape
         feature_shape = (None, rows, cols, self.filters)
         self.code_embedding.build((None, rows, cols))
@@ -183,7 +179,8 @@ class PixelCNN(keras.Model):
         if isinstance(inputs, dict):
             if not self.conditional:
                 raise ValueError(
-                    "this PixelCNN is unconditional (num_classes=None); call it on the codes tensor, not a dict"
+                    "this PixelCNN is unconditional (num_classes=None); "
+                    "call it on the codes tensor, not a dict"
                 )
             codes, labels = inputs["codes"], inputs["labels"]
         else:
@@ -255,31 +252,6 @@ class PixelCNN(keras.Model):
         self.bits_per_code_tracker.update_state(nats / math.log(2.0))
         return logs_for_all_strategies(super().compute_metrics(x, y, y_pred, sample_weight))
 
-    def _check_labels(self, labels, count):
-        if labels is None:
-            if self.conditional:
-                raise ValueError(
-                    f"labels are required: this PixelCNN is class-conditional (num_classes={self.num_classes})"
-                )
-            return None
-        if not self.conditional:
-            raise ValueError(
-                "labels were given but this PixelCNN is unconditional (num_classes=None); drop labels"
-            )
-        labels = np.asarray(labels)
-        if labels.ndim != 1 or not np.issubdtype(labels.dtype, np.integer):
-            raise ValueError(
-                f"labels must be a 1-D integer array; received dtype={labels.dtype}, shape={labels.shape}"
-            )
-        if labels.shape[0] != count:
-            raise ValueError(f"expected {count} labels (one per grid); received {labels.shape[0]}")
-        if labels.size and (labels.min() < 0 or labels.max() >= self.num_classes):
-            raise ValueError(
-                f"labels must lie in [0, {self.num_classes}); received values in "
-                f"[{labels.min()}, {labels.max()}]"
-            )
-        return labels.astype(np.int32)
-
     def check_codes(self, codes, labels=None):
         """Validates code grids (and labels) for this prior.
 
@@ -303,28 +275,26 @@ class PixelCNN(keras.Model):
 
         >>> codes, labels = model.check_codes(codes, labels)
         """
-        codes = np.asarray(codes)
-        if not np.issubdtype(codes.dtype, np.integer):
-            raise ValueError(f"codes must be an integer array; received dtype={codes.dtype}")
-        if codes.ndim != 3 or codes.shape[1:] != self.grid_shape:
-            raise ValueError(
-                f"codes must have shape (batch, {self.grid_shape[0]}, {self.grid_shape[1]}) to match "
-                f"grid_shape; received shape={codes.shape}"
-            )
-        if codes.size and (codes.min() < 0 or codes.max() >= self.num_embeddings):
-            raise ValueError(
-                f"codes must lie in [0, {self.num_embeddings}) (num_embeddings); received values in "
-                f"[{codes.min()}, {codes.max()}]"
-            )
-        return codes.astype(np.int32), self._check_labels(labels, codes.shape[0])
+        codes = check_code_grid(codes, self.grid_shape, self.num_embeddings)
+        return codes, check_labels(labels, codes.shape[0], self.num_classes)
 
-    def _graph_function(self, key, build):
-        cache = self._graph_functions.cache
-        if key not in cache:
-            if not self.built:
-                self.build()
-            cache[key] = build()
-        return cache[key]
+    def _compiled(self, key, build):
+        """The `tf.function` for `key`, made by `build()` on first use and kept.
+
+        The functions live in a plain `types.SimpleNamespace` created in
+        `__init__`, so neither Keras tracking nor SavedModel export walks them.
+
+        Args:
+            key: hashable, the static configuration the function is traced for.
+            build: callable with no arguments returning the `tf.function`.
+
+        Returns:
+            The kept `tf.function`.
+        """
+        functions = self._compiled_functions.by_key
+        if key not in functions:
+            functions[key] = build()
+        return functions[key]
 
     def log_prob(self, codes, labels=None):
         """Log-likelihood of each code grid, in nats.
@@ -354,7 +324,7 @@ class PixelCNN(keras.Model):
             picked = tf.gather(log_probs, codes, batch_dims=3)
             return tf.reduce_sum(picked, axis=[1, 2])
 
-        function = self._graph_function(
+        function = self._compiled(
             ("log_prob", self.conditional),
             lambda: tf.function(grid_log_prob, reduce_retracing=True),
         )
@@ -368,10 +338,7 @@ class PixelCNN(keras.Model):
         return np.concatenate(results).astype(np.float32) if results else np.zeros((0,), np.float32)
 
     def resolve_sampling_method(self, method):
-        """Maps `"auto"` to the faster sampler: `"cached"` on every grid measured.
-
-        `scripts/bench_cached_sampler.py` measured the cached sampler faster
-        per batch than the full one from 1x1 to 32x32 grids (2x to 251x).
+        """Maps `"auto"` to the faster sampler; see `prior.sampling.resolve_sampling_method`.
 
         Args:
             method: `"auto"`, `"cached"` or `"full"`.
@@ -382,13 +349,9 @@ class PixelCNN(keras.Model):
         Raises:
             ValueError: for any other method.
         """
-        if method not in SAMPLING_METHODS:
-            raise ValueError(f"method must be one of {SAMPLING_METHODS}; received method={method!r}")
-        return "cached" if method == "auto" else method
+        return sampling.resolve_sampling_method(method)
 
-    def sample_codes(
-        self, num_samples, temperature, seed, labels=None, top_k=None, method="auto"
-    ):
+    def sample_codes(self, num_samples, temperature, seed, labels=None, top_k=None, method="auto"):
         """Graph-level sampler: tensors in, an int32 code-grid tensor out.
 
         Runs the whole autoregressive loop in one compiled `tf.function`
@@ -429,18 +392,12 @@ class PixelCNN(keras.Model):
         temperature = tf.cast(temperature, tf.float32)
         seed = tf.cast(seed, tf.int64)
         checks = [
-            tf.debugging.assert_greater_equal(
-                num_samples, 1, message="num_samples must be >= 1"
-            ),
-            tf.debugging.assert_greater(
-                temperature, 0.0, message="temperature must be > 0"
-            ),
+            tf.debugging.assert_greater_equal(num_samples, 1, message="num_samples must be >= 1"),
+            tf.debugging.assert_greater(temperature, 0.0, message="temperature must be > 0"),
         ]
         if top_k is not None:
             top_k = tf.cast(top_k, tf.int32)
-            checks.append(
-                tf.debugging.assert_greater_equal(top_k, 1, message="top_k must be >= 1")
-            )
+            checks.append(tf.debugging.assert_greater_equal(top_k, 1, message="top_k must be >= 1"))
             checks.append(
                 tf.debugging.assert_less_equal(
                     top_k, self.num_embeddings, message="top_k must be <= num_embeddings"
@@ -453,20 +410,16 @@ class PixelCNN(keras.Model):
                     tf.size(labels), num_samples, message="labels must hold one label per sample"
                 )
             )
+            checks.append(tf.debugging.assert_greater_equal(labels, 0, message="labels must be >= 0"))
             checks.append(
-                tf.debugging.assert_greater_equal(labels, 0, message="labels must be >= 0")
+                tf.debugging.assert_less(labels, self.num_classes, message="labels must be < num_classes")
             )
-            checks.append(
-                tf.debugging.assert_less(
-                    labels, self.num_classes, message="labels must be < num_classes"
-                )
-            )
-        sampler = sample_cached if method == "cached" else sample_full
-        function = self._graph_function(
+        sampler = sampling.sample_cached if method == "cached" else sampling.sample_full
+        function = self._compiled(
             ("sample", method, labels is None, top_k is None),
             lambda: tf.function(
                 functools.partial(sampler, self),
-                jit_compile=JIT_COMPILE[method],
+                jit_compile=sampling.JIT_COMPILE[method],
                 reduce_retracing=True,
             ),
         )
@@ -524,7 +477,7 @@ class PixelCNN(keras.Model):
         method = self.resolve_sampling_method(method)
         if labels is not None and is_int(labels):
             labels = np.full((num,), labels)
-        labels = self._check_labels(labels, num)
+        labels = check_labels(labels, num, self.num_classes)
         grids = self.sample_codes(
             tf.constant(num, tf.int32),
             tf.constant(temperature, tf.float32),

@@ -1,4 +1,4 @@
-"""PixelCNN: likelihood, training, serialization and input validation."""
+"""PixelCNN: causality, likelihood, training, serialization, building and input validation."""
 
 import itertools
 import math
@@ -11,16 +11,17 @@ import tensorflow as tf
 import prior
 
 
-def small_prior(num_embeddings=5, grid_shape=(3, 4), num_classes=None, seed=0):
-    model = prior.PixelCNN(
-        num_embeddings, grid_shape, num_classes=num_classes, num_layers=2, filters=8, kernel_size=3
-    )
-    model.build()
-    rng = np.random.default_rng(seed)
-    model.set_weights(
-        [rng.normal(scale=0.5, size=w.shape).astype("float32") for w in model.get_weights()]
-    )
-    return model
+@pytest.fixture
+def small_prior(randomise_weights):
+    """Makes small priors with random weights: `small_prior(num_embeddings, grid_shape, ...)`."""
+
+    def make(num_embeddings=5, grid_shape=(3, 4), num_classes=None, seed=0):
+        model = prior.PixelCNN(
+            num_embeddings, grid_shape, num_classes=num_classes, num_layers=2, filters=8, kernel_size=3
+        )
+        return randomise_weights(model, scale=0.5, seed=seed)
+
+    return make
 
 
 def numpy_log_prob(logits, codes):
@@ -31,8 +32,101 @@ def numpy_log_prob(logits, codes):
     return picked.sum(axis=(1, 2))
 
 
+# ---------------------------------------------------------------------- causality
+
+ROWS, COLS, K = 5, 5, 6
+
+
+@pytest.fixture
+def causal_prior(randomise_weights):
+    """Makes priors with every weight, biases included, redrawn at random.
+
+    No connection is then silently zero. By default (3 blocks, kernel 5) the
+    receptive field covers the whole 5x5 grid: each earlier position is in
+    range.
+    """
+
+    def make(num_classes=None, seed=0, grid_shape=(ROWS, COLS), num_layers=3, kernel_size=5):
+        model = prior.PixelCNN(
+            K,
+            grid_shape,
+            num_classes=num_classes,
+            num_layers=num_layers,
+            filters=8,
+            kernel_size=kernel_size,
+        )
+        return randomise_weights(model, scale=0.5, seed=seed)
+
+    return make
+
+
+def perturbation_effects(model, labels=None):
+    """effect[p, r, c] = max |change of logits at (r, c)| when code p changes."""
+    rows, cols = model.grid_shape
+    rng = np.random.default_rng(1)
+    base = rng.integers(0, K, size=(rows * cols,))
+    grids = np.repeat(base[None], rows * cols + 1, axis=0)
+    for position in range(rows * cols):
+        grids[position + 1, position] = (base[position] + 1 + rng.integers(0, K - 1)) % K
+    grids = grids.reshape(-1, rows, cols).astype("int32")
+    inputs = grids if labels is None else {"codes": grids, "labels": np.full(len(grids), labels)}
+    logits = model(inputs).numpy()
+    return np.abs(logits[1:] - logits[:1]).max(axis=-1).reshape(rows * cols, rows, cols)
+
+
+@pytest.mark.parametrize("num_classes", [None, 3])
+def test_logits_depend_exactly_on_earlier_positions(causal_prior, num_classes):
+    model = causal_prior(num_classes)
+    effects = perturbation_effects(model, labels=None if num_classes is None else 2)
+    for target in range(ROWS * COLS):
+        row, col = divmod(target, COLS)
+        later = effects[target:, row, col]
+        earlier = effects[:target, row, col]
+        assert np.all(later == 0.0), f"codes at/after {(row, col)} leak into its logits"
+        assert np.all(earlier > 1e-4), (
+            f"earlier positions {np.flatnonzero(earlier <= 1e-4)} do not reach {(row, col)}"
+        )
+
+
+def test_blind_spot_positions_above_right_reach_the_current_one(causal_prior):
+    model = causal_prior()
+    effects = perturbation_effects(model)
+    # (1, 4) is above and right of (2, 1): the blind spot of a plain masked PixelCNN.
+    assert effects[1 * COLS + 4, 2, 1] > 1e-4
+    assert effects[0 * COLS + 4, 3, 0] > 1e-4
+
+
+def test_labels_change_logits_everywhere(causal_prior):
+    model = causal_prior(num_classes=3)
+    codes = np.random.default_rng(2).integers(0, K, size=(1, ROWS, COLS)).astype("int32")
+    first = model({"codes": codes, "labels": np.array([0])}).numpy()
+    second = model({"codes": codes, "labels": np.array([1])}).numpy()
+    assert np.all(np.abs(first - second).max(axis=-1) > 1e-4)
+
+
+def test_receptive_field_covers_the_documented_window(causal_prior):
+    # 2 blocks of kernel 3: n = 2. Documented: every earlier code up to n + 1
+    # rows above and n columns to either side, and n columns left on the row.
+    span = 2
+    model = causal_prior(grid_shape=(7, 7), num_layers=2, kernel_size=3)
+    effects = perturbation_effects(model)
+    for row, col in [(3, 3), (4, 2), (6, 6), (5, 0)]:
+        for other_row in range(max(0, row - span - 1), row + 1):
+            for other_col in range(max(0, col - span), min(7, col + span + 1)):
+                if other_row == row and other_col >= col:
+                    continue
+                assert effects[other_row * 7 + other_col, row, col] > 1e-4, (
+                    f"{(other_row, other_col)} should reach {(row, col)}"
+                )
+        later = effects[row * 7 + col :, row, col]
+        assert np.all(later == 0.0)
+
+
+# ---------------------------------------------------------------------- likelihood
+
+
 @pytest.mark.parametrize("num_classes", [None, 4])
-def test_log_prob_matches_numpy_log_softmax_sum(num_classes):
+def test_log_prob_matches_numpy_log_softmax_sum(small_prior, num_classes):
     model = small_prior(num_classes=num_classes)
     rng = np.random.default_rng(1)
     codes = rng.integers(0, 5, size=(6, 3, 4)).astype("int32")
@@ -44,14 +138,14 @@ def test_log_prob_matches_numpy_log_softmax_sum(num_classes):
     np.testing.assert_allclose(result, expected, rtol=1e-5, atol=1e-4)
 
 
-def test_probabilities_of_all_grids_sum_to_one():
+def test_probabilities_of_all_grids_sum_to_one(small_prior):
     # Exact normalisation over every 2x2 grid of 3 codes needs causal logits.
     model = small_prior(num_embeddings=3, grid_shape=(2, 2))
     grids = np.array(list(itertools.product(range(3), repeat=4))).reshape(-1, 2, 2)
     assert math.isclose(np.exp(model.log_prob(grids).astype("float64")).sum(), 1.0, rel_tol=1e-4)
 
 
-def test_call_returns_float32_logits_of_the_grid_shape():
+def test_call_returns_float32_logits_of_the_grid_shape(small_prior):
     model = small_prior(num_classes=2)
     logits = model({"codes": np.zeros((3, 3, 4), "int32"), "labels": np.array([0, 1, 1])})
     assert logits.shape == (3, 3, 4, 5) and logits.dtype == tf.float32
@@ -95,7 +189,7 @@ def test_fit_accepts_a_dataset_of_code_and_label_dicts():
     assert "bits_per_code" in history
 
 
-def test_fit_with_targets_is_rejected():
+def test_fit_with_targets_is_rejected(small_prior):
     model = small_prior()
     model.compile(optimizer="adam")
     codes = np.zeros((4, 3, 4), "int32")
@@ -104,7 +198,7 @@ def test_fit_with_targets_is_rejected():
 
 
 @pytest.mark.parametrize("num_classes", [None, 3])
-def test_keras_file_round_trip_gives_identical_logits(tmp_path, num_classes):
+def test_keras_file_round_trip_gives_identical_logits(small_prior, tmp_path, num_classes):
     model = small_prior(num_classes=num_classes)
     codes = np.random.default_rng(2).integers(0, 5, size=(2, 3, 4)).astype("int32")
     inputs = codes if num_classes is None else {"codes": codes, "labels": np.array([0, 2])}
@@ -133,6 +227,34 @@ def test_get_config_round_trip():
     np.testing.assert_array_equal(clone(inputs).numpy(), model(inputs).numpy())
 
 
+def test_init_builds_the_model_and_a_second_build_changes_nothing():
+    model = prior.PixelCNN(5, (3, 4), num_layers=2, filters=8, kernel_size=3)
+    assert model.built
+    before = model.get_weights()
+    assert len(before) == len(model.weights) > 0
+    model.build()
+    after = model.get_weights()
+    assert len(after) == len(before)
+    for old, new in zip(before, after):
+        np.testing.assert_array_equal(new, old)
+
+
+def test_compiled_functions_are_built_once_and_kept_outside_keras_tracking(small_prior):
+    model = small_prior()
+    codes = np.zeros((2, 3, 4), "int32")
+    model.log_prob(codes)
+    model.sample(1, seed=0)
+    functions = dict(model._compiled_functions.by_key)
+    assert ("log_prob", False) in functions and len(functions) == 2
+    model.log_prob(codes)
+    model.sample(1, seed=1)
+    assert model._compiled_functions.by_key == functions
+    built = []
+    assert model._compiled(("log_prob", False), lambda: built.append(1)) is functions["log_prob", False]
+    assert not built
+    assert not any(isinstance(value, tf.types.experimental.GenericFunction) for value in vars(model).values())
+
+
 @pytest.mark.parametrize(
     "kwargs, message",
     [
@@ -153,7 +275,7 @@ def test_invalid_constructor_arguments_raise(kwargs, message):
         prior.PixelCNN(**arguments)
 
 
-def test_check_codes_returns_int32_arrays():
+def test_check_codes_returns_int32_arrays(small_prior):
     model = small_prior(num_classes=3)
     codes, labels = model.check_codes(np.zeros((2, 3, 4), "int64"), [0, 2])
     assert codes.dtype == np.int32 and labels.dtype == np.int32
@@ -174,7 +296,7 @@ def test_check_codes_returns_int32_arrays():
         (3, np.zeros((2, 3, 4), int), [0.0, 1.0], "integer"),
     ],
 )
-def test_check_codes_and_log_prob_reject_bad_inputs(num_classes, codes, labels, message):
+def test_check_codes_and_log_prob_reject_bad_inputs(small_prior, num_classes, codes, labels, message):
     model = small_prior(num_classes=num_classes)
     with pytest.raises(ValueError, match=message):
         model.check_codes(codes, labels)
@@ -182,7 +304,7 @@ def test_check_codes_and_log_prob_reject_bad_inputs(num_classes, codes, labels, 
         model.log_prob(codes, labels)
 
 
-def test_calling_with_the_wrong_input_structure_raises():
+def test_calling_with_the_wrong_input_structure_raises(small_prior):
     unconditional, conditional = small_prior(), small_prior(num_classes=2)
     codes = np.zeros((1, 3, 4), "int32")
     with pytest.raises(ValueError, match="unconditional"):
@@ -191,7 +313,7 @@ def test_calling_with_the_wrong_input_structure_raises():
         conditional(codes)
 
 
-def test_compute_loss_with_sample_weight_is_the_weighted_mean_nats_per_code():
+def test_compute_loss_with_sample_weight_is_the_weighted_mean_nats_per_code(small_prior):
     # Keras drops array sample weights when y is None, so weights reach
     # compute_loss only from (x, None, weight) batches; check it directly.
     model = small_prior()

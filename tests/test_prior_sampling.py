@@ -1,26 +1,32 @@
-"""PixelCNN sampling: seeds, temperature, top_k, labels, cached == full."""
+"""prior.sampling: the draw, the full and cached loops (cached == full), the method choice, and
+PixelCNN.sample / sample_codes over them: seeds, temperature, top_k, labels."""
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
 import prior
-from random_weights import randomise_weights
+from prior import sampling
 
 METHODS = ["full", "cached"]
 
 
-def randomised_prior(num_embeddings=5, grid_shape=(3, 4), num_classes=None, kernel_size=3, seed=0):
-    model = prior.PixelCNN(
-        num_embeddings,
-        grid_shape,
-        num_classes=num_classes,
-        num_layers=2,
-        filters=8,
-        kernel_size=kernel_size,
-    )
-    model.build()
-    return randomise_weights(model, scale=0.7, seed=seed)
+@pytest.fixture(scope="module")
+def randomised_prior(randomise_weights):
+    """Makes small priors with random weights: `randomised_prior(num_embeddings, grid_shape, ...)`."""
+
+    def make(num_embeddings=5, grid_shape=(3, 4), num_classes=None, kernel_size=3, seed=0):
+        model = prior.PixelCNN(
+            num_embeddings,
+            grid_shape,
+            num_classes=num_classes,
+            num_layers=2,
+            filters=8,
+            kernel_size=kernel_size,
+        )
+        return randomise_weights(model, scale=0.7, seed=seed)
+
+    return make
 
 
 def greedy_reference(model, num, labels=None):
@@ -39,12 +45,12 @@ def greedy_reference(model, num, labels=None):
 
 
 @pytest.fixture(scope="module")
-def unconditional():
+def unconditional(randomised_prior):
     return randomised_prior()
 
 
 @pytest.fixture(scope="module")
-def conditional():
+def conditional(randomised_prior):
     return randomised_prior(num_classes=3, seed=2)
 
 
@@ -55,9 +61,7 @@ def test_same_seed_same_grids_and_different_seeds_differ(unconditional, method):
     assert first.min() >= 0 and first.max() < 5
     np.testing.assert_array_equal(unconditional.sample(4, seed=7, method=method), first)
     assert not np.array_equal(unconditional.sample(4, seed=8, method=method), first)
-    assert not np.array_equal(
-        unconditional.sample(4, method=method), unconditional.sample(4, method=method)
-    )
+    assert not np.array_equal(unconditional.sample(4, method=method), unconditional.sample(4, method=method))
 
 
 @pytest.mark.slow
@@ -84,7 +88,7 @@ def test_conditional_sampling_uses_the_labels(conditional, method):
     np.testing.assert_array_equal(same_class, np.repeat(greedy[2:], 3, axis=0))
 
 
-def fixed_distribution_prior(probabilities):
+def fixed_distribution_prior(randomised_prior, probabilities):
     """A 1x1-grid prior whose logits are log(probabilities) whatever the input."""
     model = randomised_prior(num_embeddings=len(probabilities), grid_shape=(1, 1))
     model.head_logits.set_weights(
@@ -94,9 +98,9 @@ def fixed_distribution_prior(probabilities):
 
 
 @pytest.mark.parametrize("method", METHODS)
-def test_draws_follow_softmax_of_logits_over_temperature_within_top_k(method):
+def test_draws_follow_softmax_of_logits_over_temperature_within_top_k(randomised_prior, method):
     probabilities = np.array([0.1, 0.2, 0.3, 0.4])
-    model = fixed_distribution_prior(probabilities)
+    model = fixed_distribution_prior(randomised_prior, probabilities)
     count = 2000
     tolerance = 4 * np.sqrt(0.25 / count)  # 4 standard deviations
     cases = [
@@ -108,6 +112,16 @@ def test_draws_follow_softmax_of_logits_over_temperature_within_top_k(method):
         codes = model.sample(count, seed=seed, method=method, **options).ravel()
         frequencies = np.bincount(codes, minlength=4) / count
         np.testing.assert_allclose(frequencies, expected, atol=tolerance)
+
+
+def test_draw_codes_is_a_pure_function_of_seed_and_step():
+    logits = tf.math.log(tf.fill([64, 4], 0.25))
+    seed = tf.constant(3, tf.int64)
+    first = sampling.draw_codes(logits, tf.constant(1.0), seed, 5).numpy()
+    np.testing.assert_array_equal(sampling.draw_codes(logits, tf.constant(1.0), seed, 5).numpy(), first)
+    assert not np.array_equal(sampling.draw_codes(logits, tf.constant(1.0), seed, 6).numpy(), first)
+    compiled = tf.function(sampling.draw_codes, jit_compile=True)
+    np.testing.assert_array_equal(compiled(logits, tf.constant(1.0), seed, tf.constant(5)).numpy(), first)
 
 
 def test_top_k_draws_are_among_the_k_most_likely_codes(unconditional):
@@ -128,7 +142,9 @@ def test_top_k_draws_are_among_the_k_most_likely_codes(unconditional):
         ((6, 1), 3, 3, dict(temperature=1.0, top_k=2)),
     ],
 )
-def test_cached_sampler_reproduces_the_full_sampler(grid_shape, kernel_size, num_classes, options):
+def test_cached_sampler_reproduces_the_full_sampler(
+    randomised_prior, grid_shape, kernel_size, num_classes, options
+):
     model = randomised_prior(
         num_embeddings=6, grid_shape=grid_shape, num_classes=num_classes, kernel_size=kernel_size
     )
@@ -141,7 +157,11 @@ def test_cached_sampler_reproduces_the_full_sampler(grid_shape, kernel_size, num
 
 def test_auto_method_uses_the_cached_sampler(unconditional):
     # Measured rule: the cached sampler is faster on every grid size.
+    assert sampling.resolve_sampling_method("auto") == "cached"
     assert unconditional.resolve_sampling_method("auto") == "cached"
+    assert [sampling.resolve_sampling_method(method) for method in ("cached", "full")] == ["cached", "full"]
+    with pytest.raises(ValueError, match="method must be one of"):
+        sampling.resolve_sampling_method("fast")
     np.testing.assert_array_equal(
         unconditional.sample(2, seed=13), unconditional.sample(2, seed=13, method="cached")
     )
