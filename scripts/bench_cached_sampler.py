@@ -25,7 +25,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
 import prior  # noqa: E402
-from prior import pixelcnn  # noqa: E402
+from prior import sampling  # noqa: E402
 
 VARIANTS = {
     "full:nojit": ("full", False),
@@ -43,7 +43,7 @@ def time_variant(model, method, jit, batch, repeats):
     The compile mode is read when a model first builds its sampler, so
     `model` must be a fresh copy that has not sampled yet.
     """
-    pixelcnn.JIT_COMPILE[method] = jit
+    sampling.JIT_COMPILE[method] = jit
     start = time.perf_counter()
     grids = model.sample(batch, seed=0, method=method)
     compile_seconds = time.perf_counter() - start
@@ -76,7 +76,7 @@ def main():
         help="method:compile-mode pairs to time (full:nojit is the reference)",
     )
     args = parser.parse_args()
-    defaults = dict(pixelcnn.JIT_COMPILE)
+    defaults = dict(sampling.JIT_COMPILE)
     print(f"batch={args.batch} K={args.num_embeddings} default depth/width; shipped jit={defaults}")
     print(f"{'method':<8}{'jit':<7}{'grid':<8}{'first call s':>13}{'s/batch':>10}{'vs full':>9}  same grids")
     keras.utils.set_random_seed(0)
@@ -100,7 +100,7 @@ def main():
                 f"{reference_seconds / seconds:>8.1f}x  {same}",
                 flush=True,
             )
-    pixelcnn.JIT_COMPILE.update(defaults)
+    sampling.JIT_COMPILE.update(defaults)
 
 
 if __name__ == "__main__":
