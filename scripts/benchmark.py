@@ -46,7 +46,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 import prior  # noqa: E402
-from prior import pixelcnn  # noqa: E402
+from prior import sampling  # noqa: E402
 import vqgen  # noqa: E402
 from benchmark_prior import naive_sample  # noqa: E402
 from compare_keras_example import keras_example_vqvae, train_and_measure  # noqa: E402
@@ -301,7 +301,7 @@ def time_sampler(model, method, batch, repeats, budget_seconds):
     Returns:
         `(median seconds, timed calls, the grids of seed 1)`.
     """
-    model.sample(batch if pixelcnn.JIT_COMPILE[method] else 1, seed=0, method=method)
+    model.sample(batch if sampling.JIT_COMPILE[method] else 1, seed=0, method=method)
     first_grids = []
 
     def sample(repeat):
