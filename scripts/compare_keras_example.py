@@ -19,7 +19,7 @@ import numpy as np
 
 from vqgen import VQVAE
 from vqgen.data import load_images, split_images, to_dataset
-from vqgen.runs.train_vqvae import DEFAULT_MODEL, DEFAULT_TRAINING
+from vqgen.settings import DATA_DEFAULTS, VQVAE_TRAINING_DEFAULTS
 
 
 def keras_example_vqvae(image_shape):
@@ -72,17 +72,17 @@ def train_and_measure(model, learning_rate, train, validation_images, epochs, ba
 def main():
     """Trains both configurations and prints the comparison table."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--epochs", type=int, default=DEFAULT_TRAINING["epochs"])
-    parser.add_argument("--batch-size", type=int, default=DEFAULT_TRAINING["batch_size"])
+    parser.add_argument("--epochs", type=int, default=VQVAE_TRAINING_DEFAULTS.epochs)
+    parser.add_argument("--batch-size", type=int, default=VQVAE_TRAINING_DEFAULTS.batch_size)
     args = parser.parse_args()
 
     keras.utils.set_random_seed(0)
-    train, validation = split_images(load_images("digits"), DEFAULT_TRAINING["validation_fraction"], seed=0)
+    train, validation = split_images(load_images("digits"), DATA_DEFAULTS.validation_fraction, seed=0)
     validation_images = to_dataset(validation, len(validation)).get_single_element().numpy()
     rows = []
-    defaults = VQVAE(input_shape=train.image_shape, seed=0, **DEFAULT_MODEL)
+    defaults = VQVAE(input_shape=train.image_shape, seed=0)
     rows.append(("vqgen default", defaults.num_embeddings,
-                 *train_and_measure(defaults, DEFAULT_TRAINING["learning_rate"], train,
+                 *train_and_measure(defaults, VQVAE_TRAINING_DEFAULTS.learning_rate, train,
                                     validation_images, args.epochs, args.batch_size)))
     example = keras_example_vqvae(train.image_shape)
     rows.append(("Keras example recipe", example.num_embeddings,

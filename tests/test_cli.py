@@ -2,6 +2,7 @@
 
 import hashlib
 import os
+import re
 import subprocess
 import sys
 
@@ -56,9 +57,11 @@ def trained_run(tmp_path_factory, small_digits):
 @pytest.mark.slow
 def test_train_train_prior_sample_writes_every_output(trained_run, tmp_path, capsys):
     for name in ("config.json", "vqvae.keras", "metrics.csv", "reconstructions.png", "codes.npz",
-                 "prior.keras", "prior_metrics.csv", "checkpoints/epoch_001.weights.h5"):
+                 "prior.keras", "prior_metrics.csv", "checkpoints/vqvae/epoch_001.weights.h5",
+                 "checkpoints/prior/epoch_001.weights.h5"):
         assert os.path.isfile(os.path.join(trained_run, name)), name
-    assert os.listdir(os.path.join(trained_run, "logs"))
+    for stage in ("vqvae", "prior"):  # both stages log through the same trainer
+        assert sorted(os.listdir(os.path.join(trained_run, "logs", stage))) == ["train", "validation"]
     assert not os.path.exists(os.path.join(trained_run, "backup"))
     out = str(tmp_path / "samples.png")
     code, stdout, _ = run_cli(["sample", "--run", trained_run, "-n", "6", "--label", "3", "--seed", "4",
@@ -106,14 +109,37 @@ def test_train_prior_and_sample_need_the_earlier_stage(tmp_path, small_digits, c
     assert code == 2 and "vqgen train-prior" in stderr
 
 
-def test_help_explains_every_command():
+COMMAND_OPTIONS = {
+    "train": ["--run", "--data", "--seed", "--epochs", "--num-embeddings", "--no-ema", "--overwrite",
+              "--strategy", "--deterministic"],
+    "train-prior": ["--run", "--conditional", "--num-layers", "--filters", "--kernel-size", "--prior-epochs",
+                    "--prior-learning-rate", "--strategy", "--overwrite"],
+    "sample": ["--run", "-n", "--temperature", "--top-k", "--label", "--seed", "--out"],
+    "export": ["--run", "--out", "--overwrite"],
+    "run": ["--run", "--quick", "--unconditional", "--data", "--num-embeddings", "--num-layers",
+            "--prior-epochs", "--strategy"],
+}
+
+
+def test_help_lists_each_commands_own_options():
     result = subprocess.run([sys.executable, "-m", "vqgen.cli", "--help"], capture_output=True, text=True)
     assert result.returncode == 0
-    for command in ("train", "train-prior", "sample", "export", "run"):
+    for command in COMMAND_OPTIONS:
         assert command in result.stdout
-    result = subprocess.run([sys.executable, "-m", "vqgen.cli", "train", "--help"], capture_output=True, text=True)
-    for option in ("--run", "--data", "--epochs", "--num-embeddings", "--overwrite", "--strategy", "--seed"):
-        assert option in result.stdout
+    for command, options in COMMAND_OPTIONS.items():
+        result = subprocess.run([sys.executable, "-m", "vqgen.cli", command, "--help"], capture_output=True,
+                                text=True)
+        assert result.returncode == 0, result.stderr
+        listed = set(re.findall(r"(?<![\w-])(--?[a-z][a-z-]*)", result.stdout))
+        assert set(options) <= listed, (command, set(options) - listed)
+        if command != "run":
+            assert not {"--quick", "--unconditional"} & listed, command
+        if command in ("sample", "export"):
+            assert not {"--epochs", "--num-layers", "--data"} & listed, command
+    train_help = subprocess.run([sys.executable, "-m", "vqgen.cli", "train", "--help"], capture_output=True,
+                                text=True).stdout
+    assert "--num-layers" not in train_help and "--label" not in train_help  # stage 2 options stay out
+    assert "codebook size K (default: 256)" in " ".join(train_help.split())  # defaults from vqgen.settings
 
 
 def write_npz(path, **arrays):
@@ -233,12 +259,18 @@ def test_run_does_the_whole_job_and_a_rerun_skips_finished_stages(tmp_path, smal
         assert line in stdout
     assert np.load(os.path.join(run, "samples.npy")).shape == (80, 7, 7)  # 8 per class, 10 classes
     assert os.path.isfile(os.path.join(run, "saved_model", "saved_model.pb"))
-    models = {name: hashes(os.path.join(run, name)) for name in ("checkpoints", "codes.npz")}
+    checkpoints = hashes(os.path.join(run, "checkpoints", "vqvae"))
+    assert len(checkpoints) == 1
+    with np.load(os.path.join(run, "codes.npz")) as cached:
+        coded = {name: cached[name] for name in cached.files}
     with open(os.path.join(run, "codes.npz"), "wb") as stream:
         stream.write(b"damaged")
-    code, _, _ = run_cli(["train-prior", "--run", run, "--overwrite", *TINY_PRIOR], capsys)
-    assert code == 0  # the damaged codes cache is rebuilt
-    assert hashes(os.path.join(run, "codes.npz")) == models["codes.npz"]
+    code, stdout, _ = run_cli(["train-prior", "--run", run, "--overwrite", *TINY_PRIOR], capsys)
+    assert code == 0 and "is damaged; coding the dataset again" in stdout
+    with np.load(os.path.join(run, "codes.npz")) as rebuilt:  # the same codes, coded again
+        assert sorted(rebuilt.files) == sorted(coded)
+        for name, array in coded.items():
+            np.testing.assert_array_equal(rebuilt[name], array, err_msg=name)
     code, stdout, _ = run_cli(args, capsys)
     assert code == 0 and "stage 1:" in stdout
-    assert hashes(os.path.join(run, "checkpoints")) == models["checkpoints"]  # stage 1 not retrained
+    assert hashes(os.path.join(run, "checkpoints", "vqvae")) == checkpoints  # stage 1 not retrained

@@ -69,11 +69,12 @@ def test_sigkill_at_random_moments_then_resume(tmp_path):
     assert len(model.weights) == len(expected.weights)
     for resumed_weight, expected_weight in zip(model.weights, expected.weights):
         np.testing.assert_array_equal(resumed_weight.numpy(), expected_weight.numpy(), err_msg=resumed_weight.path)
-    assert sorted(os.listdir(os.path.join(run, "checkpoints"))) == [
+    checkpoints = os.path.join(run, "checkpoints", "vqvae")
+    assert sorted(os.listdir(checkpoints)) == [
         f"epoch_{e:03d}.weights.h5" for e in range(1, EPOCHS + 1)
     ]
     for root, _, files in os.walk(run):
         for name in files:
             assert not name.startswith("."), f"temporary file left: {name}"
-    for name in os.listdir(os.path.join(run, "checkpoints")):
-        model.load_weights(os.path.join(run, "checkpoints", name))  # none is truncated
+    for name in os.listdir(checkpoints):
+        model.load_weights(os.path.join(checkpoints, name))  # none is truncated

@@ -8,11 +8,21 @@
 """
 
 import argparse
+import dataclasses
 import datetime
 import os
 import sys
+import typing
 
+from prior.settings import PixelCNNSettings
 from vqgen.runs.strategies import STRATEGIES
+from vqgen.settings import (
+    DATA_DEFAULTS,
+    PRIOR_TRAINING_DEFAULTS,
+    SAMPLE_DEFAULTS,
+    VQVAE_DEFAULTS,
+    VQVAE_TRAINING_DEFAULTS,
+)
 
 
 def _positive_int(text):
@@ -23,6 +33,29 @@ def _positive_int(text):
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
     return value
+
+
+def _add_settings(group, defaults, prefix="", skip=()):
+    """Adds one option per field of the settings dataclass `defaults`, named `--PREFIX-FIELD-NAME`.
+
+    The help text and default come from the dataclass (the one home of defaults); the parsed value
+    is None unless the option was given, so only what the user chose reaches the Python API.
+    """
+    for field in dataclasses.fields(defaults):
+        if field.name in skip:
+            continue
+        default = getattr(defaults, field.name)
+        flags = [*field.metadata.get("short_flags", ()), "--" + (prefix + field.name).replace("_", "-")]
+        text = f"{field.metadata['help']} (default: {default})"
+        if isinstance(default, bool):
+            group.add_argument(*flags, dest=prefix + field.name, action=argparse.BooleanOptionalAction,
+                               default=None, help=text)
+            continue
+        kind = next((t for t in typing.get_args(field.type) if t is not type(None)), field.type)
+        if kind is int and "choices" not in field.metadata:
+            kind = field.metadata.get("cli_type", _positive_int)
+        group.add_argument(*flags, dest=prefix + field.name, type=kind, default=None,
+                           choices=field.metadata.get("choices"), help=text)
 
 
 def _add_common(parser):
@@ -38,48 +71,25 @@ def _add_common(parser):
 
 
 def _add_stage1_options(parser):
-    group = parser.add_argument_group("stage 1 (VQ-VAE)")
-    group.add_argument("--data", default="digits",
-                       help="dataset: 'digits' (embedded 5,000 MNIST digits), 'tfds:NAME', a folder "
-                            "of idx .gz files, a folder of images, or an .npz/.npy file. "
-                            "Default: %(default)s.")
-    group.add_argument("--data-dir", help="TFDS data folder (tfds: sources only)")
-    group.add_argument("--seed", type=int, default=0,
-                       help="fixes split, data order, initialisation and dead-code restarts "
-                            "(default %(default)s); add --deterministic for identical runs")
-    group.add_argument("--epochs", type=_positive_int, help="stage-1 epochs (default 10)")
-    group.add_argument("--batch-size", type=_positive_int, help="default 64")
-    group.add_argument("--learning-rate", type=float, help="Adam learning rate (default 2e-3)")
-    group.add_argument("--validation-fraction", type=float, help="held-out share (default 0.1)")
-    group.add_argument("--num-embeddings", type=_positive_int, help="codebook size K (default 256)")
-    group.add_argument("--embedding-dim", type=_positive_int, help="code size D (default 16)")
-    group.add_argument("--downsample", type=int, choices=(2, 4, 8), help="spatial factor (default 4)")
-    group.add_argument("--hidden-channels", type=_positive_int, help="conv width (default 64)")
-    group.add_argument("--residual-channels", type=_positive_int, help="residual width (default 32)")
-    group.add_argument("--num-residual-blocks", type=int, help="default 2")
-    group.add_argument("--beta", type=float, help="commitment cost (default 0.25)")
-    group.add_argument("--no-ema", dest="ema", action="store_false", default=None,
-                       help="learn the codebook by gradient instead of EMA")
-    group.add_argument("--restart-after-steps", type=_positive_int,
-                       help="re-seed codes unused for this many steps (default 20)")
+    group = parser.add_argument_group("data")
+    source = next(field for field in dataclasses.fields(DATA_DEFAULTS) if field.name == "source")
+    group.add_argument("--data", dest="source", default=None,
+                       help=f"{source.metadata['help']} (default: {DATA_DEFAULTS.source})")
+    _add_settings(group, DATA_DEFAULTS, skip=("source",))
+    _add_settings(parser.add_argument_group("stage 1 (VQ-VAE)"), VQVAE_DEFAULTS)
+    _add_settings(parser.add_argument_group("stage-1 training"), VQVAE_TRAINING_DEFAULTS)
 
 
 def _add_prior_options(parser):
     group = parser.add_argument_group("stage 2 (PixelCNN prior)")
     group.add_argument("--conditional", action="store_true",
                        help="condition the prior on the dataset's class labels")
-    group.add_argument("--prior-epochs", dest="prior_epochs", type=_positive_int,
-                       help="prior epochs (default 20)")
-    group.add_argument("--prior-batch-size", type=_positive_int, help="default 64")
-    group.add_argument("--prior-learning-rate", type=float, help="default 1e-3")
-    group.add_argument("--num-layers", type=_positive_int, help="gated layers (default 5)")
-    group.add_argument("--filters", type=_positive_int, help="prior width (default 64)")
+    _add_settings(group, PixelCNNSettings())
+    _add_settings(parser.add_argument_group("stage-2 training"), PRIOR_TRAINING_DEFAULTS, prefix="prior_")
 
 
 def _add_sample_options(parser, out_required):
-    parser.add_argument("-n", "--num", type=_positive_int, default=64, help="images to sample (default 64)")
-    parser.add_argument("--temperature", type=float, default=1.0, help="> 0; lower is more conservative")
-    parser.add_argument("--top-k", type=int, help="sample among the K most likely codes only")
+    _add_settings(parser, SAMPLE_DEFAULTS)
     parser.add_argument("--label", type=int, help="class of every sample (conditional prior)")
     parser.add_argument("--out", required=out_required, help="PNG file for the image grid; the codes "
                         "go next to it as .npy")
@@ -143,32 +153,33 @@ def build_parser():
     return parser
 
 
-STAGE1_SETTINGS = ("epochs", "batch_size", "learning_rate", "validation_fraction", "num_embeddings",
-                   "embedding_dim", "downsample", "hidden_channels", "residual_channels",
-                   "num_residual_blocks", "beta", "ema", "restart_after_steps")
-PRIOR_SETTINGS = {"prior_epochs": "epochs", "prior_batch_size": "batch_size",
-                  "prior_learning_rate": "learning_rate", "num_layers": "num_layers", "filters": "filters"}
+# `vqgen run --quick`: a one-minute smoke run with tiny models.
 QUICK_STAGE1 = dict(epochs=1, hidden_channels=32, num_residual_blocks=1)
 QUICK_PRIOR = dict(epochs=1, num_layers=3, filters=32)
 
 
-def _given(args, names):
-    return {name: getattr(args, name) for name in names if getattr(args, name, None) is not None}
+def _given(args, defaults, prefix=""):
+    """The options of the settings dataclass `defaults` that were given on the command line."""
+    names = [field.name for field in dataclasses.fields(defaults)]
+    return {name: getattr(args, prefix + name) for name in names
+            if getattr(args, prefix + name, None) is not None}
 
 
 def _stage1(args, **defaults):
     from vqgen.runs.train_vqvae import train_vqvae
 
-    settings = {**defaults, **_given(args, STAGE1_SETTINGS)}
-    return train_vqvae(args.run, source=args.data, data_dir=args.data_dir, seed=args.seed,
-                       overwrite=args.overwrite, strategy=args.strategy,
+    settings = {**defaults}
+    for section in (DATA_DEFAULTS, VQVAE_DEFAULTS, VQVAE_TRAINING_DEFAULTS):
+        settings.update(_given(args, section))
+    return train_vqvae(args.run, overwrite=args.overwrite, strategy=args.strategy,
                        verbose=0 if args.quiet else 1, **settings)
 
 
 def _stage2(args, **defaults):
     from vqgen.runs.train_prior import train_prior
 
-    settings = {**defaults, **{PRIOR_SETTINGS[k]: v for k, v in _given(args, PRIOR_SETTINGS).items()}}
+    settings = {**defaults, **_given(args, PixelCNNSettings()),
+                **_given(args, PRIOR_TRAINING_DEFAULTS, prefix="prior_")}
     return train_prior(args.run, conditional=args.conditional, overwrite=args.overwrite,
                        strategy=args.strategy, verbose=0 if args.quiet else 1, **settings)
 
@@ -188,23 +199,24 @@ def _command_run(args):
     run = RunFolder(args.run)
     quick = args.quick
     # Run again after a crash, `run` skips the stages that finished and resumes the one that did not.
-    if args.overwrite or not os.path.exists(run.vqvae_path):
+    if args.overwrite or not run.finished("vqvae"):
         _stage1(args, **(QUICK_STAGE1 if quick else {}))
-    print(f"stage 1: {run.vqvae_path} (reconstructions: {run.reconstructions_path})")
+    print(f"stage 1: {run.model_path('vqvae')} (reconstructions: {run.reconstructions_path})")
     config = run.read_config()
     num_classes = config["data"]["num_classes"]
-    if args.overwrite or not os.path.exists(run.prior_path):
+    seed = config["data"]["seed"]
+    if args.overwrite or not run.finished("prior"):
         args.conditional = args.conditional or (bool(num_classes) and not args.unconditional)
         _stage2(args, **(QUICK_PRIOR if quick else {}))
     else:
         args.conditional = config["prior"]["conditional"]
-    print(f"stage 2: {run.prior_path}" + (" (class-conditional)" if args.conditional else ""))
+    print(f"stage 2: {run.model_path('prior')}" + (" (class-conditional)" if args.conditional else ""))
     samples = run.file("samples.png")
     if args.conditional:  # a row of 8 samples per class
         labels = [row for row in range(min(num_classes, 10)) for _ in range(8)]
-        sample_images(args.run, num=len(labels), labels=labels, seed=args.seed, out=samples)
+        sample_images(args.run, num=len(labels), labels=labels, seed=seed, out=samples)
     else:
-        sample_images(args.run, num=64, seed=args.seed, out=samples)
+        sample_images(args.run, seed=seed, out=samples)
     print(f"samples: {samples} (codes: {run.file('samples.npy')})")
     _export(args.run, run.file("saved_model"), overwrite=True)  # the run's own export, of these models
     print(f"export: {run.file('saved_model')}")
@@ -221,8 +233,8 @@ def _dispatch(args):
     elif args.command == "sample":
         from vqgen.runs.sample_images import sample_images
 
-        sample_images(args.run, num=args.num, temperature=args.temperature, top_k=args.top_k,
-                      labels=args.label, seed=args.seed, out=args.out)
+        sample_images(args.run, labels=args.label, seed=args.seed, out=args.out,
+                      **_given(args, SAMPLE_DEFAULTS))
         print(f"Wrote {args.out} and {args.out[:-4]}.npy")
     elif args.command == "export":
         _export(args.run, args.out, args.overwrite)

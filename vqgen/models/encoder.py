@@ -5,6 +5,7 @@ import math
 import keras
 
 from vqgen.models.residual_stack import ResidualStack
+from vqgen.settings import VQVAE_DEFAULTS
 
 DOWNSAMPLE_FACTORS = (2, 4, 8)
 
@@ -33,10 +34,10 @@ class Encoder(keras.layers.Layer):
 
     Args:
         embedding_dim: int. Depth of the output (the codebook's D).
-        downsample: int, one of 2, 4, 8. The spatial reduction f. Defaults to `4`.
-        hidden_channels: int. Width of the convolutions. Defaults to `128`.
-        residual_channels: int. Width inside the residual blocks. Defaults to `32`.
-        num_residual_blocks: int. Defaults to `2`.
+        downsample: int, one of 2, 4, 8. The spatial reduction f. Defaults to the `VQVAESettings` value.
+        hidden_channels: int. Width of the convolutions. Defaults to the `VQVAESettings` value.
+        residual_channels: int. Width inside the residual blocks. Defaults to the `VQVAESettings` value.
+        num_residual_blocks: int. Defaults to the `VQVAESettings` value.
         **kwargs: base `keras.layers.Layer` arguments.
 
     Input shape:
@@ -53,10 +54,10 @@ class Encoder(keras.layers.Layer):
     def __init__(
         self,
         embedding_dim,
-        downsample=4,
-        hidden_channels=128,
-        residual_channels=32,
-        num_residual_blocks=2,
+        downsample=VQVAE_DEFAULTS.downsample,
+        hidden_channels=VQVAE_DEFAULTS.hidden_channels,
+        residual_channels=VQVAE_DEFAULTS.residual_channels,
+        num_residual_blocks=VQVAE_DEFAULTS.num_residual_blocks,
         **kwargs,
     ):
         super().__init__(**kwargs)

@@ -9,6 +9,7 @@ import keras
 import tensorflow as tf
 
 from vqgen.models.distribute import broadcast_from_first_replica, sum_across_replicas
+from vqgen.settings import VECTOR_QUANTIZER_DEFAULTS
 
 Quantization = collections.namedtuple(
     "Quantization", ["quantized", "indices", "loss", "perplexity", "codes_used"]
@@ -48,16 +49,16 @@ class VectorQuantizer(keras.layers.Layer):
     Args:
         num_embeddings: int. The number of codes K. At least 2.
         embedding_dim: int. The size D of each code; the input's last axis must equal it.
-        beta: float. Weight of the commitment term. Defaults to `0.25`.
+        beta: float. Weight of the commitment term. Defaults to the `VectorQuantizerSettings` value.
         ema: bool. Learn the codebook by exponential moving averages instead of gradients.
-            Defaults to `False`.
-        decay: float in (0, 1). EMA decay. Defaults to `0.99`.
-        epsilon: float > 0. Laplace smoothing of the EMA cluster sizes. Defaults to `1e-5`.
+            Defaults to the `VectorQuantizerSettings` value.
+        decay: float in (0, 1). EMA decay. Defaults to the `VectorQuantizerSettings` value.
+        epsilon: float > 0. Laplace smoothing of the EMA cluster sizes. Defaults to the `VectorQuantizerSettings` value.
         restart_after_steps: int or None. A code unused for this many consecutive training steps is
             re-seeded from a random input vector of the current batch (and its EMA statistics
-            reset). `None` disables restarts. Defaults to `None`.
+            reset). `None` disables restarts. Defaults to the `VectorQuantizerSettings` value.
         init_from_data: bool. Initialise the codebook from random input vectors of the first
-            training batch. Defaults to `False`.
+            training batch. Defaults to the `VectorQuantizerSettings` value.
         seed: int or None. Seed of the random choices of restarts and data initialisation.
         **kwargs: base `keras.layers.Layer` arguments (`name`, `dtype`, ...).
 
@@ -83,12 +84,12 @@ class VectorQuantizer(keras.layers.Layer):
         self,
         num_embeddings,
         embedding_dim,
-        beta=0.25,
-        ema=False,
-        decay=0.99,
-        epsilon=1e-5,
-        restart_after_steps=None,
-        init_from_data=False,
+        beta=VECTOR_QUANTIZER_DEFAULTS.beta,
+        ema=VECTOR_QUANTIZER_DEFAULTS.ema,
+        decay=VECTOR_QUANTIZER_DEFAULTS.decay,
+        epsilon=VECTOR_QUANTIZER_DEFAULTS.epsilon,
+        restart_after_steps=VECTOR_QUANTIZER_DEFAULTS.restart_after_steps,
+        init_from_data=VECTOR_QUANTIZER_DEFAULTS.init_from_data,
         seed=None,
         **kwargs,
     ):

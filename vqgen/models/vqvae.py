@@ -4,6 +4,7 @@ Reference: van den Oord, Vinyals and Kavukcuoglu, "Neural Discrete Representatio
 """
 
 import math
+import types
 
 import keras
 import numpy as np
@@ -13,8 +14,9 @@ from vqgen.models.distribute import logs_for_all_strategies, scale_loss_for_repl
 from vqgen.models.decoder import Decoder
 from vqgen.models.encoder import Encoder, check_downsample
 from vqgen.models.vector_quantizer import VectorQuantizer
+from vqgen.settings import VQVAE_DEFAULTS
 
-PREDICT_BATCH_SIZE = 256
+INFERENCE_BATCH_SIZE = 256
 
 
 @keras.saving.register_keras_serializable(package="vqgen")
@@ -27,25 +29,26 @@ class VQVAE(keras.Model):
     `reconstruction_loss`, `vq_loss`, `perplexity`, `codes_used` (fraction of the K codes used by
     the batch) and `psnr` (dB, for images in [0, 1]).
 
-    The defaults are the ones measured in `scripts/compare_keras_example.py`: an EMA codebook
+    The defaults (`vqgen.settings.VQVAESettings`) are the ones measured in
+    `scripts/compare_keras_example.py`: an EMA codebook
     initialised from the first batch, with codes unused for `restart_after_steps` steps re-seeded
     from encoder outputs.
 
     Args:
         input_shape: tuple `(H, W, C)`. H and W divisible by `downsample`; C is 1 or 3.
-        num_embeddings: int. Codebook size K.
-        embedding_dim: int. Code vector size D.
-        downsample: int, one of 2, 4, 8. Defaults to `4`.
-        hidden_channels: int. Width of encoder and decoder convolutions. Defaults to `64`.
-        residual_channels: int. Width inside residual blocks. Defaults to `32`.
-        num_residual_blocks: int. Defaults to `2`.
-        beta: float. Commitment cost. Defaults to `0.25`.
-        ema: bool. Learn the codebook by EMA. Defaults to `True`.
-        decay: float. EMA decay. Defaults to `0.9` (measured best for short trainings; the
-            paper's 0.99 suits long ones).
-        epsilon: float. EMA Laplace smoothing. Defaults to `1e-5`.
-        restart_after_steps: int or None. Dead-code restart threshold in steps. Defaults to `20`.
-        init_from_data: bool. Initialise the codebook from the first batch. Defaults to `True`.
+        num_embeddings: int. Codebook size K. Defaults to the `VQVAESettings` value.
+        embedding_dim: int. Code vector size D. Defaults to the `VQVAESettings` value.
+        downsample: int, one of 2, 4, 8. Defaults to the `VQVAESettings` value.
+        hidden_channels: int. Width of encoder and decoder convolutions. Defaults to the `VQVAESettings` value.
+        residual_channels: int. Width inside residual blocks. Defaults to the `VQVAESettings` value.
+        num_residual_blocks: int. Defaults to the `VQVAESettings` value.
+        beta: float. Commitment cost. Defaults to the `VQVAESettings` value.
+        ema: bool. Learn the codebook by EMA. Defaults to the `VQVAESettings` value.
+        decay: float. EMA decay. Defaults to the `VQVAESettings` value (measured best for short
+            trainings; the paper's value suits long ones).
+        epsilon: float. EMA Laplace smoothing. Defaults to the `VQVAESettings` value.
+        restart_after_steps: int or None. Dead-code restart threshold in steps. Defaults to the `VQVAESettings` value.
+        init_from_data: bool. Initialise the codebook from the first batch. Defaults to the `VQVAESettings` value.
         seed: int or None. Seed of the quantizer's random choices.
         encoder: a Keras layer or None. Your own encoder mapping `(B, H, W, C)` images to
             `(B, H/f, W/f, embedding_dim)`; replaces the paper's (whose width arguments are then
@@ -69,18 +72,18 @@ class VQVAE(keras.Model):
     def __init__(
         self,
         input_shape,
-        num_embeddings,
-        embedding_dim,
-        downsample=4,
-        hidden_channels=64,
-        residual_channels=32,
-        num_residual_blocks=2,
-        beta=0.25,
-        ema=True,
-        decay=0.9,
-        epsilon=1e-5,
-        restart_after_steps=20,
-        init_from_data=True,
+        num_embeddings=VQVAE_DEFAULTS.num_embeddings,
+        embedding_dim=VQVAE_DEFAULTS.embedding_dim,
+        downsample=VQVAE_DEFAULTS.downsample,
+        hidden_channels=VQVAE_DEFAULTS.hidden_channels,
+        residual_channels=VQVAE_DEFAULTS.residual_channels,
+        num_residual_blocks=VQVAE_DEFAULTS.num_residual_blocks,
+        beta=VQVAE_DEFAULTS.beta,
+        ema=VQVAE_DEFAULTS.ema,
+        decay=VQVAE_DEFAULTS.decay,
+        epsilon=VQVAE_DEFAULTS.epsilon,
+        restart_after_steps=VQVAE_DEFAULTS.restart_after_steps,
+        init_from_data=VQVAE_DEFAULTS.init_from_data,
         seed=None,
         encoder=None,
         decoder=None,
@@ -134,6 +137,7 @@ class VQVAE(keras.Model):
             keras.metrics.Mean(name=name)
             for name in ("loss", "reconstruction_loss", "vq_loss", "perplexity", "codes_used", "psnr")
         ]
+        self._compiled_functions = types.SimpleNamespace(cache={})
         self.build((None,) + self.image_shape)
 
     def build(self, input_shape):
@@ -231,7 +235,10 @@ class VQVAE(keras.Model):
         Raises:
             ValueError: wrong rank, size or channels, or non-finite / out-of-range pixels.
         """
-        return self._in_batches(self._compiled("encode", self.encode_tensor), self.check_images(images))
+        return self._in_batches(
+            self._compiled("encode", lambda: tf.function(self.encode_tensor, reduce_retracing=True)),
+            self.check_images(images),
+        )
 
     def decode(self, codes):
         """Turns grids of codes back into images.
@@ -245,7 +252,10 @@ class VQVAE(keras.Model):
         Raises:
             ValueError: wrong grid shape or codes outside `[0, K)`.
         """
-        return self._in_batches(self._compiled("decode", self.decode_tensor), self.check_codes(codes))
+        return self._in_batches(
+            self._compiled("decode", lambda: tf.function(self.decode_tensor, reduce_retracing=True)),
+            self.check_codes(codes),
+        )
 
     def reconstruct(self, images):
         """Encodes then decodes images.
@@ -323,18 +333,22 @@ class VQVAE(keras.Model):
             )
         return codes.astype("int32")
 
-    def _compiled(self, name, function):
-        """One `tf.function` per method, built once and kept."""
-        cache = self.__dict__.setdefault("_compiled_functions", {})
-        if name not in cache:
-            cache[name] = tf.function(function, reduce_retracing=True)
-        return cache[name]
+    def _compiled(self, key, build):
+        """Returns the `tf.function` kept under `key`, calling `build()` to make it the first time.
+
+        The functions live in a plain namespace so that neither Keras tracking nor SavedModel
+        export walks them (the same pattern as `prior.PixelCNN`).
+        """
+        cache = self._compiled_functions.cache
+        if key not in cache:
+            cache[key] = build()
+        return cache[key]
 
     @staticmethod
     def _in_batches(function, array):
         outputs = [
-            function(tf.constant(array[start:start + PREDICT_BATCH_SIZE])).numpy()
-            for start in range(0, len(array), PREDICT_BATCH_SIZE)
+            function(tf.constant(array[start:start + INFERENCE_BATCH_SIZE])).numpy()
+            for start in range(0, len(array), INFERENCE_BATCH_SIZE)
         ]
         return np.concatenate(outputs) if outputs else function(tf.constant(array)).numpy()
 

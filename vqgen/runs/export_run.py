@@ -1,12 +1,8 @@
 """Exporting a trained run folder as a SavedModel."""
 
-import os
-
-import prior
 from vqgen.export import export_saved_model
-from vqgen.runs.model_files import load_model_file
+from vqgen.runs.model_files import load_stage_model
 from vqgen.runs.run_folder import RunFolder
-from vqgen.models.vqvae import VQVAE
 
 
 def export_run(run_path, out, overwrite=False):
@@ -26,7 +22,6 @@ def export_run(run_path, out, overwrite=False):
     """
     run = RunFolder(run_path)
     run.read_config()
-    run.require(run.vqvae_path, "vqgen train")
-    vqvae = load_model_file(run.vqvae_path, VQVAE)
-    pixelcnn = load_model_file(run.prior_path, prior.PixelCNN) if os.path.exists(run.prior_path) else None
+    vqvae = load_stage_model(run, "vqvae")
+    pixelcnn = load_stage_model(run, "prior") if run.finished("prior") else None
     export_saved_model(out, vqvae, pixelcnn, overwrite=overwrite)

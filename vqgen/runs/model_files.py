@@ -4,7 +4,12 @@ import os
 
 import keras
 
+import prior
+from vqgen.models.vqvae import VQVAE
 from vqgen.runs.atomic_file import atomic_path
+
+# The model class each stage of a run saves.
+STAGE_MODELS = {"vqvae": VQVAE, "prior": prior.PixelCNN}
 
 
 def save_model_file(model, path):
@@ -53,3 +58,24 @@ def load_model_file(path, expected_class):
             "check which file you passed."
         )
     return model
+
+
+def load_stage_model(run, stage):
+    """Loads the model that `stage` of a run saved, naming the command to run if it is missing.
+
+    Args:
+        run: RunFolder.
+        stage: "vqvae" or "prior".
+
+    Returns:
+        The `VQVAE` or `prior.PixelCNN`.
+
+    Raises:
+        FileNotFoundError: the stage has not finished.
+        ValueError: the file is damaged or holds another kind of model.
+
+    Example:
+    >>> vqvae = load_stage_model(RunFolder("runs/digits"), "vqvae")  # doctest: +SKIP
+    """
+    run.require(stage)
+    return load_model_file(run.model_path(stage), STAGE_MODELS[stage])

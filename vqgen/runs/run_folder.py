@@ -14,27 +14,35 @@ RUN_SECTIONS = {"data", "vqvae", "vqvae_training"}
 TEMPORARY_NAME = re.compile(r"^\..+\.\d+-[0-9a-f]{8}\.tmp")
 
 
+# The model file and metrics file of each stage; a stage is finished when its model file exists.
+STAGE_FILES = {
+    "vqvae": ("vqvae.keras", "metrics.csv"),
+    "prior": ("prior.keras", "prior_metrics.csv"),
+}
+STAGES = tuple(STAGE_FILES)
+
+
 class RunFolder:
     """Names and reads the files of a run folder; every write goes through `atomic_file`.
 
     Layout:
         config.json            what was trained and how (both stages)
-        vqvae.keras            stage-1 model
+        vqvae.keras            stage-1 model (its presence marks stage 1 finished)
         metrics.csv            stage-1 per-epoch metrics (train and validation)
         reconstructions.png    held-out originals (odd rows) above their reconstructions
-        checkpoints/           stage-1 weights after every epoch
-        backup/                the last completed epoch's state while a stage is unfinished
-        logs/                  TensorBoard event files
         codes.npz              the dataset coded by the VQ-VAE (cache for the prior)
-        prior.keras            stage-2 model
+        prior.keras            stage-2 model (its presence marks stage 2 finished)
         prior_metrics.csv      stage-2 per-epoch metrics, including validation bits per code
+        checkpoints/STAGE/     weights after every epoch of stage STAGE ("vqvae" or "prior")
+        logs/STAGE/            TensorBoard event files of that stage (train/ and validation/)
+        backup/STAGE/          the last completed epoch's state while that stage is unfinished
 
     Args:
         path: str or path-like. The folder.
 
     Example:
     >>> run = RunFolder("runs/digits")
-    >>> run.vqvae_path
+    >>> run.model_path("vqvae")
     'runs/digits/vqvae.keras'
     """
 
@@ -46,18 +54,32 @@ class RunFolder:
         return os.path.join(self.path, name)
 
     config_path = property(lambda self: self.file("config.json"))
-    vqvae_path = property(lambda self: self.file("vqvae.keras"))
-    prior_path = property(lambda self: self.file("prior.keras"))
     codes_path = property(lambda self: self.file("codes.npz"))
-    metrics_path = property(lambda self: self.file("metrics.csv"))
-    prior_metrics_path = property(lambda self: self.file("prior_metrics.csv"))
     reconstructions_path = property(lambda self: self.file("reconstructions.png"))
-    checkpoints_path = property(lambda self: self.file("checkpoints"))
-    logs_path = property(lambda self: self.file("logs"))
+
+    def model_path(self, stage):
+        """The `.keras` file of `stage` ("vqvae" or "prior")."""
+        return self.file(STAGE_FILES[stage][0])
+
+    def metrics_path(self, stage):
+        """The per-epoch metrics CSV of `stage`."""
+        return self.file(STAGE_FILES[stage][1])
+
+    def checkpoints_path(self, stage):
+        """The folder of `stage`'s per-epoch weights."""
+        return self.file(os.path.join("checkpoints", stage))
+
+    def logs_path(self, stage):
+        """The TensorBoard log folder of `stage`."""
+        return self.file(os.path.join("logs", stage))
 
     def backup_path(self, stage):
-        """Folder of the Keras BackupAndRestore state of `stage` ("vqvae" or "prior")."""
+        """The folder of `stage`'s last completed epoch while the stage is unfinished."""
         return self.file(os.path.join("backup", stage))
+
+    def finished(self, stage):
+        """Whether `stage` finished: its model file exists (it is written last, atomically)."""
+        return os.path.exists(self.model_path(stage))
 
     def remove_backup(self, stage):
         """Deletes the resume state of a finished `stage` (and `backup/` once empty)."""
@@ -116,14 +138,18 @@ class RunFolder:
         """Writes `config` (a JSON-serialisable dict) to config.json atomically."""
         write_text_atomically(self.config_path, json.dumps(config, indent=2, sort_keys=True) + "\n")
 
-    def require(self, path, stage_command):
-        """Raises FileNotFoundError naming the missing stage unless `path` exists.
+    def require(self, stage):
+        """Raises FileNotFoundError naming the command to run unless `stage` has finished.
 
         Args:
-            path: the file the next step needs.
-            stage_command: the command that creates it, e.g. "vqgen train-prior".
+            stage: "vqvae" or "prior".
+
+        Example:
+        >>> RunFolder("runs/digits").require("prior")  # doctest: +SKIP
         """
-        if not os.path.exists(path):
+        if not self.finished(stage):
+            command = {"vqvae": "vqgen train", "prior": "vqgen train-prior"}[stage]
             raise FileNotFoundError(
-                f"{self.path} has no {os.path.basename(path)}; run `{stage_command} --run {self.path}` first."
+                f"{self.path} has no {os.path.basename(self.model_path(stage))}; run "
+                f"`{command} --run {self.path}` first."
             )

@@ -4,15 +4,22 @@ import io
 
 import numpy as np
 
-import prior
 from vqgen.runs.atomic_file import write_bytes_atomically
 from vqgen.runs.image_grid import save_image_grid
-from vqgen.runs.model_files import load_model_file
+from vqgen.runs.model_files import load_stage_model
 from vqgen.runs.run_folder import RunFolder
-from vqgen.models.vqvae import VQVAE
+from vqgen.settings import SAMPLE_DEFAULTS
 
 
-def sample_images(run_path, num=64, temperature=1.0, top_k=None, labels=None, seed=None, out=None):
+def sample_images(
+    run_path,
+    num=SAMPLE_DEFAULTS.num,
+    temperature=SAMPLE_DEFAULTS.temperature,
+    top_k=SAMPLE_DEFAULTS.top_k,
+    labels=None,
+    seed=None,
+    out=None,
+):
     """Samples `num` images from a run's prior and VQ-VAE.
 
     Args:
@@ -38,12 +45,12 @@ def sample_images(run_path, num=64, temperature=1.0, top_k=None, labels=None, se
     """
     run = RunFolder(run_path)
     run.read_config()
-    run.require(run.vqvae_path, "vqgen train")
-    run.require(run.prior_path, "vqgen train-prior")
+    run.require("vqvae")
+    run.require("prior")
     if out is not None and not str(out).endswith(".png"):
         raise ValueError(f"--out must name a .png file; received {out}")
-    vqvae = load_model_file(run.vqvae_path, VQVAE)
-    pixelcnn = load_model_file(run.prior_path, prior.PixelCNN)
+    vqvae = load_stage_model(run, "vqvae")
+    pixelcnn = load_stage_model(run, "prior")
     codes = pixelcnn.sample(num, temperature=temperature, top_k=top_k, labels=labels, seed=seed)
     images = vqvae.decode(codes)
     if out is not None:

@@ -4,23 +4,23 @@ import io
 import os
 import zipfile
 
+import dataclasses
+
 import keras
 import numpy as np
 import tensorflow as tf
 
 import prior
-from vqgen.runs.atomic_file import write_bytes_atomically
 from vqgen.data import epoch_batches, to_dataset
-from vqgen.runs.model_files import load_model_file, save_model_file
-from vqgen.runs.stage_trainer import fit_resumably
+from vqgen.runs.atomic_file import write_bytes_atomically
+from vqgen.runs.model_files import load_stage_model
 from vqgen.runs.run_folder import RunFolder
+from vqgen.runs.stage_trainer import check_resumed_settings, finish_stage, is_resumable, train_stage
 from vqgen.runs.strategies import make_strategy
 from vqgen.runs.train_vqvae import load_splits
-from vqgen.models.vqvae import VQVAE
+from vqgen.settings import PRIOR_TRAINING_DEFAULTS, split_settings
 
 CODE_ARRAYS = ("train_codes", "train_labels", "validation_codes", "validation_labels")
-DEFAULT_PRIOR = dict(num_layers=5, filters=64, kernel_size=5)
-DEFAULT_PRIOR_TRAINING = dict(epochs=20, batch_size=64, learning_rate=1e-3)
 
 
 def coded_dataset(run, vqvae, data_config):
@@ -63,8 +63,8 @@ def _prior_inputs(codes, labels, conditional):
 def train_prior(run_path, conditional=False, overwrite=False, strategy="default", verbose=1, **settings):
     """Trains the stage-2 prior of a run and saves it as prior.keras.
 
-    Writes codes.npz (the coded dataset), prior.keras, prior_metrics.csv, and the validation bits
-    per code into config.json under "prior_results".
+    Writes codes.npz (the coded dataset), prior.keras, prior_metrics.csv, checkpoints and TensorBoard
+    logs (as stage 1 does), and the validation bits per code into config.json under "prior_results".
 
     Args:
         run_path: str. A run folder with a trained VQ-VAE.
@@ -72,7 +72,8 @@ def train_prior(run_path, conditional=False, overwrite=False, strategy="default"
         overwrite: bool. Replace an existing prior.
         strategy: "default", "mirrored" or "multiworker".
         verbose: Keras verbosity.
-        **settings: any key of `DEFAULT_PRIOR` or `DEFAULT_PRIOR_TRAINING`.
+        **settings: any field of `prior.PixelCNNSettings` or `vqgen.settings.TrainingSettings`. A
+            resumed prior must be given the same values it started with.
 
     Returns:
         The trained `prior.PixelCNN`.
@@ -80,41 +81,42 @@ def train_prior(run_path, conditional=False, overwrite=False, strategy="default"
     Raises:
         FileNotFoundError: the run or its VQ-VAE is missing.
         FileExistsError: a prior exists and `overwrite` is False.
-        ValueError: `conditional` on a dataset without labels, or bad settings.
+        ValueError: `conditional` on a dataset without labels, bad settings, or settings that differ
+            from those of the unfinished prior being resumed.
 
     Example:
     >>> pixelcnn = train_prior("runs/digits", conditional=True, epochs=5)  # doctest: +SKIP
     """
-    unknown = set(settings) - set(DEFAULT_PRIOR) - set(DEFAULT_PRIOR_TRAINING)
-    if unknown:
-        raise ValueError(f"Unknown prior settings {sorted(unknown)}; see `vqgen train-prior --help`.")
+    sections = {"prior": prior.PixelCNNSettings(), "prior_training": PRIOR_TRAINING_DEFAULTS}
+    given = split_settings(settings, sections, "vqgen train-prior")
     run = RunFolder(run_path)
     config = run.read_config()
-    run.require(run.vqvae_path, "vqgen train")
-    if os.path.exists(run.prior_path) and not overwrite:
+    if run.finished("prior") and not overwrite:
         raise FileExistsError(
-            f"{run.prior_path} already exists; pass --overwrite to train a new prior."
+            f"{run.model_path('prior')} already exists; pass --overwrite to train a new prior."
         )
     if overwrite:  # a fresh prior, not the continuation of an interrupted one
         run.remove_backup("prior")
-    resuming = os.path.isdir(run.backup_path("prior")) and not os.path.exists(run.prior_path)
     run.remove_stale_temporaries()
-    if resuming and "prior" in config:
+    if is_resumable(run, "prior") and "prior" in config:
+        requested = {**given["prior"], **({"conditional": True} if conditional else {})}
+        check_resumed_settings(run, "prior", config["prior"], requested)
+        check_resumed_settings(run, "prior", config["prior_training"], given["prior_training"])
         print(f"Resuming the unfinished prior training in {run.path}")
         conditional = config["prior"]["conditional"]
     else:
-        config["prior"] = {**DEFAULT_PRIOR, **{k: v for k, v in settings.items() if k in DEFAULT_PRIOR},
+        config["prior"] = {**dataclasses.asdict(dataclasses.replace(sections["prior"], **given["prior"])),
                            "conditional": bool(conditional)}
-        config["prior_training"] = {
-            **DEFAULT_PRIOR_TRAINING, **{k: v for k, v in settings.items() if k in DEFAULT_PRIOR_TRAINING}
-        }
+        config["prior_training"] = dataclasses.asdict(
+            dataclasses.replace(sections["prior_training"], **given["prior_training"])
+        )
     num_classes = config["data"].get("num_classes")
     if conditional and not num_classes:
         raise ValueError(
             f"The dataset {config['data']['source']!r} has no labels, so the prior cannot be "
             "conditional; drop --conditional."
         )
-    vqvae = load_model_file(run.vqvae_path, VQVAE)
+    vqvae = load_stage_model(run, "vqvae")
     arrays = coded_dataset(run, vqvae, config["data"])
     training = config["prior_training"]
     keras.utils.set_random_seed(config["data"]["seed"])
@@ -123,9 +125,8 @@ def train_prior(run_path, conditional=False, overwrite=False, strategy="default"
             num_embeddings=vqvae.num_embeddings,
             grid_shape=vqvae.grid_shape,
             num_classes=num_classes if conditional else None,
-            **{k: config["prior"][k] for k in DEFAULT_PRIOR},
+            **{field.name: config["prior"][field.name] for field in dataclasses.fields(sections["prior"])},
         )
-        model.build()  # EpochBackup.restore needs the variables before fit
         model.compile(optimizer=keras.optimizers.Adam(training["learning_rate"]))
     inputs = {}
     for name in ("train", "validation"):
@@ -139,11 +140,9 @@ def train_prior(run_path, conditional=False, overwrite=False, strategy="default"
                              training["epochs"])
 
     run.write_config(config)
-    fit_resumably(model, train_batches, validation_data, training["epochs"],
-                  run.backup_path("prior"), run.prior_metrics_path, verbose)
+    train_stage(run, "prior", model, train_batches, validation_data, training["epochs"], verbose)
     results = model.evaluate(validation_data, verbose=0, return_dict=True)
     config["prior_results"] = {"validation_bits_per_code": results["bits_per_code"]}
     run.write_config(config)
-    save_model_file(model, run.prior_path)  # last: its presence marks the stage finished
-    run.remove_backup("prior")
+    finish_stage(run, "prior", model)
     return model

@@ -1,35 +1,19 @@
 """Stage 1 of the workflow: train a VQ-VAE into a run folder."""
 
+import dataclasses
 import os
 import shutil
 
 import keras
 
-from vqgen.runs.callbacks import EpochCheckpoint, EpochSummaries
 from vqgen.data import epoch_batches, load_images, split_images, to_dataset
 from vqgen.data.pipeline import pixels_to_float
-from vqgen.runs.image_grid import save_comparison_grid
-from vqgen.runs.model_files import save_model_file
-from vqgen.runs.stage_trainer import fit_resumably
-from vqgen.runs.run_folder import RunFolder
-from vqgen.runs.strategies import make_strategy
 from vqgen.models.vqvae import VQVAE
-
-# The defaults measured in scripts/compare_keras_example.py (README, "Stage 1").
-DEFAULT_MODEL = dict(
-    num_embeddings=256,
-    embedding_dim=16,
-    downsample=4,
-    hidden_channels=64,
-    residual_channels=32,
-    num_residual_blocks=2,
-    beta=0.25,
-    ema=True,
-    decay=0.9,  # fast-moving EMA: ~700 steps of training on the embedded digits
-    restart_after_steps=20,
-    init_from_data=True,
-)
-DEFAULT_TRAINING = dict(epochs=10, batch_size=64, learning_rate=2e-3, validation_fraction=0.1)
+from vqgen.runs.image_grid import save_comparison_grid
+from vqgen.runs.run_folder import RunFolder
+from vqgen.runs.stage_trainer import check_resumed_settings, finish_stage, train_stage
+from vqgen.runs.strategies import make_strategy
+from vqgen.settings import DATA_DEFAULTS, VQVAE_DEFAULTS, VQVAE_TRAINING_DEFAULTS, split_settings
 
 
 def load_splits(data_config):
@@ -63,23 +47,14 @@ def prepare_run(run, overwrite):
         shutil.rmtree(run.path)
     if not run.exists():
         return False
-    if os.path.isfile(run.config_path) and not os.path.exists(run.vqvae_path):
+    if os.path.isfile(run.config_path) and not run.finished("vqvae"):
         return True
     raise FileExistsError(
         f"Run directory {run.path} already exists; choose another --run, or pass --overwrite to replace it."
     )
 
 
-def train_vqvae(
-    run_path,
-    source="digits",
-    data_dir=None,
-    seed=0,
-    overwrite=False,
-    strategy="default",
-    verbose=1,
-    **settings,
-):
+def train_vqvae(run_path, overwrite=False, strategy="default", verbose=1, **settings):
     """Trains stage 1 into `run_path`, resuming an unfinished training there.
 
     Writes config.json, vqvae.keras, metrics.csv, TensorBoard logs, a checkpoint per epoch and
@@ -87,13 +62,12 @@ def train_vqvae(
 
     Args:
         run_path: str. The run folder (created).
-        source: str. Dataset, as accepted by `vqgen.data.load_images`. Defaults to "digits".
-        data_dir: str or None. TFDS data folder.
-        seed: int. Fixes the split, the data order and the initialisation.
         overwrite: bool. Replace an existing run.
         strategy: "default", "mirrored" or "multiworker".
         verbose: Keras verbosity (1: progress bar).
-        **settings: any key of `DEFAULT_MODEL` or `DEFAULT_TRAINING` to override.
+        **settings: any field of `vqgen.settings.DataSettings` (`source`, `data_dir`, `seed`,
+            `validation_fraction`), `VQVAESettings` or `TrainingSettings` to override; the rest
+            keep their defaults. A resumed run must be given the same values it started with.
 
     Returns:
         The trained `VQVAE`.
@@ -102,12 +76,12 @@ def train_vqvae(
         ValueError / FileNotFoundError / FileExistsError: bad data, settings or run folder.
 
     Example:
-    >>> model = train_vqvae("runs/digits", epochs=5)  # doctest: +SKIP
+    >>> model = train_vqvae("runs/digits", epochs=5, num_embeddings=512)  # doctest: +SKIP
     """
-    unknown = set(settings) - set(DEFAULT_MODEL) - set(DEFAULT_TRAINING)
-    if unknown:
-        raise ValueError(f"Unknown training settings {sorted(unknown)}; see `vqgen train --help`.")
-    fraction = settings.get("validation_fraction", DEFAULT_TRAINING["validation_fraction"])
+    sections = {"data": DATA_DEFAULTS, "vqvae": VQVAE_DEFAULTS, "vqvae_training": VQVAE_TRAINING_DEFAULTS}
+    given = split_settings(settings, sections, "vqgen train")
+    chosen = {name: dataclasses.asdict(dataclasses.replace(sections[name], **given[name])) for name in sections}
+    fraction = chosen["data"]["validation_fraction"]
     if not 0.0 < fraction < 1.0:
         raise ValueError(
             f"--validation-fraction must be between 0 and 1 (exclusive); received {fraction}"
@@ -116,15 +90,12 @@ def train_vqvae(
     resuming = prepare_run(run, overwrite)
     if resuming:
         config = run.read_config()
+        for name in sections:
+            check_resumed_settings(run, "vqvae", config[name], given[name])
         run.remove_stale_temporaries()
         print(f"Resuming the unfinished training in {run.path}")
     else:
-        config = {
-            "data": {"source": source, "data_dir": data_dir, "seed": seed,
-                     "validation_fraction": settings.get("validation_fraction", DEFAULT_TRAINING["validation_fraction"])},
-            "vqvae": {**DEFAULT_MODEL, **{k: v for k, v in settings.items() if k in DEFAULT_MODEL}},
-            "vqvae_training": {**DEFAULT_TRAINING, **{k: v for k, v in settings.items() if k in DEFAULT_TRAINING}},
-        }
+        config = chosen
     training = config["vqvae_training"]
     keras.utils.set_random_seed(config["data"]["seed"])
     train_images, validation_images = load_splits(config["data"])
@@ -142,11 +113,7 @@ def train_vqvae(
         return epoch_batches(train_images.images, training["batch_size"], config["data"]["seed"],
                              first_epoch, training["epochs"], transform=pixels_to_float)
 
-    fit_resumably(
-        model, train_batches, validation_data, training["epochs"], run.backup_path("vqvae"),
-        run.metrics_path, verbose,
-        callbacks=[EpochCheckpoint(run.checkpoints_path), EpochSummaries(run.logs_path)],
-    )
+    train_stage(run, "vqvae", model, train_batches, validation_data, training["epochs"], verbose)
     originals = to_dataset(validation_images, 32).take(1).get_single_element().numpy()
     save_comparison_grid(run.reconstructions_path, originals, model.reconstruct(originals), columns=8)
     config["vqvae_results"] = {
@@ -155,6 +122,5 @@ def train_vqvae(
         **model.evaluate(validation_data, verbose=0, return_dict=True),
     }
     run.write_config(config)
-    save_model_file(model, run.vqvae_path)  # last: its presence marks the stage finished
-    run.remove_backup("vqvae")
+    finish_stage(run, "vqvae", model)
     return model

@@ -1,4 +1,5 @@
-"""fit_resumably: the non-finite guard keeps the last good epoch; a rerun resumes from it."""
+"""The stage trainer: the non-finite guard keeps the last good epoch; a rerun resumes from it; both
+stages write metrics, checkpoints and TensorBoard logs through it; changed options are refused."""
 
 import csv
 import json
@@ -10,7 +11,8 @@ import pytest
 import tensorflow as tf
 
 from vqgen.data import epoch_batches
-from vqgen.runs.stage_trainer import fit_resumably
+from vqgen.runs.run_folder import RunFolder
+from vqgen.runs.stage_trainer import check_resumed_settings, train_stage
 
 
 def small_model():
@@ -33,26 +35,28 @@ def data():
 
 
 def test_non_finite_loss_stops_with_epoch_and_step_and_keeps_the_last_good_state(tmp_path):
-    backup, metrics = str(tmp_path / "backup"), str(tmp_path / "metrics.csv")
+    run = RunFolder(tmp_path)
+    backup = run.backup_path("vqvae")
     model = small_model()
-    fit_resumably(model, batches(1), data(), 1, backup, metrics, verbose=0)
+    train_stage(run, "vqvae", model, batches(1), data(), 1, verbose=0)
     good = [w.copy() for w in model.get_weights()]
     with pytest.raises(ValueError, match=r"became (inf|nan) at epoch 2, step 1"):
-        fit_resumably(model, batches(3, target_scale=np.inf), data(), 3, backup, metrics, verbose=0)
+        train_stage(run, "vqvae", model, batches(3, target_scale=np.inf), data(), 3, verbose=0)
     with open(os.path.join(backup, "epoch.json")) as stream:
         assert json.load(stream)["epochs_completed"] == 1
     fresh = small_model()
-    fit_resumably(fresh, batches(1), data(), 1, backup, metrics, verbose=0)  # nothing left to run
+    train_stage(run, "vqvae", fresh, batches(1), data(), 1, verbose=0)  # nothing left to run
     for expected, restored in zip(good, fresh.get_weights()):
         np.testing.assert_array_equal(expected, restored)
 
 
 def test_rerun_continues_from_the_backup_and_records_each_epoch_once(tmp_path):
-    backup, metrics = str(tmp_path / "backup"), str(tmp_path / "metrics.csv")
+    run = RunFolder(tmp_path)
+    metrics = run.metrics_path("vqvae")
     first = small_model()
-    fit_resumably(first, batches(2), data(), 2, backup, metrics, verbose=0)
+    train_stage(run, "vqvae", first, batches(2), data(), 2, verbose=0)
     second = small_model()
-    history = fit_resumably(second, batches(4), data(), 4, backup, metrics, verbose=0)
+    history = train_stage(run, "vqvae", second, batches(4), data(), 4, verbose=0)
     assert len(history.history["loss"]) == 2  # epochs 3 and 4 only
     with open(metrics, newline="") as stream:
         assert [int(row["epoch"]) for row in csv.DictReader(stream)] == [1, 2, 3, 4]
@@ -72,14 +76,24 @@ def test_each_epoch_order_depends_only_on_seed_and_epoch():
     assert not np.array_equal(np.concatenate([b.numpy() for b in other_seed]), epochs[0])
 
 
-def test_resuming_under_a_distribution_strategy(tmp_path):
-    backup, metrics = str(tmp_path / "backup"), str(tmp_path / "metrics.csv")
+def test_resuming_under_a_distribution_strategy_restores_the_weights(tmp_path):
+    run = RunFolder(tmp_path)
     strategy = tf.distribute.MirroredStrategy(["/cpu:0"])
-    for epochs in (1, 2):  # the second call restores inside the strategy, then trains epoch 2
-        with strategy.scope():
-            model = small_model()
-        history = fit_resumably(model, batches(epochs), data(), epochs, backup, metrics, verbose=0)
-        assert len(history.history["loss"]) == 1
+    with strategy.scope():
+        first = small_model()
+    train_stage(run, "vqvae", first, batches(1), data(), 1, verbose=0)
+    trained = [w.copy() for w in first.get_weights()]
+    with strategy.scope():
+        resumed = small_model()  # fresh random weights, restored inside the strategy
+    assert not np.array_equal(resumed.get_weights()[0], trained[0])
+    history = train_stage(run, "vqvae", resumed, batches(1), data(), 1, verbose=0)
+    assert history.history == {}  # nothing left to train
+    for expected, restored in zip(trained, resumed.get_weights()):
+        np.testing.assert_array_equal(expected, restored)
+    with strategy.scope():
+        continued = small_model()
+    history = train_stage(run, "vqvae", continued, batches(2), data(), 2, verbose=0)
+    assert len(history.history["loss"]) == 1  # epoch 2 only, from the restored weights
 
 
 def test_epoch_summaries_are_complete_tensorboard_event_files(tmp_path):
@@ -101,3 +115,28 @@ def test_epoch_summaries_are_complete_tensorboard_event_files(tmp_path):
         assert set(seen) == {("epoch_loss", 0), ("epoch_loss", 1)}
         for step in (0, 1):
             assert seen[("epoch_loss", step)] == pytest.approx(history.history[key][step], rel=1e-6)
+
+
+@pytest.mark.parametrize("stage", ["vqvae", "prior"])
+def test_each_stage_writes_metrics_checkpoints_and_tensorboard_logs(tmp_path, stage):
+    run = RunFolder(tmp_path)
+    model = small_model()
+    history = train_stage(run, stage, model, batches(2), data(), 2, verbose=0)
+    with open(run.metrics_path(stage), newline="") as stream:
+        rows = list(csv.DictReader(stream))
+    assert [float(row["loss"]) for row in rows] == pytest.approx(history.history["loss"], rel=1e-6)
+    checkpoints = sorted(os.listdir(run.checkpoints_path(stage)))
+    assert checkpoints == ["epoch_001.weights.h5", "epoch_002.weights.h5"]
+    restored = small_model()
+    restored.load_weights(os.path.join(run.checkpoints_path(stage), checkpoints[-1]))
+    for expected, got in zip(model.get_weights(), restored.get_weights()):
+        np.testing.assert_array_equal(expected, got)
+    assert sorted(os.listdir(run.logs_path(stage))) == ["train", "validation"]
+    assert len(os.listdir(os.path.join(run.logs_path(stage), "train"))) == 2
+
+
+def test_a_resumed_stage_refuses_changed_options(tmp_path):
+    run = RunFolder(tmp_path)
+    check_resumed_settings(run, "prior", {"epochs": 10, "filters": 64}, {"epochs": 10})  # same: fine
+    with pytest.raises(ValueError, match=r"started with epochs=10 \(now 20\).*--overwrite"):
+        check_resumed_settings(run, "prior", {"epochs": 10, "filters": 64}, {"epochs": 20})

@@ -1,0 +1,128 @@
+"""The one home of vqgen's defaults: a frozen dataclass per concern, free of TensorFlow.
+
+The constructors' signatures (`VQVAE`, `Encoder`, `Decoder`, `VectorQuantizer`), the run config
+written to `config.json` and the CLI's options and help text all read their defaults from here, so a
+default changes in one line. The prior's model defaults live in `prior/settings.py` (the `prior`
+package imports nothing from `vqgen`).
+
+Each field's `metadata["help"]` is the CLI help text; optional `metadata` keys shape the CLI option:
+`choices`, `cli_type` (instead of a positive integer) and `short_flags`.
+
+Example:
+>>> VQVAE_DEFAULTS.num_embeddings
+256
+>>> dataclasses.replace(VQVAE_DEFAULTS, num_embeddings=512).num_embeddings
+512
+"""
+
+import dataclasses
+
+
+def _setting(default, help_text, **cli):
+    """A dataclass field with its default, its CLI help and optional CLI shaping (see above)."""
+    return dataclasses.field(default=default, metadata={"help": help_text, **cli})
+
+
+@dataclasses.dataclass(frozen=True)
+class VectorQuantizerSettings:
+    """Defaults of the `VectorQuantizer` layer used on its own: the paper's plain quantizer."""
+
+    beta: float = _setting(0.25, "commitment cost (the paper's beta)")
+    ema: bool = _setting(False, "learn the codebook by exponential moving averages")
+    decay: float = _setting(0.99, "EMA decay (the paper's value)")
+    epsilon: float = _setting(1e-5, "Laplace smoothing of the EMA cluster sizes")
+    restart_after_steps: int | None = _setting(None, "re-seed codes unused for this many steps")
+    init_from_data: bool = _setting(False, "initialise the codebook from the first batch")
+
+
+@dataclasses.dataclass(frozen=True)
+class VQVAESettings:
+    """Defaults of the stage-1 model, as measured in `scripts/compare_keras_example.py` (README)."""
+
+    num_embeddings: int = _setting(256, "codebook size K")
+    embedding_dim: int = _setting(16, "code vector size D")
+    downsample: int = _setting(4, "spatial reduction from image to code grid", choices=(2, 4, 8))
+    hidden_channels: int = _setting(64, "width of the encoder and decoder convolutions")
+    residual_channels: int = _setting(32, "width inside the residual blocks")
+    num_residual_blocks: int = _setting(2, "residual blocks in the encoder and in the decoder")
+    beta: float = _setting(VectorQuantizerSettings.beta, "commitment cost (the paper's beta)")
+    ema: bool = _setting(True, "learn the codebook by EMA (--no-ema: by gradient)")
+    decay: float = _setting(0.9, "EMA decay; fast-moving suits short trainings, the paper's value long ones")
+    epsilon: float = _setting(VectorQuantizerSettings.epsilon, "Laplace smoothing of the EMA cluster sizes")
+    restart_after_steps: int | None = _setting(20, "re-seed codes unused for this many training steps")
+    init_from_data: bool = _setting(True, "initialise the codebook from the first batch")
+
+
+@dataclasses.dataclass(frozen=True)
+class DataSettings:
+    """Which data a run trains on and how it is split."""
+
+    source: str = _setting(
+        "digits",
+        "dataset: 'digits' (embedded 5,000 MNIST digits), 'tfds:NAME', a folder of idx .gz files, "
+        "a folder of images, or an .npz/.npy file",
+    )
+    data_dir: str | None = _setting(None, "TFDS data folder (tfds: sources only)")
+    seed: int = _setting(
+        0,
+        "fixes the split, data order, initialisation, dead-code restarts and `vqgen run`'s samples "
+        "(add --deterministic for identical runs)",
+        cli_type=int,
+    )
+    validation_fraction: float = _setting(0.1, "held-out share of the data, in (0, 1)")
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainingSettings:
+    """How one stage is trained (Adam, a fixed number of epochs)."""
+
+    epochs: int = _setting(10, "epochs")
+    batch_size: int = _setting(64, "batch size")
+    learning_rate: float = _setting(2e-3, "Adam learning rate")
+
+
+@dataclasses.dataclass(frozen=True)
+class SampleSettings:
+    """How `vqgen sample` draws images from a run."""
+
+    num: int = _setting(64, "images to sample", short_flags=("-n",))
+    temperature: float = _setting(1.0, "softmax temperature, > 0; lower is more conservative")
+    top_k: int | None = _setting(None, "sample among the K most likely codes only")
+
+
+VECTOR_QUANTIZER_DEFAULTS = VectorQuantizerSettings()
+VQVAE_DEFAULTS = VQVAESettings()
+DATA_DEFAULTS = DataSettings()
+VQVAE_TRAINING_DEFAULTS = TrainingSettings()
+# The prior trains for longer than stage 1, at a lower learning rate.
+PRIOR_TRAINING_DEFAULTS = TrainingSettings(epochs=20, learning_rate=1e-3)
+SAMPLE_DEFAULTS = SampleSettings()
+
+
+def split_settings(settings, sections, command):
+    """Sorts keyword settings into the sections whose dataclass has a field of that name.
+
+    Args:
+        settings: dict of setting name to value, e.g. `{"epochs": 5, "num_embeddings": 512}`.
+        sections: dict of section name to a settings dataclass instance holding its defaults.
+        command: str. The command whose `--help` lists the settings, for the error message.
+
+    Returns:
+        dict of section name to the dict of settings given for it (possibly empty).
+
+    Raises:
+        ValueError: a name belongs to no section.
+
+    Example:
+    >>> split_settings({"epochs": 5}, {"vqvae": VQVAE_DEFAULTS, "training": VQVAE_TRAINING_DEFAULTS},
+    ...                "vqgen train")
+    {'vqvae': {}, 'training': {'epochs': 5}}
+    """
+    given = {name: {} for name in sections}
+    for key, value in settings.items():
+        owner = next((name for name, defaults in sections.items()
+                      if key in {field.name for field in dataclasses.fields(defaults)}), None)
+        if owner is None:
+            raise ValueError(f"Unknown setting {key!r}; see `{command} --help` for the options.")
+        given[owner][key] = value
+    return given
