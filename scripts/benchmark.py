@@ -51,7 +51,7 @@ import vqgen  # noqa: E402
 from benchmark_prior import naive_sample  # noqa: E402
 from compare_keras_example import keras_example_vqvae, train_and_measure  # noqa: E402
 from vqgen.data import ImageSet, load_images, split_images, to_dataset  # noqa: E402
-from vqgen.runs.train_vqvae import DEFAULT_MODEL, DEFAULT_TRAINING  # noqa: E402
+from vqgen.settings import DATA_DEFAULTS, VQVAE_TRAINING_DEFAULTS  # noqa: E402
 
 SETTINGS = {
     "full": dict(
@@ -268,8 +268,8 @@ def benchmark_quantizer(settings, rows):
 
 def benchmark_training(settings, rows):
     """Section 2: VQ-VAE training images/s, vqgen's defaults against the Keras example recipe."""
-    batch_size, epochs = DEFAULT_TRAINING["batch_size"], settings["train_epochs"]
-    train, validation = split_images(load_images("digits"), DEFAULT_TRAINING["validation_fraction"], seed=0)
+    batch_size, epochs = VQVAE_TRAINING_DEFAULTS.batch_size, settings["train_epochs"]
+    train, validation = split_images(load_images("digits"), DATA_DEFAULTS.validation_fraction, seed=0)
     if settings["train_images"]:
         count = settings["train_images"]
         train = ImageSet(train.images[:count], train.labels[:count], train.num_classes, train.name)
@@ -279,8 +279,8 @@ def benchmark_training(settings, rows):
     example = train_and_measure(keras_example_vqvae(train.image_shape), 1e-3, train, validation_images,
                                 epochs, batch_size)
     keras.utils.set_random_seed(0)
-    default = train_and_measure(vqgen.VQVAE(input_shape=train.image_shape, seed=0, **DEFAULT_MODEL),
-                                DEFAULT_TRAINING["learning_rate"], train, validation_images, epochs, batch_size)
+    default = train_and_measure(vqgen.VQVAE(input_shape=train.image_shape, seed=0),
+                                VQVAE_TRAINING_DEFAULTS.learning_rate, train, validation_images, epochs, batch_size)
     # train_and_measure returns (held-out PSNR, codes used, perplexity, training images/s).
     rows.append(row(setting, "Keras example recipe", example[3], "images/s",
                     detail=f"held-out PSNR {example[0]:.1f} dB"))
@@ -343,7 +343,7 @@ def benchmark_saved_model(settings, rows):
     """Section 4: the exported `sample` signature against in-process sampling, same seeds."""
     batch, repeats, budget = settings["sample_batch"], settings["repeats"], settings["budget_seconds"]
     keras.utils.set_random_seed(0)
-    vqvae = vqgen.VQVAE(input_shape=(28, 28, 1), seed=0, **DEFAULT_MODEL)
+    vqvae = vqgen.VQVAE(input_shape=(28, 28, 1), seed=0)
     code_prior = prior.PixelCNN(vqvae.num_embeddings, vqvae.grid_shape)
     code_prior.build()
     rows_, columns = vqvae.grid_shape

@@ -17,10 +17,9 @@ import numpy as np
 import tensorflow as tf
 
 import prior
-from vqgen.runs.model_files import load_model_file
+from vqgen.runs.model_files import load_stage_model
 from vqgen.runs.run_folder import RunFolder
-from vqgen.runs.train_prior import DEFAULT_PRIOR, coded_dataset
-from vqgen.models.vqvae import VQVAE
+from vqgen.runs.train_prior import coded_dataset
 
 
 def naive_sample(model, num, seed):
@@ -59,17 +58,17 @@ def main():
 
     run = RunFolder(args.run)
     config = run.read_config()
-    vqvae = load_model_file(run.vqvae_path, VQVAE)
+    vqvae = load_stage_model(run, "vqvae")
     arrays = coded_dataset(run, vqvae, config["data"])
     keras.utils.set_random_seed(0)
-    model = prior.PixelCNN(num_embeddings=vqvae.num_embeddings, grid_shape=vqvae.grid_shape, **DEFAULT_PRIOR)
+    model = prior.PixelCNN(num_embeddings=vqvae.num_embeddings, grid_shape=vqvae.grid_shape)
     model.compile(optimizer=keras.optimizers.Adam(1e-3))
     model.fit(arrays["train_codes"], epochs=args.epochs, batch_size=args.batch_size, verbose=2,
               validation_data=(arrays["validation_codes"],))
     bits = model.evaluate(arrays["validation_codes"], batch_size=256, verbose=0, return_dict=True)["bits_per_code"]
 
     rows, columns = vqvae.grid_shape
-    print(f"\nprior: {DEFAULT_PRIOR}, K={vqvae.num_embeddings}, grid {rows}x{columns}, "
+    print(f"\nprior: {prior.PixelCNNSettings()}, K={vqvae.num_embeddings}, grid {rows}x{columns}, "
           f"{args.epochs} epochs; validation bits per code: {bits:.3f}\n")
     print("| grids | `sample` (s) | naive predict loop (s) | speed-up |")
     print("|---|---|---|---|")
