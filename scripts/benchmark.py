@@ -44,12 +44,12 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
-
-import prior  # noqa: E402
-from prior import sampling  # noqa: E402
-import vqgen  # noqa: E402
 from benchmark_prior import naive_sample  # noqa: E402
 from compare_keras_example import keras_example_vqvae, train_and_measure  # noqa: E402
+
+import prior  # noqa: E402
+import vqgen  # noqa: E402
+from prior import sampling  # noqa: E402
 from vqgen.data import ImageSet, load_images, split_images, to_dataset  # noqa: E402
 from vqgen.settings import DATA_DEFAULTS, VQVAE_TRAINING_DEFAULTS  # noqa: E402
 
@@ -239,9 +239,15 @@ def benchmark_quantizer(settings, rows):
     repeats, budget = settings["quantizer_repeats"], settings["budget_seconds"]
     probe_vectors = settings["probe_mebibytes"] * 2**20 // (4 * 64)  # float32 [probe_vectors, 64]
     probe = run_worker("probe", probe_vectors, 64, 0, 1, budget)
-    rows.append(row("memory probe", f"a {settings['probe_mebibytes']} MiB float32 tensor in a tf.function",
-                    probe["peak_mebibytes"], "MiB peak growth",
-                    detail=f"expected {settings['probe_mebibytes']} MiB: validates the measurement"))
+    rows.append(
+        row(
+            "memory probe",
+            f"a {settings['probe_mebibytes']} MiB float32 tensor in a tf.function",
+            probe["peak_mebibytes"],
+            "MiB peak growth",
+            detail=f"expected {settings['probe_mebibytes']} MiB: validates the measurement",
+        )
+    )
     names = {"broadcast": "broadcast [N,K,D] reference", "vqgen": "vqgen VectorQuantizer"}
     peaks = {}
     for index, (num_vectors, dim, num_codes) in enumerate(settings["quantizer_sizes"]):
@@ -249,14 +255,37 @@ def benchmark_quantizer(settings, rows):
         reference, ours = (run_worker(name, num_vectors, dim, num_codes, repeats, budget) for name in names)
         peaks[dim] = {"broadcast": reference["peak_mebibytes"], "vqgen": ours["peak_mebibytes"]}
         if index == 0:
-            rows.append(row(f"quantizer fwd+bwd {size}", names["broadcast"], num_vectors / reference["seconds"],
-                            "vectors/s", calls=reference["timed_calls"]))
-            rows.append(row(f"quantizer fwd+bwd {size}", names["vqgen"], num_vectors / ours["seconds"],
-                            "vectors/s", calls=ours["timed_calls"],
-                            gains={"broadcast": reference["seconds"] / ours["seconds"]}))
-        rows.append(row(f"quantizer peak memory {size}", names["broadcast"], reference["peak_mebibytes"], "MiB"))
-        rows.append(row(f"quantizer peak memory {size}", names["vqgen"], ours["peak_mebibytes"], "MiB",
-                        gains={"broadcast": reference["peak_mebibytes"] / ours["peak_mebibytes"]}))
+            rows.append(
+                row(
+                    f"quantizer fwd+bwd {size}",
+                    names["broadcast"],
+                    num_vectors / reference["seconds"],
+                    "vectors/s",
+                    calls=reference["timed_calls"],
+                )
+            )
+            rows.append(
+                row(
+                    f"quantizer fwd+bwd {size}",
+                    names["vqgen"],
+                    num_vectors / ours["seconds"],
+                    "vectors/s",
+                    calls=ours["timed_calls"],
+                    gains={"broadcast": reference["seconds"] / ours["seconds"]},
+                )
+            )
+        rows.append(
+            row(f"quantizer peak memory {size}", names["broadcast"], reference["peak_mebibytes"], "MiB")
+        )
+        rows.append(
+            row(
+                f"quantizer peak memory {size}",
+                names["vqgen"],
+                ours["peak_mebibytes"],
+                "MiB",
+                gains={"broadcast": reference["peak_mebibytes"] / ours["peak_mebibytes"]},
+            )
+        )
     large, small = (dim for _, dim, _ in settings["quantizer_sizes"])
     setting = f"quantizer peak, D={large} over D={small} (K*N*D x{large // small}, N*K fixed)"
     for name, label in names.items():
@@ -276,16 +305,38 @@ def benchmark_training(settings, rows):
     validation_images = to_dataset(validation, len(validation)).get_single_element().numpy()
     setting = f"VQ-VAE training, {len(train):,} digits, batch {batch_size}, {epochs} epochs"
     keras.utils.set_random_seed(0)
-    example = train_and_measure(keras_example_vqvae(train.image_shape), 1e-3, train, validation_images,
-                                epochs, batch_size)
+    example = train_and_measure(
+        keras_example_vqvae(train.image_shape), 1e-3, train, validation_images, epochs, batch_size
+    )
     keras.utils.set_random_seed(0)
-    default = train_and_measure(vqgen.VQVAE(input_shape=train.image_shape, seed=0),
-                                VQVAE_TRAINING_DEFAULTS.learning_rate, train, validation_images, epochs, batch_size)
+    default = train_and_measure(
+        vqgen.VQVAE(input_shape=train.image_shape, seed=0),
+        VQVAE_TRAINING_DEFAULTS.learning_rate,
+        train,
+        validation_images,
+        epochs,
+        batch_size,
+    )
     # train_and_measure returns (held-out PSNR, codes used, perplexity, training images/s).
-    rows.append(row(setting, "Keras example recipe", example[3], "images/s",
-                    detail=f"held-out PSNR {example[0]:.1f} dB"))
-    rows.append(row(setting, "vqgen default", default[3], "images/s", gains={"example": default[3] / example[3]},
-                    detail=f"held-out PSNR {default[0]:.1f} dB"))
+    rows.append(
+        row(
+            setting,
+            "Keras example recipe",
+            example[3],
+            "images/s",
+            detail=f"held-out PSNR {example[0]:.1f} dB",
+        )
+    )
+    rows.append(
+        row(
+            setting,
+            "vqgen default",
+            default[3],
+            "images/s",
+            gains={"example": default[3] / example[3]},
+            detail=f"held-out PSNR {default[0]:.1f} dB",
+        )
+    )
 
 
 # ---------------------------------------------------------------------- 3. sampling
@@ -324,16 +375,34 @@ def benchmark_sampling(settings, rows):
         naive = None
         if side == 7:
             model.predict(np.zeros((batch, side, side), "int32"), verbose=0)  # traces predict
-            naive, calls = median_seconds(lambda repeat: naive_sample(model, batch, seed=repeat), repeats, budget)
+            naive, calls = median_seconds(
+                lambda repeat, model=model: naive_sample(model, batch, seed=repeat), repeats, budget
+            )
             rows.append(row(setting, "naive predict loop (public example)", naive, "s/batch", calls=calls))
         full, calls, full_grids = time_sampler(model, "full", batch, repeats, budget)
-        rows.append(row(setting, 'compiled loop, method="full"', full, "s/batch", calls=calls,
-                        gains={"naive": naive / full} if naive else {}))
+        rows.append(
+            row(
+                setting,
+                'compiled loop, method="full"',
+                full,
+                "s/batch",
+                calls=calls,
+                gains={"naive": naive / full} if naive else {},
+            )
+        )
         cached, calls, cached_grids = time_sampler(model, "cached", batch, repeats, budget)
         gains = {"naive": naive / cached} if naive else {}
-        rows.append(row(setting, 'cached sampler, method="cached"', cached, "s/batch", calls=calls,
-                        gains={**gains, "full": full / cached},
-                        detail=f"same codes as full for seed 1: {np.array_equal(full_grids, cached_grids)}"))
+        rows.append(
+            row(
+                setting,
+                'cached sampler, method="cached"',
+                cached,
+                "s/batch",
+                calls=calls,
+                gains={**gains, "full": full / cached},
+                detail=f"same codes as full for seed 1: {np.array_equal(full_grids, cached_grids)}",
+            )
+        )
 
 
 # ---------------------------------------------------------------------- 4. SavedModel
@@ -354,8 +423,11 @@ def benchmark_saved_model(settings, rows):
         signature = tf.saved_model.load(path).signatures["sample"]
 
         def exported(repeat):
-            return signature(num_samples=tf.constant(batch), temperature=tf.constant(1.0),
-                             seed=tf.constant(repeat + 1, tf.int64))["codes"].numpy()
+            return signature(
+                num_samples=tf.constant(batch),
+                temperature=tf.constant(1.0),
+                seed=tf.constant(repeat + 1, tf.int64),
+            )["codes"].numpy()
 
         def in_process(repeat):
             return code_prior.sample(batch, seed=repeat + 1)
@@ -367,13 +439,23 @@ def benchmark_saved_model(settings, rows):
             if not np.array_equal(exported(repeat), in_process(repeat)):
                 raise AssertionError(f"the SavedModel and in-process sample differ for seed {repeat + 1}")
         in_process_decoded(0)
-        timings = [median_seconds(call, repeats, budget) for call in (in_process, in_process_decoded, exported)]
+        timings = [
+            median_seconds(call, repeats, budget) for call in (in_process, in_process_decoded, exported)
+        ]
     (sample, sample_calls), (decoded, decoded_calls), (exported, calls) = timings
     rows.append(row(setting, "in-process PixelCNN.sample", sample, "s/batch", calls=sample_calls))
     rows.append(row(setting, "in-process sample + VQVAE.decode", decoded, "s/batch", calls=decoded_calls))
-    rows.append(row(setting, "SavedModel `sample` signature (codes + images)", exported, "s/batch", calls=calls,
-                    gains={"in-process sample": sample / exported, "in-process sample+decode": decoded / exported},
-                    detail=f"same codes as in-process for seeds 1..{repeats}: asserted"))
+    rows.append(
+        row(
+            setting,
+            "SavedModel `sample` signature (codes + images)",
+            exported,
+            "s/batch",
+            calls=calls,
+            gains={"in-process sample": sample / exported, "in-process sample+decode": decoded / exported},
+            detail=f"same codes as in-process for seeds 1..{repeats}: asserted",
+        )
+    )
 
 
 # ---------------------------------------------------------------------- report
@@ -381,8 +463,15 @@ def benchmark_saved_model(settings, rows):
 
 def row(setting, variant, value, unit, calls=None, gains=None, detail=""):
     """One result: `gains` maps a baseline's name to how many times better this variant is."""
-    return {"setting": setting, "variant": variant, "value": value, "unit": unit, "timed_calls": calls,
-            "gains": gains or {}, "detail": detail}
+    return {
+        "setting": setting,
+        "variant": variant,
+        "value": value,
+        "unit": unit,
+        "timed_calls": calls,
+        "gains": gains or {},
+        "detail": detail,
+    }
 
 
 def machine_description():
@@ -407,14 +496,18 @@ def format_load(load_average):
 
 def markdown_table(rows):
     """The rows as a Markdown table, one line per row."""
-    lines = ["| setting | variant | value | gain vs baseline (>1 = better) | timed calls | note |",
-             "|---|---|---|---|---|---|"]
+    lines = [
+        "| setting | variant | value | gain vs baseline (>1 = better) | timed calls | note |",
+        "|---|---|---|---|---|---|",
+    ]
     for result in rows:
         value = result["value"]
         shown = f"{value:,.0f}" if value >= 100 else f"{value:.3g}"
         gains = "; ".join(f"{gain:.3g}x vs {name}" for name, gain in result["gains"].items()) or "-"
-        lines.append(f"| {result['setting']} | {result['variant']} | {shown} {result['unit']} | {gains} | "
-                     f"{result['timed_calls'] or '-'} | {result['detail']} |")
+        lines.append(
+            f"| {result['setting']} | {result['variant']} | {shown} {result['unit']} | {gains} | "
+            f"{result['timed_calls'] or '-'} | {result['detail']} |"
+        )
     return "\n".join(lines)
 
 
@@ -434,10 +527,13 @@ def main():
     mode = "quick" if args.quick else "full"
     settings = SETTINGS[mode]
     machine = machine_description()
-    print(f"# vqgen benchmark ({mode})\n\nCPU: {machine['cpu']}, {machine['logical_cores']} logical cores "
-          f"({machine['usable_cores']} usable); Python {machine['python']}, TensorFlow {machine['tensorflow']}, "
-          f"Keras {machine['keras']}; load average at start {format_load(machine['load_average_start'])}",
-          flush=True)
+    print(
+        f"# vqgen benchmark ({mode})\n\nCPU: {machine['cpu']}, {machine['logical_cores']} logical cores "
+        f"({machine['usable_cores']} usable); Python {machine['python']}, "
+        f"TensorFlow {machine['tensorflow']}, Keras {machine['keras']}; "
+        f"load average at start {format_load(machine['load_average_start'])}",
+        flush=True,
+    )
     start = time.perf_counter()
     rows = []
     for section in (benchmark_quantizer, benchmark_training, benchmark_sampling, benchmark_saved_model):
@@ -446,12 +542,23 @@ def main():
         print(f"{section.__name__}: {time.perf_counter() - section_start:.0f} s", file=sys.stderr, flush=True)
     machine["load_average_end"] = os.getloadavg()
     wall_seconds = time.perf_counter() - start
-    print(f"\n{markdown_table(rows)}\n\nWall time {wall_seconds:.0f} s; "
-          f"load average at end {format_load(machine['load_average_end'])}")
+    print(
+        f"\n{markdown_table(rows)}\n\nWall time {wall_seconds:.0f} s; "
+        f"load average at end {format_load(machine['load_average_end'])}"
+    )
     if args.json:
         with open(args.json, "w") as stream:
-            json.dump({"mode": mode, "machine": machine, "settings": settings, "rows": rows,
-                       "wall_seconds": wall_seconds}, stream, indent=2)
+            json.dump(
+                {
+                    "mode": mode,
+                    "machine": machine,
+                    "settings": settings,
+                    "rows": rows,
+                    "wall_seconds": wall_seconds,
+                },
+                stream,
+                indent=2,
+            )
 
 
 if __name__ == "__main__":

@@ -63,18 +63,27 @@ def main():
     keras.utils.set_random_seed(0)
     model = prior.PixelCNN(num_embeddings=vqvae.num_embeddings, grid_shape=vqvae.grid_shape)
     model.compile(optimizer=keras.optimizers.Adam(1e-3))
-    model.fit(arrays["train_codes"], epochs=args.epochs, batch_size=args.batch_size, verbose=2,
-              validation_data=(arrays["validation_codes"],))
-    bits = model.evaluate(arrays["validation_codes"], batch_size=256, verbose=0, return_dict=True)["bits_per_code"]
+    model.fit(
+        arrays["train_codes"],
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        verbose=2,
+        validation_data=(arrays["validation_codes"],),
+    )
+    bits = model.evaluate(arrays["validation_codes"], batch_size=256, verbose=0, return_dict=True)[
+        "bits_per_code"
+    ]
 
     rows, columns = vqvae.grid_shape
-    print(f"\nprior: {prior.PixelCNNSettings()}, K={vqvae.num_embeddings}, grid {rows}x{columns}, "
-          f"{args.epochs} epochs; validation bits per code: {bits:.3f}\n")
+    print(
+        f"\nprior: {prior.PixelCNNSettings()}, K={vqvae.num_embeddings}, grid {rows}x{columns}, "
+        f"{args.epochs} epochs; validation bits per code: {bits:.3f}\n"
+    )
     print("| grids | `sample` (s) | naive predict loop (s) | speed-up |")
     print("|---|---|---|---|")
     for num in (10, 64):
-        compiled = seconds(lambda: model.sample(num, seed=0), args.repeats)
-        naive = seconds(lambda: naive_sample(model, num, seed=0), 1)
+        compiled = seconds(lambda num=num: model.sample(num, seed=0), args.repeats)
+        naive = seconds(lambda num=num: naive_sample(model, num, seed=0), 1)
         print(f"| {num} | {compiled:.3f} | {naive:.2f} | {naive / compiled:.0f}x |")
 
 

@@ -42,8 +42,15 @@ def keras_example_vqvae(image_shape):
         name="example_decoder",
     )
     return VQVAE(
-        input_shape=image_shape, num_embeddings=128, embedding_dim=16, downsample=4, ema=False,
-        restart_after_steps=None, init_from_data=False, encoder=encoder, decoder=decoder,
+        input_shape=image_shape,
+        num_embeddings=128,
+        embedding_dim=16,
+        downsample=4,
+        ema=False,
+        restart_after_steps=None,
+        init_from_data=False,
+        encoder=encoder,
+        decoder=decoder,
     )
 
 
@@ -81,22 +88,44 @@ def main():
     validation_images = to_dataset(validation, len(validation)).get_single_element().numpy()
     rows = []
     defaults = VQVAE(input_shape=train.image_shape, seed=0)
-    rows.append(("vqgen default", defaults.num_embeddings,
-                 *train_and_measure(defaults, VQVAE_TRAINING_DEFAULTS.learning_rate, train,
-                                    validation_images, args.epochs, args.batch_size)))
+    rows.append(
+        (
+            "vqgen default",
+            defaults.num_embeddings,
+            *train_and_measure(
+                defaults,
+                VQVAE_TRAINING_DEFAULTS.learning_rate,
+                train,
+                validation_images,
+                args.epochs,
+                args.batch_size,
+            ),
+        )
+    )
     example = keras_example_vqvae(train.image_shape)
-    rows.append(("Keras example recipe", example.num_embeddings,
-                 *train_and_measure(example, 1e-3, train, validation_images, args.epochs, args.batch_size)))
+    rows.append(
+        (
+            "Keras example recipe",
+            example.num_embeddings,
+            *train_and_measure(example, 1e-3, train, validation_images, args.epochs, args.batch_size),
+        )
+    )
 
-    print(f"\n{len(train)} training / {len(validation)} held-out digits, {args.epochs} epochs, "
-          f"batch {args.batch_size}\n")
+    print(
+        f"\n{len(train)} training / {len(validation)} held-out digits, {args.epochs} epochs, "
+        f"batch {args.batch_size}\n"
+    )
     print("| model | held-out PSNR (dB) | codes used / K | perplexity | train images/s |")
     print("|---|---|---|---|---|")
     for name, k, psnr, used, perplexity, speed in rows:
-        print(f"| {name} | {psnr:.2f} | {used} / {k} ({100 * used / k:.0f}%) | {perplexity:.1f} | {speed:.0f} |")
+        print(
+            f"| {name} | {psnr:.2f} | {used} / {k} ({100 * used / k:.0f}%) | {perplexity:.1f} | {speed:.0f} |"
+        )
     gain = rows[0][2] - rows[1][2]
-    print(f"\nPSNR gain of vqgen over the example recipe: {gain:+.2f} dB; "
-          f"speed ratio {rows[0][5] / rows[1][5]:.2f}x")
+    print(
+        f"\nPSNR gain of vqgen over the example recipe: {gain:+.2f} dB; "
+        f"speed ratio {rows[0][5] / rows[1][5]:.2f}x"
+    )
 
 
 if __name__ == "__main__":

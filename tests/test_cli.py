@@ -12,8 +12,23 @@ import pytest
 from vqgen.cli import main
 from vqgen.data import load_images
 
-TINY_STAGE1 = ["--epochs", "1", "--num-embeddings", "16", "--embedding-dim", "4", "--hidden-channels",
-               "8", "--residual-channels", "4", "--num-residual-blocks", "1", "--batch-size", "32", "--quiet"]
+TINY_STAGE1 = [
+    "--epochs",
+    "1",
+    "--num-embeddings",
+    "16",
+    "--embedding-dim",
+    "4",
+    "--hidden-channels",
+    "8",
+    "--residual-channels",
+    "4",
+    "--num-residual-blocks",
+    "1",
+    "--batch-size",
+    "32",
+    "--quiet",
+]
 TINY_PRIOR = ["--prior-epochs", "1", "--num-layers", "2", "--filters", "8", "--quiet"]
 
 
@@ -56,21 +71,32 @@ def trained_run(tmp_path_factory, small_digits):
 
 @pytest.mark.slow
 def test_train_train_prior_sample_writes_every_output(trained_run, tmp_path, capsys):
-    for name in ("config.json", "vqvae.keras", "metrics.csv", "reconstructions.png", "codes.npz",
-                 "prior.keras", "prior_metrics.csv", "checkpoints/vqvae/epoch_001.weights.h5",
-                 "checkpoints/prior/epoch_001.weights.h5"):
+    for name in (
+        "config.json",
+        "vqvae.keras",
+        "metrics.csv",
+        "reconstructions.png",
+        "codes.npz",
+        "prior.keras",
+        "prior_metrics.csv",
+        "checkpoints/vqvae/epoch_001.weights.h5",
+        "checkpoints/prior/epoch_001.weights.h5",
+    ):
         assert os.path.isfile(os.path.join(trained_run, name)), name
     for stage in ("vqvae", "prior"):  # both stages log through the same trainer
         assert sorted(os.listdir(os.path.join(trained_run, "logs", stage))) == ["train", "validation"]
     assert not os.path.exists(os.path.join(trained_run, "backup"))
     out = str(tmp_path / "samples.png")
-    code, stdout, _ = run_cli(["sample", "--run", trained_run, "-n", "6", "--label", "3", "--seed", "4",
-                               "--out", out], capsys)
+    code, stdout, _ = run_cli(
+        ["sample", "--run", trained_run, "-n", "6", "--label", "3", "--seed", "4", "--out", out], capsys
+    )
     assert code == 0 and os.path.isfile(out)
     codes = np.load(out[:-4] + ".npy")
     assert codes.shape == (6, 7, 7) and codes.dtype == np.int32 and codes.min() >= 0 and codes.max() < 16
     again = str(tmp_path / "again.png")
-    run_cli(["sample", "--run", trained_run, "-n", "6", "--label", "3", "--seed", "4", "--out", again], capsys)
+    run_cli(
+        ["sample", "--run", trained_run, "-n", "6", "--label", "3", "--seed", "4", "--out", again], capsys
+    )
     np.testing.assert_array_equal(np.load(again[:-4] + ".npy"), codes)
 
 
@@ -82,7 +108,10 @@ def test_train_train_prior_sample_writes_every_output(trained_run, tmp_path, cap
         (["train-prior", "--run", "{run}"], "already exists"),
         (["sample", "--run", "{run}", "--label", "10", "--out", "{tmp}/x.png"], "label"),
         (["sample", "--run", "{run}", "--out", "{tmp}/x.png"], "label"),
-        (["sample", "--run", "{run}", "--temperature", "0", "--label", "1", "--out", "{tmp}/x.png"], "temperature"),
+        (
+            ["sample", "--run", "{run}", "--temperature", "0", "--label", "1", "--out", "{tmp}/x.png"],
+            "temperature",
+        ),
         (["sample", "--run", "{run}", "--top-k", "17", "--label", "1", "--out", "{tmp}/x.png"], "top_k"),
         (["sample", "--run", "{tmp}/missing", "--out", "{tmp}/x.png"], "does not exist"),
         (["train", "--run", "{tmp}/new", "--data", "{tmp}/nothing.npz"], "nothing.npz"),
@@ -110,14 +139,40 @@ def test_train_prior_and_sample_need_the_earlier_stage(tmp_path, small_digits, c
 
 
 COMMAND_OPTIONS = {
-    "train": ["--run", "--data", "--seed", "--epochs", "--num-embeddings", "--no-ema", "--overwrite",
-              "--strategy", "--deterministic"],
-    "train-prior": ["--run", "--conditional", "--num-layers", "--filters", "--kernel-size", "--prior-epochs",
-                    "--prior-learning-rate", "--strategy", "--overwrite"],
+    "train": [
+        "--run",
+        "--data",
+        "--seed",
+        "--epochs",
+        "--num-embeddings",
+        "--no-ema",
+        "--overwrite",
+        "--strategy",
+        "--deterministic",
+    ],
+    "train-prior": [
+        "--run",
+        "--conditional",
+        "--num-layers",
+        "--filters",
+        "--kernel-size",
+        "--prior-epochs",
+        "--prior-learning-rate",
+        "--strategy",
+        "--overwrite",
+    ],
     "sample": ["--run", "-n", "--temperature", "--top-k", "--label", "--seed", "--out"],
     "export": ["--run", "--out", "--overwrite"],
-    "run": ["--run", "--quick", "--unconditional", "--data", "--num-embeddings", "--num-layers",
-            "--prior-epochs", "--strategy"],
+    "run": [
+        "--run",
+        "--quick",
+        "--unconditional",
+        "--data",
+        "--num-embeddings",
+        "--num-layers",
+        "--prior-epochs",
+        "--strategy",
+    ],
 }
 
 
@@ -127,8 +182,9 @@ def test_help_lists_each_commands_own_options():
     for command in COMMAND_OPTIONS:
         assert command in result.stdout
     for command, options in COMMAND_OPTIONS.items():
-        result = subprocess.run([sys.executable, "-m", "vqgen.cli", command, "--help"], capture_output=True,
-                                text=True)
+        result = subprocess.run(
+            [sys.executable, "-m", "vqgen.cli", command, "--help"], capture_output=True, text=True
+        )
         assert result.returncode == 0, result.stderr
         listed = set(re.findall(r"(?<![\w-])(--?[a-z][a-z-]*)", result.stdout))
         assert set(options) <= listed, (command, set(options) - listed)
@@ -136,8 +192,9 @@ def test_help_lists_each_commands_own_options():
             assert not {"--quick", "--unconditional"} & listed, command
         if command in ("sample", "export"):
             assert not {"--epochs", "--num-layers", "--data"} & listed, command
-    train_help = subprocess.run([sys.executable, "-m", "vqgen.cli", "train", "--help"], capture_output=True,
-                                text=True).stdout
+    train_help = subprocess.run(
+        [sys.executable, "-m", "vqgen.cli", "train", "--help"], capture_output=True, text=True
+    ).stdout
     assert "--num-layers" not in train_help and "--label" not in train_help  # stage 2 options stay out
     assert "codebook size K (default: 256)" in " ".join(train_help.split())  # defaults from vqgen.settings
 
@@ -183,24 +240,71 @@ def bad_input_cases(tmp_path, trained_run, unconditional_run):
     os.makedirs(tmp_path / "empty_folder")
     new_run = ["--run", str(tmp_path / "new"), *TINY_STAGE1]
     return [
-        ("corrupt .keras", ["sample", "--run", corrupt_run, "--label", "1", "--out", str(tmp_path / "x.png")],
-         "not a readable Keras model", corrupt_run),
+        (
+            "corrupt .keras",
+            ["sample", "--run", corrupt_run, "--label", "1", "--out", str(tmp_path / "x.png")],
+            "not a readable Keras model",
+            corrupt_run,
+        ),
         ("missing run", ["train-prior", "--run", str(tmp_path / "nowhere")], "does not exist", trained_run),
-        ("truncated npz", ["train", "--data", truncated_copy(write_npz(tmp_path / "ok.npz", images=good),
-                                                             tmp_path / "cut.npz"), *new_run], "cut.npz", trained_run),
-        ("wrong size", ["train", "--data", write_npz(tmp_path / "size.npz", images=good[:, :26, :26]), *new_run],
-         "not divisible", trained_run),
-        ("wrong channels", ["train", "--data", write_npz(tmp_path / "channels.npz", images=np.repeat(good, 2, -1)),
-                            *new_run], "channels", trained_run),
-        ("NaN pixels", ["train", "--data", write_npz(tmp_path / "nan.npz", images=nan_images), *new_run],
-         "NaN", trained_run),
-        ("empty folder", ["train", "--data", str(tmp_path / "empty_folder"), *new_run], "empty_folder", trained_run),
-        ("unknown dataset", ["train", "--data", "tfds:no_such_dataset_anywhere", *new_run],
-         "no_such_dataset_anywhere", trained_run),
-        ("label for unconditional prior", ["sample", "--run", unconditional_run, "--label", "2", "--out",
-                                           str(tmp_path / "x.png")], "unconditional", unconditional_run),
-        ("out-of-range codes", ["train-prior", "--run", bad_codes_run, "--overwrite", *TINY_PRIOR],
-         "16", bad_codes_run),
+        (
+            "truncated npz",
+            [
+                "train",
+                "--data",
+                truncated_copy(write_npz(tmp_path / "ok.npz", images=good), tmp_path / "cut.npz"),
+                *new_run,
+            ],
+            "cut.npz",
+            trained_run,
+        ),
+        (
+            "wrong size",
+            ["train", "--data", write_npz(tmp_path / "size.npz", images=good[:, :26, :26]), *new_run],
+            "not divisible",
+            trained_run,
+        ),
+        (
+            "wrong channels",
+            [
+                "train",
+                "--data",
+                write_npz(tmp_path / "channels.npz", images=np.repeat(good, 2, -1)),
+                *new_run,
+            ],
+            "channels",
+            trained_run,
+        ),
+        (
+            "NaN pixels",
+            ["train", "--data", write_npz(tmp_path / "nan.npz", images=nan_images), *new_run],
+            "NaN",
+            trained_run,
+        ),
+        (
+            "empty folder",
+            ["train", "--data", str(tmp_path / "empty_folder"), *new_run],
+            "empty_folder",
+            trained_run,
+        ),
+        (
+            "unknown dataset",
+            ["train", "--data", "tfds:no_such_dataset_anywhere", *new_run],
+            "no_such_dataset_anywhere",
+            trained_run,
+        ),
+        (
+            "label for unconditional prior",
+            ["sample", "--run", unconditional_run, "--label", "2", "--out", str(tmp_path / "x.png")],
+            "unconditional",
+            unconditional_run,
+        ),
+        (
+            "out-of-range codes",
+            ["train-prior", "--run", bad_codes_run, "--overwrite", *TINY_PRIOR],
+            "16",
+            bad_codes_run,
+        ),
     ]
 
 
@@ -214,7 +318,9 @@ def test_bad_input_sweep(trained_run, unconditional_run, tmp_path, capsys):
         assert len(lines) == 1 and lines[0].startswith("vqgen: error:"), (name, stderr)
         assert expected in lines[0], (name, lines[0])
         assert "Traceback" not in stderr, name
-        changed = {path for path in set(before) | set(hashes(run)) if before.get(path) != hashes(run).get(path)}
+        changed = {
+            path for path in set(before) | set(hashes(run)) if before.get(path) != hashes(run).get(path)
+        }
         assert not changed, (name, changed)
         assert not os.path.exists(tmp_path / "new" / "vqvae.keras"), name
 
@@ -229,7 +335,9 @@ def test_export_writes_a_saved_model_and_names_a_missing_stage(trained_run, tmp_
     assert code == 2 and "already exists" in stderr and hashes(out) == before
     stage_less = tmp_path / "stage_less"
     stage_less.mkdir()
-    (stage_less / "config.json").write_text('{"data": {}, "vqvae": {}, "vqvae_training": {}}')  # stage 1 unfinished
+    (stage_less / "config.json").write_text(
+        '{"data": {}, "vqvae": {}, "vqvae_training": {}}'
+    )  # stage 1 unfinished
     code, _, stderr = run_cli(["export", "--run", str(stage_less), "--out", str(tmp_path / "x")], capsys)
     assert code == 2 and "vqgen train" in stderr and len(stderr.strip().splitlines()) == 1
     assert not os.path.exists(tmp_path / "x")
@@ -244,8 +352,10 @@ def test_foreign_folder_and_bad_fraction_are_refused_without_touching_files(tmp_
     code, _, stderr = run_cli(["train", "--run", str(foreign), "--data", small_digits, *TINY_STAGE1], capsys)
     assert code == 2 and "not a vqgen run" in stderr and hashes(str(foreign)) == before
     fresh = tmp_path / "fresh"
-    code, _, stderr = run_cli(["train", "--run", str(fresh), "--data", small_digits, "--validation-fraction",
-                               "0", *TINY_STAGE1], capsys)
+    code, _, stderr = run_cli(
+        ["train", "--run", str(fresh), "--data", small_digits, "--validation-fraction", "0", *TINY_STAGE1],
+        capsys,
+    )
     assert code == 2 and "validation-fraction" in stderr and not fresh.exists()
 
 

@@ -42,7 +42,8 @@ SCRIPT = textwrap.dedent(
 
 @pytest.mark.slow
 def test_same_seed_gives_identical_codebooks_codes_and_samples(tmp_path):
-    result = subprocess.run([sys.executable, "-c", SCRIPT, str(tmp_path)], capture_output=True, text=True,
-                            timeout=300)
+    result = subprocess.run(
+        [sys.executable, "-c", SCRIPT, str(tmp_path)], capture_output=True, text=True, timeout=300
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     assert "identical" in result.stdout

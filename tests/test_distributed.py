@@ -46,8 +46,9 @@ MIRRORED_SCRIPT = textwrap.dedent(
 
 @pytest.mark.slow
 def test_mirrored_step_equals_single_device_step_with_ema_and_gradient_codebooks():
-    result = subprocess.run([sys.executable, "-c", MIRRORED_SCRIPT], capture_output=True, text=True,
-                            timeout=240)
+    result = subprocess.run(
+        [sys.executable, "-c", MIRRORED_SCRIPT], capture_output=True, text=True, timeout=240
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "ema max difference" in result.stdout and "gradient max difference" in result.stdout
 
@@ -104,10 +105,15 @@ def test_two_workers_on_localhost_end_with_identical_codebooks_and_priors(tmp_pa
     for index in range(2):
         config = json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}})
         environment = {**os.environ, "TF_CONFIG": config, "TF_CPP_MIN_LOG_LEVEL": "3"}
-        workers.append(subprocess.Popen(
-            [sys.executable, "-c", WORKER_SCRIPT, str(tmp_path / f"worker{index}.npz")],
-            env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        ))
+        workers.append(
+            subprocess.Popen(
+                [sys.executable, "-c", WORKER_SCRIPT, str(tmp_path / f"worker{index}.npz")],
+                env=environment,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+        )
     try:
         outputs = [worker.communicate(timeout=180) for worker in workers]
     finally:

@@ -92,8 +92,14 @@ for job in json.loads(sys.argv[1]):
 
 def tiny_vqvae():
     model = vqgen.VQVAE(
-        input_shape=(8, 8, 1), num_embeddings=16, embedding_dim=4, downsample=4,
-        hidden_channels=8, residual_channels=4, num_residual_blocks=1, seed=0,
+        input_shape=(8, 8, 1),
+        num_embeddings=16,
+        embedding_dim=4,
+        downsample=4,
+        hidden_channels=8,
+        residual_channels=4,
+        num_residual_blocks=1,
+        seed=0,
     )
     # Codebook rows taken from encoder outputs, so that random images use many different codes.
     features = model.encoder(np.random.default_rng(5).uniform(size=(8, 8, 8, 1)).astype("float32"))
@@ -174,19 +180,34 @@ def elsewhere(exports, inputs, tmp_path_factory):
     cannot import vqgen or prior, `saved_model_cli show --all`, and `saved_model_cli run` of decode."""
     folder = tmp_path_factory.mktemp("subprocess")
     jobs = [
-        {"path": str(exports[name]), "inputs": inputs["path"], "calls": calls,
-         "out": str(folder / f"{name}.npz")}
+        {
+            "path": str(exports[name]),
+            "inputs": inputs["path"],
+            "calls": calls,
+            "out": str(folder / f"{name}.npz"),
+        }
         for name, calls in CALLS.items()
     ]
     np.save(folder / "codes.npy", inputs["codes"])
     processes = {
         "loader": start([sys.executable, "-c", LOAD_WITHOUT_TOOLKIT, json.dumps(jobs)], cwd=folder),
         "show": start(["saved_model_cli", "show", "--dir", str(exports["conditional"]), "--all"]),
-        "run": start([
-            "saved_model_cli", "run", "--dir", str(exports["codec"]), "--tag_set", "serve",
-            "--signature_def", "decode", "--inputs", f"codes={folder / 'codes.npy'}",
-            "--outdir", str(folder / "cli"),
-        ]),
+        "run": start(
+            [
+                "saved_model_cli",
+                "run",
+                "--dir",
+                str(exports["codec"]),
+                "--tag_set",
+                "serve",
+                "--signature_def",
+                "decode",
+                "--inputs",
+                f"codes={folder / 'codes.npy'}",
+                "--outdir",
+                str(folder / "cli"),
+            ]
+        ),
     }
     outputs = {name: finish(process) for name, process in processes.items()}
     return {
@@ -237,14 +258,18 @@ def test_sample_draws_the_in_process_codes_for_a_seed(loaded_elsewhere, models, 
     np.testing.assert_array_equal(unconditional[f"{loader}/sample_b/codes"], reference["sample_b"])
     assert not np.array_equal(reference["sample"], reference["sample_b"])  # seeds matter
     np.testing.assert_allclose(
-        unconditional[f"{loader}/sample/images"], models["vqvae"].decode(reference["sample"]),
-        atol=1e-5, rtol=0,
+        unconditional[f"{loader}/sample/images"],
+        models["vqvae"].decode(reference["sample"]),
+        atol=1e-5,
+        rtol=0,
     )
     conditional = loaded_elsewhere["conditional"]
     np.testing.assert_array_equal(conditional[f"{loader}/sample/codes"], reference["conditional_sample"])
     np.testing.assert_allclose(
         conditional[f"{loader}/sample/images"],
-        models["vqvae"].decode(reference["conditional_sample"]), atol=1e-5, rtol=0,
+        models["vqvae"].decode(reference["conditional_sample"]),
+        atol=1e-5,
+        rtol=0,
     )
 
 
@@ -297,8 +322,10 @@ def test_saved_model_cli_show_lists_every_signature(elsewhere):
     images = ("DT_FLOAT", "(-1, 8, 8, 1)")
     codes = ("DT_INT32", "(-1, 2, 2)")
     sample_inputs = {
-        "num_samples": ("DT_INT32", "()"), "temperature": ("DT_FLOAT", "()"),
-        "seed": ("DT_INT64", "()"), "labels": ("DT_INT32", "(-1)"),
+        "num_samples": ("DT_INT32", "()"),
+        "temperature": ("DT_FLOAT", "()"),
+        "seed": ("DT_INT64", "()"),
+        "labels": ("DT_INT32", "(-1)"),
     }
     assert blocks["encode"] == {"inputs": {"images": images}, "outputs": {"codes": codes}}
     assert blocks["decode"] == {"inputs": {"codes": codes}, "outputs": {"images": images}}
@@ -343,22 +370,46 @@ CODES_RANGE = re.escape("codes must be in [0, 16)")
         ("unconditional", "encode", dict(images=tf.fill([1, 8, 8, 1], float("nan"))), PIXELS),
         ("unconditional", "decode", dict(codes=tf.fill([1, 2, 2], 16)), CODES_RANGE),
         ("unconditional", "decode", dict(codes=tf.fill([1, 2, 2], -1)), CODES_RANGE),
-        ("unconditional", "decode", dict(codes=tf.zeros([1, 2, 3], tf.int32)),
-         re.escape("codes must have shape [batch, 2, 2]")),
-        ("unconditional", "decode", dict(codes=tf.zeros([1, 2, 2, 1], tf.int32)),
-         re.escape("codes must have shape [batch, 2, 2]")),
+        (
+            "unconditional",
+            "decode",
+            dict(codes=tf.zeros([1, 2, 3], tf.int32)),
+            re.escape("codes must have shape [batch, 2, 2]"),
+        ),
+        (
+            "unconditional",
+            "decode",
+            dict(codes=tf.zeros([1, 2, 2, 1], tf.int32)),
+            re.escape("codes must have shape [batch, 2, 2]"),
+        ),
         ("unconditional", "sample", scalars(num_samples=0), "num_samples must be >= 1"),
         ("unconditional", "sample", scalars(temperature=0.0), "temperature must be > 0"),
         ("unconditional", "sample", scalars(temperature=-1.0), "temperature must be > 0"),
         ("unconditional", "sample", scalars(temperature=float("inf")), "temperature must be a finite number"),
-        ("conditional", "sample", dict(**scalars(), labels=tf.constant([0, 1, 2])),
-         "labels must hold one label per sample"),
-        ("conditional", "sample", dict(**scalars(), labels=tf.constant([0, 1, 2, 3])),
-         "labels must be < num_classes"),
-        ("conditional", "sample", dict(**scalars(), labels=tf.constant([0, -1, 2, 1])),
-         "labels must be >= 0"),
-        ("conditional", "sample", dict(**scalars(), labels=tf.zeros([4, 1], tf.int32)),
-         re.escape("labels must have shape [num_samples]")),
+        (
+            "conditional",
+            "sample",
+            dict(**scalars(), labels=tf.constant([0, 1, 2])),
+            "labels must hold one label per sample",
+        ),
+        (
+            "conditional",
+            "sample",
+            dict(**scalars(), labels=tf.constant([0, 1, 2, 3])),
+            "labels must be < num_classes",
+        ),
+        (
+            "conditional",
+            "sample",
+            dict(**scalars(), labels=tf.constant([0, -1, 2, 1])),
+            "labels must be >= 0",
+        ),
+        (
+            "conditional",
+            "sample",
+            dict(**scalars(), labels=tf.zeros([4, 1], tf.int32)),
+            re.escape("labels must have shape [num_samples]"),
+        ),
     ],
 )
 def test_bad_inputs_fail_at_the_signature_with_the_expected_shape_or_range(
@@ -385,7 +436,8 @@ def test_bad_arguments_to_export_are_refused(models, tmp_path):
 def folder_contents(path):
     return {
         os.path.relpath(os.path.join(root, name), path): open(os.path.join(root, name), "rb").read()
-        for root, _, names in os.walk(path) for name in names
+        for root, _, names in os.walk(path)
+        for name in names
     }
 
 

@@ -26,9 +26,7 @@ def hand_grid(cells, rows, columns, height, width, channels, padding):
 
 
 def random_tiles(count, height, width, channels, seed=0):
-    return np.random.default_rng(seed).integers(0, 256, (count, height, width, channels)).astype(
-        np.uint8
-    )
+    return np.random.default_rng(seed).integers(0, 256, (count, height, width, channels)).astype(np.uint8)
 
 
 def read_png(path):

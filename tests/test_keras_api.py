@@ -102,9 +102,21 @@ def test_packaged_models_load_in_a_fresh_process_after_importing_their_package(t
     runs = {"vqgen": ("", "vqvae.keras"), "prior": ("vqgen", "pixelcnn.keras")}
     processes = {
         package: subprocess.Popen(
-            [sys.executable, "-c", LOAD_WITH_ONE_PACKAGE, package, blocked, str(tmp_path / model_file),
-             str(tmp_path / "inputs.npz"), str(tmp_path / f"{package}.npz")],
-            cwd=tmp_path, env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            [
+                sys.executable,
+                "-c",
+                LOAD_WITH_ONE_PACKAGE,
+                package,
+                blocked,
+                str(tmp_path / model_file),
+                str(tmp_path / "inputs.npz"),
+                str(tmp_path / f"{package}.npz"),
+            ],
+            cwd=tmp_path,
+            env=environment,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
         )
         for package, (blocked, model_file) in runs.items()
     }

@@ -16,8 +16,9 @@ print(json.dumps(sorted({name.split(".")[0] for name in sys.modules})))
 
 
 def top_level_modules_after_importing(module):
-    result = subprocess.run([sys.executable, "-c", IMPORTED_AFTER, module], capture_output=True, text=True,
-                            timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-c", IMPORTED_AFTER, module], capture_output=True, text=True, timeout=120
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     return set(json.loads(result.stdout.strip().splitlines()[-1]))
 

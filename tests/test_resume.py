@@ -17,8 +17,21 @@ import vqgen
 from vqgen.data import load_images
 
 EPOCHS = 6
-TINY = ["--num-embeddings", "16", "--embedding-dim", "4", "--hidden-channels", "8", "--residual-channels",
-        "4", "--num-residual-blocks", "1", "--batch-size", "16", "--quiet"]
+TINY = [
+    "--num-embeddings",
+    "16",
+    "--embedding-dim",
+    "4",
+    "--hidden-channels",
+    "8",
+    "--residual-channels",
+    "4",
+    "--num-residual-blocks",
+    "1",
+    "--batch-size",
+    "16",
+    "--quiet",
+]
 
 
 def completed_epochs(run):
@@ -35,14 +48,29 @@ def test_sigkill_at_random_moments_then_resume(tmp_path):
     data = tmp_path / "digits.npz"
     np.savez(data, images=digits.images[:800], labels=digits.labels[:800])
     run = str(tmp_path / "run")
+
     def command(folder):
-        return [sys.executable, "-m", "vqgen.cli", "train", "--run", folder, "--data", str(data),
-                "--epochs", str(EPOCHS), "--deterministic", *TINY]
+        return [
+            sys.executable,
+            "-m",
+            "vqgen.cli",
+            "train",
+            "--run",
+            folder,
+            "--data",
+            str(data),
+            "--epochs",
+            str(EPOCHS),
+            "--deterministic",
+            *TINY,
+        ]
 
     environment = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
     rng = random.Random(0)
     for _ in range(2):
-        process = subprocess.Popen(command(run), env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        process = subprocess.Popen(
+            command(run), env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        )
         done_before = completed_epochs(run)
         deadline = time.time() + 120
         while completed_epochs(run) == done_before and process.poll() is None and time.time() < deadline:
@@ -51,12 +79,15 @@ def test_sigkill_at_random_moments_then_resume(tmp_path):
         process.send_signal(signal.SIGKILL)
         process.wait()
     assert completed_epochs(run) < EPOCHS, "the kills came too late to test resuming"
-    assert os.path.isfile(os.path.join(run, "backup", "vqvae", "epoch.json")), "no epoch completed before the kills"
+    assert os.path.isfile(os.path.join(run, "backup", "vqvae", "epoch.json")), (
+        "no epoch completed before the kills"
+    )
     finished = subprocess.run(command(run), env=environment, capture_output=True, text=True, timeout=300)
     assert finished.returncode == 0, finished.stderr
     uninterrupted = str(tmp_path / "uninterrupted")
-    reference = subprocess.run(command(uninterrupted), env=environment, capture_output=True, text=True,
-                               timeout=300)
+    reference = subprocess.run(
+        command(uninterrupted), env=environment, capture_output=True, text=True, timeout=300
+    )
     assert reference.returncode == 0, reference.stderr
     with open(os.path.join(run, "metrics.csv"), newline="") as stream:
         epochs = [int(row["epoch"]) for row in csv.DictReader(stream)]
@@ -68,12 +99,12 @@ def test_sigkill_at_random_moments_then_resume(tmp_path):
     expected = keras.models.load_model(os.path.join(uninterrupted, "vqvae.keras"))
     assert len(model.weights) == len(expected.weights)
     for resumed_weight, expected_weight in zip(model.weights, expected.weights):
-        np.testing.assert_array_equal(resumed_weight.numpy(), expected_weight.numpy(), err_msg=resumed_weight.path)
+        np.testing.assert_array_equal(
+            resumed_weight.numpy(), expected_weight.numpy(), err_msg=resumed_weight.path
+        )
     checkpoints = os.path.join(run, "checkpoints", "vqvae")
-    assert sorted(os.listdir(checkpoints)) == [
-        f"epoch_{e:03d}.weights.h5" for e in range(1, EPOCHS + 1)
-    ]
-    for root, _, files in os.walk(run):
+    assert sorted(os.listdir(checkpoints)) == [f"epoch_{e:03d}.weights.h5" for e in range(1, EPOCHS + 1)]
+    for _, _, files in os.walk(run):
         for name in files:
             assert not name.startswith("."), f"temporary file left: {name}"
     for name in os.listdir(checkpoints):

@@ -142,9 +142,7 @@ def test_dead_code_restart_revives_a_collapsed_codebook(ema):
     rng = np.random.default_rng(5)
     K, D = 64, 8
     centres = rng.normal(size=(K, D)).astype("float32") * 3
-    quantizer = VectorQuantizer(
-        num_embeddings=K, embedding_dim=D, ema=ema, restart_after_steps=5, seed=0
-    )
+    quantizer = VectorQuantizer(num_embeddings=K, embedding_dim=D, ema=ema, restart_after_steps=5, seed=0)
     quantizer.build((None, D))
     quantizer.codebook.assign(np.tile(centres[:1], (K, 1)))  # every code identical: collapsed
     if ema:
@@ -191,7 +189,8 @@ def test_distances_stay_float32_under_mixed_precision():
     half_precision = np.argmin(
         np.sum(z.astype("float16") ** 2, 1, keepdims=True)
         - 2 * z.astype("float16") @ codebook.astype("float16").T
-        + np.sum(codebook.astype("float16") ** 2, 1), axis=1,
+        + np.sum(codebook.astype("float16") ** 2, 1),
+        axis=1,
     )
     assert np.mean(half_precision != expected) > 0.5  # float16 distances would get this wrong
     np.testing.assert_array_equal(quantizer.indices(z).numpy(), expected)
@@ -227,8 +226,14 @@ def test_bad_inputs_raise_one_line_errors():
 
 def test_config_and_keras_file_round_trip(tmp_path):
     quantizer = VectorQuantizer(
-        num_embeddings=12, embedding_dim=3, beta=0.3, ema=True, decay=0.95, restart_after_steps=7,
-        init_from_data=True, seed=3,
+        num_embeddings=12,
+        embedding_dim=3,
+        beta=0.3,
+        ema=True,
+        decay=0.95,
+        restart_after_steps=7,
+        init_from_data=True,
+        seed=3,
     )
     clone = VectorQuantizer.from_config(quantizer.get_config())
     assert clone.get_config() == quantizer.get_config()
@@ -245,4 +250,6 @@ def test_config_and_keras_file_round_trip(tmp_path):
     loaded = keras.models.load_model(path)
     np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0), atol=1e-6)
     loaded_quantizer = [layer for layer in loaded.layers if isinstance(layer, VectorQuantizer)][0]
-    np.testing.assert_array_equal(loaded_quantizer.ema_cluster_size.numpy(), quantizer.ema_cluster_size.numpy())
+    np.testing.assert_array_equal(
+        loaded_quantizer.ema_cluster_size.numpy(), quantizer.ema_cluster_size.numpy()
+    )

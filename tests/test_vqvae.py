@@ -11,8 +11,14 @@ from vqgen import VQVAE
 
 def tiny_vqvae(**kwargs):
     config = dict(
-        input_shape=(8, 12, 1), num_embeddings=16, embedding_dim=4, downsample=4,
-        hidden_channels=8, residual_channels=4, num_residual_blocks=1, seed=0,
+        input_shape=(8, 12, 1),
+        num_embeddings=16,
+        embedding_dim=4,
+        downsample=4,
+        hidden_channels=8,
+        residual_channels=4,
+        num_residual_blocks=1,
+        seed=0,
     )
     config.update(kwargs)
     return VQVAE(**config)
@@ -34,8 +40,15 @@ def test_shapes_for_every_downsampling_factor(downsample, channels):
 
 
 def test_compression_ratio_of_the_paper():
-    model = VQVAE(input_shape=(128, 128, 3), num_embeddings=512, embedding_dim=4, downsample=4,
-                  hidden_channels=4, residual_channels=2, num_residual_blocks=0)
+    model = VQVAE(
+        input_shape=(128, 128, 3),
+        num_embeddings=512,
+        embedding_dim=4,
+        downsample=4,
+        hidden_channels=4,
+        residual_channels=2,
+        num_residual_blocks=0,
+    )
     assert model.grid_shape == (32, 32)
     assert model.compression_ratio == pytest.approx(128 * 128 * 3 * 8 / (32 * 32 * 9))
     assert round(model.compression_ratio, 2) == 42.67
@@ -126,7 +139,9 @@ def test_public_api_is_exported():
 
 def test_custom_encoder_and_decoder_round_trip(tmp_path):
     encoder = keras.Sequential([keras.layers.Conv2D(4, 4, strides=4, padding="same")], name="my_encoder")
-    decoder = keras.Sequential([keras.layers.Conv2DTranspose(1, 4, strides=4, padding="same")], name="my_decoder")
+    decoder = keras.Sequential(
+        [keras.layers.Conv2DTranspose(1, 4, strides=4, padding="same")], name="my_decoder"
+    )
     model = tiny_vqvae(encoder=encoder, decoder=decoder)
     assert model.encoder is encoder and model.decoder is decoder
     model.compile(optimizer="adam")

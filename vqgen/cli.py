@@ -1,10 +1,10 @@
 """The `vqgen` command line: a thin layer over the Python API.
 
-    vqgen run                                   # the whole job on the embedded digits
-    vqgen train --run runs/digits --epochs 10   # stage 1
-    vqgen train-prior --run runs/digits --conditional
-    vqgen sample --run runs/digits -n 64 --label 3 --seed 0 --out samples.png
-    vqgen export --run runs/digits --out exported/digits
+vqgen run                                   # the whole job on the embedded digits
+vqgen train --run runs/digits --epochs 10   # stage 1
+vqgen train-prior --run runs/digits --conditional
+vqgen sample --run runs/digits -n 64 --label 3 --seed 0 --out samples.png
+vqgen export --run runs/digits --out exported/digits
 """
 
 import argparse
@@ -48,33 +48,56 @@ def _add_settings(group, defaults, prefix="", skip=()):
         flags = [*field.metadata.get("short_flags", ()), "--" + (prefix + field.name).replace("_", "-")]
         text = f"{field.metadata['help']} (default: {default})"
         if isinstance(default, bool):
-            group.add_argument(*flags, dest=prefix + field.name, action=argparse.BooleanOptionalAction,
-                               default=None, help=text)
+            group.add_argument(
+                *flags,
+                dest=prefix + field.name,
+                action=argparse.BooleanOptionalAction,
+                default=None,
+                help=text,
+            )
             continue
         kind = next((t for t in typing.get_args(field.type) if t is not type(None)), field.type)
         if kind is int and "choices" not in field.metadata:
             kind = field.metadata.get("cli_type", _positive_int)
-        group.add_argument(*flags, dest=prefix + field.name, type=kind, default=None,
-                           choices=field.metadata.get("choices"), help=text)
+        group.add_argument(
+            *flags,
+            dest=prefix + field.name,
+            type=kind,
+            default=None,
+            choices=field.metadata.get("choices"),
+            help=text,
+        )
 
 
 def _add_common(parser):
-    parser.add_argument("--strategy", choices=STRATEGIES, default="default",
-                        help="tf.distribute strategy: default (one device), mirrored (all local "
-                             "devices), multiworker (TF_CONFIG). Default: %(default)s.")
-    parser.add_argument("--overwrite", action="store_true",
-                        help="replace existing outputs instead of refusing")
+    parser.add_argument(
+        "--strategy",
+        choices=STRATEGIES,
+        default="default",
+        help="tf.distribute strategy: default (one device), mirrored (all local "
+        "devices), multiworker (TF_CONFIG). Default: %(default)s.",
+    )
+    parser.add_argument(
+        "--overwrite", action="store_true", help="replace existing outputs instead of refusing"
+    )
     parser.add_argument("--quiet", action="store_true", help="no Keras progress bar")
-    parser.add_argument("--deterministic", action="store_true",
-                        help="enable TensorFlow's op determinism: two runs with the same --seed "
-                             "give identical models (slower)")
+    parser.add_argument(
+        "--deterministic",
+        action="store_true",
+        help="enable TensorFlow's op determinism: two runs with the same --seed "
+        "give identical models (slower)",
+    )
 
 
 def _add_stage1_options(parser):
     group = parser.add_argument_group("data")
     source = next(field for field in dataclasses.fields(DATA_DEFAULTS) if field.name == "source")
-    group.add_argument("--data", dest="source", default=None,
-                       help=f"{source.metadata['help']} (default: {DATA_DEFAULTS.source})")
+    group.add_argument(
+        "--data",
+        dest="source",
+        default=None,
+        help=f"{source.metadata['help']} (default: {DATA_DEFAULTS.source})",
+    )
     _add_settings(group, DATA_DEFAULTS, skip=("source",))
     _add_settings(parser.add_argument_group("stage 1 (VQ-VAE)"), VQVAE_DEFAULTS)
     _add_settings(parser.add_argument_group("stage-1 training"), VQVAE_TRAINING_DEFAULTS)
@@ -82,8 +105,9 @@ def _add_stage1_options(parser):
 
 def _add_prior_options(parser):
     group = parser.add_argument_group("stage 2 (PixelCNN prior)")
-    group.add_argument("--conditional", action="store_true",
-                       help="condition the prior on the dataset's class labels")
+    group.add_argument(
+        "--conditional", action="store_true", help="condition the prior on the dataset's class labels"
+    )
     _add_settings(group, PixelCNNSettings())
     _add_settings(parser.add_argument_group("stage-2 training"), PRIOR_TRAINING_DEFAULTS, prefix="prior_")
 
@@ -91,8 +115,9 @@ def _add_prior_options(parser):
 def _add_sample_options(parser, out_required):
     _add_settings(parser, SAMPLE_DEFAULTS)
     parser.add_argument("--label", type=int, help="class of every sample (conditional prior)")
-    parser.add_argument("--out", required=out_required, help="PNG file for the image grid; the codes "
-                        "go next to it as .npy")
+    parser.add_argument(
+        "--out", required=out_required, help="PNG file for the image grid; the codes go next to it as .npy"
+    )
 
 
 def build_parser():
@@ -104,49 +129,67 @@ def build_parser():
     parser = argparse.ArgumentParser(
         prog="vqgen",
         description="Two-stage discrete generative modelling: a VQ-VAE codes images as grids of "
-                    "integers, a gated PixelCNN prior learns those grids, and sampling decodes new "
-                    "grids into images. Outputs go into a run folder.",
+        "integers, a gated PixelCNN prior learns those grids, and sampling decodes new "
+        "grids into images. Outputs go into a run folder.",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    train = commands.add_parser("train", help="train stage 1 (the VQ-VAE) into a run folder",
-                                description="Train a VQ-VAE; writes config.json, vqvae.keras, "
-                                            "metrics.csv, TensorBoard logs, per-epoch checkpoints "
-                                            "and reconstructions.png into --run. Running it again "
-                                            "on an unfinished run resumes it.")
+    train = commands.add_parser(
+        "train",
+        help="train stage 1 (the VQ-VAE) into a run folder",
+        description="Train a VQ-VAE; writes config.json, vqvae.keras, "
+        "metrics.csv, TensorBoard logs, per-epoch checkpoints "
+        "and reconstructions.png into --run. Running it again "
+        "on an unfinished run resumes it.",
+    )
     train.add_argument("--run", required=True, help="run folder")
     _add_stage1_options(train)
     _add_common(train)
 
-    train_prior = commands.add_parser("train-prior", help="train stage 2 (the prior) of a run",
-                                      description="Code the run's dataset with its VQ-VAE "
-                                                  "(cached in codes.npz) and train a PixelCNN "
-                                                  "prior; writes prior.keras and prior_metrics.csv.")
+    train_prior = commands.add_parser(
+        "train-prior",
+        help="train stage 2 (the prior) of a run",
+        description="Code the run's dataset with its VQ-VAE "
+        "(cached in codes.npz) and train a PixelCNN "
+        "prior; writes prior.keras and prior_metrics.csv.",
+    )
     train_prior.add_argument("--run", required=True, help="run folder with a trained VQ-VAE")
     _add_prior_options(train_prior)
     _add_common(train_prior)
 
-    sample = commands.add_parser("sample", help="sample images from a run",
-                                 description="Sample code grids from the prior and decode them.")
+    sample = commands.add_parser(
+        "sample",
+        help="sample images from a run",
+        description="Sample code grids from the prior and decode them.",
+    )
     sample.add_argument("--run", required=True, help="run folder with both stages trained")
     _add_sample_options(sample, out_required=True)
     sample.add_argument("--seed", type=int, help="same seed, same images")
 
-    export = commands.add_parser("export", help="export a run as a TensorFlow SavedModel",
-                                 description="Write a SavedModel with encode, decode, reconstruct "
-                                             "and (with a prior) sample signatures.")
+    export = commands.add_parser(
+        "export",
+        help="export a run as a TensorFlow SavedModel",
+        description="Write a SavedModel with encode, decode, reconstruct "
+        "and (with a prior) sample signatures.",
+    )
     export.add_argument("--run", required=True, help="run folder with a trained VQ-VAE")
     export.add_argument("--out", required=True, help="SavedModel folder to write")
     export.add_argument("--overwrite", action="store_true", help="replace an existing export")
 
-    run = commands.add_parser("run", help="train, train the prior, sample and export, in one go",
-                              description="The whole job with defaults that give recognisable "
-                                          "digits in about 6 minutes on 2 CPU cores.")
+    run = commands.add_parser(
+        "run",
+        help="train, train the prior, sample and export, in one go",
+        description="The whole job with defaults that give recognisable "
+        "digits in about 6 minutes on 2 CPU cores.",
+    )
     run.add_argument("--run", help="run folder (default: runs/run-<timestamp>)")
     run.add_argument("--quick", action="store_true", help="a one-minute smoke run (tiny models)")
-    run.add_argument("--unconditional", action="store_true",
-                     help="train an unconditional prior even when the data has labels (by default "
-                          "`run` conditions on labels and samples one row per class)")
+    run.add_argument(
+        "--unconditional",
+        action="store_true",
+        help="train an unconditional prior even when the data has labels (by default "
+        "`run` conditions on labels and samples one row per class)",
+    )
     _add_stage1_options(run)
     _add_prior_options(run)
     _add_common(run)
@@ -161,8 +204,9 @@ QUICK_PRIOR = dict(epochs=1, num_layers=3, filters=32)
 def _given(args, defaults, prefix=""):
     """The options of the settings dataclass `defaults` that were given on the command line."""
     names = [field.name for field in dataclasses.fields(defaults)]
-    return {name: getattr(args, prefix + name) for name in names
-            if getattr(args, prefix + name, None) is not None}
+    return {
+        name: getattr(args, prefix + name) for name in names if getattr(args, prefix + name, None) is not None
+    }
 
 
 def _stage1(args, **defaults):
@@ -171,17 +215,27 @@ def _stage1(args, **defaults):
     settings = {**defaults}
     for section in (DATA_DEFAULTS, VQVAE_DEFAULTS, VQVAE_TRAINING_DEFAULTS):
         settings.update(_given(args, section))
-    return train_vqvae(args.run, overwrite=args.overwrite, strategy=args.strategy,
-                       verbose=0 if args.quiet else 1, **settings)
+    return train_vqvae(
+        args.run, overwrite=args.overwrite, strategy=args.strategy, verbose=0 if args.quiet else 1, **settings
+    )
 
 
 def _stage2(args, **defaults):
     from vqgen.runs.train_prior import train_prior
 
-    settings = {**defaults, **_given(args, PixelCNNSettings()),
-                **_given(args, PRIOR_TRAINING_DEFAULTS, prefix="prior_")}
-    return train_prior(args.run, conditional=args.conditional, overwrite=args.overwrite,
-                       strategy=args.strategy, verbose=0 if args.quiet else 1, **settings)
+    settings = {
+        **defaults,
+        **_given(args, PixelCNNSettings()),
+        **_given(args, PRIOR_TRAINING_DEFAULTS, prefix="prior_"),
+    }
+    return train_prior(
+        args.run,
+        conditional=args.conditional,
+        overwrite=args.overwrite,
+        strategy=args.strategy,
+        verbose=0 if args.quiet else 1,
+        **settings,
+    )
 
 
 def _export(run_path, out, overwrite):
@@ -225,16 +279,19 @@ def _command_run(args):
 def _dispatch(args):
     if args.command == "train":
         model = _stage1(args)
-        print(f"Saved {os.path.join(args.run, 'vqvae.keras')} (codes {model.grid_shape[0]}x"
-              f"{model.grid_shape[1]}, compression {model.compression_ratio:.1f}x)")
+        print(
+            f"Saved {os.path.join(args.run, 'vqvae.keras')} (codes {model.grid_shape[0]}x"
+            f"{model.grid_shape[1]}, compression {model.compression_ratio:.1f}x)"
+        )
     elif args.command == "train-prior":
         _stage2(args)
         print(f"Saved {os.path.join(args.run, 'prior.keras')}")
     elif args.command == "sample":
         from vqgen.runs.sample_images import sample_images
 
-        sample_images(args.run, labels=args.label, seed=args.seed, out=args.out,
-                      **_given(args, SAMPLE_DEFAULTS))
+        sample_images(
+            args.run, labels=args.label, seed=args.seed, out=args.out, **_given(args, SAMPLE_DEFAULTS)
+        )
         print(f"Wrote {args.out} and {args.out[:-4]}.npy")
     elif args.command == "export":
         _export(args.run, args.out, args.overwrite)
@@ -268,8 +325,10 @@ def main(argv=None):
         sys.exit(2)
     except KeyboardInterrupt:
         resumable = args.command in ("train", "train-prior", "run")
-        print("vqgen: interrupted" + ("; run the same command again to resume" if resumable else ""),
-              file=sys.stderr)
+        print(
+            "vqgen: interrupted" + ("; run the same command again to resume" if resumable else ""),
+            file=sys.stderr,
+        )
         sys.exit(130)
     return 0
 

@@ -13,8 +13,8 @@ import tensorflow as tf
 
 import vqgen
 from prior import PixelCNN
-from vqgen.runs.atomic_file import atomic_path
 from vqgen.models.vqvae import VQVAE
+from vqgen.runs.atomic_file import atomic_path
 
 CONFIG_ASSET_NAME = "vqgen_config.json"
 
@@ -88,9 +88,7 @@ def _check_models(vqvae, pixelcnn):
     if pixelcnn is None:
         return
     if not isinstance(pixelcnn, PixelCNN):
-        raise ValueError(
-            f"prior must be a prior.PixelCNN or None. Received: prior={type(pixelcnn).__name__}"
-        )
+        raise ValueError(f"prior must be a prior.PixelCNN or None. Received: prior={type(pixelcnn).__name__}")
     if pixelcnn.num_embeddings != vqvae.num_embeddings or pixelcnn.grid_shape != vqvae.grid_shape:
         raise ValueError(
             f"The prior models {pixelcnn.num_embeddings} codes on {pixelcnn.grid_shape} grids but "
@@ -124,8 +122,9 @@ def _shape_check(tensor, expected, message):
     padded = tf.concat([shape, tf.fill([rank + 1], -1)], axis=0)[: rank + 1]
     matches = tf.equal(padded[rank], -1)  # no axis beyond the expected ones
     for axis, size in enumerate(expected):
-        matches = tf.logical_and(matches, tf.not_equal(padded[axis], -1) if size is None
-                                 else tf.equal(padded[axis], size))
+        matches = tf.logical_and(
+            matches, tf.not_equal(padded[axis], -1) if size is None else tf.equal(padded[axis], size)
+        )
     return tf.debugging.Assert(matches, [f"{message}; received shape", shape], summarize=rank + 8)
 
 
@@ -200,7 +199,10 @@ class _ServingModule(tf.Module):
         # sample_codes asserts num_samples >= 1, temperature > 0 and labels in [0, num_classes).
         with tf.control_dependencies(checks):
             codes = pixelcnn.sample_codes(
-                num_samples, temperature, seed, labels=labels,
+                num_samples,
+                temperature,
+                seed,
+                labels=labels,
                 method=pixelcnn.resolve_sampling_method("auto"),
             )
         return {"images": self.models.vqvae.decode_tensor(codes), "codes": codes}

@@ -120,8 +120,14 @@ def split_settings(settings, sections, command):
     """
     given = {name: {} for name in sections}
     for key, value in settings.items():
-        owner = next((name for name, defaults in sections.items()
-                      if key in {field.name for field in dataclasses.fields(defaults)}), None)
+        owner = next(
+            (
+                name
+                for name, defaults in sections.items()
+                if key in {field.name for field in dataclasses.fields(defaults)}
+            ),
+            None,
+        )
         if owner is None:
             raise ValueError(f"Unknown setting {key!r}; see `{command} --help` for the options.")
         given[owner][key] = value

@@ -51,9 +51,7 @@ def read_idx_file(path):
         with opener(path, "rb") as stream:
             data = stream.read()
     except (gzip.BadGzipFile, EOFError, zlib.error) as error:
-        raise ValueError(
-            f"idx file {path!r} is corrupt or truncated ({error}); download it again"
-        ) from None
+        raise ValueError(f"idx file {path!r} is corrupt or truncated ({error}); download it again") from None
     if len(data) < 4 or data[0] != 0 or data[1] != 0:
         raise ValueError(
             f"{path!r} is not an idx file (its first bytes are not 00 00 <type> <ndim>); point "
@@ -117,8 +115,7 @@ def load_idx_directory(directory, split="train"):
     """
     if split not in IDX_SPLIT_PREFIXES:
         raise ValueError(
-            f"an idx directory has the splits 'train' and 'test'; pass one of them. "
-            f"Received: split={split!r}"
+            f"an idx directory has the splits 'train' and 'test'; pass one of them. Received: split={split!r}"
         )
     prefix = IDX_SPLIT_PREFIXES[split]
     images_path = _find_idx_file(directory, f"{prefix}-images-idx3-ubyte")

@@ -72,14 +72,8 @@ def _standardized_labels(labels, count, num_classes, name):
         )
     if num_classes is None:
         num_classes = int(values.max()) + 1 if count else 0
-    elif (
-        isinstance(num_classes, bool)
-        or not isinstance(num_classes, (int, np.integer))
-        or num_classes < 1
-    ):
-        raise ValueError(
-            f"num_classes must be a positive int or None. Received: num_classes={num_classes!r}"
-        )
+    elif isinstance(num_classes, bool) or not isinstance(num_classes, (int, np.integer)) or num_classes < 1:
+        raise ValueError(f"num_classes must be a positive int or None. Received: num_classes={num_classes!r}")
     elif count and values.max() >= num_classes:
         raise ValueError(
             f"labels from {name!r} must be < num_classes={num_classes}; raise num_classes or fix "
@@ -130,9 +124,7 @@ class ImageSet:
         if not isinstance(self.name, str) or not self.name:
             raise ValueError(f"name must be a non-empty string. Received: name={self.name!r}")
         images = _standardized_images(self.images, self.name)
-        labels, num_classes = _standardized_labels(
-            self.labels, images.shape[0], self.num_classes, self.name
-        )
+        labels, num_classes = _standardized_labels(self.labels, images.shape[0], self.num_classes, self.name)
         object.__setattr__(self, "images", images)
         object.__setattr__(self, "labels", labels)
         object.__setattr__(self, "num_classes", num_classes)

@@ -52,28 +52,20 @@ def to_dataset(images, batch_size, shuffle=False, seed=None, with_labels=False):
     """
     if not isinstance(images, ImageSet):
         raise ValueError(
-            f"to_dataset needs an ImageSet (from load_images). "
-            f"Received: images={type(images).__name__}"
+            f"to_dataset needs an ImageSet (from load_images). Received: images={type(images).__name__}"
         )
     if len(images) == 0:
         raise ValueError(
             f"ImageSet {images.name!r} is empty; nothing to serve (use a validation_fraction > 0 "
             f"or skip the empty set)"
         )
-    if (
-        isinstance(batch_size, bool)
-        or not isinstance(batch_size, (int, np.integer))
-        or batch_size < 1
-    ):
+    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
         raise ValueError(f"batch_size must be an int >= 1. Received: batch_size={batch_size!r}")
-    if seed is not None and (
-        isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0
-    ):
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0):
         raise ValueError(f"seed must be an int >= 0 or None. Received: seed={seed!r}")
     if with_labels and images.labels is None:
         raise ValueError(
-            f"ImageSet {images.name!r} has no labels; pass with_labels=False or load a labelled "
-            f"source"
+            f"ImageSet {images.name!r} has no labels; pass with_labels=False or load a labelled source"
         )
     if with_labels:
         dataset = tf.data.Dataset.from_tensor_slices((images.images, images.labels))
@@ -121,8 +113,10 @@ def epoch_batches(elements, batch_size, seed, first_epoch, epochs, transform=Non
         order = tf.random.experimental.stateless_shuffle(
             tf.range(count, dtype=tf.int64), seed=tf.stack([tf.constant(seed, tf.int64), epoch])
         )
-        return tf.data.Dataset.from_tensor_slices(order).batch(int(batch_size)).map(
-            lambda rows: tf.nest.map_structure(lambda t: tf.gather(t, rows), tensors)
+        return (
+            tf.data.Dataset.from_tensor_slices(order)
+            .batch(int(batch_size))
+            .map(lambda rows: tf.nest.map_structure(lambda t: tf.gather(t, rows), tensors))
         )
 
     dataset = tf.data.Dataset.range(first_epoch, epochs).flat_map(one_epoch)

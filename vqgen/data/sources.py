@@ -18,8 +18,11 @@ ARRAY_FILE_EXTENSIONS = (".npz", ".npy")
 
 def _looks_like_path(source):
     """Whether a non-existent source was meant as a file path rather than a dataset name."""
-    return os.sep in source or "/" in source or source.startswith((".", "~")) or (
-        os.path.splitext(source)[1].lower() in ARRAY_FILE_EXTENSIONS + (".gz",)
+    return (
+        os.sep in source
+        or "/" in source
+        or source.startswith((".", "~"))
+        or (os.path.splitext(source)[1].lower() in ARRAY_FILE_EXTENSIONS + (".gz",))
     )
 
 
@@ -97,9 +100,7 @@ def load_images(source, data_dir=None, split="train"):
             f"source must be a non-empty string: {ACCEPTED_SOURCES}. Received: source={source!r}"
         )
     if not isinstance(split, str) or not split:
-        raise ValueError(
-            f"split must be a non-empty string such as 'train'. Received: split={split!r}"
-        )
+        raise ValueError(f"split must be a non-empty string such as 'train'. Received: split={split!r}")
     is_tfds = source.startswith(TFDS_PREFIX)
     if data_dir is not None and not is_tfds:
         raise ValueError(
@@ -114,8 +115,7 @@ def load_images(source, data_dir=None, split="train"):
         name = source[len(TFDS_PREFIX) :]
         if not name:
             raise ValueError(
-                f"a tfds source needs a dataset name, e.g. 'tfds:mnist'. "
-                f"Received: source={source!r}"
+                f"a tfds source needs a dataset name, e.g. 'tfds:mnist'. Received: source={source!r}"
             )
         loaded = load_tfds(name, data_dir=data_dir, split=split)
     elif os.path.exists(os.path.expanduser(source)):

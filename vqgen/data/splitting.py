@@ -44,8 +44,7 @@ def split_images(images, validation_fraction=0.1, seed=0):
     """
     if not isinstance(images, ImageSet):
         raise ValueError(
-            f"split_images needs an ImageSet (from load_images). "
-            f"Received: images={type(images).__name__}"
+            f"split_images needs an ImageSet (from load_images). Received: images={type(images).__name__}"
         )
     if (
         isinstance(validation_fraction, bool)

@@ -91,9 +91,7 @@ def load_tfds(name, data_dir=None, split="train"):
     examples = examples.map(lambda example: tuple(example[key] for key in keys))
     batches = list(tfds.as_numpy(examples.batch(READ_BATCH_SIZE)))
     if not batches:
-        raise ValueError(
-            f"TFDS split {split!r} of {name!r} holds no examples; choose a non-empty split"
-        )
+        raise ValueError(f"TFDS split {split!r} of {name!r} holds no examples; choose a non-empty split")
     arrays = [np.concatenate([batch[index] for batch in batches]) for index in range(len(keys))]
     return ImageSet(
         images=arrays[0],

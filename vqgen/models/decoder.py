@@ -63,7 +63,9 @@ class Decoder(keras.layers.Layer):
         self.strided_transposed_convs = [
             keras.layers.Conv2DTranspose(
                 channels if i == num_strided - 1 else hidden_channels // 2,
-                4, strides=2, padding="same",
+                4,
+                strides=2,
+                padding="same",
                 activation=None if i == num_strided - 1 else "relu",  # linear output
                 name=f"up{i}",
             )
@@ -88,8 +90,12 @@ class Decoder(keras.layers.Layer):
     def compute_output_shape(self, input_shape):
         batch, height, width, _ = input_shape
         f = self.downsample
-        return (batch, None if height is None else height * f, None if width is None else width * f,
-                self.channels)
+        return (
+            batch,
+            None if height is None else height * f,
+            None if width is None else width * f,
+            self.channels,
+        )
 
     def get_config(self):
         config = super().get_config()

@@ -53,6 +53,7 @@ def broadcast_from_first_replica(value):
     is_first = tf.cast(tf.equal(context.replica_id_in_sync_group, 0), value.dtype)
     return context.all_reduce(tf.distribute.ReduceOp.SUM, value * is_first)
 
+
 def logs_for_all_strategies(logs):
     """Returns a train/test step's logs in a form every tf.distribute strategy can reduce.
 

@@ -20,9 +20,7 @@ def check_downsample(downsample):
         ValueError: for any other value.
     """
     if downsample not in DOWNSAMPLE_FACTORS:
-        raise ValueError(
-            f"downsample must be one of {DOWNSAMPLE_FACTORS}. Received: downsample={downsample}"
-        )
+        raise ValueError(f"downsample must be one of {DOWNSAMPLE_FACTORS}. Received: downsample={downsample}")
 
 
 @keras.saving.register_keras_serializable(package="vqgen")
@@ -71,7 +69,11 @@ class Encoder(keras.layers.Layer):
         self.strided_convs = [
             keras.layers.Conv2D(
                 hidden_channels // 2 if i < num_strided - 1 else hidden_channels,
-                4, strides=2, padding="same", activation="relu", name=f"down{i}",
+                4,
+                strides=2,
+                padding="same",
+                activation="relu",
+                name=f"down{i}",
             )
             for i in range(num_strided)
         ]
@@ -98,8 +100,12 @@ class Encoder(keras.layers.Layer):
     def compute_output_shape(self, input_shape):
         batch, height, width, _ = input_shape
         f = self.downsample
-        return (batch, None if height is None else height // f, None if width is None else width // f,
-                self.embedding_dim)
+        return (
+            batch,
+            None if height is None else height // f,
+            None if width is None else width // f,
+            self.embedding_dim,
+        )
 
     def get_config(self):
         config = super().get_config()

@@ -53,7 +53,8 @@ class VectorQuantizer(keras.layers.Layer):
         ema: bool. Learn the codebook by exponential moving averages instead of gradients.
             Defaults to the `VectorQuantizerSettings` value.
         decay: float in (0, 1). EMA decay. Defaults to the `VectorQuantizerSettings` value.
-        epsilon: float > 0. Laplace smoothing of the EMA cluster sizes. Defaults to the `VectorQuantizerSettings` value.
+        epsilon: float > 0. Laplace smoothing of the EMA cluster sizes. Defaults to the
+            `VectorQuantizerSettings` value.
         restart_after_steps: int or None. A code unused for this many consecutive training steps is
             re-seeded from a random input vector of the current batch (and its EMA statistics
             reset). `None` disables restarts. Defaults to the `VectorQuantizerSettings` value.
@@ -150,21 +151,37 @@ class VectorQuantizer(keras.layers.Layer):
         if self.ema:
             # Each code starts as the mean of one pseudo-observation: itself.
             self.ema_cluster_size = self.add_weight(
-                name="ema_cluster_size", shape=(K,), initializer="ones", trainable=False,
-                aggregation="only_first_replica", dtype="float32",
+                name="ema_cluster_size",
+                shape=(K,),
+                initializer="ones",
+                trainable=False,
+                aggregation="only_first_replica",
+                dtype="float32",
             )
             self.ema_embedding_sum = self.add_weight(
-                name="ema_embedding_sum", shape=(K, D), initializer="zeros", trainable=False,
-                aggregation="only_first_replica", dtype="float32",
+                name="ema_embedding_sum",
+                shape=(K, D),
+                initializer="zeros",
+                trainable=False,
+                aggregation="only_first_replica",
+                dtype="float32",
             )
             self.ema_embedding_sum.assign(self.codebook.value)
         self.steps_since_used = self.add_weight(
-            name="steps_since_used", shape=(K,), initializer="zeros", trainable=False,
-            aggregation="only_first_replica", dtype="int32",
+            name="steps_since_used",
+            shape=(K,),
+            initializer="zeros",
+            trainable=False,
+            aggregation="only_first_replica",
+            dtype="int32",
         )
         self.training_steps = self.add_weight(
-            name="training_steps", shape=(), initializer="zeros", trainable=False,
-            aggregation="only_first_replica", dtype="int32",
+            name="training_steps",
+            shape=(),
+            initializer="zeros",
+            trainable=False,
+            aggregation="only_first_replica",
+            dtype="int32",
         )
 
     def call(self, inputs, training=None):
@@ -336,7 +353,5 @@ class VectorQuantizer(keras.layers.Layer):
         self.codebook.assign(tf.where(dead[:, tf.newaxis], samples, self.codebook))
         if self.ema:
             self.ema_cluster_size.assign(tf.where(dead, 1.0, self.ema_cluster_size))
-            self.ema_embedding_sum.assign(
-                tf.where(dead[:, tf.newaxis], samples, self.ema_embedding_sum)
-            )
+            self.ema_embedding_sum.assign(tf.where(dead[:, tf.newaxis], samples, self.ema_embedding_sum))
         self.steps_since_used.assign(tf.where(dead, 0, steps_since_used))

@@ -10,8 +10,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from vqgen.models.distribute import logs_for_all_strategies, scale_loss_for_replicas
 from vqgen.models.decoder import Decoder
+from vqgen.models.distribute import logs_for_all_strategies, scale_loss_for_replicas
 from vqgen.models.encoder import Encoder, check_downsample
 from vqgen.models.vector_quantizer import VectorQuantizer
 from vqgen.settings import VQVAE_DEFAULTS
@@ -39,7 +39,8 @@ class VQVAE(keras.Model):
         num_embeddings: int. Codebook size K. Defaults to the `VQVAESettings` value.
         embedding_dim: int. Code vector size D. Defaults to the `VQVAESettings` value.
         downsample: int, one of 2, 4, 8. Defaults to the `VQVAESettings` value.
-        hidden_channels: int. Width of encoder and decoder convolutions. Defaults to the `VQVAESettings` value.
+        hidden_channels: int. Width of encoder and decoder convolutions. Defaults to the
+            `VQVAESettings` value.
         residual_channels: int. Width inside residual blocks. Defaults to the `VQVAESettings` value.
         num_residual_blocks: int. Defaults to the `VQVAESettings` value.
         beta: float. Commitment cost. Defaults to the `VQVAESettings` value.
@@ -47,8 +48,10 @@ class VQVAE(keras.Model):
         decay: float. EMA decay. Defaults to the `VQVAESettings` value (measured best for short
             trainings; the paper's value suits long ones).
         epsilon: float. EMA Laplace smoothing. Defaults to the `VQVAESettings` value.
-        restart_after_steps: int or None. Dead-code restart threshold in steps. Defaults to the `VQVAESettings` value.
-        init_from_data: bool. Initialise the codebook from the first batch. Defaults to the `VQVAESettings` value.
+        restart_after_steps: int or None. Dead-code restart threshold in steps. Defaults to the
+            `VQVAESettings` value.
+        init_from_data: bool. Initialise the codebook from the first batch. Defaults to the
+            `VQVAESettings` value.
         seed: int or None. Seed of the quantizer's random choices.
         encoder: a Keras layer or None. Your own encoder mapping `(B, H, W, C)` images to
             `(B, H/f, W/f, embedding_dim)`; replaces the paper's (whose width arguments are then
@@ -178,7 +181,9 @@ class VQVAE(keras.Model):
 
     def _loss_terms(self, images, training):
         images = tf.cast(images, "float32")
-        result = self.quantizer.quantize_with_stats(self.encoder(images, training=training), training=training)
+        result = self.quantizer.quantize_with_stats(
+            self.encoder(images, training=training), training=training
+        )
         reconstructions = tf.cast(self.decoder(result.quantized, training=training), "float32")
         squared_error = tf.reduce_mean(tf.square(reconstructions - images), axis=[1, 2, 3])  # (B,)
         reconstruction_loss = tf.reduce_mean(squared_error)
@@ -347,7 +352,7 @@ class VQVAE(keras.Model):
     @staticmethod
     def _in_batches(function, array):
         outputs = [
-            function(tf.constant(array[start:start + INFERENCE_BATCH_SIZE])).numpy()
+            function(tf.constant(array[start : start + INFERENCE_BATCH_SIZE])).numpy()
             for start in range(0, len(array), INFERENCE_BATCH_SIZE)
         ]
         return np.concatenate(outputs) if outputs else function(tf.constant(array)).numpy()

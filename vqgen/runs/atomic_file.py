@@ -33,7 +33,7 @@ def atomic_path(path):
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     name = os.path.basename(path)
     # Keep the full suffix (".keras", ".weights.h5"): Keras checks it when saving.
-    temporary = _temporary_sibling(path) + (name[name.index("."):] if "." in name.lstrip(".") else "")
+    temporary = _temporary_sibling(path) + (name[name.index(".") :] if "." in name.lstrip(".") else "")
     try:
         yield temporary
         if os.path.isdir(temporary) and os.path.isdir(path):

@@ -1,8 +1,8 @@
 """Keras callbacks that keep a run folder consistent across crashes and bad losses."""
 
 import csv
-import json
 import io
+import json
 import math
 import os
 
@@ -163,7 +163,7 @@ class EpochSummaries(keras.callbacks.Callback):
         logs = logs or {}
         splits = {
             "train": {k: v for k, v in logs.items() if not k.startswith("val_")},
-            "validation": {k[len("val_"):]: v for k, v in logs.items() if k.startswith("val_")},
+            "validation": {k[len("val_") :]: v for k, v in logs.items() if k.startswith("val_")},
         }
         for split, values in splits.items():
             if not values:

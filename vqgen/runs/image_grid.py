@@ -5,8 +5,8 @@ import math
 import numpy as np
 import tensorflow as tf
 
-from vqgen.runs.atomic_file import write_bytes_atomically
 from vqgen.data.float_images import to_float_images
+from vqgen.runs.atomic_file import write_bytes_atomically
 
 # Value (0..255) of the padding lines and of empty grid cells: mid grey, visible against both
 # the black background of MNIST-like images and white backgrounds.

@@ -7,7 +7,6 @@ import shutil
 
 from vqgen.runs.atomic_file import write_text_atomically
 
-
 # The sections every run's config.json has from the start of stage 1.
 RUN_SECTIONS = {"data", "vqvae", "vqvae_training"}
 # Names of the temporary files and folders that `atomic_file` writes beside their targets.
@@ -126,7 +125,9 @@ class RunFolder:
             with open(self.config_path, encoding="utf-8") as stream:
                 config = json.load(stream)
         except (json.JSONDecodeError, UnicodeDecodeError) as error:
-            raise ValueError(f"{self.config_path} is not valid JSON ({error}); restore it or retrain.") from None
+            raise ValueError(
+                f"{self.config_path} is not valid JSON ({error}); restore it or retrain."
+            ) from None
         if not isinstance(config, dict) or not RUN_SECTIONS <= set(config):
             raise ValueError(
                 f"{self.config_path} is not a vqgen run's config (it lacks {sorted(RUN_SECTIONS)}); "

@@ -33,8 +33,11 @@ def check_resumed_settings(run, stage, started, given):
     >>> check_resumed_settings(run, "vqvae", {"epochs": 10}, {"epochs": 20})  # doctest: +SKIP
     ValueError: The unfinished vqvae stage in runs/digits was started with epochs=10 (now 20); ...
     """
-    changed = [f"{name}={started[name]!r} (now {value!r})" for name, value in sorted(given.items())
-               if name in started and started[name] != value]
+    changed = [
+        f"{name}={started[name]!r} (now {value!r})"
+        for name, value in sorted(given.items())
+        if name in started and started[name] != value
+    ]
     if changed:
         raise ValueError(
             f"The unfinished {stage} stage in {run.path} was started with {', '.join(changed)}; "

@@ -1,10 +1,9 @@
 """Stage 2 of the workflow: code the dataset with a run's VQ-VAE and train a PixelCNN prior on it."""
 
+import dataclasses
 import io
 import os
 import zipfile
-
-import dataclasses
 
 import keras
 import numpy as np
@@ -105,8 +104,10 @@ def train_prior(run_path, conditional=False, overwrite=False, strategy="default"
         print(f"Resuming the unfinished prior training in {run.path}")
         conditional = config["prior"]["conditional"]
     else:
-        config["prior"] = {**dataclasses.asdict(dataclasses.replace(sections["prior"], **given["prior"])),
-                           "conditional": bool(conditional)}
+        config["prior"] = {
+            **dataclasses.asdict(dataclasses.replace(sections["prior"], **given["prior"])),
+            "conditional": bool(conditional),
+        }
         config["prior_training"] = dataclasses.asdict(
             dataclasses.replace(sections["prior_training"], **given["prior_training"])
         )
@@ -136,8 +137,9 @@ def train_prior(run_path, conditional=False, overwrite=False, strategy="default"
     validation_data = tf.data.Dataset.from_tensor_slices(inputs["validation"]).batch(training["batch_size"])
 
     def train_batches(first_epoch):
-        return epoch_batches(inputs["train"], training["batch_size"], config["data"]["seed"], first_epoch,
-                             training["epochs"])
+        return epoch_batches(
+            inputs["train"], training["batch_size"], config["data"]["seed"], first_epoch, training["epochs"]
+        )
 
     run.write_config(config)
     train_stage(run, "prior", model, train_batches, validation_data, training["epochs"], verbose)

@@ -80,12 +80,12 @@ def train_vqvae(run_path, overwrite=False, strategy="default", verbose=1, **sett
     """
     sections = {"data": DATA_DEFAULTS, "vqvae": VQVAE_DEFAULTS, "vqvae_training": VQVAE_TRAINING_DEFAULTS}
     given = split_settings(settings, sections, "vqgen train")
-    chosen = {name: dataclasses.asdict(dataclasses.replace(sections[name], **given[name])) for name in sections}
+    chosen = {
+        name: dataclasses.asdict(dataclasses.replace(sections[name], **given[name])) for name in sections
+    }
     fraction = chosen["data"]["validation_fraction"]
     if not 0.0 < fraction < 1.0:
-        raise ValueError(
-            f"--validation-fraction must be between 0 and 1 (exclusive); received {fraction}"
-        )
+        raise ValueError(f"--validation-fraction must be between 0 and 1 (exclusive); received {fraction}")
     run = RunFolder(run_path)
     resuming = prepare_run(run, overwrite)
     if resuming:
@@ -99,8 +99,12 @@ def train_vqvae(run_path, overwrite=False, strategy="default", verbose=1, **sett
     training = config["vqvae_training"]
     keras.utils.set_random_seed(config["data"]["seed"])
     train_images, validation_images = load_splits(config["data"])
-    config["data"].update(image_shape=list(train_images.image_shape), num_classes=train_images.num_classes,
-                          num_train=len(train_images), num_validation=len(validation_images))
+    config["data"].update(
+        image_shape=list(train_images.image_shape),
+        num_classes=train_images.num_classes,
+        num_train=len(train_images),
+        num_validation=len(validation_images),
+    )
 
     with make_strategy(strategy).scope():
         model = VQVAE(input_shape=train_images.image_shape, seed=config["data"]["seed"], **config["vqvae"])
@@ -110,8 +114,14 @@ def train_vqvae(run_path, overwrite=False, strategy="default", verbose=1, **sett
     run.write_config(config)
 
     def train_batches(first_epoch):
-        return epoch_batches(train_images.images, training["batch_size"], config["data"]["seed"],
-                             first_epoch, training["epochs"], transform=pixels_to_float)
+        return epoch_batches(
+            train_images.images,
+            training["batch_size"],
+            config["data"]["seed"],
+            first_epoch,
+            training["epochs"],
+            transform=pixels_to_float,
+        )
 
     train_stage(run, "vqvae", model, train_batches, validation_data, training["epochs"], verbose)
     originals = to_dataset(validation_images, 32).take(1).get_single_element().numpy()
