@@ -1,0 +1,218 @@
+"""A codebook-free quantizer: every channel is rounded to a few fixed levels.
+
+Reference: Mentzer, Minnen, Agustsson and Tschannen, "Finite Scalar Quantization: VQ-VAE Made Simple"
+(2023).
+"""
+
+import numbers
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from vqgen.models.distribute import sum_across_replicas
+from vqgen.models.vector_quantizer import Quantization
+
+
+@keras.saving.register_keras_serializable(package="vqgen")
+class FiniteScalarQuantizer(keras.layers.Layer):
+    """Rounds each of the d channels of a latent vector to one of a few fixed levels.
+
+    Finite scalar quantization (FSQ, Mentzer et al. 2023) replaces the learned codebook of a VQ-VAE
+    by a fixed grid: channel `i` of a `d = len(levels)` dimensional vector takes one of `levels[i]`
+    values, so the implicit codebook has `prod(levels)` codes and nothing to learn, collapse or
+    restart. For a channel with `L` levels:
+
+    1. bound: `half_l = (L - 1) / 2 * (1 - 1e-3)`, `offset = 0.5` if `L` is even else `0`,
+       `shift = atanh(offset / half_l)`, `bounded = tanh(z + shift) * half_l - offset`, so that
+       rounding yields exactly `L` integers and `z = 0` maps to `0`;
+    2. round with a straight-through gradient: `rounded = bounded + stop_gradient(round(bounded) -
+       bounded)`;
+    3. normalise: `quantized = rounded / (L // 2)`, in `[-1, 1]`.
+
+    The code of a vector is the mixed-radix number of its per-channel levels (`rounded + L // 2` in
+    `[0, L)`) with basis `cumprod([1] + levels[:-1])`; `lookup` inverts it. There is no auxiliary
+    loss: `quantize_with_stats` reports a zero loss, so the layer can stand in for
+    `VectorQuantizer` (it has the same `num_embeddings`, `embedding_dim`, `indices`, `lookup` and
+    `quantize_with_stats`). Everything is computed in float32 even under a mixed-precision policy.
+
+    The paper recommends, for a target codebook size:
+
+    | codes | levels            |
+    |-------|-------------------|
+    | 2^8   | `[8, 6, 5]`       |
+    | 2^10  | `[8, 5, 5, 5]`    |
+    | 2^12  | `[7, 5, 5, 5, 5]` |
+    | 2^14  | `[8, 8, 8, 6, 5]` |
+    | 2^16  | `[8, 8, 8, 5, 5, 5]` |
+
+    Args:
+        levels: list of int. The number of levels of each channel; each at least 3 (with 2 levels
+            the tanh bound cannot map 0 to a level). Defaults to `[8, 5, 5, 5]` (1000 codes).
+        **kwargs: base `keras.layers.Layer` arguments (`name`, `dtype`, ...).
+
+    Input shape:
+        `(..., len(levels))`, e.g. `(batch, h, w, d)`.
+
+    Output shape:
+        Same as the input.
+
+    Raises:
+        ValueError: `levels` empty, holding a non-integer or a value below 3, or with a product
+            of 2**31 or more; or an input whose last axis is not `len(levels)`.
+
+    Example:
+    >>> quantizer = FiniteScalarQuantizer(levels=[8, 5, 5, 5])
+    >>> z = keras.random.normal((8, 7, 7, 4))
+    >>> quantizer(z).shape
+    TensorShape([8, 7, 7, 4])
+    >>> quantizer.indices(z).shape
+    TensorShape([8, 7, 7])
+    >>> quantizer.num_embeddings
+    1000
+    """
+
+    def __init__(self, levels=(8, 5, 5, 5), **kwargs):
+        super().__init__(**kwargs)
+        levels = list(levels) if isinstance(levels, (list, tuple)) else levels
+        if (
+            not isinstance(levels, list)
+            or not levels
+            or any(
+                isinstance(level, bool) or not isinstance(level, numbers.Integral) or level < 3
+                for level in levels
+            )
+        ):
+            raise ValueError(f"levels must be a non-empty list of integers >= 3. Received: levels={levels}")
+        if np.prod(levels, dtype="float64") >= 2**31:
+            raise ValueError(f"prod(levels) must fit in int32 (below 2**31). Received: levels={levels}")
+        levels = [int(level) for level in levels]
+        self.levels = levels
+        levels_np = np.array(levels, dtype="float64")
+        self._half_width = np.array([level // 2 for level in levels], dtype="float32")  # (d,)
+        self._half_l = ((levels_np - 1.0) / 2.0 * (1.0 - 1e-3)).astype("float32")  # (d,)
+        self._offset = np.where(levels_np % 2 == 0, 0.5, 0.0).astype("float32")  # (d,)
+        self._shift = np.arctanh(self._offset / self._half_l).astype("float32")  # (d,)
+        self._basis = np.cumprod([1] + levels[:-1]).astype("int32")  # (d,)
+
+    @property
+    def num_embeddings(self):
+        """The size of the implicit codebook, `prod(levels)`."""
+        return int(np.prod(self.levels))
+
+    @property
+    def embedding_dim(self):
+        """The number of channels d, `len(levels)`."""
+        return len(self.levels)
+
+    def build(self, input_shape):
+        if input_shape[-1] != self.embedding_dim:
+            raise ValueError(
+                f"The encoder output depth is {input_shape[-1]} but the quantizer has "
+                f"{self.embedding_dim} levels; make them equal. Received: input_shape={input_shape}"
+            )
+
+    def call(self, inputs, training=None):
+        quantized = self.quantize_with_stats(inputs, training=training).quantized
+        return tf.cast(quantized, self.compute_dtype)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    # ------------------------------------------------------------------ public operations
+
+    def quantize_with_stats(self, inputs, training=False):
+        """Quantizes `inputs` and reports the batch's code usage.
+
+        Args:
+            inputs: float tensor `[..., len(levels)]`.
+            training: bool. Unused (there is nothing to update); kept so the layer can stand in
+                for `VectorQuantizer`.
+
+        Returns:
+            A `Quantization` namedtuple: `quantized` (same shape and dtype as `inputs`), `indices`
+            int32 `[...]`, `loss` a float32 zero, `perplexity` and `codes_used` of the batch over
+            the `prod(levels)` codes.
+        """
+        del training  # nothing to learn
+        if not self.built:
+            self.build(inputs.shape)
+        rounded = self._round(self._bound(tf.cast(inputs, "float32")))  # (..., d)
+        quantized = rounded / self._half_width
+        indices = self._codes_to_indices(rounded)  # (...)
+        counts = sum_across_replicas(  # a segment sum, unlike bincount, also compiles under XLA
+            tf.math.unsorted_segment_sum(tf.ones_like(indices, dtype="float32"), indices, self.num_embeddings)
+        )  # (K,)
+        probabilities = counts / tf.maximum(tf.reduce_sum(counts), 1.0)
+        perplexity = tf.exp(-tf.reduce_sum(probabilities * tf.math.log(probabilities + 1e-10)))
+        codes_used = tf.reduce_mean(tf.cast(counts > 0, "float32"))
+        loss = tf.constant(0.0, dtype="float32")
+        return Quantization(tf.cast(quantized, inputs.dtype), indices, loss, perplexity, codes_used)
+
+    def indices(self, inputs):
+        """Returns the code of every position.
+
+        Args:
+            inputs: float tensor `[..., len(levels)]`, e.g. encoder outputs `[B, h, w, d]`.
+
+        Returns:
+            int32 tensor `[...]` with values in `[0, prod(levels))`, e.g. `[B, h, w]`.
+        """
+        if not self.built:
+            self.build(inputs.shape)
+        return self._codes_to_indices(self._round(self._bound(tf.cast(inputs, "float32"))))
+
+    def lookup(self, codes):
+        """Returns the quantized vectors of integer codes: the inverse of `indices`.
+
+        Args:
+            codes: int tensor `[...]` with values in `[0, prod(levels))`.
+
+        Returns:
+            float32 tensor `[..., len(levels)]` with values in `[-1, 1]`.
+
+        Raises:
+            ValueError: `codes` not integers, or (eagerly) a code outside `[0, prod(levels))`;
+                in a graph, `tf.errors.InvalidArgumentError` for the latter.
+        """
+        codes = tf.convert_to_tensor(codes)
+        if not codes.dtype.is_integer:
+            raise ValueError(f"codes must be integers. Received: dtype={codes.dtype.name}")
+        codes = tf.cast(codes, "int32")
+        message = f"codes must be in [0, {self.num_embeddings}): use codes produced by this model"
+        if tf.executing_eagerly():
+            if tf.size(codes) > 0 and (
+                tf.reduce_min(codes) < 0 or tf.reduce_max(codes) >= self.num_embeddings
+            ):
+                low, high = int(tf.reduce_min(codes)), int(tf.reduce_max(codes))
+                raise ValueError(f"{message}. Received codes in [{low}, {high}]")
+        else:
+            checks = [
+                tf.debugging.assert_non_negative(codes, message=message),
+                tf.debugging.assert_less(codes, self.num_embeddings, message=message),
+            ]
+            with tf.control_dependencies(checks):
+                codes = tf.identity(codes)
+        digits = (codes[..., tf.newaxis] // self._basis) % np.array(self.levels, dtype="int32")  # (..., d)
+        return (tf.cast(digits, "float32") - self._half_width) / self._half_width
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"levels": list(self.levels)})
+        return config
+
+    # ------------------------------------------------------------------ internals
+
+    def _bound(self, z):
+        """Squashes each channel into the range that rounds to exactly its `L` levels."""
+        return tf.tanh(z + self._shift) * self._half_l - self._offset
+
+    @staticmethod
+    def _round(bounded):
+        """Rounds to the nearest integer, copying the gradient straight through."""
+        return bounded + tf.stop_gradient(tf.round(bounded) - bounded)
+
+    def _codes_to_indices(self, rounded):
+        """Mixed-radix index of integer levels `rounded` in `[-L // 2, L // 2]`, (..., d) -> (...)."""
+        digits = tf.cast(tf.round(rounded + self._half_width), "int32")  # (..., d), in [0, L)
+        return tf.reduce_sum(digits * self._basis, axis=-1)
