@@ -6,7 +6,16 @@ images as grids of integers; stage 2 (the `prior` package) is a gated PixelCNN o
 
 from vqgen import data
 from vqgen.export import export_saved_model
-from vqgen.models import VQVAE, Decoder, Encoder, Quantization, ResidualStack, VectorQuantizer
+from vqgen.models import (
+    VQVAE,
+    Decoder,
+    Encoder,
+    FiniteScalarQuantizer,
+    Quantization,
+    ResidualStack,
+    ResidualVectorQuantizer,
+    VectorQuantizer,
+)
 
 __version__ = "0.1.0"
 
@@ -15,8 +24,10 @@ __all__ = [
     "Decoder",
     "Encoder",
     "export_saved_model",
+    "FiniteScalarQuantizer",
     "Quantization",
     "ResidualStack",
+    "ResidualVectorQuantizer",
     "VQVAE",
     "VectorQuantizer",
 ]

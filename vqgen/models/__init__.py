@@ -5,8 +5,19 @@ Nothing here imports `prior`; the workflow in `vqgen.runs` joins the two stages.
 
 from vqgen.models.decoder import Decoder
 from vqgen.models.encoder import Encoder
+from vqgen.models.finite_scalar_quantizer import FiniteScalarQuantizer
 from vqgen.models.residual_stack import ResidualStack
+from vqgen.models.residual_vector_quantizer import ResidualVectorQuantizer
 from vqgen.models.vector_quantizer import Quantization, VectorQuantizer
 from vqgen.models.vqvae import VQVAE
 
-__all__ = ["Decoder", "Encoder", "Quantization", "ResidualStack", "VQVAE", "VectorQuantizer"]
+__all__ = [
+    "Decoder",
+    "Encoder",
+    "FiniteScalarQuantizer",
+    "Quantization",
+    "ResidualStack",
+    "ResidualVectorQuantizer",
+    "VQVAE",
+    "VectorQuantizer",
+]
