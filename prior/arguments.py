@@ -82,12 +82,12 @@ def check_labels(labels, count, num_classes):
     if labels is None:
         if num_classes is not None:
             raise ValueError(
-                f"labels are required: this PixelCNN is class-conditional (num_classes={num_classes})"
+                f"labels are required: this prior is class-conditional (num_classes={num_classes})"
             )
         return None
     if num_classes is None:
         raise ValueError(
-            "labels were given but this PixelCNN is unconditional (num_classes=None); drop labels"
+            "labels were given but this prior is unconditional (num_classes=None); drop labels"
         )
     labels = np.asarray(labels)
     if labels.ndim != 1 or not np.issubdtype(labels.dtype, np.integer):

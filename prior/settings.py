@@ -34,3 +34,38 @@ class PixelCNNSettings:
 
 
 PIXELCNN_DEFAULTS = PixelCNNSettings()
+
+
+@dataclasses.dataclass(frozen=True)
+class TransformerSettings:
+    """Architecture hyperparameters of `prior.Transformer` with their defaults.
+
+    `Transformer.__init__` takes its defaults from `TRANSFORMER_DEFAULTS`. Small widths for
+    small grids on a CPU, chosen by a short measurement on the embedded digits' 7x7 codes
+    (see `prior/transformer.py` and the README's prior comparison).
+
+    Example:
+
+    >>> settings = TransformerSettings(num_layers=2)
+    >>> model = Transformer(num_embeddings=128, grid_shape=(7, 7), **dataclasses.asdict(settings))
+    """
+
+    # Depth: pre-norm blocks of causal self-attention and an MLP.
+    num_layers: int = dataclasses.field(default=4, metadata={"help": "number of Transformer blocks"})
+    # Width of the token embeddings, attention and residual stream; a multiple of num_heads.
+    hidden_dim: int = dataclasses.field(
+        default=128, metadata={"help": "width of the embeddings and of every block (a multiple of num_heads)"}
+    )
+    # Attention heads per block, each of width hidden_dim // num_heads.
+    num_heads: int = dataclasses.field(default=4, metadata={"help": "attention heads per block"})
+    # Hidden width of each block's MLP (GELU).
+    intermediate_dim: int = dataclasses.field(
+        default=256, metadata={"help": "hidden width of each block's MLP"}
+    )
+    # Dropout on the attention weights and on each residual branch, during training only.
+    dropout: float = dataclasses.field(
+        default=0.1, metadata={"help": "dropout rate in [0, 1) on attention weights and residual branches"}
+    )
+
+
+TRANSFORMER_DEFAULTS = TransformerSettings()

@@ -1,0 +1,396 @@
+"""`AutoregressivePrior`: what every prior over code grids shares (checks, loss, log_prob, sampling)."""
+
+import functools
+import math
+import numbers
+import secrets
+import types
+
+import keras
+import numpy as np
+import tensorflow as tf
+from keras import ops
+
+from prior import sampling
+from prior.arguments import check_code_grid, check_labels, is_int
+from prior.distribute import logs_for_all_strategies, scale_loss_for_replicas
+
+LOG_PROB_BATCH_SIZE = 256
+
+
+@keras.saving.register_keras_serializable(package="prior")
+class AutoregressivePrior(keras.Model):
+    """Base of the priors over `(rows, cols)` grids of codes in `[0, K)`.
+
+    A subclass models `p(codes) = prod_t p(code_t | code_<t)` in raster order
+    (optionally given a class label): it builds its layers in `__init__`,
+    returns logits `(batch, rows, cols, K)` from `call` and names its
+    incremental sampling loop in `CACHED_SAMPLER` (a function of
+    `prior.sampling`). This class gives every prior the same surface and the
+    same idioms: argument checks (`check_codes`), the loss and the
+    `bits_per_code` metric for `compile`/`fit`, `log_prob`, the compiled
+    functions kept by `_compiled`, and `sample` / `sample_codes` over the
+    loops of `prior.sampling` (all drawing with `sampling.draw_codes`, so a
+    seed gives the same grids with every loop, in-process or exported).
+
+    Args:
+        num_embeddings: int >= 2, the number `K` of distinct codes.
+        grid_shape: tuple `(rows, cols)` of positive ints, the code grid shape.
+        num_classes: optional int >= 1; when set the model is class-conditional.
+        **kwargs: base `keras.Model` arguments (`name`, ...).
+
+    Raises:
+        ValueError: if any argument is out of range.
+
+    Example:
+
+    >>> class MyPrior(AutoregressivePrior):  # doctest: +SKIP
+    ...     CACHED_SAMPLER = staticmethod(sampling.sample_full)
+    ...     def call(self, inputs, training=None): ...
+    """
+
+    # The incremental loop `sample(method="cached")` runs; set by each subclass.
+    CACHED_SAMPLER = None
+
+    def __init__(self, num_embeddings, grid_shape, num_classes=None, **kwargs):
+        if not is_int(num_embeddings) or num_embeddings < 2:
+            raise ValueError(f"num_embeddings must be an int >= 2. Received: num_embeddings={num_embeddings}")
+        if (
+            not isinstance(grid_shape, (tuple, list))
+            or len(grid_shape) != 2
+            or not all(is_int(side) and side >= 1 for side in grid_shape)
+        ):
+            raise ValueError(
+                f"grid_shape must be (rows, cols) with positive ints. Received: grid_shape={grid_shape}"
+            )
+        if num_classes is not None and (not is_int(num_classes) or num_classes < 1):
+            raise ValueError(f"num_classes must be None or an int >= 1. Received: num_classes={num_classes}")
+        super().__init__(**kwargs)
+        self.num_embeddings = int(num_embeddings)
+        self.grid_shape = (int(grid_shape[0]), int(grid_shape[1]))
+        self.num_classes = None if num_classes is None else int(num_classes)
+
+        # Metric shown by fit/evaluate
+        self.bits_per_code_tracker = keras.metrics.Mean(name="bits_per_code")
+
+        # Compiled functions keyed by static configuration (see `_compiled`)
+        self._compiled_functions = types.SimpleNamespace(by_key={})
+
+    @property
+    def conditional(self):
+        """Whether the model takes class labels."""
+        return self.num_classes is not None
+
+    def _split_inputs(self, inputs):
+        """`(codes, labels)` from `call`'s inputs: a codes tensor, or a `{"codes", "labels"}` dict.
+
+        Raises:
+            ValueError: labels given to an unconditional model, or missing for a conditional one.
+        """
+        kind = type(self).__name__
+        if isinstance(inputs, dict):
+            if not self.conditional:
+                raise ValueError(
+                    f"this {kind} is unconditional (num_classes=None); "
+                    "call it on the codes tensor, not a dict"
+                )
+            return inputs["codes"], inputs["labels"]
+        if self.conditional:
+            raise ValueError(
+                f'this {kind} is class-conditional; call it on {{"codes": codes, "labels": labels}}'
+            )
+        return inputs, None
+
+    # ------------------------------------------------------------------ training
+
+    def _mean_nats_per_code(self, x, y, y_pred, sample_weight):
+        if y is not None:
+            raise ValueError(
+                f"{type(self).__name__} is trained to predict its input codes; "
+                "call fit/evaluate with x only (no y)"
+            )
+        codes = x["codes"] if isinstance(x, dict) else x
+        nats = keras.losses.sparse_categorical_crossentropy(codes, y_pred, from_logits=True)
+        nats_per_grid = ops.mean(ops.reshape(nats, (ops.shape(nats)[0], -1)), axis=1)
+        if sample_weight is None:
+            return ops.mean(nats_per_grid)
+        weights = ops.cast(ops.reshape(sample_weight, (-1,)), nats_per_grid.dtype)
+        return ops.sum(nats_per_grid * weights) / ops.maximum(ops.sum(weights), 1e-12)
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        """Mean negative log-likelihood of the input codes, in nats per code.
+
+        Args:
+            x: the codes, or a `{"codes", "labels"}` dict.
+            y: must be None (the targets are the input codes).
+            y_pred: the model's logits on `x`.
+            sample_weight: optional per-grid weights.
+            training: whether this is a training step.
+
+        Returns:
+            Scalar loss (plus any regularization losses), divided by the
+            number of replicas under a `tf.distribute` strategy, as Keras'
+            own losses are, so replica gradients sum to the global mean's.
+
+        Raises:
+            ValueError: if `y` is given.
+        """
+        loss = self._mean_nats_per_code(x, y, y_pred, sample_weight)
+        if self.losses:
+            loss = loss + ops.sum(self.losses)
+        return scale_loss_for_replicas(loss)
+
+    def compute_metrics(self, x, y, y_pred, sample_weight=None):
+        """Updates `bits_per_code` (nats per code / ln 2) and returns all metrics."""
+        nats = self._mean_nats_per_code(x, y, y_pred, sample_weight)
+        self.bits_per_code_tracker.update_state(nats / math.log(2.0))
+        return logs_for_all_strategies(super().compute_metrics(x, y, y_pred, sample_weight))
+
+    # ------------------------------------------------------------------ checks and likelihood
+
+    def check_codes(self, codes, labels=None):
+        """Validates code grids (and labels) for this prior.
+
+        Args:
+            codes: integer array `(batch, rows, cols)` with values in `[0, K)`.
+            labels: integer array `(batch,)` in `[0, num_classes)` for a
+                conditional prior; None for an unconditional one.
+
+        Returns:
+            A tuple `(codes, labels)` as int32 NumPy arrays (`labels` None when
+            unconditional).
+
+        Raises:
+            ValueError: for non-integer codes, a grid shape other than
+                `grid_shape`, codes outside `[0, K)`, labels given to an
+                unconditional prior or missing for a conditional one, labels
+                outside `[0, num_classes)` or a label count that does not
+                match the number of grids.
+
+        Example:
+
+        >>> codes, labels = model.check_codes(codes, labels)
+        """
+        codes = check_code_grid(codes, self.grid_shape, self.num_embeddings)
+        return codes, check_labels(labels, codes.shape[0], self.num_classes)
+
+    def _compiled(self, key, build):
+        """The `tf.function` for `key`, made by `build()` on first use and kept.
+
+        The functions live in a plain `types.SimpleNamespace` created in
+        `__init__`, so neither Keras tracking nor SavedModel export walks them.
+
+        Args:
+            key: hashable, the static configuration the function is traced for.
+            build: callable with no arguments returning the `tf.function`.
+
+        Returns:
+            The kept `tf.function`.
+        """
+        functions = self._compiled_functions.by_key
+        if key not in functions:
+            functions[key] = build()
+        return functions[key]
+
+    def log_prob(self, codes, labels=None):
+        """Log-likelihood of each code grid, in nats.
+
+        `log p(x) = sum over positions of log softmax(logits)[code]`, exact for
+        an autoregressive model.
+
+        Args:
+            codes: integer array `(batch, rows, cols)` with values in `[0, K)`.
+            labels: integer array `(batch,)` when conditional, else None.
+
+        Returns:
+            float32 NumPy array `(batch,)`.
+
+        Raises:
+            ValueError: as `check_codes`.
+
+        Example:
+
+        >>> nats = model.log_prob(codes)
+        """
+        codes, labels = self.check_codes(codes, labels)
+
+        def grid_log_prob(codes, labels):
+            logits = self(codes if labels is None else {"codes": codes, "labels": labels})
+            log_probs = tf.nn.log_softmax(logits, axis=-1)
+            picked = tf.gather(log_probs, codes, batch_dims=3)
+            return tf.reduce_sum(picked, axis=[1, 2])
+
+        function = self._compiled(
+            ("log_prob", self.conditional),
+            lambda: tf.function(grid_log_prob, reduce_retracing=True),
+        )
+        results = [
+            function(
+                codes[start : start + LOG_PROB_BATCH_SIZE],
+                None if labels is None else labels[start : start + LOG_PROB_BATCH_SIZE],
+            ).numpy()
+            for start in range(0, codes.shape[0], LOG_PROB_BATCH_SIZE)
+        ]
+        return np.concatenate(results).astype(np.float32) if results else np.zeros((0,), np.float32)
+
+    # ------------------------------------------------------------------ sampling
+
+    def resolve_sampling_method(self, method):
+        """Maps `"auto"` to the faster sampler; see `prior.sampling.resolve_sampling_method`.
+
+        Args:
+            method: `"auto"`, `"cached"` or `"full"`.
+
+        Returns:
+            `"cached"` or `"full"`.
+
+        Raises:
+            ValueError: for any other method.
+        """
+        return sampling.resolve_sampling_method(method)
+
+    def sample_codes(self, num_samples, temperature, seed, labels=None, top_k=None, method="auto"):
+        """Graph-level sampler: tensors in, an int32 code-grid tensor out.
+
+        Runs the whole autoregressive loop in one compiled `tf.function`
+        (built once per static configuration and kept), drawing position `t`
+        with the stateless key `[seed, t]`, so a seed gives the same grids
+        in-process and inside an exported SavedModel. Meant to be wrapped in
+        an exporter's own `tf.function` signature; the argument checks are
+        `tf.debugging` assertions.
+
+        Args:
+            num_samples: int32 scalar tensor, >= 1.
+            temperature: float32 scalar tensor, > 0.
+            seed: int64 scalar tensor.
+            labels: int32 `(num_samples,)` tensor when conditional, else None.
+            top_k: optional int32 scalar tensor in `[1, num_embeddings]`.
+            method: `"auto"`, `"cached"` (the model's incremental loop,
+                `CACHED_SAMPLER`) or `"full"` (one full pass per position); a
+                Python string.
+
+        Returns:
+            int32 tensor `(num_samples, rows, cols)`.
+
+        Raises:
+            ValueError: for an unknown `method`, or labels given to / missing
+                from the model.
+            tf.errors.InvalidArgumentError: when an assertion fails.
+
+        Example:
+
+        >>> grids = model.sample_codes(tf.constant(4), tf.constant(1.0), tf.constant(0, tf.int64))
+        """
+        method = self.resolve_sampling_method(method)
+        if (labels is None) == self.conditional:
+            raise ValueError(
+                f"labels are required for a class-conditional {type(self).__name__} and not accepted "
+                f"otherwise; num_classes={self.num_classes}"
+            )
+        num_samples = tf.cast(num_samples, tf.int32)
+        temperature = tf.cast(temperature, tf.float32)
+        seed = tf.cast(seed, tf.int64)
+        checks = [
+            tf.debugging.assert_greater_equal(num_samples, 1, message="num_samples must be >= 1"),
+            tf.debugging.assert_greater(temperature, 0.0, message="temperature must be > 0"),
+        ]
+        if top_k is not None:
+            top_k = tf.cast(top_k, tf.int32)
+            checks.append(tf.debugging.assert_greater_equal(top_k, 1, message="top_k must be >= 1"))
+            checks.append(
+                tf.debugging.assert_less_equal(
+                    top_k, self.num_embeddings, message="top_k must be <= num_embeddings"
+                )
+            )
+        if labels is not None:
+            labels = tf.cast(labels, tf.int32)
+            checks.append(
+                tf.debugging.assert_equal(
+                    tf.size(labels), num_samples, message="labels must hold one label per sample"
+                )
+            )
+            checks.append(tf.debugging.assert_greater_equal(labels, 0, message="labels must be >= 0"))
+            checks.append(
+                tf.debugging.assert_less(labels, self.num_classes, message="labels must be < num_classes")
+            )
+        sampler = self.CACHED_SAMPLER if method == "cached" else sampling.sample_full
+        function = self._compiled(
+            ("sample", method, labels is None, top_k is None),
+            lambda: tf.function(
+                functools.partial(sampler, self),
+                jit_compile=sampling.JIT_COMPILE[method],
+                reduce_retracing=True,
+            ),
+        )
+        with tf.control_dependencies(checks):
+            return function(num_samples, temperature, seed, labels, top_k)
+
+    def sample(self, num, temperature=1.0, top_k=None, labels=None, seed=None, method="auto"):
+        """Samples `num` code grids autoregressively.
+
+        Args:
+            num: int >= 1, number of grids.
+            temperature: float > 0; logits are divided by it (-> 0: argmax).
+            top_k: optional int in `[1, num_embeddings]`: sample only among
+                the `top_k` most likely codes at each position.
+            labels: for a conditional prior, an int (same class for all) or
+                an integer array `(num,)` in `[0, num_classes)`.
+            seed: optional int; the same seed gives the same grids. None draws
+                a fresh random seed.
+            method: `"auto"` (the faster sampler for this grid), `"cached"` or
+                `"full"`; all give the same grids for the same seed.
+
+        Returns:
+            int32 NumPy array `(num, rows, cols)`.
+
+        Raises:
+            ValueError: if `num` < 1, `temperature` <= 0, `top_k` outside
+                `[1, num_embeddings]`, `seed` is not an int, `method` is
+                unknown, or the labels are invalid (see `check_codes`).
+
+        Example:
+
+        >>> grids = model.sample(16, temperature=0.8, top_k=32, seed=0)
+        """
+        if not is_int(num) or num < 1:
+            raise ValueError(f"num must be an int >= 1; received num={num!r}")
+        if (
+            not isinstance(temperature, numbers.Real)
+            or isinstance(temperature, bool)
+            or not np.isfinite(np.float32(temperature))
+            or np.float32(temperature) <= 0
+        ):
+            raise ValueError(
+                "temperature must be a finite number > 0 (as a float32); "
+                f"received temperature={temperature!r}"
+            )
+        if top_k is not None and (not is_int(top_k) or not 1 <= top_k <= self.num_embeddings):
+            raise ValueError(
+                f"top_k must be None or an int in [1, {self.num_embeddings}] (num_embeddings); "
+                f"received top_k={top_k!r}"
+            )
+        if seed is None:
+            seed = secrets.randbits(63)
+        elif not is_int(seed) or not -(2**63) <= seed < 2**63:
+            raise ValueError(f"seed must be None or an int64 integer; received seed={seed!r}")
+        method = self.resolve_sampling_method(method)
+        if labels is not None and is_int(labels):
+            labels = np.full((num,), labels)
+        labels = check_labels(labels, num, self.num_classes)
+        grids = self.sample_codes(
+            tf.constant(num, tf.int32),
+            tf.constant(temperature, tf.float32),
+            tf.constant(seed, tf.int64),
+            labels=None if labels is None else tf.constant(labels),
+            top_k=None if top_k is None else tf.constant(top_k, tf.int32),
+            method=method,
+        )
+        return grids.numpy()
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "num_embeddings": self.num_embeddings,
+            "grid_shape": self.grid_shape,
+            "num_classes": self.num_classes,
+        }

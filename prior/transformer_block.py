@@ -1,0 +1,182 @@
+"""`TransformerBlock`: a pre-norm decoder block with causal self-attention and a key/value cache."""
+
+import math
+
+import keras
+from keras import ops
+
+from prior.arguments import is_int
+
+
+@keras.saving.register_keras_serializable(package="prior")
+class TransformerBlock(keras.layers.Layer):
+    """Pre-norm decoder block: causal multi-head self-attention, then an MLP.
+
+    The block of GPT-2 (Radford et al. 2019) as used over VQ codes by VQGAN
+    (Esser et al. 2021, "Taming Transformers for High-Resolution Image
+    Synthesis"): `x + attention(norm(x))`, then `x + mlp(norm(x))` with a GELU
+    MLP; position `t` attends to positions `<= t` only.
+
+    It owns its incremental step: `call_with_cache` takes the one new
+    position, writes its key and value into a per-block cache of shape
+    `(batch, 2, sequence_length, num_heads, head_dim)` (keys at `[:, 0]`,
+    values at `[:, 1]`) and attends over the cached positions `<= index`,
+    the way KerasHub's `CachedMultiHeadAttention` does. The attention is
+    written here rather than taken from `keras.layers.MultiHeadAttention`
+    because the cache needs the per-head query, key and value projections of
+    a single position separately: `MultiHeadAttention` offers those only
+    through private attributes (`_query_dense`, `_key_dense`, ...) whose
+    names and shapes are not public API. Both the full pass and the step use
+    the same Dense layers and the same score, mask and softmax code, so they
+    compute the same numbers up to float rounding.
+
+    Args:
+        hidden_dim: int >= 1, width of the input and output (the residual
+            stream). A multiple of `num_heads`.
+        num_heads: int >= 1, attention heads, each `hidden_dim // num_heads` wide.
+        intermediate_dim: int >= 1, hidden width of the MLP.
+        dropout: float in `[0, 1)`, dropout on the attention weights and on
+            both residual branches when training. Defaults to `0.0`.
+        **kwargs: base `keras.layers.Layer` arguments (`name`, ...).
+
+    Input shape:
+        float `(batch, sequence_length, hidden_dim)`.
+
+    Output shape:
+        float `(batch, sequence_length, hidden_dim)`.
+
+    Raises:
+        ValueError: if an argument is out of range, or `build` receives a
+            depth other than `hidden_dim`.
+
+    Example:
+
+    >>> block = TransformerBlock(hidden_dim=32, num_heads=4, intermediate_dim=64)
+    >>> block(keras.random.normal((2, 10, 32))).shape
+    (2, 10, 32)
+    """
+
+    def __init__(self, hidden_dim, num_heads, intermediate_dim, dropout=0.0, **kwargs):
+        if not is_int(hidden_dim) or hidden_dim < 1:
+            raise ValueError(f"hidden_dim must be an int >= 1. Received: hidden_dim={hidden_dim}")
+        if not is_int(num_heads) or num_heads < 1 or hidden_dim % num_heads:
+            raise ValueError(
+                f"num_heads must be an int >= 1 dividing hidden_dim={hidden_dim}. "
+                f"Received: num_heads={num_heads}"
+            )
+        if not is_int(intermediate_dim) or intermediate_dim < 1:
+            raise ValueError(
+                f"intermediate_dim must be an int >= 1. Received: intermediate_dim={intermediate_dim}"
+            )
+        if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0 <= dropout < 1:
+            raise ValueError(f"dropout must be a float in [0, 1). Received: dropout={dropout}")
+        super().__init__(**kwargs)
+        self.hidden_dim = int(hidden_dim)
+        self.num_heads = int(num_heads)
+        self.head_dim = self.hidden_dim // self.num_heads
+        self.intermediate_dim = int(intermediate_dim)
+        self.dropout = float(dropout)
+
+        # Attention: one Dense for the queries, keys and values of every head, one for the output
+        self.attention_norm = keras.layers.LayerNormalization(epsilon=1e-5, name="attention_norm")
+        self.query_key_value = keras.layers.Dense(3 * self.hidden_dim, name="query_key_value")
+        self.attention_output = keras.layers.Dense(self.hidden_dim, name="attention_output")
+        # MLP
+        self.mlp_norm = keras.layers.LayerNormalization(epsilon=1e-5, name="mlp_norm")
+        self.mlp_hidden = keras.layers.Dense(self.intermediate_dim, activation="gelu", name="mlp_hidden")
+        self.mlp_output = keras.layers.Dense(self.hidden_dim, name="mlp_output")
+        # Dropout (no weights; one layer, separate calls)
+        self.dropout_layer = keras.layers.Dropout(self.dropout, name="dropout")
+
+    def build(self, input_shape):
+        if input_shape[-1] != self.hidden_dim:
+            raise ValueError(
+                f"TransformerBlock expects inputs of depth hidden_dim={self.hidden_dim}. "
+                f"Received: input_shape={input_shape}"
+            )
+        self.attention_norm.build(input_shape)
+        self.query_key_value.build(input_shape)
+        self.attention_output.build(input_shape)
+        self.mlp_norm.build(input_shape)
+        self.mlp_hidden.build(input_shape)
+        self.mlp_output.build((*input_shape[:-1], self.intermediate_dim))
+
+    def _heads(self, tensor):
+        """`(B, T, hidden_dim)` -> `(B, T, num_heads, head_dim)`."""
+        return ops.reshape(tensor, (ops.shape(tensor)[0], -1, self.num_heads, self.head_dim))
+
+    def _queries_keys_values(self, inputs):
+        """Per-head queries, keys and values of `inputs`, each `(B, T, num_heads, head_dim)`."""
+        projected = self.query_key_value(self.attention_norm(inputs))  # (B, T, 3 * D)
+        queries, keys, values = ops.split(projected, 3, axis=-1)
+        return self._heads(queries), self._heads(keys), self._heads(values)
+
+    def _attend(self, inputs, queries, keys, values, visible, training):
+        """Attention over `keys`/`values` where `visible` `(T_query, T_key)` allows, then the MLP.
+
+        Masked scores become `-inf`, so masked positions get a weight of exactly 0 and whatever
+        a cache holds there (zeros, before it is filled) does not matter.
+        """
+        scores = ops.einsum("bqhd,bkhd->bhqk", queries, keys) / math.sqrt(self.head_dim)
+        scores = ops.where(visible[None, None], scores, ops.cast(float("-inf"), scores.dtype))
+        weights = self.dropout_layer(ops.softmax(ops.cast(scores, "float32"), axis=-1), training=training)
+        attended = ops.einsum("bhqk,bkhd->bqhd", ops.cast(weights, values.dtype), values)
+        attended = ops.reshape(attended, (ops.shape(attended)[0], -1, self.hidden_dim))  # (B, T, D)
+        hidden = inputs + self.dropout_layer(self.attention_output(attended), training=training)
+        mlp = self.mlp_output(self.mlp_hidden(self.mlp_norm(hidden)))
+        return hidden + self.dropout_layer(mlp, training=training)
+
+    def call(self, inputs, training=None):
+        """The block on a whole sequence, each position attending to itself and earlier ones.
+
+        Args:
+            inputs: float `(batch, sequence_length, hidden_dim)`.
+            training: bool or None; dropout is applied only when training.
+
+        Returns:
+            float `(batch, sequence_length, hidden_dim)`.
+        """
+        queries, keys, values = self._queries_keys_values(inputs)
+        length = ops.shape(inputs)[1]
+        positions = ops.arange(length)
+        visible = positions[None, :] <= positions[:, None]  # (T, T) lower triangle
+        return self._attend(inputs, queries, keys, values, visible, training)
+
+    def initial_cache(self, batch_size, sequence_length):
+        """An empty key/value cache: zeros `(batch_size, 2, sequence_length, num_heads, head_dim)`."""
+        return ops.zeros(
+            (batch_size, 2, sequence_length, self.num_heads, self.head_dim), dtype=self.compute_dtype
+        )
+
+    def call_with_cache(self, inputs, cache, index):
+        """The block on the one position `index`, given the cache of positions `< index`.
+
+        Args:
+            inputs: float `(batch, 1, hidden_dim)`, the block's input at position `index`.
+            cache: float `(batch, 2, sequence_length, num_heads, head_dim)` from
+                `initial_cache` or the previous step; entries `< index` are filled.
+            index: int scalar tensor, the position being computed.
+
+        Returns:
+            `(outputs, cache)`: float `(batch, 1, hidden_dim)`, equal (up to float rounding) to
+            `call` on the whole sequence at position `index`, and the cache with position
+            `index`'s key and value written in.
+        """
+        queries, keys, values = self._queries_keys_values(inputs)  # each (B, 1, H, Dh)
+        new_entry = ops.stack([keys, values], axis=1)  # (B, 2, 1, H, Dh)
+        cache = ops.slice_update(cache, (0, 0, index, 0, 0), ops.cast(new_entry, cache.dtype))
+        visible = (ops.arange(ops.shape(cache)[2]) <= index)[None, :]  # (1, T)
+        outputs = self._attend(inputs, queries, cache[:, 0], cache[:, 1], visible, training=False)
+        return outputs, cache
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "hidden_dim": self.hidden_dim,
+            "num_heads": self.num_heads,
+            "intermediate_dim": self.intermediate_dim,
+            "dropout": self.dropout,
+        }
