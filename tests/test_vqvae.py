@@ -160,3 +160,62 @@ def test_train_step_compiles_under_xla():
     model.compile(optimizer="adam", jit_compile=True)  # what Keras picks by default on a GPU
     history = model.fit(blobs(32), epochs=1, batch_size=16, verbose=0)
     assert np.isfinite(history.history["loss"][-1])
+
+
+# "vq" (the default) is covered by the tests above.
+QUANTIZERS = {
+    "fsq": dict(quantizer="fsq", levels=[5, 4, 3]),
+    "rvq": dict(quantizer="rvq", num_quantizers=3, quantizer_dropout=0.5),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(QUANTIZERS))
+def test_each_quantizer_trains_codes_and_round_trips(kind, tmp_path):
+    model = tiny_vqvae(**QUANTIZERS[kind])
+    model.compile(optimizer="adam")
+    history = model.fit(blobs(32), epochs=1, batch_size=16, verbose=0)
+    for name in ("loss", "perplexity", "codes_used", "psnr"):
+        assert np.isfinite(history.history[name][-1]), name
+    images = blobs(5, seed=4)
+    codes = model.encode(images)
+    expected_shape = {"fsq": (5, 2, 3), "rvq": (5, 2, 3, 3)}[kind]
+    assert codes.shape == expected_shape and codes.dtype == np.int32
+    assert codes.min() >= 0 and codes.max() < model.num_embeddings
+    assert model.decode(codes).shape == images.shape
+    bits = {"fsq": np.log2(5 * 4 * 3), "rvq": 3 * np.log2(16)}[kind]
+    assert model.compression_ratio == pytest.approx(8 * 12 * 8 / (2 * 3 * bits))
+    # The prior's view of the codes: one integer per cell, depth interleaved along the columns.
+    tokens = model.to_token_grid(codes)
+    assert tokens.shape == (5, *model.token_grid_shape) == (5, 2, 3 * model.code_depth)
+    np.testing.assert_array_equal(tokens[:, 1, : model.code_depth], codes[:, 1, 0].reshape(5, -1))
+    np.testing.assert_array_equal(model.from_token_grid(tokens), codes)
+    assert VQVAE.from_config(model.get_config()).get_config() == model.get_config()
+    path = tmp_path / f"{kind}.keras"
+    model.save(path)
+    loaded = keras.models.load_model(path)
+    assert type(loaded.quantizer) is type(model.quantizer)
+    np.testing.assert_array_equal(loaded.encode(images), codes)
+    np.testing.assert_array_equal(loaded.decode(codes), model.decode(codes))
+
+
+def test_fsq_encoder_depth_is_the_number_of_levels():
+    model = tiny_vqvae(quantizer="fsq", levels=[8, 5, 5, 5], embedding_dim=16, num_embeddings=7)
+    assert (model.embedding_dim, model.num_embeddings) == (4, 1000)
+    assert model.encoder.compute_output_shape((None, 8, 12, 1))[-1] == 4
+    assert model.quantizer.weights == []
+    with pytest.raises(ValueError, match="levels"):
+        tiny_vqvae(quantizer="fsq", levels=[8, 2])
+    with pytest.raises(ValueError, match="quantizer must be one of"):
+        tiny_vqvae(quantizer="lfq")
+
+
+def test_rvq_decodes_a_prefix_of_the_levels_and_refuses_other_depths():
+    model = tiny_vqvae(quantizer="rvq", num_quantizers=2)
+    codes = model.encode(blobs(3))
+    coarse = model.decode(codes[..., :1])
+    lookup = model.quantizer.quantizers[0].lookup(codes[..., 0])
+    expected = np.clip(model.decoder(lookup).numpy(), 0, 1)
+    np.testing.assert_allclose(coarse, expected, atol=1e-5)
+    for bad in (codes[..., 0], np.concatenate([codes, codes[..., :1]], axis=-1)):
+        with pytest.raises(ValueError, match=r"expects \(batch, 2, 3, d\) with d from 1 to 2"):
+            model.decode(bad)

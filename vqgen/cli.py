@@ -35,6 +35,14 @@ def _positive_int(text):
     return value
 
 
+def _int_list(text):
+    try:
+        values = [int(item) for item in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be comma-separated integers, got {text}") from None
+    return values
+
+
 def _add_settings(group, defaults, prefix="", skip=()):
     """Adds one option per field of the settings dataclass `defaults`, named `--PREFIX-FIELD-NAME`.
 
@@ -46,7 +54,8 @@ def _add_settings(group, defaults, prefix="", skip=()):
             continue
         default = getattr(defaults, field.name)
         flags = [*field.metadata.get("short_flags", ()), "--" + (prefix + field.name).replace("_", "-")]
-        text = f"{field.metadata['help']} (default: {default})"
+        shown = ",".join(map(str, default)) if isinstance(default, tuple) else default
+        text = f"{field.metadata['help']} (default: {shown})"
         if isinstance(default, bool):
             group.add_argument(
                 *flags,
@@ -57,7 +66,9 @@ def _add_settings(group, defaults, prefix="", skip=()):
             )
             continue
         kind = next((t for t in typing.get_args(field.type) if t is not type(None)), field.type)
-        if kind is int and "choices" not in field.metadata:
+        if typing.get_origin(field.type) is tuple:  # a list of integers, e.g. --levels 8,5,5,5
+            kind = _int_list
+        elif kind is int and "choices" not in field.metadata:
             kind = field.metadata.get("cli_type", _positive_int)
         group.add_argument(
             *flags,

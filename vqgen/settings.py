@@ -6,7 +6,8 @@ default changes in one line. The prior's model defaults live in `prior/settings.
 package imports nothing from `vqgen`).
 
 Each field's `metadata["help"]` is the CLI help text; optional `metadata` keys shape the CLI option:
-`choices`, `cli_type` (instead of a positive integer) and `short_flags`.
+`choices`, `cli_type` (instead of a positive integer) and `short_flags`. A `tuple[int, ...]` field
+is a comma-separated option (`--levels 8,5,5,5`).
 
 Example:
 >>> VQVAE_DEFAULTS.num_embeddings
@@ -41,6 +42,21 @@ class VQVAESettings:
 
     num_embeddings: int = _setting(256, "codebook size K")
     embedding_dim: int = _setting(16, "code vector size D")
+    quantizer: str = _setting(
+        "vq",
+        "vq: a learned codebook (the paper's); fsq: finite scalar quantization, no codebook; "
+        "rvq: residual VQ, --num-quantizers codes per position",
+        choices=("vq", "fsq", "rvq"),
+    )
+    levels: tuple[int, ...] = _setting(
+        (8, 5, 5, 5),
+        "fsq only: levels per channel, comma-separated; the encoder depth is their count and K their "
+        "product (--embedding-dim and --num-embeddings are ignored)",
+    )
+    num_quantizers: int = _setting(2, "rvq only: codebooks d, so d codes per position")
+    quantizer_dropout: float = _setting(
+        0.0, "rvq only: probability per training batch of using only the first k < d codebooks"
+    )
     downsample: int = _setting(4, "spatial reduction from image to code grid", choices=(2, 4, 8))
     hidden_channels: int = _setting(64, "width of the encoder and decoder convolutions")
     residual_channels: int = _setting(32, "width inside the residual blocks")

@@ -1,6 +1,9 @@
 """The VQ-VAE model: encoder, vector quantizer and decoder trained end to end.
 
-Reference: van den Oord, Vinyals and Kavukcuoglu, "Neural Discrete Representation Learning" (2017).
+References: van den Oord, Vinyals and Kavukcuoglu, "Neural Discrete Representation Learning" (2017);
+for the other quantizers, Mentzer et al., "Finite Scalar Quantization: VQ-VAE Made Simple" (2023) and
+Zeghidour et al., "SoundStream" (2021) / Lee et al., "Autoregressive Image Generation using Residual
+Quantization" (2022).
 """
 
 import math
@@ -13,15 +16,25 @@ import tensorflow as tf
 from vqgen.models.decoder import Decoder
 from vqgen.models.distribute import logs_for_all_strategies, scale_loss_for_replicas
 from vqgen.models.encoder import Encoder, check_downsample
+from vqgen.models.finite_scalar_quantizer import FiniteScalarQuantizer
+from vqgen.models.residual_vector_quantizer import ResidualVectorQuantizer
 from vqgen.models.vector_quantizer import VectorQuantizer
 from vqgen.settings import VQVAE_DEFAULTS
 
 INFERENCE_BATCH_SIZE = 256
+QUANTIZERS = ("vq", "fsq", "rvq")
 
 
 @keras.saving.register_keras_serializable(package="vqgen")
 class VQVAE(keras.Model):
     """A VQ-VAE that codes `H x W x C` images as `H/f x W/f` grids of integers in `[0, K)`.
+
+    The quantizer is one of three (`quantizer=`): `"vq"`, the paper's learned codebook
+    (`VectorQuantizer`); `"fsq"`, finite scalar quantization (`FiniteScalarQuantizer(levels)`: no
+    codebook, no loss, `K = prod(levels)`, and the encoder's output depth is `len(levels)`, so
+    `embedding_dim` and `num_embeddings` are ignored and report the FSQ values); `"rvq"`, residual VQ
+    (`ResidualVectorQuantizer`: `num_quantizers` codebooks of `num_embeddings` codes, so a position
+    has `d = num_quantizers` codes and grids are `[h, w, d]`).
 
     Trains with `compile(optimizer=...)` and `fit(images)` on arrays or a `tf.data.Dataset` of float
     images in [0, 1] (a dataset may also yield `(images, labels)`; labels are ignored). The loss is
@@ -36,8 +49,10 @@ class VQVAE(keras.Model):
 
     Args:
         input_shape: tuple `(H, W, C)`. H and W divisible by `downsample`; C is 1 or 3.
-        num_embeddings: int. Codebook size K. Defaults to the `VQVAESettings` value.
-        embedding_dim: int. Code vector size D. Defaults to the `VQVAESettings` value.
+        num_embeddings: int. Codebook size K (of each level for `"rvq"`; ignored for `"fsq"`).
+            Defaults to the `VQVAESettings` value.
+        embedding_dim: int. Code vector size D (ignored for `"fsq"`, where it is `len(levels)`).
+            Defaults to the `VQVAESettings` value.
         downsample: int, one of 2, 4, 8. Defaults to the `VQVAESettings` value.
         hidden_channels: int. Width of encoder and decoder convolutions. Defaults to the
             `VQVAESettings` value.
@@ -52,6 +67,13 @@ class VQVAE(keras.Model):
             `VQVAESettings` value.
         init_from_data: bool. Initialise the codebook from the first batch. Defaults to the
             `VQVAESettings` value.
+        quantizer: str, one of `"vq"`, `"fsq"`, `"rvq"`. Defaults to the `VQVAESettings` value.
+        levels: list of int. `"fsq"` only: the levels of each channel. Defaults to the
+            `VQVAESettings` value.
+        num_quantizers: int. `"rvq"` only: the number of codebooks d. Defaults to the
+            `VQVAESettings` value.
+        quantizer_dropout: float in [0, 1]. `"rvq"` only: probability per training batch of using
+            only a random prefix of the codebooks. Defaults to the `VQVAESettings` value.
         seed: int or None. Seed of the quantizer's random choices.
         encoder: a Keras layer or None. Your own encoder mapping `(B, H, W, C)` images to
             `(B, H/f, W/f, embedding_dim)`; replaces the paper's (whose width arguments are then
@@ -70,6 +92,8 @@ class VQVAE(keras.Model):
     >>> codes = model.encode(images[:8])          # int32 (8, 7, 7)
     >>> model.decode(codes).shape
     (8, 28, 28, 1)
+    >>> VQVAE(input_shape=(28, 28, 1), quantizer="rvq", num_quantizers=2).encode(images[:8]).shape
+    (8, 7, 7, 2)
     """
 
     def __init__(
@@ -87,6 +111,10 @@ class VQVAE(keras.Model):
         epsilon=VQVAE_DEFAULTS.epsilon,
         restart_after_steps=VQVAE_DEFAULTS.restart_after_steps,
         init_from_data=VQVAE_DEFAULTS.init_from_data,
+        quantizer=VQVAE_DEFAULTS.quantizer,
+        levels=VQVAE_DEFAULTS.levels,
+        num_quantizers=VQVAE_DEFAULTS.num_quantizers,
+        quantizer_dropout=VQVAE_DEFAULTS.quantizer_dropout,
         seed=None,
         encoder=None,
         decoder=None,
@@ -103,10 +131,10 @@ class VQVAE(keras.Model):
                 f"Image size {height}x{width} is not divisible by the downsampling factor "
                 f"{downsample}; resize or pad the images, or choose another --downsample."
             )
+        if quantizer not in QUANTIZERS:
+            raise ValueError(f"quantizer must be one of {QUANTIZERS}. Received: quantizer={quantizer!r}")
         self.image_shape = (height, width, channels)
         self.grid_shape = (height // downsample, width // downsample)
-        self.num_embeddings = num_embeddings
-        self.embedding_dim = embedding_dim
         self.downsample = downsample
         self.hidden_channels = hidden_channels
         self.residual_channels = residual_channels
@@ -120,10 +148,8 @@ class VQVAE(keras.Model):
             num_residual_blocks=num_residual_blocks,
         )
         self.custom_parts = {"encoder": encoder is not None, "decoder": decoder is not None}
-        self.encoder = encoder or Encoder(embedding_dim, name="encoder", **widths)
-        self.quantizer = VectorQuantizer(
-            num_embeddings,
-            embedding_dim,
+        # The VQ options, kept for get_config whichever quantizer uses them.
+        self.vq_options = dict(
             beta=beta,
             ema=ema,
             decay=decay,
@@ -131,8 +157,32 @@ class VQVAE(keras.Model):
             restart_after_steps=restart_after_steps,
             init_from_data=init_from_data,
             seed=seed,
-            name="quantizer",
         )
+        self.quantizer_kind = quantizer
+        if quantizer == "fsq":
+            quantizer_layer = FiniteScalarQuantizer(levels, name="quantizer")
+        elif quantizer == "rvq":
+            quantizer_layer = ResidualVectorQuantizer(
+                num_quantizers,
+                num_embeddings,
+                embedding_dim,
+                quantizer_dropout=quantizer_dropout,
+                name="quantizer",
+                **self.vq_options,
+            )
+        else:
+            quantizer_layer = VectorQuantizer(
+                num_embeddings, embedding_dim, name="quantizer", **self.vq_options
+            )
+        self.levels = list(quantizer_layer.levels if quantizer == "fsq" else levels)
+        self.num_quantizers = num_quantizers
+        self.quantizer_dropout = quantizer_dropout
+        # What the chosen quantizer makes: K codes of size D, `code_depth` codes per grid position.
+        self.num_embeddings = quantizer_layer.num_embeddings
+        self.embedding_dim = quantizer_layer.embedding_dim
+        self.code_depth = num_quantizers if quantizer == "rvq" else 1
+        self.encoder = encoder or Encoder(self.embedding_dim, name="encoder", **widths)
+        self.quantizer = quantizer_layer
         self.decoder = decoder or Decoder(channels, name="decoder", **widths)
 
         # Metrics shown by fit/evaluate
@@ -210,7 +260,7 @@ class VQVAE(keras.Model):
             images: float tensor `[B, H, W, C]` in [0, 1].
 
         Returns:
-            int32 tensor `[B, h, w]`.
+            int32 tensor `[B, h, w]`, or `[B, h, w, d]` for `"rvq"`.
         """
         return self.quantizer.indices(self.encoder(tf.cast(images, "float32"), training=False))
 
@@ -218,7 +268,8 @@ class VQVAE(keras.Model):
         """Graph-compatible `decode`: int32 codes → float32 images in [0, 1].
 
         Args:
-            codes: int tensor `[B, h, w]`; values outside `[0, K)` fail a graph assertion.
+            codes: int tensor `[B, h, w]` (`[B, h, w, k]`, `1 <= k <= d`, for `"rvq"`); values
+                outside `[0, K)` fail a graph assertion.
 
         Returns:
             float32 tensor `[B, H, W, C]`, clipped to [0, 1].
@@ -235,7 +286,7 @@ class VQVAE(keras.Model):
             images: array `[B, H, W, C]`, float in [0, 1] or uint8 (scaled by 1/255).
 
         Returns:
-            numpy int32 array `[B, h, w]`.
+            numpy int32 array `[B, h, w]`, or `[B, h, w, d]` for `"rvq"` (level 0 first).
 
         Raises:
             ValueError: wrong rank, size or channels, or non-finite / out-of-range pixels.
@@ -249,7 +300,8 @@ class VQVAE(keras.Model):
         """Turns grids of codes back into images.
 
         Args:
-            codes: integer array `[B, h, w]` with values in `[0, K)`.
+            codes: integer array `[B, h, w]` with values in `[0, K)`; for `"rvq"` `[B, h, w, k]`
+                with `1 <= k <= d` (fewer levels decode coarser images).
 
         Returns:
             numpy float32 array `[B, H, W, C]` in [0, 1].
@@ -257,9 +309,11 @@ class VQVAE(keras.Model):
         Raises:
             ValueError: wrong grid shape or codes outside `[0, K)`.
         """
+        codes = self.check_codes(codes)
+        # One function per code depth: a relaxed (unknown) depth cannot say which levels to add up.
+        key = "decode" if codes.ndim == 3 else f"decode_{codes.shape[-1]}_levels"
         return self._in_batches(
-            self._compiled("decode", lambda: tf.function(self.decode_tensor, reduce_retracing=True)),
-            self.check_codes(codes),
+            self._compiled(key, lambda: tf.function(self.decode_tensor, reduce_retracing=True)), codes
         )
 
     def reconstruct(self, images):
@@ -274,11 +328,51 @@ class VQVAE(keras.Model):
         return self.decode(self.encode(images))
 
     @property
+    def bits_per_position(self):
+        """Bits of the codes of one grid position: `d * log2 K` (`d = 1` unless `"rvq"`)."""
+        return self.code_depth * math.log2(self.num_embeddings)
+
+    @property
     def compression_ratio(self):
-        """Bits of the 8-bit image over bits of its code grid: `H*W*C*8 / (h*w*log2 K)`."""
+        """Bits of the 8-bit image over bits of its code grid: `H*W*C*8 / (h*w*bits_per_position)`."""
         height, width, channels = self.image_shape
         rows, columns = self.grid_shape
-        return height * width * channels * 8 / (rows * columns * math.log2(self.num_embeddings))
+        return height * width * channels * 8 / (rows * columns * self.bits_per_position)
+
+    # ------------------------------------------------------------------ codes as one grid of tokens
+
+    @property
+    def token_grid_shape(self):
+        """`(h, w * d)`: the shape of `to_token_grid`'s grids of single codes (`(h, w)` unless `"rvq"`)."""
+        rows, columns = self.grid_shape
+        return (rows, columns * self.code_depth)
+
+    def to_token_grid(self, codes):
+        """Lays codes out as a grid of single integers, the form any prior over `[N, rows, cols]` takes.
+
+        For `"rvq"` the d codes of a position sit side by side along the columns (depth
+        interleaved), so raster order visits position by position and, within one, level 0 to
+        d - 1: a prior models the depth as part of its ordinary autoregressive order. For `"vq"`
+        and `"fsq"` the codes are returned unchanged.
+
+        Args:
+            codes: int array or tensor `[N, h, w]`, or `[N, h, w, d]` for `"rvq"`.
+
+        Returns:
+            the same kind of array, `[N, h, w * d]`.
+        """
+        reshape = np.reshape if isinstance(codes, np.ndarray) else tf.reshape
+        return reshape(codes, (-1, *self.token_grid_shape))
+
+    def from_token_grid(self, tokens):
+        """The inverse of `to_token_grid`: `[N, h, w * d]` → `[N, h, w, d]` (`[N, h, w]` unless `"rvq"`)."""
+        reshape = np.reshape if isinstance(tokens, np.ndarray) else tf.reshape
+        return reshape(tokens, (-1, *self.code_shape))
+
+    @property
+    def code_shape(self):
+        """The shape of one image's codes: `(h, w)`, or `(h, w, d)` for `"rvq"`."""
+        return self.grid_shape + ((self.code_depth,) if self.quantizer_kind == "rvq" else ())
 
     def check_images(self, images):
         """Validates images for this model and returns them as float32 in [0, 1].
@@ -315,7 +409,7 @@ class VQVAE(keras.Model):
         """Validates a batch of code grids for this model and returns them as int32.
 
         Args:
-            codes: integer array-like `[B, h, w]`.
+            codes: integer array-like `[B, h, w]`, or `[B, h, w, k]` with `1 <= k <= d` for `"rvq"`.
 
         Returns:
             numpy int32 array.
@@ -324,10 +418,14 @@ class VQVAE(keras.Model):
             ValueError: wrong shape, non-integer values, or codes outside `[0, K)`.
         """
         codes = np.asarray(codes)
-        if codes.ndim != 3 or codes.shape[1:] != self.grid_shape:
+        rank = len(self.code_shape) + 1
+        levels_ok = rank == 3 or (codes.ndim == 4 and 1 <= codes.shape[-1] <= self.code_depth)
+        if codes.ndim != rank or codes.shape[1:3] != self.grid_shape or not levels_ok:
+            expected = ", ".join(map(str, self.grid_shape)) + (", d" if rank == 4 else "")
+            depth = f" with d from 1 to {self.code_depth}" if rank == 4 else ""
             raise ValueError(
-                f"Codes have shape {codes.shape} but this model expects (batch, "
-                f"{self.grid_shape[0]}, {self.grid_shape[1]}); pass grids made by this model's encode."
+                f"Codes have shape {codes.shape} but this model expects (batch, {expected}){depth}; "
+                "pass grids made by this model's encode."
             )
         if codes.size and not np.issubdtype(codes.dtype, np.integer):
             raise ValueError(f"Codes must be integers. Received: dtype={codes.dtype}")
@@ -361,7 +459,6 @@ class VQVAE(keras.Model):
 
     def get_config(self):
         config = super().get_config()
-        quantizer = self.quantizer
         config.update(
             {
                 "input_shape": list(self.image_shape),
@@ -371,13 +468,11 @@ class VQVAE(keras.Model):
                 "hidden_channels": self.hidden_channels,
                 "residual_channels": self.residual_channels,
                 "num_residual_blocks": self.num_residual_blocks,
-                "beta": quantizer.beta,
-                "ema": quantizer.ema,
-                "decay": quantizer.decay,
-                "epsilon": quantizer.epsilon,
-                "restart_after_steps": quantizer.restart_after_steps,
-                "init_from_data": quantizer.init_from_data,
-                "seed": quantizer.seed,
+                **self.vq_options,
+                "quantizer": self.quantizer_kind,
+                "levels": list(self.levels),
+                "num_quantizers": self.num_quantizers,
+                "quantizer_dropout": self.quantizer_dropout,
             }
         )
         for part, custom in self.custom_parts.items():

@@ -36,7 +36,7 @@ def check_resumed_settings(run, stage, started, given):
     changed = [
         f"{name}={started[name]!r} (now {value!r})"
         for name, value in sorted(given.items())
-        if name in started and started[name] != value
+        if name in started and started[name] != (list(value) if isinstance(value, tuple) else value)
     ]
     if changed:
         raise ValueError(
