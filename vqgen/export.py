@@ -27,7 +27,8 @@ def export_saved_model(path, vqvae, prior=None, overwrite=False):
     compiled autoregressive sampling loop (the faster sampler, as `prior.sample` picks it).
     Its signatures are:
 
-    - `encode`: `images` float32 `[batch, H, W, C]` in [0, 1] -> `codes` int32 `[batch, h, w]`.
+    - `encode`: `images` float32 `[batch, H, W, C]` in [0, 1] -> `codes` int32 `[batch, h, w]`
+      (`[batch, h, w, d]` for a residual-VQ model, here and below).
     - `decode`: `codes` int32 `[batch, h, w]` in `[0, K)` -> `images` float32 `[batch, H, W, C]`.
     - `reconstruct`: `images` -> `images`, `codes`.
     - `sample` (with a prior): `num_samples` int32 scalar >= 1, `temperature` float32 scalar > 0,
@@ -89,10 +90,11 @@ def _check_models(vqvae, pixelcnn):
         return
     if not isinstance(pixelcnn, PixelCNN):
         raise ValueError(f"prior must be a prior.PixelCNN or None. Received: prior={type(pixelcnn).__name__}")
-    if pixelcnn.num_embeddings != vqvae.num_embeddings or pixelcnn.grid_shape != vqvae.grid_shape:
+    # A residual-VQ model's prior sees (h, w * d) grids: VQVAE.to_token_grid.
+    if pixelcnn.num_embeddings != vqvae.num_embeddings or pixelcnn.grid_shape != vqvae.token_grid_shape:
         raise ValueError(
             f"The prior models {pixelcnn.num_embeddings} codes on {pixelcnn.grid_shape} grids but "
-            f"the VQ-VAE makes {vqvae.num_embeddings} codes on {vqvae.grid_shape} grids; export the "
+            f"the VQ-VAE makes {vqvae.num_embeddings} codes on {vqvae.token_grid_shape} grids; export the "
             "prior trained on this VQ-VAE's codes."
         )
 
@@ -148,7 +150,7 @@ class _ServingModule(tf.Module):
         """Traces every signature once (without AutoGraph); returns `{name: concrete function}`."""
         vqvae, pixelcnn = self.models.vqvae, self.models.prior
         images = tf.TensorSpec([None, *vqvae.image_shape], tf.float32, name="images")
-        codes = tf.TensorSpec([None, *vqvae.grid_shape], tf.int32, name="codes")
+        codes = tf.TensorSpec([None, *vqvae.code_shape], tf.int32, name="codes")
         signatures = {
             "encode": self._trace(self._encode, images),
             "decode": self._trace(self._decode, codes),
@@ -205,6 +207,7 @@ class _ServingModule(tf.Module):
                 labels=labels,
                 method=pixelcnn.resolve_sampling_method("auto"),
             )
+        codes = self.models.vqvae.from_token_grid(codes)  # residual VQ: (n, h, w * d) -> (n, h, w, d)
         return {"images": self.models.vqvae.decode_tensor(codes), "codes": codes}
 
     def _checked_images(self, images):
@@ -227,7 +230,9 @@ class _ServingModule(tf.Module):
 
     def _checked_codes(self, codes):
         # The range [0, K) is asserted by the quantizer's lookup.
-        rows, cols = self.models.vqvae.grid_shape
-        check = _shape_check(codes, [None, rows, cols], f"codes must have shape [batch, {rows}, {cols}]")
+        shape = self.models.vqvae.code_shape  # (h, w), or (h, w, d) for residual VQ
+        check = _shape_check(
+            codes, [None, *shape], f"codes must have shape [batch, {', '.join(map(str, shape))}]"
+        )
         with tf.control_dependencies([check]):
             return tf.identity(codes)

@@ -34,7 +34,8 @@ def sample_images(
             as `<out without .png>.npy`.
 
     Returns:
-        `(images float32 [num, H, W, C], codes int32 [num, h, w])`.
+        `(images float32 [num, H, W, C], codes int32 [num, h, w])`; codes `[num, h, w, d]` for a
+        residual-VQ model (the prior samples them depth-interleaved, see `VQVAE.to_token_grid`).
 
     Raises:
         FileNotFoundError: the run, its VQ-VAE or its prior is missing.
@@ -51,7 +52,8 @@ def sample_images(
         raise ValueError(f"--out must name a .png file; received {out}")
     vqvae = load_stage_model(run, "vqvae")
     pixelcnn = load_stage_model(run, "prior")
-    codes = pixelcnn.sample(num, temperature=temperature, top_k=top_k, labels=labels, seed=seed)
+    tokens = pixelcnn.sample(num, temperature=temperature, top_k=top_k, labels=labels, seed=seed)
+    codes = vqvae.from_token_grid(tokens)  # (num, h, w), or (num, h, w, d) for residual VQ
     images = vqvae.decode(codes)
     if out is not None:
         save_image_grid(out, images, columns=min(8, num))  # rows of 8

@@ -31,8 +31,9 @@ def coded_dataset(run, vqvae, data_config):
         data_config: the run's "data" config section.
 
     Returns:
-        dict with int32 "train_codes", "validation_codes" `[N, h, w]` and "train_labels",
-        "validation_labels" (`[N]`, or empty arrays when the dataset has no labels).
+        dict with int32 "train_codes", "validation_codes" `[N, h, w]` (`[N, h, w, d]` for a
+        residual-VQ model) and "train_labels", "validation_labels" (`[N]`, or empty arrays when the
+        dataset has no labels).
     """
     if os.path.isfile(run.codes_path):
         try:
@@ -124,7 +125,7 @@ def train_prior(run_path, conditional=False, overwrite=False, strategy="default"
     with make_strategy(strategy).scope():
         model = prior.PixelCNN(
             num_embeddings=vqvae.num_embeddings,
-            grid_shape=vqvae.grid_shape,
+            grid_shape=vqvae.token_grid_shape,  # (h, w * d): residual-VQ depth interleaved
             num_classes=num_classes if conditional else None,
             **{field.name: config["prior"][field.name] for field in dataclasses.fields(sections["prior"])},
         )
@@ -132,8 +133,9 @@ def train_prior(run_path, conditional=False, overwrite=False, strategy="default"
     inputs = {}
     for name in ("train", "validation"):
         labels = arrays[f"{name}_labels"] if conditional else None
-        model.check_codes(arrays[f"{name}_codes"], labels)
-        inputs[name] = _prior_inputs(arrays[f"{name}_codes"], labels, conditional)
+        codes = vqvae.to_token_grid(arrays[f"{name}_codes"])  # one code per cell, as every prior takes
+        model.check_codes(codes, labels)
+        inputs[name] = _prior_inputs(codes, labels, conditional)
     validation_data = tf.data.Dataset.from_tensor_slices(inputs["validation"]).batch(training["batch_size"])
 
     def train_batches(first_epoch):
