@@ -1,4 +1,4 @@
-"""`PixelCNNSettings`: the one home of the prior's architecture defaults.
+"""`PixelCNNSettings` and `TransformerSettings`: the one home of the priors' architecture defaults.
 
 Free of TensorFlow and Keras, so a command line can build its options (names, defaults and
 `help` texts from each field's metadata) without loading a model.
@@ -69,3 +69,8 @@ class TransformerSettings:
 
 
 TRANSFORMER_DEFAULTS = TransformerSettings()
+
+# Every prior by the name the workflow (`vqgen train-prior --prior NAME`, the run config) uses,
+# with its defaults; the PixelCNN stays the default.
+PRIOR_SETTINGS = {"pixelcnn": PIXELCNN_DEFAULTS, "transformer": TRANSFORMER_DEFAULTS}
+DEFAULT_PRIOR = "pixelcnn"

@@ -14,7 +14,7 @@ import os
 import sys
 import typing
 
-from prior.settings import PixelCNNSettings
+from prior.settings import DEFAULT_PRIOR, PRIOR_SETTINGS, PixelCNNSettings, TransformerSettings
 from vqgen.runs.strategies import STRATEGIES
 from vqgen.settings import (
     DATA_DEFAULTS,
@@ -115,11 +115,18 @@ def _add_stage1_options(parser):
 
 
 def _add_prior_options(parser):
-    group = parser.add_argument_group("stage 2 (PixelCNN prior)")
+    group = parser.add_argument_group("stage 2 (the prior; PixelCNN options)")
+    group.add_argument(
+        "--prior",
+        choices=sorted(PRIOR_SETTINGS),
+        help=f"which prior to train (default: {DEFAULT_PRIOR}; a resumed prior keeps its own)",
+    )
     group.add_argument(
         "--conditional", action="store_true", help="condition the prior on the dataset's class labels"
     )
     _add_settings(group, PixelCNNSettings())
+    transformer = parser.add_argument_group("stage 2 (Transformer prior options, with --prior transformer)")
+    _add_settings(transformer, TransformerSettings(), prefix="transformer_")
     _add_settings(parser.add_argument_group("stage-2 training"), PRIOR_TRAINING_DEFAULTS, prefix="prior_")
 
 
@@ -161,8 +168,8 @@ def build_parser():
         "train-prior",
         help="train stage 2 (the prior) of a run",
         description="Code the run's dataset with its VQ-VAE "
-        "(cached in codes.npz) and train a PixelCNN "
-        "prior; writes prior.keras and prior_metrics.csv.",
+        "(cached in codes.npz) and train a prior on the codes (a gated PixelCNN, or a Transformer "
+        "with --prior transformer); writes prior.keras and prior_metrics.csv.",
     )
     train_prior.add_argument("--run", required=True, help="run folder with a trained VQ-VAE")
     _add_prior_options(train_prior)
@@ -209,7 +216,10 @@ def build_parser():
 
 # `vqgen run --quick`: a one-minute smoke run with tiny models.
 QUICK_STAGE1 = dict(epochs=1, hidden_channels=32, num_residual_blocks=1)
-QUICK_PRIOR = dict(epochs=1, num_layers=3, filters=32)
+QUICK_PRIOR = {
+    "pixelcnn": dict(epochs=1, num_layers=3, filters=32),
+    "transformer": dict(epochs=1, num_layers=2, hidden_dim=32, num_heads=2, intermediate_dim=64),
+}
 
 
 def _given(args, defaults, prefix=""):
@@ -234,13 +244,22 @@ def _stage1(args, **defaults):
 def _stage2(args, **defaults):
     from vqgen.runs.train_prior import train_prior
 
+    pixelcnn_options = _given(args, PixelCNNSettings())
+    transformer_options = _given(args, TransformerSettings(), prefix="transformer_")
+    if transformer_options and args.prior != "transformer":
+        raise ValueError("the --transformer-* options need --prior transformer")
+    if pixelcnn_options and args.prior == "transformer":
+        names = ", ".join("--" + name.replace("_", "-") for name in pixelcnn_options)
+        raise ValueError(f"{names}: PixelCNN options; the Transformer's are --transformer-*")
     settings = {
         **defaults,
-        **_given(args, PixelCNNSettings()),
+        **pixelcnn_options,
+        **transformer_options,
         **_given(args, PRIOR_TRAINING_DEFAULTS, prefix="prior_"),
     }
     return train_prior(
         args.run,
+        kind=args.prior,
         conditional=args.conditional,
         overwrite=args.overwrite,
         strategy=args.strategy,
@@ -272,7 +291,7 @@ def _command_run(args):
     seed = config["data"]["seed"]
     if args.overwrite or not run.finished("prior"):
         args.conditional = args.conditional or (bool(num_classes) and not args.unconditional)
-        _stage2(args, **(QUICK_PRIOR if quick else {}))
+        _stage2(args, **(QUICK_PRIOR[args.prior or DEFAULT_PRIOR] if quick else {}))
     else:
         args.conditional = config["prior"]["conditional"]
     print(f"stage 2: {run.model_path('prior')}" + (" (class-conditional)" if args.conditional else ""))

@@ -1,4 +1,4 @@
-"""Exporting a trained VQ-VAE (and optionally its PixelCNN prior) as a TensorFlow SavedModel.
+"""Exporting a trained VQ-VAE (and optionally its prior, PixelCNN or Transformer) as a TensorFlow SavedModel.
 
 The SavedModel needs neither `vqgen` nor `prior` to run: `tf.saved_model.load`, `saved_model_cli`
 and TensorFlow Serving call its signatures directly.
@@ -12,7 +12,7 @@ import types
 import tensorflow as tf
 
 import vqgen
-from prior import PixelCNN
+from prior import AutoregressivePrior
 from vqgen.models.vqvae import VQVAE
 from vqgen.runs.atomic_file import atomic_path
 
@@ -23,8 +23,9 @@ def export_saved_model(path, vqvae, prior=None, overwrite=False):
     """Writes `vqvae` (and `prior`) as a SavedModel with serving signatures.
 
     The exported graph holds the VQ-VAE's encoder, codebook and decoder (van den Oord et al. 2017,
-    "Neural Discrete Representation Learning") and, when given, the gated PixelCNN prior with its
-    compiled autoregressive sampling loop (the faster sampler, as `prior.sample` picks it).
+    "Neural Discrete Representation Learning") and, when given, the prior (gated PixelCNN or
+    Transformer) with its compiled autoregressive sampling loop (the faster sampler, as
+    `prior.sample` picks it: the PixelCNN's cached loop or the Transformer's key/value cache).
     Its signatures are:
 
     - `encode`: `images` float32 `[batch, H, W, C]` in [0, 1] -> `codes` int32 `[batch, h, w]`
@@ -45,8 +46,8 @@ def export_saved_model(path, vqvae, prior=None, overwrite=False):
     Args:
         path: str or path-like. Folder to write the SavedModel to.
         vqvae: a `vqgen.VQVAE`.
-        prior: optional `prior.PixelCNN` trained on `vqvae`'s codes (same `num_embeddings` and
-            `grid_shape`).
+        prior: optional `prior.PixelCNN` or `prior.Transformer` trained on `vqvae`'s codes (same
+            `num_embeddings` and `grid_shape`).
         overwrite: bool. Replace a non-empty folder at `path`. Defaults to `False`.
 
     Returns:
@@ -54,7 +55,7 @@ def export_saved_model(path, vqvae, prior=None, overwrite=False):
 
     Raises:
         FileExistsError: `path` is a non-empty folder and `overwrite` is False, or `path` is a file.
-        ValueError: `vqvae` is not a `VQVAE`, `prior` is not a `PixelCNN`, or the prior's codebook
+        ValueError: `vqvae` is not a `VQVAE`, `prior` is not a prior of the `prior` package, or its codebook
             size or grid shape differs from the VQ-VAE's.
 
     Example:
@@ -88,8 +89,11 @@ def _check_models(vqvae, pixelcnn):
         raise ValueError(f"vqvae must be a vqgen.VQVAE. Received: vqvae={type(vqvae).__name__}")
     if pixelcnn is None:
         return
-    if not isinstance(pixelcnn, PixelCNN):
-        raise ValueError(f"prior must be a prior.PixelCNN or None. Received: prior={type(pixelcnn).__name__}")
+    if not isinstance(pixelcnn, AutoregressivePrior):
+        raise ValueError(
+            "prior must be a prior.PixelCNN, a prior.Transformer or None. "
+            f"Received: prior={type(pixelcnn).__name__}"
+        )
     # A residual-VQ model's prior sees (h, w * d) grids: VQVAE.to_token_grid.
     if pixelcnn.num_embeddings != vqvae.num_embeddings or pixelcnn.grid_shape != vqvae.token_grid_shape:
         raise ValueError(
@@ -105,6 +109,7 @@ def _export_config(vqvae, pixelcnn):
         "vqgen_version": vqgen.__version__,
         "vqvae": vqvae.get_config(),
         "prior": None if pixelcnn is None else pixelcnn.get_config(),
+        "prior_class": None if pixelcnn is None else type(pixelcnn).__name__,
         "sampling_method": None if pixelcnn is None else pixelcnn.resolve_sampling_method("auto"),
     }
 

@@ -9,7 +9,7 @@ from vqgen.models.vqvae import VQVAE
 from vqgen.runs.atomic_file import atomic_path
 
 # The model class each stage of a run saves.
-STAGE_MODELS = {"vqvae": VQVAE, "prior": prior.PixelCNN}
+STAGE_MODELS = {"vqvae": VQVAE, "prior": prior.AutoregressivePrior}  # the prior: a PixelCNN or Transformer
 
 
 def save_model_file(model, path):
@@ -68,7 +68,7 @@ def load_stage_model(run, stage):
         stage: "vqvae" or "prior".
 
     Returns:
-        The `VQVAE` or `prior.PixelCNN`.
+        The `VQVAE`, or the prior (`prior.PixelCNN` or `prior.Transformer`).
 
     Raises:
         FileNotFoundError: the stage has not finished.

@@ -1,4 +1,4 @@
-"""Stage 2 of the workflow: code the dataset with a run's VQ-VAE and train a PixelCNN prior on it."""
+"""Stage 2 of the workflow: code the dataset with a run's VQ-VAE and train a prior on its codes."""
 
 import dataclasses
 import io
@@ -10,6 +10,7 @@ import numpy as np
 import tensorflow as tf
 
 import prior
+from prior.settings import DEFAULT_PRIOR, PRIOR_SETTINGS
 from vqgen.data import epoch_batches, to_dataset
 from vqgen.runs.atomic_file import write_bytes_atomically
 from vqgen.runs.model_files import load_stage_model
@@ -19,6 +20,8 @@ from vqgen.runs.strategies import make_strategy
 from vqgen.runs.train_vqvae import load_splits
 from vqgen.settings import PRIOR_TRAINING_DEFAULTS, split_settings
 
+# The model class of each prior named in `prior.settings.PRIOR_SETTINGS`.
+PRIOR_CLASSES = {"pixelcnn": prior.PixelCNN, "transformer": prior.Transformer}
 CODE_ARRAYS = ("train_codes", "train_labels", "validation_codes", "validation_labels")
 
 
@@ -60,7 +63,9 @@ def _prior_inputs(codes, labels, conditional):
     return {"codes": codes, "labels": labels} if conditional else codes
 
 
-def train_prior(run_path, conditional=False, overwrite=False, strategy="default", verbose=1, **settings):
+def train_prior(
+    run_path, conditional=False, overwrite=False, strategy="default", verbose=1, kind=None, **settings
+):
     """Trains the stage-2 prior of a run and saves it as prior.keras.
 
     Writes codes.npz (the coded dataset), prior.keras, prior_metrics.csv, checkpoints and TensorBoard
@@ -72,25 +77,34 @@ def train_prior(run_path, conditional=False, overwrite=False, strategy="default"
         overwrite: bool. Replace an existing prior.
         strategy: "default", "mirrored" or "multiworker".
         verbose: Keras verbosity.
-        **settings: any field of `prior.PixelCNNSettings` or `vqgen.settings.TrainingSettings`. A
-            resumed prior must be given the same values it started with.
+        kind: "pixelcnn", "transformer" or None: which prior (a key of
+            `prior.settings.PRIOR_SETTINGS`), recorded as `config["prior"]["kind"]`. None means the
+            recorded kind when resuming, else `prior.settings.DEFAULT_PRIOR`.
+        **settings: any field of that prior's settings (`prior.PixelCNNSettings` or
+            `prior.TransformerSettings`) or of `vqgen.settings.TrainingSettings`. A resumed prior
+            must be given the same values (and kind) it started with.
 
     Returns:
-        The trained `prior.PixelCNN`.
+        The trained `prior.PixelCNN` or `prior.Transformer`.
 
     Raises:
         FileNotFoundError: the run or its VQ-VAE is missing.
         FileExistsError: a prior exists and `overwrite` is False.
-        ValueError: `conditional` on a dataset without labels, bad settings, or settings that differ
-            from those of the unfinished prior being resumed.
+        ValueError: an unknown `kind`, `conditional` on a dataset without labels, bad settings, or
+            settings that differ from those of the unfinished prior being resumed.
 
     Example:
     >>> pixelcnn = train_prior("runs/digits", conditional=True, epochs=5)  # doctest: +SKIP
     """
-    sections = {"prior": prior.PixelCNNSettings(), "prior_training": PRIOR_TRAINING_DEFAULTS}
-    given = split_settings(settings, sections, "vqgen train-prior")
+    if kind is not None and kind not in PRIOR_SETTINGS:
+        raise ValueError(f"Unknown prior {kind!r}; choose one of {sorted(PRIOR_SETTINGS)}.")
     run = RunFolder(run_path)
     config = run.read_config()
+    resuming = is_resumable(run, "prior") and "prior" in config and not overwrite
+    if kind is None:  # an unfinished prior keeps its kind (runs from before the Transformer: PixelCNN)
+        kind = config["prior"].get("kind", DEFAULT_PRIOR) if resuming else DEFAULT_PRIOR
+    sections = {"prior": PRIOR_SETTINGS[kind], "prior_training": PRIOR_TRAINING_DEFAULTS}
+    given = split_settings(settings, sections, "vqgen train-prior")
     if run.finished("prior") and not overwrite:
         raise FileExistsError(
             f"{run.model_path('prior')} already exists; pass --overwrite to train a new prior."
@@ -99,13 +113,14 @@ def train_prior(run_path, conditional=False, overwrite=False, strategy="default"
         run.remove_backup("prior")
     run.remove_stale_temporaries()
     if is_resumable(run, "prior") and "prior" in config:
-        requested = {**given["prior"], **({"conditional": True} if conditional else {})}
-        check_resumed_settings(run, "prior", config["prior"], requested)
+        requested = {**given["prior"], "kind": kind, **({"conditional": True} if conditional else {})}
+        check_resumed_settings(run, "prior", {"kind": DEFAULT_PRIOR, **config["prior"]}, requested)
         check_resumed_settings(run, "prior", config["prior_training"], given["prior_training"])
         print(f"Resuming the unfinished prior training in {run.path}")
         conditional = config["prior"]["conditional"]
     else:
         config["prior"] = {
+            "kind": kind,
             **dataclasses.asdict(dataclasses.replace(sections["prior"], **given["prior"])),
             "conditional": bool(conditional),
         }
@@ -123,7 +138,7 @@ def train_prior(run_path, conditional=False, overwrite=False, strategy="default"
     training = config["prior_training"]
     keras.utils.set_random_seed(config["data"]["seed"])
     with make_strategy(strategy).scope():
-        model = prior.PixelCNN(
+        model = PRIOR_CLASSES[kind](
             num_embeddings=vqvae.num_embeddings,
             grid_shape=vqvae.token_grid_shape,  # (h, w * d): residual-VQ depth interleaved
             num_classes=num_classes if conditional else None,
