@@ -1,5 +1,8 @@
 """`PixelCNN`: a gated PixelCNN prior over integer code grids."""
 
+import math
+import warnings
+
 import keras
 from keras import ops
 
@@ -7,7 +10,47 @@ from prior import sampling
 from prior.arguments import is_int
 from prior.autoregressive_prior import AutoregressivePrior
 from prior.gated_block import GatedBlock
-from prior.settings import PIXELCNN_DEFAULTS
+from prior.settings import PIXELCNN_DEFAULTS, PIXELCNN_MIN_LAYERS
+
+
+def receptive_span(num_layers, kernel_size):
+    """`n = num_layers * (kernel_size // 2)`: how far the receptive field reaches (see `PixelCNN`)."""
+    return num_layers * (kernel_size // 2)
+
+
+def span_to_cover(grid_shape):
+    """The smallest span `n` whose receptive field holds every earlier position of the grid.
+
+    The farthest earlier positions from the last one, `(rows - 1, cols - 1)`, are `(0, 0)` and
+    `(rows - 1, 0)` (`cols - 1` columns to the left) and, from `(rows - 1, 0)`, the corner
+    `(0, cols - 1)` (`rows - 1` rows up, of which the first comes free with the shift of the
+    vertical stack): so `n >= max(cols - 1, rows - 2)`.
+
+    Example:
+    >>> span_to_cover((32, 32))
+    31
+    """
+    rows, cols = grid_shape
+    return max(cols - 1, rows - 2, 0)
+
+
+def layers_to_cover(grid_shape, kernel_size):
+    """The fewest gated blocks of `kernel_size` whose receptive field holds the whole grid.
+
+    `num_layers=None` takes `max(PIXELCNN_MIN_LAYERS, layers_to_cover(...))`.
+
+    Args:
+        grid_shape: tuple `(rows, cols)`.
+        kernel_size: odd int >= 3.
+
+    Returns:
+        int, `ceil(span_to_cover(grid_shape) / (kernel_size // 2))`.
+
+    Example:
+    >>> layers_to_cover((32, 32), 5), layers_to_cover((7, 7), 5)
+    (16, 3)
+    """
+    return math.ceil(span_to_cover(grid_shape) / (kernel_size // 2))
 
 
 @keras.saving.register_keras_serializable(package="prior")
@@ -27,8 +70,13 @@ class PixelCNN(AutoregressivePrior):
     Receptive field: with `n = num_layers * (kernel_size // 2)`, the logits
     at `(r, c)` see (at least) every earlier code up to `n + 1` rows above and
     `n` columns to either side, and up to `n` columns to the left on row `r`.
-    A grid up to `(n + 1) x (n + 1)` is thus covered entirely; with the
-    `PixelCNNSettings` defaults that includes 7x7 code grids.
+    The whole grid is covered when `n >= max(cols - 1, rows - 2)`. By default
+    (`num_layers=None`) the depth is chosen so: `layers_to_cover` gives 5
+    blocks on 7x7 grids, 8 on 16x16 and 16 on 32x32 (kernel 5). Deeper stacks
+    of kernel 5 were preferred to wider kernels or dilation as the cheapest
+    cover per position (measured in `scripts/benchmark_paper_size.py`); a
+    `num_layers` too small for the grid gets a `UserWarning` naming the
+    receptive field.
 
     Training: `model.compile(optimizer="adam")` then `model.fit(codes)` (or a
     `tf.data.Dataset` of codes or of `{"codes", "labels"}` dicts): the
@@ -40,8 +88,9 @@ class PixelCNN(AutoregressivePrior):
         num_embeddings: int >= 2, the number `K` of distinct codes.
         grid_shape: tuple `(rows, cols)` of positive ints, the code grid shape.
         num_classes: optional int >= 1; when set the model is class-conditional.
-        num_layers: int >= 1, number of gated blocks. Defaults to the
-            `PixelCNNSettings` value.
+        num_layers: int >= 1 or None, number of gated blocks. None (the
+            `PixelCNNSettings` default) chooses enough blocks to see the whole grid
+            (`layers_to_cover`), and at least `PIXELCNN_MIN_LAYERS` (5).
         filters: int >= 1, channels of the embedding and of both stacks.
             Defaults to the `PixelCNNSettings` value.
         kernel_size: odd int >= 3, width of the stacks' kernels. Defaults to
@@ -80,18 +129,31 @@ class PixelCNN(AutoregressivePrior):
         kernel_size=PIXELCNN_DEFAULTS.kernel_size,
         **kwargs,
     ):
-        if not is_int(num_layers) or num_layers < 1:
-            raise ValueError(f"num_layers must be an int >= 1. Received: num_layers={num_layers}")
+        if num_layers is not None and (not is_int(num_layers) or num_layers < 1):
+            raise ValueError(f"num_layers must be None or an int >= 1. Received: num_layers={num_layers}")
         if not is_int(filters) or filters < 1:
             raise ValueError(f"filters must be an int >= 1. Received: filters={filters}")
         if not is_int(kernel_size) or kernel_size < 3 or kernel_size % 2 == 0:
             raise ValueError(f"kernel_size must be an odd int >= 3. Received: kernel_size={kernel_size}")
         super().__init__(num_embeddings, grid_shape, num_classes, **kwargs)
 
-        # Configuration
-        self.num_layers = int(num_layers)
+        # Configuration; a chosen depth that leaves earlier positions unseen is allowed but flagged
         self.filters = int(filters)
         self.kernel_size = int(kernel_size)
+        if num_layers is None:
+            num_layers = max(PIXELCNN_MIN_LAYERS, layers_to_cover(self.grid_shape, self.kernel_size))
+        self.num_layers = int(num_layers)
+        span = receptive_span(self.num_layers, self.kernel_size)
+        if span < span_to_cover(self.grid_shape):
+            rows, cols = self.grid_shape
+            warnings.warn(
+                f"PixelCNN(num_layers={self.num_layers}, kernel_size={self.kernel_size}) sees only "
+                f"{span + 1} rows above and {span} columns either side of each position, not the whole "
+                f"{rows}x{cols} grid; use num_layers >= {layers_to_cover(self.grid_shape, self.kernel_size)} "
+                "or leave it None",
+                UserWarning,
+                stacklevel=2,
+            )
 
         # Layers: code embedding, gated blocks, output head
         self.code_embedding = keras.layers.Embedding(self.num_embeddings, self.filters, name="code_embedding")

@@ -21,8 +21,15 @@ class PixelCNNSettings:
     >>> [(field.name, field.metadata["help"]) for field in dataclasses.fields(PixelCNNSettings)]
     """
 
-    # Depth: gated blocks, each widening the receptive field by kernel_size // 2 per side.
-    num_layers: int = dataclasses.field(default=5, metadata={"help": "number of gated PixelCNN blocks"})
+    # Depth: gated blocks, each widening the receptive field by kernel_size // 2 per side. None:
+    # the fewest blocks whose receptive field holds every earlier position of the grid, and at
+    # least PIXELCNN_MIN_LAYERS (16 blocks of kernel 5 on a 32x32 grid; see prior/pixelcnn.py).
+    num_layers: int | None = dataclasses.field(
+        default=None,
+        metadata={
+            "help": "number of gated PixelCNN blocks; None: enough to see the whole code grid (at least 5)"
+        },
+    )
     # Width: channels of the code embedding and of both stacks (the gates use twice as many).
     filters: int = dataclasses.field(
         default=64, metadata={"help": "channels of the code embedding and of both stacks"}
@@ -34,6 +41,8 @@ class PixelCNNSettings:
 
 
 PIXELCNN_DEFAULTS = PixelCNNSettings()
+# The fewest blocks `num_layers=None` chooses: the measured depth on 7x7 digit codes (README).
+PIXELCNN_MIN_LAYERS = 5
 
 
 @dataclasses.dataclass(frozen=True)

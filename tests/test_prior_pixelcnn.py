@@ -2,6 +2,7 @@
 
 import itertools
 import math
+import warnings
 
 import keras
 import numpy as np
@@ -9,6 +10,7 @@ import pytest
 import tensorflow as tf
 
 import prior
+from prior import pixelcnn as pixelcnn_module
 
 
 @pytest.fixture
@@ -108,7 +110,8 @@ def test_receptive_field_covers_the_documented_window(causal_prior):
     # 2 blocks of kernel 3: n = 2. Documented: every earlier code up to n + 1
     # rows above and n columns to either side, and n columns left on the row.
     span = 2
-    model = causal_prior(grid_shape=(7, 7), num_layers=2, kernel_size=3)
+    with pytest.warns(UserWarning, match="sees only 3 rows above and 2 columns either side.*7x7 grid"):
+        model = causal_prior(grid_shape=(7, 7), num_layers=2, kernel_size=3)
     effects = perturbation_effects(model)
     for row, col in [(3, 3), (4, 2), (6, 6), (5, 0)]:
         for other_row in range(max(0, row - span - 1), row + 1):
@@ -120,6 +123,53 @@ def test_receptive_field_covers_the_documented_window(causal_prior):
                 )
         later = effects[row * 7 + col :, row, col]
         assert np.all(later == 0.0)
+
+
+@pytest.mark.parametrize("grid_shape", [(4, 6), (6, 3), (5, 5), (2, 7)])
+@pytest.mark.parametrize("extra_layers", [0, -1])
+def test_layers_to_cover_is_the_exact_depth_that_sees_the_whole_grid(causal_prior, grid_shape, extra_layers):
+    # Kernel 3 widens the field by one position per block, so one block fewer must miss one.
+    num_layers = pixelcnn_module.layers_to_cover(grid_shape, 3) + extra_layers
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model = causal_prior(grid_shape=grid_shape, num_layers=num_layers, kernel_size=3)
+    warned = any("not the whole" in str(warning.message) for warning in caught)
+    effects = perturbation_effects(model)
+    rows, cols = grid_shape
+    earlier_reach = [
+        effects[:target, target // cols, target % cols].min() > 0.0 for target in range(1, rows * cols)
+    ]
+    assert all(earlier_reach) == (extra_layers == 0)
+    assert warned == (extra_layers < 0)
+
+
+def test_default_prior_on_32x32_sees_every_earlier_code_and_no_later_one(randomise_weights):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the default depth must not warn
+        model = prior.PixelCNN(K, (32, 32), filters=8)
+    assert model.num_layers == 16 and model.kernel_size == 5
+    randomise_weights(model, scale=0.5, seed=3)
+    base = np.random.default_rng(4).integers(1, K, size=32 * 32)
+    base[0] = 0  # code 0 only at (0, 0): its embedding row's gradient is that position's influence
+
+    # (0, 0) reaches (31, 31). A finite difference would be lost in float32 rounding after 16
+    # blocks; the gradient (a product of the same factors) is not.
+    table = model.code_embedding.embeddings
+    with tf.GradientTape() as tape:
+        logits = model(base.reshape(1, 32, 32).astype("int32"))
+        corner = tf.reduce_sum(logits[0, 31, 31] * np.linspace(-1.0, 1.0, K, dtype="float32"))
+    influence = tf.convert_to_tensor(tape.gradient(corner, table))[0]
+    assert np.abs(influence.numpy()).max() > 0.0, "the code at (0, 0) does not reach (31, 31)"
+
+    # No later code changes an earlier logit: change (0, 0) and every 41st position after it.
+    positions = np.arange(0, 32 * 32, 41)
+    grids = np.repeat(base[None], len(positions) + 1, axis=0)
+    grids[np.arange(1, len(positions) + 1), positions] = (base[positions] + 1) % K
+    logits = model(grids.reshape(-1, 32, 32).astype("int32")).numpy()
+    effects = np.abs(logits[1:] - logits[:1]).max(axis=-1).reshape(len(positions), 32 * 32)
+    for changed, position in enumerate(positions):
+        assert np.all(effects[changed, : position + 1] == 0.0), f"{divmod(position, 32)} leaks backwards"
+        assert effects[changed, position + 1 :].max() > 0.0
 
 
 # ---------------------------------------------------------------------- likelihood

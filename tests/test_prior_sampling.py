@@ -155,6 +155,16 @@ def test_cached_sampler_reproduces_the_full_sampler(
         np.testing.assert_array_equal(cached, full)
 
 
+def test_cached_sampler_reproduces_the_full_sampler_at_the_default_depth(randomise_weights):
+    # num_layers=None on 7x7 with kernel 3: the 6 blocks that see the whole grid.
+    model = prior.PixelCNN(6, (7, 7), num_classes=2, filters=4, kernel_size=3)
+    assert model.num_layers == 6
+    randomise_weights(model, scale=0.5, seed=7)
+    full = model.sample(3, labels=np.array([0, 1, 1]), seed=4, method="full")
+    cached = model.sample(3, labels=np.array([0, 1, 1]), seed=4, method="cached")
+    np.testing.assert_array_equal(cached, full)
+
+
 def test_auto_method_uses_the_cached_sampler(unconditional):
     # Measured rule: the cached sampler is faster on every grid size.
     assert sampling.resolve_sampling_method("auto") == "cached"

@@ -8,7 +8,7 @@ import sys
 import pytest
 
 import prior
-from prior.settings import PIXELCNN_DEFAULTS, PixelCNNSettings
+from prior.settings import PIXELCNN_DEFAULTS, PIXELCNN_MIN_LAYERS, PixelCNNSettings
 
 
 def test_pixelcnn_signature_defaults_are_the_settings_defaults():
@@ -18,9 +18,20 @@ def test_pixelcnn_signature_defaults_are_the_settings_defaults():
     for field in fields:
         assert parameters[field.name].default == field.default == getattr(PIXELCNN_DEFAULTS, field.name)
     model = prior.PixelCNN(num_embeddings=4, grid_shape=(2, 2))
-    assert {field.name: getattr(model, field.name) for field in fields} == dataclasses.asdict(
-        PIXELCNN_DEFAULTS
-    )
+    assert {field.name: getattr(model, field.name) for field in fields} == {
+        **dataclasses.asdict(PIXELCNN_DEFAULTS),
+        "num_layers": PIXELCNN_MIN_LAYERS,  # None: enough for the grid, at least the minimum
+    }
+
+
+@pytest.mark.parametrize(
+    "grid_shape, kernel_size, num_layers",
+    [((7, 7), 5, 5), ((16, 16), 5, 8), ((32, 32), 5, 16), ((32, 32), 3, 31)],
+)
+def test_default_depth_is_chosen_from_the_grid(grid_shape, kernel_size, num_layers):
+    assert PIXELCNN_DEFAULTS.num_layers is None
+    model = prior.PixelCNN(num_embeddings=4, grid_shape=grid_shape, filters=1, kernel_size=kernel_size)
+    assert model.num_layers == num_layers == model.get_config()["num_layers"]
 
 
 def test_every_field_has_help_and_settings_are_frozen():
@@ -44,7 +55,7 @@ def test_settings_module_needs_neither_tensorflow_nor_keras():
         f"spec = importlib.util.spec_from_file_location('settings', {inspect.getfile(PixelCNNSettings)!r})\n"
         "module = importlib.util.module_from_spec(spec)\n"
         "spec.loader.exec_module(module)\n"
-        "assert module.PIXELCNN_DEFAULTS.num_layers >= 1\n"
+        "assert module.PIXELCNN_MIN_LAYERS >= 1\n"
         "print(sorted(name for name in ('tensorflow', 'keras', 'numpy') if name in sys.modules))\n"
     )
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
