@@ -1,13 +1,17 @@
 """The vqgen command line end to end on a tiny run, and its one-line errors."""
 
 import hashlib
+import json
 import os
 import re
+import shutil
 import subprocess
 import sys
+import zipfile
 
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from vqgen.cli import main
 from vqgen.data import load_images
@@ -384,3 +388,59 @@ def test_run_does_the_whole_job_and_a_rerun_skips_finished_stages(tmp_path, smal
     code, stdout, _ = run_cli(args, capsys)
     assert code == 0 and "stage 1:" in stdout
     assert hashes(os.path.join(run, "checkpoints", "vqvae")) == checkpoints  # stage 1 not retrained
+
+
+TINY_TRANSFORMER = [
+    "--prior",
+    "transformer",
+    "--prior-epochs",
+    "1",
+    "--transformer-num-layers",
+    "1",
+    "--transformer-hidden-dim",
+    "8",
+    "--transformer-num-heads",
+    "2",
+    "--transformer-intermediate-dim",
+    "16",
+    "--quiet",
+]
+
+
+@pytest.mark.slow
+def test_transformer_prior_trains_samples_and_exports_like_the_pixelcnn(trained_run, tmp_path, capsys):
+    run = str(tmp_path / "transformer")
+    shutil.copytree(trained_run, run)  # stage 1 and a PixelCNN prior, replaced below
+    code, _, stderr = run_cli(
+        ["train-prior", "--run", run, "--overwrite", "--filters", "8", *TINY_TRANSFORMER], capsys
+    )
+    assert code == 2 and "--filters: PixelCNN options" in stderr
+    code, _, stderr = run_cli(
+        ["train-prior", "--run", run, "--overwrite", "--transformer-num-layers", "1"], capsys
+    )
+    assert code == 2 and "need --prior transformer" in stderr
+    args = ["train-prior", "--run", run, "--overwrite", "--conditional", *TINY_TRANSFORMER]
+    assert run_cli(args, capsys)[0] == 0
+    with open(os.path.join(run, "config.json"), encoding="utf-8") as stream:
+        recorded = json.load(stream)["prior"]
+    assert recorded["kind"] == "transformer" and recorded["hidden_dim"] == 8 and recorded["conditional"]
+    with zipfile.ZipFile(os.path.join(run, "prior.keras")) as archive:
+        assert json.loads(archive.read("config.json"))["class_name"] == "Transformer"
+    out = str(tmp_path / "samples.png")
+    sample = ["sample", "--run", run, "-n", "5", "--label", "2", "--seed", "3", "--temperature", "0.8"]
+    assert run_cli([*sample, "--out", out], capsys)[0] == 0
+    codes = np.load(out[:-4] + ".npy")
+    assert codes.shape == (5, 7, 7) and codes.min() >= 0 and codes.max() < 16
+    again = str(tmp_path / "again.png")
+    assert run_cli([*sample, "--out", again], capsys)[0] == 0
+    np.testing.assert_array_equal(np.load(again[:-4] + ".npy"), codes)
+    exported = str(tmp_path / "exported")
+    assert run_cli(["export", "--run", run, "--out", exported], capsys)[0] == 0
+    signature = tf.saved_model.load(exported).signatures["sample"]
+    outputs = signature(
+        num_samples=tf.constant(5),
+        temperature=tf.constant(0.8),
+        seed=tf.constant(3, tf.int64),
+        labels=tf.constant([2] * 5),
+    )
+    np.testing.assert_array_equal(outputs["codes"].numpy(), codes)

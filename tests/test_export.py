@@ -38,6 +38,10 @@ CALLS = {
         ("sample", "sample", {**SAMPLE_ARGUMENTS, "labels": "labels"}),
         ("serving_default", "serving_default", {**SAMPLE_ARGUMENTS, "labels": "labels"}),
     ],
+    "transformer": [
+        ("sample", "sample", {**SAMPLE_ARGUMENTS, "labels": "labels"}),
+        ("sample_b", "sample", {**SAMPLE_B_ARGUMENTS, "labels": "labels"}),
+    ],
 }
 
 # Runs in a fresh interpreter in which vqgen and prior cannot be imported (the editable install's
@@ -115,6 +119,9 @@ def models():
         "conditional": prior.PixelCNN(
             num_embeddings=16, grid_shape=(2, 2), num_classes=3, num_layers=2, filters=8
         ),
+        "transformer": prior.Transformer(
+            num_embeddings=16, grid_shape=(2, 2), num_classes=3, num_layers=1, hidden_dim=8, num_heads=2
+        ),
     }
 
 
@@ -147,6 +154,8 @@ def reference(models, inputs):
         "sample": unconditional.sample(4, temperature=1.0, seed=7),
         "sample_b": unconditional.sample(4, temperature=0.5, seed=123),
         "conditional_sample": conditional.sample(4, temperature=1.0, seed=7, labels=LABELS),
+        "transformer_sample": models["transformer"].sample(4, temperature=1.0, seed=7, labels=LABELS),
+        "transformer_sample_b": models["transformer"].sample(4, temperature=0.5, seed=123, labels=LABELS),
     }
 
 
@@ -154,6 +163,7 @@ def reference(models, inputs):
 def exports(models, reference, tmp_path_factory):
     folder = tmp_path_factory.mktemp("exports")
     priors = {"codec": None, "unconditional": models["unconditional"], "conditional": models["conditional"]}
+    priors["transformer"] = models["transformer"]
     return {
         name: export_saved_model(folder / name, models["vqvae"], pixelcnn)
         for name, pixelcnn in priors.items()
@@ -271,6 +281,24 @@ def test_sample_draws_the_in_process_codes_for_a_seed(loaded_elsewhere, models, 
         atol=1e-5,
         rtol=0,
     )
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("loader", ["tf2", "tf1"])
+def test_transformer_sample_draws_the_in_process_codes(loaded_elsewhere, models, reference, loader):
+    outputs = loaded_elsewhere["transformer"]
+    np.testing.assert_array_equal(outputs[f"{loader}/sample/codes"], reference["transformer_sample"])
+    np.testing.assert_array_equal(outputs[f"{loader}/sample_b/codes"], reference["transformer_sample_b"])
+    assert not np.array_equal(reference["transformer_sample"], reference["transformer_sample_b"])
+    np.testing.assert_allclose(
+        outputs[f"{loader}/sample/images"],
+        models["vqvae"].decode(reference["transformer_sample"]),
+        atol=1e-5,
+        rtol=0,
+    )
+    config = json.loads(str(outputs["config"]))
+    assert config["prior_class"] == "Transformer"
+    assert config["prior"] == json.loads(json.dumps(models["transformer"].get_config()))
 
 
 @pytest.mark.slow
