@@ -5,6 +5,7 @@ vqgen train --run runs/digits --epochs 10   # stage 1
 vqgen train-prior --run runs/digits --conditional
 vqgen sample --run runs/digits -n 64 --label 3 --seed 0 --out samples.png
 vqgen export --run runs/digits --out exported/digits
+vqgen evaluate --run runs/digits --samples 500
 """
 
 import argparse
@@ -18,6 +19,7 @@ from prior.settings import DEFAULT_PRIOR, PRIOR_SETTINGS, PixelCNNSettings, Tran
 from vqgen.runs.strategies import STRATEGIES
 from vqgen.settings import (
     DATA_DEFAULTS,
+    EVALUATE_DEFAULTS,
     PRIOR_TRAINING_DEFAULTS,
     SAMPLE_DEFAULTS,
     VQVAE_DEFAULTS,
@@ -194,6 +196,20 @@ def build_parser():
     export.add_argument("--out", required=True, help="SavedModel folder to write")
     export.add_argument("--overwrite", action="store_true", help="replace an existing export")
 
+    evaluate = commands.add_parser(
+        "evaluate",
+        help="measure a run: reconstruction, codebook usage, likelihood, samples",
+        description="Reconstruction PSNR/SSIM, codebook usage over the whole set, the prior's bits per "
+        "code and per image dimension, and (with labels) sample metrics from a small classifier; "
+        "prints a table and writes evaluation.json and evaluation/*.png into the run.",
+    )
+    evaluate.add_argument("--run", required=True, help="run folder with a trained VQ-VAE")
+    evaluate.add_argument(
+        "--data", dest="source", help="evaluate on every image of this source (default: the validation split)"
+    )
+    evaluate.add_argument("--seed", type=int, help="sampling seed (default: the run's seed)")
+    _add_settings(evaluate, EVALUATE_DEFAULTS)
+
     run = commands.add_parser(
         "run",
         help="train, train the prior, sample and export, in one go",
@@ -326,6 +342,12 @@ def _dispatch(args):
     elif args.command == "export":
         _export(args.run, args.out, args.overwrite)
         print(f"Wrote SavedModel {args.out}")
+    elif args.command == "evaluate":
+        from vqgen.runs.evaluate_run import evaluate_run, format_table
+
+        result = evaluate_run(args.run, source=args.source, seed=args.seed, **_given(args, EVALUATE_DEFAULTS))
+        print(format_table(result))
+        print(f"Wrote {os.path.join(args.run, 'evaluation.json')} and the pictures in evaluation/")
     elif args.command == "run":
         _command_run(args)
 

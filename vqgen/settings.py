@@ -106,6 +106,16 @@ class SampleSettings:
     top_k: int | None = _setting(None, "sample among the K most likely codes only")
 
 
+@dataclasses.dataclass(frozen=True)
+class EvaluateSettings:
+    """How `vqgen evaluate` measures a run."""
+
+    samples: int = _setting(
+        500, "samples drawn from the prior for the classifier metrics (0: none)", cli_type=int
+    )
+    classifier_epochs: int = _setting(3, "epochs of the small classifier trained for the sample metrics")
+
+
 VECTOR_QUANTIZER_DEFAULTS = VectorQuantizerSettings()
 VQVAE_DEFAULTS = VQVAESettings()
 DATA_DEFAULTS = DataSettings()
@@ -113,6 +123,7 @@ VQVAE_TRAINING_DEFAULTS = TrainingSettings()
 # The prior trains for longer than stage 1, at a lower learning rate.
 PRIOR_TRAINING_DEFAULTS = TrainingSettings(epochs=20, learning_rate=1e-3)
 SAMPLE_DEFAULTS = SampleSettings()
+EVALUATE_DEFAULTS = EvaluateSettings()
 
 
 def split_settings(settings, sections, command):

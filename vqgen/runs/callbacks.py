@@ -141,23 +141,27 @@ class EpochBackup(keras.callbacks.Callback):
 
 
 class EpochSummaries(keras.callbacks.Callback):
-    """Writes each epoch's metrics as TensorBoard scalars, one complete event file per epoch.
+    """Writes each epoch's metrics as TensorBoard scalars (and pictures), one complete event file per epoch.
 
     Keras' `TensorBoard` callback appends to an open event file, so a kill can leave a partial
     record. Here every epoch's scalars go into a fresh event file written in a temporary folder
     and renamed into `folder/train` or `folder/validation` once closed; TensorBoard reads all the
-    event files of a folder as one run.
+    event files of a folder as one run. The pictures of `pictures(model)` (images and histograms,
+    e.g. reconstructions, samples, codebook usage) go into the epoch's validation event file.
 
     Args:
         folder: str. The TensorBoard log folder (`tensorboard --logdir folder`).
+        pictures: optional function `model -> {"images": {tag: uint8 [k, H, W, C]}, "histograms":
+            {tag: values}}`, called at every epoch end (see `vqgen.runs.epoch_pictures`).
 
     Example:
     >>> model.fit(data, epochs=5, callbacks=[EpochSummaries("run/logs")])  # doctest: +SKIP
     """
 
-    def __init__(self, folder):
+    def __init__(self, folder, pictures=None):
         super().__init__()
         self.folder = folder
+        self.pictures = pictures
 
     def on_epoch_end(self, epoch, logs=None):
         logs = logs or {}
@@ -165,8 +169,10 @@ class EpochSummaries(keras.callbacks.Callback):
             "train": {k: v for k, v in logs.items() if not k.startswith("val_")},
             "validation": {k[len("val_") :]: v for k, v in logs.items() if k.startswith("val_")},
         }
+        pictures = {} if self.pictures is None else self.pictures(self.model)
         for split, values in splits.items():
-            if not values:
+            extras = pictures if split == "validation" else {}
+            if not values and not extras:
                 continue
             destination = os.path.join(self.folder, split)
             with scratch_folder(destination) as temporary:
@@ -174,6 +180,10 @@ class EpochSummaries(keras.callbacks.Callback):
                 with writer.as_default():
                     for name, value in values.items():
                         tf.summary.scalar(f"epoch_{name}", float(value), step=epoch)
+                    for tag, images in extras.get("images", {}).items():
+                        tf.summary.image(tag, images, step=epoch, max_outputs=len(images))
+                    for tag, values_ in extras.get("histograms", {}).items():
+                        tf.summary.histogram(tag, values_, step=epoch, buckets=min(64, values_.size or 1))
                 writer.close()
                 (event_file,) = os.listdir(temporary)
                 os.makedirs(destination, exist_ok=True)

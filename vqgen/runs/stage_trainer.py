@@ -46,7 +46,7 @@ def check_resumed_settings(run, stage, started, given):
         )
 
 
-def train_stage(run, stage, model, train_batches, validation_data, epochs, verbose=1):
+def train_stage(run, stage, model, train_batches, validation_data, epochs, verbose=1, pictures=None):
     """Trains `model` as `stage` of `run`, continuing from the last completed epoch if there is one.
 
     Training stops with a ValueError at the first non-finite loss, keeping the last good epoch.
@@ -61,6 +61,8 @@ def train_stage(run, stage, model, train_batches, validation_data, epochs, verbo
         validation_data: `tf.data.Dataset`.
         epochs: int. Total epochs, including those already completed.
         verbose: Keras verbosity (1: progress bar).
+        pictures: optional function `model -> {"images": ..., "histograms": ...}` whose pictures
+            go into each epoch's TensorBoard event file (see `EpochSummaries`).
 
     Returns:
         The Keras `History` of the epochs run now (empty when every epoch had completed).
@@ -89,7 +91,7 @@ def train_stage(run, stage, model, train_batches, validation_data, epochs, verbo
             NonFiniteLossGuard(),
             MetricsFile(run.metrics_path(stage)),
             EpochCheckpoint(run.checkpoints_path(stage)),
-            EpochSummaries(run.logs_path(stage)),
+            EpochSummaries(run.logs_path(stage), pictures),
             backup,  # last: it names an epoch only once everything above is on disk
         ],
     )

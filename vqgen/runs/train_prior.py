@@ -13,6 +13,7 @@ import prior
 from prior.settings import DEFAULT_PRIOR, PRIOR_SETTINGS
 from vqgen.data import epoch_batches, to_dataset
 from vqgen.runs.atomic_file import write_bytes_atomically
+from vqgen.runs.epoch_pictures import prior_pictures
 from vqgen.runs.model_files import load_stage_model
 from vqgen.runs.run_folder import RunFolder
 from vqgen.runs.stage_trainer import check_resumed_settings, finish_stage, is_resumable, train_stage
@@ -159,7 +160,8 @@ def train_prior(
         )
 
     run.write_config(config)
-    train_stage(run, "prior", model, train_batches, validation_data, training["epochs"], verbose)
+    pictures = prior_pictures(vqvae, num_classes, config["data"]["seed"])  # TensorBoard: a sample grid
+    train_stage(run, "prior", model, train_batches, validation_data, training["epochs"], verbose, pictures)
     results = model.evaluate(validation_data, verbose=0, return_dict=True)
     config["prior_results"] = {"validation_bits_per_code": results["bits_per_code"]}
     run.write_config(config)

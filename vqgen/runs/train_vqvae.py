@@ -7,8 +7,10 @@ import shutil
 import keras
 
 from vqgen.data import epoch_batches, load_images, split_images, to_dataset
+from vqgen.data.float_images import to_float_images
 from vqgen.data.pipeline import pixels_to_float
 from vqgen.models.vqvae import VQVAE
+from vqgen.runs.epoch_pictures import vqvae_pictures
 from vqgen.runs.image_grid import save_comparison_grid
 from vqgen.runs.run_folder import RunFolder
 from vqgen.runs.stage_trainer import check_resumed_settings, finish_stage, train_stage
@@ -123,8 +125,10 @@ def train_vqvae(run_path, overwrite=False, strategy="default", verbose=1, **sett
             transform=pixels_to_float,
         )
 
-    train_stage(run, "vqvae", model, train_batches, validation_data, training["epochs"], verbose)
-    originals = to_dataset(validation_images, 32).take(1).get_single_element().numpy()
+    pictures = vqvae_pictures(validation_images.images)  # TensorBoard: reconstructions, codebook usage
+    train_stage(run, "vqvae", model, train_batches, validation_data, training["epochs"], verbose, pictures)
+    # From the array, not `to_dataset(...).take(1)`: a partly read `cache()` makes TensorFlow warn.
+    originals = to_float_images(validation_images.images[:32])
     save_comparison_grid(run.reconstructions_path, originals, model.reconstruct(originals), columns=8)
     config["vqvae_results"] = {
         "compression_ratio": model.compression_ratio,

@@ -1,0 +1,254 @@
+"""How good a run is, without writing code: reconstruction, codebook usage, likelihood and samples.
+
+`evaluate_run` measures a run on its validation split (or another source) and writes
+`RUN/evaluation.json` and the pictures in `RUN/evaluation/`; `format_table` prints the figures.
+How each figure is computed is in `vqgen.evaluation` (one small module per measure).
+"""
+
+import io
+import json
+import os
+
+import numpy as np
+import tensorflow as tf
+
+from vqgen.data import load_images, to_dataset
+from vqgen.evaluation import (
+    bits_per_code,
+    bits_per_dimension,
+    classifier_predictions,
+    codebook_usage,
+    decoder_bits,
+    decoder_scale,
+    frechet_distance,
+    psnr,
+    ssim,
+    train_classifier,
+    usage_histogram_picture,
+)
+from vqgen.runs.atomic_file import write_bytes_atomically, write_text_atomically
+from vqgen.runs.image_grid import save_comparison_grid, save_image_grid
+from vqgen.runs.model_files import load_model_file, load_stage_model, save_model_file
+from vqgen.runs.run_folder import RunFolder
+from vqgen.runs.train_vqvae import load_splits
+from vqgen.settings import EVALUATE_DEFAULTS
+
+EVALUATION_FOLDER = "evaluation"
+CLASSIFIER_FILE = "classifier.keras"
+
+
+def _float_images(image_set):
+    """All images of an ImageSet as one float32 array in [0, 1]."""
+    return np.concatenate([batch.numpy() for batch in to_dataset(image_set, 512)])
+
+
+def reconstruction_figures(vqvae, images):
+    """PSNR and SSIM of `vqvae`'s reconstructions of float `images`; returns `(figures, reconstructions)`."""
+    reconstructions = vqvae.reconstruct(images)
+    per_image_psnr = psnr(images, reconstructions)
+    per_image_ssim = ssim(images, reconstructions)
+    return {
+        "psnr_db": float(np.mean(per_image_psnr[np.isfinite(per_image_psnr)])),
+        "ssim": float(np.mean(per_image_ssim)),
+    }, reconstructions
+
+
+def usage_figures(vqvae, codes):
+    """Codebook usage of a dataset's `codes` (`[N, h, w]`, or per level `[N, h, w, d]` for residual VQ)."""
+    levels = [codes] if codes.ndim == 3 else [codes[..., level] for level in range(codes.shape[-1])]
+    usages = [codebook_usage(level_codes, vqvae.num_embeddings) for level_codes in levels]
+    figures = [{key: value for key, value in usage.items() if key != "counts"} for usage in usages]
+    for figure, usage in zip(figures, usages):
+        figure["counts"] = usage["counts"].tolist()
+    return figures, [usage["counts"] for usage in usages]
+
+
+def likelihood_figures(vqvae, prior_model, images, codes, labels, sigma):
+    """Bits per code and bits per image dimension of `images` (see `vqgen.evaluation.likelihood`)."""
+    tokens = vqvae.to_token_grid(codes)
+    positions = int(np.prod(tokens.shape[1:]))
+    nats = prior_model.log_prob(tokens, labels if prior_model.conditional else None)
+    per_code = bits_per_code(nats, positions)
+    prior_bits = per_code * positions
+    dimensions = int(np.prod(images.shape[1:]))
+    reconstructions = vqvae.decode(codes)
+    return {
+        "bits_per_code": float(np.mean(per_code)),
+        "prior_bits_per_dim": float(np.mean(bits_per_dimension(prior_bits, 0.0, dimensions))),
+        "bits_per_dim": float(
+            np.mean(bits_per_dimension(prior_bits, decoder_bits(images, reconstructions, sigma), dimensions))
+        ),
+        "decoder_sigma": sigma,
+        "conditional": bool(prior_model.conditional),
+    }
+
+
+def load_or_train_classifier(run, train_images, train_labels, num_classes, epochs, seed):
+    """The run's evaluation classifier, trained once on its training split and cached in the run."""
+    path = os.path.join(run.file(EVALUATION_FOLDER), CLASSIFIER_FILE)
+    if os.path.isfile(path):
+        import keras
+
+        return load_model_file(path, keras.Model)
+    model = train_classifier(train_images, train_labels, num_classes, epochs=epochs, seed=seed)
+    save_model_file(model, path)
+    return model
+
+
+def sample_figures(classifier, prior_model, vqvae, num_samples, seed, validation_images, train_features):
+    """Label agreement of conditional samples and Fréchet distances in the classifier's feature space.
+
+    The Fréchet distances are measured against the training split's features; the floor is the
+    same distance for `num_samples` real validation images (at most all of them).
+    """
+    labels = None
+    if prior_model.conditional:
+        labels = np.arange(num_samples) % prior_model.num_classes
+    tokens = prior_model.sample(num_samples, labels=labels, seed=seed)
+    samples = vqvae.decode(vqvae.from_token_grid(tokens))
+    predicted, sample_features = classifier_predictions(classifier, samples)
+    _, validation_features = classifier_predictions(classifier, validation_images[:num_samples])
+    figures = {
+        "num_samples": num_samples,
+        "frechet_distance": frechet_distance(sample_features, train_features),
+        "frechet_distance_validation_floor": frechet_distance(validation_features, train_features),
+        "label_agreement": None if labels is None else float(np.mean(predicted == labels)),
+    }
+    return figures, samples
+
+
+def evaluate_run(
+    run_path,
+    source=None,
+    samples=EVALUATE_DEFAULTS.samples,
+    classifier_epochs=EVALUATE_DEFAULTS.classifier_epochs,
+    seed=None,
+):
+    """Measures a run and writes `RUN/evaluation.json` and the pictures in `RUN/evaluation/`.
+
+    On the run's validation split (or every image of `source`): reconstruction PSNR and SSIM,
+    codebook usage over the whole set (codes used, perplexity, dead codes, a histogram PNG; per
+    level for residual VQ), and with a trained prior its bits per code and bits per image
+    dimension (`vqgen.evaluation.likelihood`; a conditional prior is given the images' labels).
+    With `samples` > 0, a prior and a labelled dataset: a small classifier trained on the run's
+    training split (cached as `RUN/evaluation/classifier.keras`) gives its validation accuracy,
+    the agreement of conditional samples (classes in turn) with their requested class, the Fréchet
+    distance of the samples to the training split in its feature space, and the same distance for
+    as many real validation images as the floor.
+
+    Args:
+        run_path: str. A run folder with a trained VQ-VAE (the prior's figures need a prior).
+        source: str or None. Another image source (as `--data`); None: the run's validation split.
+        samples: int >= 0. Samples for the classifier figures (0 skips them).
+        classifier_epochs: int >= 1. Training epochs of the classifier when it is not cached.
+        seed: int or None. Sampling seed; None: the run's data seed.
+
+    Returns:
+        dict, the content of `evaluation.json`.
+
+    Raises:
+        FileNotFoundError: the run or its VQ-VAE is missing.
+        ValueError: bad arguments, or a source whose images differ in shape from the run's.
+
+    Example:
+    >>> figures = evaluate_run("runs/digits", samples=500)  # doctest: +SKIP
+    >>> print(format_table(figures))  # doctest: +SKIP
+    """
+    if isinstance(samples, bool) or not isinstance(samples, int) or samples < 0:
+        raise ValueError(f"samples must be an int >= 0. Received: samples={samples!r}")
+    run = RunFolder(run_path)
+    config = run.read_config()
+    vqvae = load_stage_model(run, "vqvae")
+    prior_model = load_stage_model(run, "prior") if run.finished("prior") else None
+    seed = config["data"]["seed"] if seed is None else seed
+    train_set, validation_set = load_splits(config["data"])
+    evaluated = validation_set if source is None else load_images(source)
+    if evaluated.image_shape != vqvae.image_shape:
+        raise ValueError(
+            f"{source} has images of shape {evaluated.image_shape} but the run's VQ-VAE takes "
+            f"{vqvae.image_shape}; evaluate it on images of that size."
+        )
+    pictures = run.file(EVALUATION_FOLDER)
+    images = _float_images(evaluated)
+    result = {"data": source or f"{config['data']['source']} (validation split)", "num_images": len(images)}
+
+    # Reconstruction
+    result["reconstruction"], reconstructions = reconstruction_figures(vqvae, images)
+    save_comparison_grid(
+        os.path.join(pictures, "reconstructions.png"), images[:32], reconstructions[:32], columns=8
+    )
+
+    # Codebook usage over the whole set
+    codes = vqvae.encode(images)
+    result["codebook"], counts = usage_figures(vqvae, codes)
+    for level, level_counts in enumerate(counts):
+        name = "codebook_usage.png" if len(counts) == 1 else f"codebook_usage_level{level}.png"
+        picture = usage_histogram_picture(level_counts)
+        write_bytes_atomically(os.path.join(pictures, name), tf.io.encode_png(picture).numpy())
+
+    # The prior's likelihood
+    train_images = _float_images(train_set)
+    labels = evaluated.labels
+    result["likelihood"] = None
+    if prior_model is not None and (not prior_model.conditional or labels is not None):
+        sigma = decoder_scale(train_images, vqvae.reconstruct(train_images))
+        result["likelihood"] = likelihood_figures(vqvae, prior_model, images, codes, labels, sigma)
+
+    # Samples judged by a classifier of the training split
+    result["samples"] = None
+    num_classes = config["data"].get("num_classes")
+    if samples and prior_model is not None and num_classes and train_set.labels is not None:
+        classifier = load_or_train_classifier(
+            run, train_images, train_set.labels, num_classes, classifier_epochs, config["data"]["seed"]
+        )
+        validation_images = _float_images(validation_set)
+        predicted, _ = classifier_predictions(classifier, validation_images)
+        _, train_features = classifier_predictions(classifier, train_images)
+        result["samples"], sampled = sample_figures(
+            classifier, prior_model, vqvae, samples, seed, validation_images, train_features
+        )
+        result["samples"]["classifier_validation_accuracy"] = float(
+            np.mean(predicted == validation_set.labels)
+        )
+        save_image_grid(os.path.join(pictures, "samples.png"), sampled[:80], columns=8)
+
+    write_text_atomically(run.file("evaluation.json"), json.dumps(result, indent=2, sort_keys=True) + "\n")
+    return result
+
+
+def format_table(result):
+    """The figures of `evaluate_run` as an aligned two-column text table (counts left out)."""
+    rows = [("data", result["data"]), ("images", result["num_images"])]
+    rows += [
+        ("PSNR (dB)", f"{result['reconstruction']['psnr_db']:.2f}"),
+        ("SSIM", f"{result['reconstruction']['ssim']:.4f}"),
+    ]
+    for level, usage in enumerate(result["codebook"]):
+        prefix = "codebook" if len(result["codebook"]) == 1 else f"codebook level {level}"
+        total = usage["codes_used"] + usage["dead_codes"]
+        rows += [
+            (f"{prefix}: codes used", f"{usage['codes_used']} / {total} ({usage['fraction_used']:.0%})"),
+            (f"{prefix}: perplexity", f"{usage['perplexity']:.1f}"),
+            (f"{prefix}: dead codes", usage["dead_codes"]),
+        ]
+    likelihood = result["likelihood"]
+    if likelihood is not None:
+        rows += [
+            ("prior bits per code", f"{likelihood['bits_per_code']:.3f}"),
+            ("prior bits per image dim", f"{likelihood['prior_bits_per_dim']:.4f}"),
+            ("bits per dim (bound)", f"{likelihood['bits_per_dim']:.3f}"),
+        ]
+    figures = result["samples"]
+    if figures is not None:
+        rows += [("classifier validation accuracy", f"{figures['classifier_validation_accuracy']:.3f}")]
+        if figures["label_agreement"] is not None:
+            rows += [("sample label agreement", f"{figures['label_agreement']:.3f}")]
+        rows += [
+            (f"Fréchet distance, {figures['num_samples']} samples", f"{figures['frechet_distance']:.3f}"),
+            ("Fréchet distance, real validation", f"{figures['frechet_distance_validation_floor']:.3f}"),
+        ]
+    width = max(len(name) for name, _ in rows)
+    text = io.StringIO()
+    for name, value in rows:
+        text.write(f"{name:<{width}}  {value}\n")
+    return text.getvalue().rstrip("\n")
