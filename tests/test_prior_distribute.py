@@ -1,4 +1,4 @@
-"""PixelCNN training under tf.distribute matches single-device training."""
+"""Training of either prior (PixelCNN, Transformer) under tf.distribute matches single-device training."""
 
 import subprocess
 import sys
@@ -24,7 +24,7 @@ MIRRORED_SCRIPT = textwrap.dedent(
     def one_step(strategy):
         with strategy.scope():
             keras.utils.set_random_seed(1)
-            model = prior.PixelCNN(6, (4, 4), num_classes=3, num_layers=2, filters=8, kernel_size=3)
+            model = MODEL
             model.build()
             model.compile(optimizer=keras.optimizers.SGD(0.5))
         data = tf.data.Dataset.from_tensor_slices({"codes": codes, "labels": labels}).batch(8)
@@ -42,9 +42,17 @@ MIRRORED_SCRIPT = textwrap.dedent(
 )
 
 
+# The model each run builds; the Transformer without dropout, whose masks differ per replica.
+MODELS = {
+    "pixelcnn": "prior.PixelCNN(6, (4, 4), num_classes=3, num_layers=2, filters=8, kernel_size=3)",
+    "transformer": "prior.Transformer(6, (4, 4), num_classes=3, num_layers=2, hidden_dim=8, num_heads=2, "
+    "intermediate_dim=16, dropout=0.0)",
+}
+
+
 @pytest.mark.slow
-def test_mirrored_step_equals_single_device_step():
-    result = subprocess.run(
-        [sys.executable, "-c", MIRRORED_SCRIPT], capture_output=True, text=True, timeout=300
-    )
+@pytest.mark.parametrize("kind", sorted(MODELS))
+def test_mirrored_step_equals_single_device_step(kind):
+    script = MIRRORED_SCRIPT.replace("MODEL", MODELS[kind])
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stdout + result.stderr[-3000:]
