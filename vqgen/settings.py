@@ -18,6 +18,8 @@ Example:
 
 import dataclasses
 
+# The Keras dtype policies a stage may train under (`TrainingSettings.precision`).
+PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
 
 def _setting(default, help_text, **cli):
     """A dataclass field with its default, its CLI help and optional CLI shaping (see above)."""
@@ -95,6 +97,11 @@ class TrainingSettings:
     epochs: int = _setting(10, "epochs")
     batch_size: int = _setting(64, "batch size")
     learning_rate: float = _setting(2e-3, "Adam learning rate")
+    precision: str = _setting(
+        "float32",
+        "Keras dtype policy the model trains under (saved models load in float32)",
+        choices=PRECISIONS,
+    )
 
 
 @dataclasses.dataclass(frozen=True)

@@ -15,6 +15,7 @@ from vqgen.data import epoch_batches, to_dataset
 from vqgen.runs.atomic_file import write_bytes_atomically
 from vqgen.runs.epoch_pictures import prior_pictures
 from vqgen.runs.model_files import load_stage_model
+from vqgen.runs.precision import precision_policy
 from vqgen.runs.run_folder import RunFolder
 from vqgen.runs.stage_trainer import check_resumed_settings, finish_stage, is_resumable, train_stage
 from vqgen.runs.strategies import make_strategy
@@ -138,7 +139,8 @@ def train_prior(
     arrays = coded_dataset(run, vqvae, config["data"])
     training = config["prior_training"]
     keras.utils.set_random_seed(config["data"]["seed"])
-    with make_strategy(strategy).scope():
+    # Runs from before `precision` existed trained in float32.
+    with make_strategy(strategy).scope(), precision_policy(training.get("precision", "float32")):
         model = PRIOR_CLASSES[kind](
             num_embeddings=vqvae.num_embeddings,
             grid_shape=vqvae.token_grid_shape,  # (h, w * d): residual-VQ depth interleaved

@@ -12,6 +12,7 @@ from vqgen.data.pipeline import pixels_to_float
 from vqgen.models.vqvae import VQVAE
 from vqgen.runs.epoch_pictures import vqvae_pictures
 from vqgen.runs.image_grid import save_comparison_grid
+from vqgen.runs.precision import precision_policy
 from vqgen.runs.run_folder import RunFolder
 from vqgen.runs.stage_trainer import check_resumed_settings, finish_stage, train_stage
 from vqgen.runs.strategies import make_strategy
@@ -108,7 +109,8 @@ def train_vqvae(run_path, overwrite=False, strategy="default", verbose=1, **sett
         num_validation=len(validation_images),
     )
 
-    with make_strategy(strategy).scope():
+    # Runs from before `precision` existed trained in float32.
+    with make_strategy(strategy).scope(), precision_policy(training.get("precision", "float32")):
         model = VQVAE(input_shape=train_images.image_shape, seed=config["data"]["seed"], **config["vqvae"])
         model.compile(optimizer=keras.optimizers.Adam(training["learning_rate"]))
     validation_data = to_dataset(validation_images, training["batch_size"])

@@ -1,0 +1,85 @@
+"""precision_policy and --precision: both stages train under a Keras mixed-precision policy, keep
+float32 variables and losses, and their saved models load and sample in float32."""
+
+import json
+
+import keras
+import numpy as np
+import pytest
+
+import prior
+from vqgen import VQVAE
+from vqgen.cli import build_parser
+from vqgen.runs.precision import precision_policy
+from vqgen.runs.train_prior import train_prior
+from vqgen.runs.train_vqvae import train_vqvae
+from vqgen.settings import PRECISIONS, PRIOR_TRAINING_DEFAULTS, VQVAE_TRAINING_DEFAULTS
+
+
+def test_policy_is_set_inside_the_block_and_restored_after_it():
+    assert keras.config.dtype_policy().name == "float32"
+    with precision_policy("mixed_bfloat16"):
+        assert keras.config.dtype_policy().name == "mixed_bfloat16"
+    assert keras.config.dtype_policy().name == "float32"
+    with pytest.raises(RuntimeError), precision_policy("mixed_float16"):
+        raise RuntimeError("the policy is restored on errors too")
+    assert keras.config.dtype_policy().name == "float32"
+    with pytest.raises(ValueError, match="precision must be one of float32, mixed_bfloat16, mixed_float16"):
+        with precision_policy("bfloat16"):
+            pass
+
+
+@pytest.mark.parametrize(
+    "precision, compute_dtype", [("mixed_bfloat16", "bfloat16"), ("mixed_float16", "float16")]
+)
+def test_models_built_under_a_mixed_policy_compute_in_it_with_float32_variables(precision, compute_dtype):
+    images = np.random.default_rng(0).random((4, 16, 16, 3)).astype("float32")
+    codes = np.random.default_rng(1).integers(0, 8, size=(4, 4, 4)).astype("int32")
+    with precision_policy(precision):
+        vqvae = VQVAE(input_shape=(16, 16, 3), num_embeddings=8, hidden_channels=8, residual_channels=4)
+        vqvae.compile(optimizer=keras.optimizers.Adam(1e-3))
+        pixelcnn = prior.PixelCNN(8, (4, 4), filters=4)
+        pixelcnn.compile(optimizer="adam")
+    for model in (vqvae, pixelcnn):
+        assert {variable.dtype for variable in model.trainable_weights} == {"float32"}
+    assert vqvae.encoder.compute_dtype == pixelcnn.gated_blocks[0].compute_dtype == compute_dtype
+    # Loss scaling under float16 only, as Keras does for mixed_float16.
+    scaled = isinstance(vqvae.optimizer, keras.optimizers.LossScaleOptimizer)
+    assert scaled == (precision == "mixed_float16")
+    # Losses and logits stay float32 (training under the policy: the end-to-end test below).
+    assert vqvae._loss_terms(images, training=False)["loss"].dtype == "float32"
+    assert pixelcnn(codes).dtype == "float32"
+
+
+def test_both_stages_train_under_the_chosen_precision_and_load_in_float32(tmp_path):
+    run = tmp_path / "run"
+    common = dict(epochs=1, batch_size=32, precision="mixed_bfloat16")
+    vqvae = train_vqvae(
+        str(run),
+        source="photos:16",
+        hidden_channels=8,
+        residual_channels=4,
+        num_residual_blocks=1,
+        verbose=0,
+        **common,
+    )
+    assert vqvae.encoder.compute_dtype == "bfloat16"
+    pixelcnn = train_prior(str(run), filters=4, verbose=0, **common)
+    assert pixelcnn.gated_blocks[0].compute_dtype == "bfloat16"
+    config = json.loads((run / "config.json").read_text())
+    assert config["vqvae_training"]["precision"] == config["prior_training"]["precision"] == "mixed_bfloat16"
+    loaded = keras.models.load_model(run / "prior.keras")
+    assert loaded.gated_blocks[0].compute_dtype == "float32"
+    np.testing.assert_array_equal(
+        loaded.sample(2, seed=0, method="cached"), loaded.sample(2, seed=0, method="full")
+    )
+
+
+def test_cli_offers_precision_for_each_stage_with_the_settings_defaults():
+    parser = build_parser()
+    args = parser.parse_args(["run", "--precision", "mixed_bfloat16", "--prior-precision", "float32"])
+    assert (args.precision, args.prior_precision) == ("mixed_bfloat16", "float32")
+    assert parser.parse_args(["train", "--run", "r"]).precision is None  # the settings default applies
+    with pytest.raises(SystemExit):
+        parser.parse_args(["train", "--run", "r", "--precision", "float64"])
+    assert {VQVAE_TRAINING_DEFAULTS.precision, PRIOR_TRAINING_DEFAULTS.precision} <= set(PRECISIONS)
