@@ -150,6 +150,9 @@ COMMAND_OPTIONS = {
         "--epochs",
         "--num-embeddings",
         "--no-ema",
+        "--quantizer",
+        "--levels",
+        "--num-quantizers",
         "--overwrite",
         "--strategy",
         "--deterministic",
@@ -388,6 +391,37 @@ def test_run_does_the_whole_job_and_a_rerun_skips_finished_stages(tmp_path, smal
     code, stdout, _ = run_cli(args, capsys)
     assert code == 0 and "stage 1:" in stdout
     assert hashes(os.path.join(run, "checkpoints", "vqvae")) == checkpoints  # stage 1 not retrained
+
+
+@pytest.mark.slow
+def test_fsq_run_codes_one_integer_per_position(tmp_path, small_digits, capsys):
+    # The prior stage is the same as for "vq": FSQ codes are single integers in [0, prod(levels)).
+    run = str(tmp_path / "fsq")
+    options = ["--quantizer", "fsq", "--levels", "5,5,5"]
+    assert run_cli(["train", "--run", run, "--data", small_digits, *TINY_STAGE1, *options], capsys)[0] == 0
+    with open(os.path.join(run, "config.json"), encoding="utf-8") as stream:
+        config = json.load(stream)
+    assert config["vqvae"]["quantizer"] == "fsq" and config["vqvae"]["levels"] == [5, 5, 5]
+    assert config["vqvae_results"]["compression_ratio"] == pytest.approx(28 * 28 * 8 / (7 * 7 * np.log2(125)))
+
+
+@pytest.mark.slow
+def test_rvq_run_trains_a_prior_over_the_depth_and_samples(tmp_path, small_digits, capsys):
+    run = str(tmp_path / "rvq")
+    options = ["--quantizer", "rvq", "--num-quantizers", "2"]
+    assert run_cli(["train", "--run", run, "--data", small_digits, *TINY_STAGE1, *options], capsys)[0] == 0
+    assert run_cli(["train-prior", "--run", run, *TINY_PRIOR], capsys)[0] == 0
+    with np.load(os.path.join(run, "codes.npz")) as coded:
+        assert coded["train_codes"].shape[1:] == (7, 7, 2)
+    out = str(tmp_path / "samples.png")
+    assert run_cli(["sample", "--run", run, "-n", "3", "--seed", "1", "--out", out], capsys)[0] == 0
+    codes = np.load(out[:-4] + ".npy")
+    assert codes.shape == (3, 7, 7, 2) and codes.min() >= 0 and codes.max() < 16
+
+
+def test_levels_must_be_comma_separated_integers(capsys):
+    code, _, stderr = run_cli(["train", "--run", "x", "--quantizer", "fsq", "--levels", "5,x"], capsys)
+    assert code == 2 and "comma-separated integers" in stderr
 
 
 TINY_TRANSFORMER = [

@@ -42,6 +42,11 @@ CALLS = {
         ("sample", "sample", {**SAMPLE_ARGUMENTS, "labels": "labels"}),
         ("sample_b", "sample", {**SAMPLE_B_ARGUMENTS, "labels": "labels"}),
     ],
+    "rvq": [
+        ("encode", "encode", {"images": "images"}),
+        ("decode", "decode", {"codes": "rvq_codes"}),
+        ("sample", "sample", SAMPLE_ARGUMENTS),
+    ],
 }
 
 # Runs in a fresh interpreter in which vqgen and prior cannot be imported (the editable install's
@@ -111,6 +116,29 @@ def tiny_vqvae():
     return model
 
 
+def tiny_rvq_vqvae():
+    """A residual-VQ model (d=2) whose codebooks make random images use many codes at both levels."""
+    model = vqgen.VQVAE(
+        input_shape=(8, 8, 1),
+        num_embeddings=16,
+        embedding_dim=4,
+        downsample=4,
+        hidden_channels=8,
+        residual_channels=4,
+        num_residual_blocks=1,
+        quantizer="rvq",
+        num_quantizers=2,
+        seed=0,
+    )
+    features = model.encoder(np.random.default_rng(5).uniform(size=(8, 8, 8, 1)).astype("float32"))
+    first, second = model.quantizer.quantizers
+    vectors = tf.reshape(features, [-1, 4])  # (32, 4)
+    first.codebook.assign(vectors[::2])
+    residuals = vectors - tf.gather(first.codebook, first.indices(vectors))  # zero at the even rows
+    second.codebook.assign(residuals[1::2])
+    return model
+
+
 @pytest.fixture(scope="module")
 def models():
     return {
@@ -122,6 +150,9 @@ def models():
         "transformer": prior.Transformer(
             num_embeddings=16, grid_shape=(2, 2), num_classes=3, num_layers=1, hidden_dim=8, num_heads=2
         ),
+        "rvq_vqvae": tiny_rvq_vqvae(),
+        # over the (h, w * d) grids of VQVAE.to_token_grid
+        "rvq_prior": prior.PixelCNN(num_embeddings=16, grid_shape=(2, 4), num_layers=2, filters=8),
     }
 
 
@@ -137,6 +168,7 @@ def inputs(tmp_path_factory):
         "temperature_b": np.array(0.5, np.float32),
         "seed_b": np.array(123, np.int64),
         "labels": LABELS,
+        "rvq_codes": rng.integers(0, 16, size=(5, 2, 2, 2)).astype(np.int32),
     }
     path = tmp_path_factory.mktemp("inputs") / "inputs.npz"
     np.savez(path, **arrays)
@@ -156,6 +188,9 @@ def reference(models, inputs):
         "conditional_sample": conditional.sample(4, temperature=1.0, seed=7, labels=LABELS),
         "transformer_sample": models["transformer"].sample(4, temperature=1.0, seed=7, labels=LABELS),
         "transformer_sample_b": models["transformer"].sample(4, temperature=0.5, seed=123, labels=LABELS),
+        "rvq_codes": models["rvq_vqvae"].encode(inputs["images"]),
+        "rvq_decoded": models["rvq_vqvae"].decode(inputs["rvq_codes"]),
+        "rvq_sample": models["rvq_vqvae"].from_token_grid(models["rvq_prior"].sample(4, seed=7)),
     }
 
 
@@ -185,13 +220,19 @@ def finish(process):
 
 
 @pytest.fixture(scope="module")
-def elsewhere(exports, inputs, tmp_path_factory):
+def rvq_export(models, tmp_path_factory):
+    path = tmp_path_factory.mktemp("exports") / "rvq"
+    return export_saved_model(path, models["rvq_vqvae"], models["rvq_prior"])
+
+
+@pytest.fixture(scope="module")
+def elsewhere(exports, rvq_export, inputs, tmp_path_factory):
     """Results of separate processes, run side by side: every signature called in a process that
     cannot import vqgen or prior, `saved_model_cli show --all`, and `saved_model_cli run` of decode."""
     folder = tmp_path_factory.mktemp("subprocess")
     jobs = [
         {
-            "path": str(exports[name]),
+            "path": str({**exports, "rvq": rvq_export}[name]),
             "inputs": inputs["path"],
             "calls": calls,
             "out": str(folder / f"{name}.npz"),
@@ -281,6 +322,20 @@ def test_sample_draws_the_in_process_codes_for_a_seed(loaded_elsewhere, models, 
         atol=1e-5,
         rtol=0,
     )
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("loader", ["tf2", "tf1"])
+def test_residual_vq_signatures_carry_the_depth_axis(loaded_elsewhere, models, reference, loader):
+    outputs = loaded_elsewhere["rvq"]
+    codes = reference["rvq_codes"]
+    assert codes.shape == (5, 2, 2, 2) and len(np.unique(codes[..., 1])) > 3
+    np.testing.assert_array_equal(outputs[f"{loader}/encode/codes"], codes)
+    decoded = outputs[f"{loader}/decode/images"]
+    np.testing.assert_allclose(decoded, reference["rvq_decoded"], atol=1e-5, rtol=0)
+    np.testing.assert_array_equal(outputs[f"{loader}/sample/codes"], reference["rvq_sample"])
+    expected = models["rvq_vqvae"].decode(reference["rvq_sample"])
+    np.testing.assert_allclose(outputs[f"{loader}/sample/images"], expected, atol=1e-5, rtol=0)
 
 
 @pytest.mark.slow

@@ -219,3 +219,18 @@ def test_rvq_decodes_a_prefix_of_the_levels_and_refuses_other_depths():
     for bad in (codes[..., 0], np.concatenate([codes, codes[..., :1]], axis=-1)):
         with pytest.raises(ValueError, match=r"expects \(batch, 2, 3, d\) with d from 1 to 2"):
             model.decode(bad)
+
+
+def test_fsq_gain_is_set_from_the_first_training_batch_only():
+    model = tiny_vqvae(quantizer="fsq", levels=[5, 4, 3])
+    images = blobs(16)
+    latents = model.encoder(images).numpy().reshape(-1, 3)
+    model.compile(optimizer=keras.optimizers.SGD(0.0))  # weights stay, so the first batch is known
+    model.encode(images)  # inference leaves the gain alone
+    np.testing.assert_array_equal(model.latent_scale.numpy(), np.ones(3))
+    model.fit(images, epochs=1, batch_size=16, verbose=0)
+    np.testing.assert_allclose(model.latent_scale.numpy(), 1 / latents.std(axis=0), rtol=1e-3)
+    model.fit(blobs(16, seed=1) * 0.5, epochs=1, batch_size=16, verbose=0)  # set once
+    np.testing.assert_allclose(model.latent_scale.numpy(), 1 / latents.std(axis=0), rtol=1e-3)
+    expected = model.quantizer.indices(model.encoder(images) * model.latent_scale)
+    np.testing.assert_array_equal(model.encode(images), expected)

@@ -14,7 +14,7 @@ import numpy as np
 import tensorflow as tf
 
 from vqgen.models.decoder import Decoder
-from vqgen.models.distribute import logs_for_all_strategies, scale_loss_for_replicas
+from vqgen.models.distribute import logs_for_all_strategies, scale_loss_for_replicas, sum_across_replicas
 from vqgen.models.encoder import Encoder, check_downsample
 from vqgen.models.finite_scalar_quantizer import FiniteScalarQuantizer
 from vqgen.models.residual_vector_quantizer import ResidualVectorQuantizer
@@ -32,7 +32,11 @@ class VQVAE(keras.Model):
     The quantizer is one of three (`quantizer=`): `"vq"`, the paper's learned codebook
     (`VectorQuantizer`); `"fsq"`, finite scalar quantization (`FiniteScalarQuantizer(levels)`: no
     codebook, no loss, `K = prod(levels)`, and the encoder's output depth is `len(levels)`, so
-    `embedding_dim` and `num_embeddings` are ignored and report the FSQ values); `"rvq"`, residual VQ
+    `embedding_dim` and `num_embeddings` are ignored and report the FSQ values; with `init_from_data`
+    a per-channel gain, set on the first training batch to 1 / the std of each encoder channel,
+    scales the encoder output into the range the fixed levels cover: FSQ has no codebook to
+    initialise from the data, and without it the default encoder's small initial outputs all
+    round to one code and stay there, measured on the digits); `"rvq"`, residual VQ
     (`ResidualVectorQuantizer`: `num_quantizers` codebooks of `num_embeddings` codes, so a position
     has `d = num_quantizers` codes and grids are `[h, w, d]`).
 
@@ -204,13 +208,50 @@ class VQVAE(keras.Model):
                 "fix the encoder's output size or depth."
             )
         self.quantizer.build(latent_shape)
+        if self.quantizer_kind == "fsq":
+            # Per-channel gain on the encoder output, set from the first training batch.
+            self.latent_scale = self.add_weight(
+                name="latent_scale",
+                shape=(self.embedding_dim,),
+                initializer="ones",
+                trainable=False,
+                aggregation="only_first_replica",
+                dtype="float32",
+            )
+            self.latent_scale_set = self.add_weight(
+                name="latent_scale_set",
+                shape=(),
+                initializer="zeros",
+                trainable=False,
+                aggregation="only_first_replica",
+                dtype="int32",
+            )
         self.decoder.build(latent_shape)
         self.built = True
+
+    def _latents(self, images, training=False):
+        """The encoder's output, for FSQ times the data-initialised per-channel gain."""
+        latents = self.encoder(images, training=training)
+        if self.quantizer_kind != "fsq":
+            return latents
+        latents = tf.cast(latents, "float32")
+        if training and self.vq_options["init_from_data"]:
+            # Branch-free, as VectorQuantizer's data initialisation: set once, from all replicas.
+            flat = tf.stop_gradient(tf.reshape(latents, [-1, self.embedding_dim]))  # (N, d)
+            count = sum_across_replicas(tf.cast(tf.shape(flat)[0], "float32"))
+            mean = sum_across_replicas(tf.reduce_sum(flat, axis=0)) / count
+            variance = sum_across_replicas(tf.reduce_sum(tf.square(flat), axis=0)) / count - mean**2
+            first = tf.equal(self.latent_scale_set, 0)
+            self.latent_scale.assign(
+                tf.where(first, tf.math.rsqrt(tf.maximum(variance, 1e-12)), self.latent_scale)
+            )
+            self.latent_scale_set.assign(1)
+        return latents * self.latent_scale
 
     # ------------------------------------------------------------------ Keras training
 
     def call(self, images, training=None):
-        return self.decoder(self.quantizer(self.encoder(images), training=training))
+        return self.decoder(self.quantizer(self._latents(images, training=training), training=training))
 
     @property
     def metrics(self):
@@ -231,9 +272,8 @@ class VQVAE(keras.Model):
 
     def _loss_terms(self, images, training):
         images = tf.cast(images, "float32")
-        result = self.quantizer.quantize_with_stats(
-            self.encoder(images, training=training), training=training
-        )
+        latents = self._latents(images, training=training)
+        result = self.quantizer.quantize_with_stats(latents, training=training)
         reconstructions = tf.cast(self.decoder(result.quantized, training=training), "float32")
         squared_error = tf.reduce_mean(tf.square(reconstructions - images), axis=[1, 2, 3])  # (B,)
         reconstruction_loss = tf.reduce_mean(squared_error)
@@ -262,7 +302,7 @@ class VQVAE(keras.Model):
         Returns:
             int32 tensor `[B, h, w]`, or `[B, h, w, d]` for `"rvq"`.
         """
-        return self.quantizer.indices(self.encoder(tf.cast(images, "float32"), training=False))
+        return self.quantizer.indices(self._latents(tf.cast(images, "float32")))
 
     def decode_tensor(self, codes):
         """Graph-compatible `decode`: int32 codes → float32 images in [0, 1].
