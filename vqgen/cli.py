@@ -326,8 +326,8 @@ def _dispatch(args):
     if args.command == "train":
         model = _stage1(args)
         print(
-            f"Saved {os.path.join(args.run, 'vqvae.keras')} (codes {model.grid_shape[0]}x"
-            f"{model.grid_shape[1]}, compression {model.compression_ratio:.1f}x)"
+            f"Saved {os.path.join(args.run, 'vqvae.keras')} (codes {'x'.join(map(str, model.code_shape))}, "
+            f"compression {model.compression_ratio:.1f}x)"
         )
     elif args.command == "train-prior":
         _stage2(args)
