@@ -216,6 +216,12 @@ def build_parser():
         description="The whole job with defaults that give recognisable "
         "digits in about 6 minutes on 2 CPU cores.",
     )
+    for command in commands.choices.values():  # read by vqgen_command before TensorFlow loads
+        command.add_argument(
+            "--verbose",
+            action="store_true",
+            help="show TensorFlow's C++ log (`vqgen` hides it unless TF_CPP_MIN_LOG_LEVEL is set)",
+        )
     run.add_argument("--run", help="run folder (default: runs/run-<timestamp>)")
     run.add_argument("--quick", action="store_true", help="a one-minute smoke run (tiny models)")
     run.add_argument(

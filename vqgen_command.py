@@ -1,0 +1,64 @@
+"""The `vqgen` console command: a quiet TensorFlow start-up, then `vqgen.cli.main`.
+
+TensorFlow reads `TF_CPP_MIN_LOG_LEVEL` once, when it loads, and importing any `vqgen` module loads
+it (the package's `__init__` imports the models), so the variable must be set before the first
+`vqgen` import: this module lives outside the package for that reason only. TensorFlow 2.21 also
+writes a few INFO lines (oneDNN, no CUDA driver) while its libraries load, before its logging
+honours the variable; those are held back here and shown only if the import fails.
+
+vqgen run             # no TensorFlow C++ lines (E0000/W0000/I0000) on stderr
+vqgen run --verbose   # TensorFlow's C++ log as TensorFlow prints it
+"""
+
+import contextlib
+import os
+import sys
+import tempfile
+
+# Hides TensorFlow's C++ INFO, WARNING and ERROR lines (`vqgen` reports its own errors itself).
+QUIET_LOG_LEVEL = "3"
+
+
+@contextlib.contextmanager
+def _held_back_stderr():
+    """Sends file descriptor 2 to a temporary file; replays it on stderr if the body raises."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as held:
+        os.dup2(held.fileno(), 2)
+        try:
+            yield
+        except BaseException:
+            os.dup2(saved, 2)
+            held.seek(0)
+            sys.stderr.write(held.read().decode("utf-8", "replace"))
+            raise
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+
+
+def main(argv=None):
+    """Runs the `vqgen` command with TensorFlow's C++ log hidden unless `--verbose` is given.
+
+    An explicit `TF_CPP_MIN_LOG_LEVEL` in the environment is kept (and the start-up lines shown).
+
+    Args:
+        argv: list of str or None (then `sys.argv[1:]`).
+
+    Returns:
+        The exit status of `vqgen.cli.main`.
+    """
+    argv = sys.argv[1:] if argv is None else argv
+    quiet = "--verbose" not in argv and "TF_CPP_MIN_LOG_LEVEL" not in os.environ
+    if quiet:
+        os.environ["TF_CPP_MIN_LOG_LEVEL"] = QUIET_LOG_LEVEL
+        with _held_back_stderr():
+            import tensorflow  # noqa: F401  (loads the libraries that log on loading)
+    from vqgen.cli import main as vqgen_main
+
+    return vqgen_main(argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
