@@ -11,6 +11,7 @@ vqgen evaluate --run runs/digits --samples 500
 import argparse
 import dataclasses
 import datetime
+import errno
 import os
 import sys
 import typing
@@ -20,6 +21,7 @@ from vqgen.runs.strategies import STRATEGIES
 from vqgen.settings import (
     DATA_DEFAULTS,
     EVALUATE_DEFAULTS,
+    EXPORT_DEFAULTS,
     PRIOR_TRAINING_DEFAULTS,
     SAMPLE_DEFAULTS,
     VQVAE_DEFAULTS,
@@ -195,6 +197,7 @@ def build_parser():
     export.add_argument("--run", required=True, help="run folder with a trained VQ-VAE")
     export.add_argument("--out", required=True, help="SavedModel folder to write")
     export.add_argument("--overwrite", action="store_true", help="replace an existing export")
+    _add_settings(export, EXPORT_DEFAULTS)
 
     evaluate = commands.add_parser(
         "evaluate",
@@ -290,18 +293,25 @@ def _stage2(args, **defaults):
     )
 
 
-def _export(run_path, out, overwrite):
+def _export(run_path, out, overwrite, **settings):
     from vqgen.runs.export_run import export_run
 
-    export_run(run_path, out, overwrite=overwrite)
+    export_run(run_path, out, overwrite=overwrite, **settings)
 
 
 def _command_run(args):
-    from vqgen.runs.run_folder import RunFolder
-    from vqgen.runs.sample_images import sample_images
+    from vqgen.runs.run_lock import RunLock
 
     if args.run is None:
         args.run = os.path.join("runs", datetime.datetime.now().strftime("run-%Y%m%d-%H%M%S"))
+    with RunLock(args.run, create=True):  # one writer for the whole job; the stages below re-enter it
+        _run_job(args)
+
+
+def _run_job(args):
+    from vqgen.runs.run_folder import RunFolder
+    from vqgen.runs.sample_images import sample_images
+
     run = RunFolder(args.run)
     quick = args.quick
     # Run again after a crash, `run` skips the stages that finished and resumes the one that did not.
@@ -346,7 +356,7 @@ def _dispatch(args):
         )
         print(f"Wrote {args.out} and {args.out[:-4]}.npy")
     elif args.command == "export":
-        _export(args.run, args.out, args.overwrite)
+        _export(args.run, args.out, args.overwrite, **_given(args, EXPORT_DEFAULTS))
         print(f"Wrote SavedModel {args.out}")
     elif args.command == "evaluate":
         from vqgen.runs.evaluate_run import evaluate_run, format_table
@@ -356,6 +366,26 @@ def _dispatch(args):
         print(f"Wrote {os.path.join(args.run, 'evaluation.json')} and the pictures in evaluation/")
     elif args.command == "run":
         _command_run(args)
+
+
+def _error_line(error, command):
+    """The one-line message for a user-facing error, or None for anything else.
+
+    A write the storage refused (full disk, quota, read-only, I/O error), wherever it surfaced
+    (Python, h5py, TensorFlow), says which file and that the run can be resumed.
+    """
+    import tensorflow as tf
+
+    from vqgen.runs.write_error import WriteError, storage_errno
+
+    number = storage_errno(error)
+    if not isinstance(error, WriteError) and number in (errno.ENOSPC, errno.EDQUOT):
+        error = WriteError(number, getattr(error, "filename", None) or "the output")
+    if isinstance(error, WriteError):
+        return error.advice(resumable=command in ("train", "train-prior", "run"))
+    if isinstance(error, (ValueError, OSError, tf.errors.InvalidArgumentError)):
+        return " ".join(str(error).split()) or type(error).__name__
+    return None
 
 
 def main(argv=None):
@@ -377,8 +407,10 @@ def main(argv=None):
         tf.config.experimental.enable_op_determinism()
     try:
         _dispatch(args)
-    except (ValueError, OSError, tf.errors.InvalidArgumentError) as error:
-        message = " ".join(str(error).split()) or type(error).__name__
+    except Exception as error:
+        message = _error_line(error, args.command)
+        if message is None:  # a bug, not a user error: keep the traceback
+            raise
         print(f"vqgen: error: {message}", file=sys.stderr)
         sys.exit(2)
     except KeyboardInterrupt:

@@ -15,11 +15,12 @@ import vqgen
 from prior import AutoregressivePrior
 from vqgen.models.vqvae import VQVAE
 from vqgen.runs.atomic_file import atomic_path
+from vqgen.settings import EXPORT_DEFAULTS
 
 CONFIG_ASSET_NAME = "vqgen_config.json"
 
 
-def export_saved_model(path, vqvae, prior=None, overwrite=False):
+def export_saved_model(path, vqvae, prior=None, overwrite=False, max_samples=EXPORT_DEFAULTS.max_samples):
     """Writes `vqvae` (and `prior`) as a SavedModel with serving signatures.
 
     The exported graph holds the VQ-VAE's encoder, codebook and decoder (van den Oord et al. 2017,
@@ -49,6 +50,9 @@ def export_saved_model(path, vqvae, prior=None, overwrite=False):
         prior: optional `prior.PixelCNN` or `prior.Transformer` trained on `vqvae`'s codes (same
             `num_embeddings` and `grid_shape`).
         overwrite: bool. Replace a non-empty folder at `path`. Defaults to `False`.
+        max_samples: int >= 1. The `sample` signature refuses a larger `num_samples` (with a message
+            naming this limit) before it allocates anything. Defaults to
+            `vqgen.settings.EXPORT_DEFAULTS.max_samples` (1024).
 
     Returns:
         str, the path of the written SavedModel.
@@ -66,6 +70,9 @@ def export_saved_model(path, vqvae, prior=None, overwrite=False):
     TensorShape([4, 28, 28, 1])
     """
     _check_models(vqvae, prior)
+    if isinstance(max_samples, bool) or not isinstance(max_samples, int) or max_samples < 1:
+        raise ValueError(f"max_samples must be an int >= 1. Received: max_samples={max_samples!r}")
+    _build_untrained(vqvae, prior)
     path = os.fspath(path)
     if os.path.isfile(path):
         raise FileExistsError(f"{path} is a file; choose a folder path for the SavedModel.")
@@ -77,11 +84,25 @@ def export_saved_model(path, vqvae, prior=None, overwrite=False):
         config_path = os.path.join(staging, CONFIG_ASSET_NAME)
         with open(config_path, "w", encoding="utf-8") as stream:
             json.dump(_export_config(vqvae, prior), stream, indent=2, sort_keys=True)
-        module = _ServingModule(vqvae, prior, tf.saved_model.Asset(config_path))
+        module = _ServingModule(vqvae, prior, tf.saved_model.Asset(config_path), max_samples)
         signatures = module.trace_signatures()
+        module.check_no_new_variables()
         with atomic_path(path) as temporary:
             tf.saved_model.save(module, temporary, signatures=signatures)
     return path
+
+
+def _build_untrained(vqvae, pixelcnn):
+    """Creates the weights of a model that was never called or trained, before anything is traced.
+
+    The signatures read the models' variables as captured tensors; a variable first created while a
+    signature is being traced cannot be lifted out of that trace (`UnliftableError`), so every
+    variable must exist before `_ServingModule` collects them.
+    """
+    if not vqvae.built:
+        vqvae.build((None, *vqvae.image_shape))
+    if pixelcnn is not None and not pixelcnn.built:
+        pixelcnn.build()
 
 
 def _check_models(vqvae, pixelcnn):
@@ -144,12 +165,23 @@ class _ServingModule(tf.Module):
     loader used by `saved_model_cli run` and TensorFlow Serving ("Could not find variable").
     """
 
-    def __init__(self, vqvae, pixelcnn, config_file):
+    def __init__(self, vqvae, pixelcnn, config_file, max_samples):
         super().__init__(name="vqgen_export")
         self.models = types.SimpleNamespace(vqvae=vqvae, prior=pixelcnn)
         models = [vqvae] if pixelcnn is None else [vqvae, pixelcnn]
         self.model_variables = [variable.value for model in models for variable in model.variables]
         self.config_file = config_file
+        self.max_samples = max_samples
+
+    def check_no_new_variables(self):
+        """Raises ValueError if tracing created variables that the export would not hold."""
+        models = [model for model in vars(self.models).values() if model is not None]
+        created = sum(len(model.variables) for model in models) - len(self.model_variables)
+        if created:
+            raise ValueError(
+                f"Tracing the signatures created {created} new variables; build the models "
+                "(call them once) before exporting."
+            )
 
     def trace_signatures(self):
         """Traces every signature once (without AutoGraph); returns `{name: concrete function}`."""
@@ -203,8 +235,18 @@ class _ServingModule(tf.Module):
         ]
         if labels is not None:
             checks.append(_shape_check(labels, [None], "labels must have shape [num_samples]"))
+        # The serving limit, checked before the sampler allocates anything for num_samples.
+        checks.append(
+            tf.debugging.assert_less_equal(
+                num_samples,
+                self.max_samples,
+                message=f"num_samples must be <= {self.max_samples}, the limit this model was exported "
+                "with (export_saved_model max_samples, vqgen export --max-samples)",
+            )
+        )
         # sample_codes asserts num_samples >= 1, temperature > 0 and labels in [0, num_classes).
         with tf.control_dependencies(checks):
+            num_samples = tf.identity(num_samples)  # everything sized by it waits for the checks
             codes = pixelcnn.sample_codes(
                 num_samples,
                 temperature,

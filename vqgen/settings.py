@@ -123,6 +123,15 @@ class EvaluateSettings:
     classifier_epochs: int = _setting(3, "epochs of the small classifier trained for the sample metrics")
 
 
+@dataclasses.dataclass(frozen=True)
+class ExportSettings:
+    """What an exported SavedModel will serve."""
+
+    max_samples: int = _setting(
+        1024, "most samples one call of the exported `sample` signature may ask for (larger are refused)"
+    )
+
+
 VECTOR_QUANTIZER_DEFAULTS = VectorQuantizerSettings()
 VQVAE_DEFAULTS = VQVAESettings()
 DATA_DEFAULTS = DataSettings()
@@ -130,6 +139,7 @@ VQVAE_TRAINING_DEFAULTS = TrainingSettings()
 # The prior trains for longer than stage 1, at a lower learning rate.
 PRIOR_TRAINING_DEFAULTS = TrainingSettings(epochs=20, learning_rate=1e-3)
 SAMPLE_DEFAULTS = SampleSettings()
+EXPORT_DEFAULTS = ExportSettings()
 EVALUATE_DEFAULTS = EvaluateSettings()
 
 

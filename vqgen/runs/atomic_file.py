@@ -3,12 +3,52 @@
 import contextlib
 import os
 import shutil
+import sys
 import uuid
+
+from vqgen.runs.write_error import WriteError, storage_errno
 
 
 def _temporary_sibling(path):
     directory, name = os.path.split(os.path.abspath(path))
     return os.path.join(directory, f".{name}.{os.getpid()}-{uuid.uuid4().hex[:8]}.tmp")
+
+
+def _remove(path):
+    if os.path.isdir(path):
+        shutil.rmtree(path, ignore_errors=True)
+    elif os.path.lexists(path):
+        with contextlib.suppress(OSError):
+            os.remove(path)
+
+
+def _release_hdf5_files(temporary):
+    """Closes the HDF5 files that a failed write left open at or under `temporary`.
+
+    When h5py fails to flush (a full disk), Keras does not close the file and HDF5 keeps it open: its
+    finalizer then retries the flush at garbage collection and at exit, printing `__dealloc__`
+    tracebacks and crashing the interpreter. The partial file is about to be deleted, so it is
+    truncated first, which gives HDF5 room to finish its flush and close cleanly.
+    """
+    h5py = sys.modules.get("h5py")
+    if h5py is None:
+        return
+    for file_id in h5py.h5f.get_obj_ids(types=h5py.h5f.OBJ_FILE):
+        with contextlib.suppress(Exception):
+            name = os.path.abspath(os.fsdecode(file_id.name))
+            if name == temporary or name.startswith(temporary + os.sep):
+                with contextlib.suppress(OSError):
+                    os.truncate(name, 0)
+                file_id.close()
+
+
+def _as_write_error(error, temporary, path):
+    """Cleans up after a failed write; returns a `WriteError` for `path` if the storage caused it."""
+    _release_hdf5_files(temporary)
+    number = storage_errno(error)
+    if number is None or isinstance(error, WriteError):
+        return None
+    return WriteError(number, path)
 
 
 @contextlib.contextmanager
@@ -17,7 +57,9 @@ def atomic_path(path):
 
     Works for files and for folders (e.g. a SavedModel): whatever the body writes at the yielded
     path replaces `path` only if the body finishes; otherwise it is deleted and `path` is left as
-    it was. Parent folders are created.
+    it was. Parent folders are created. A failure caused by the storage (no space, quota, read-only
+    or failing disk, wherever it surfaces: Python, h5py or TensorFlow) is raised as a `WriteError`
+    naming `path`, after any HDF5 file left open on the temporary has been closed.
 
     Args:
         path: str or path-like. The final location.
@@ -48,18 +90,22 @@ def atomic_path(path):
             shutil.rmtree(retired)
         else:
             os.replace(temporary, path)
+    except BaseException as error:
+        write_error = _as_write_error(error, temporary, path)
+        _remove(temporary)
+        if write_error is not None:
+            raise write_error from error
+        raise
     finally:
-        if os.path.isdir(temporary):
-            shutil.rmtree(temporary)
-        elif os.path.exists(temporary):
-            os.remove(temporary)
+        _remove(temporary)
 
 
 @contextlib.contextmanager
 def scratch_folder(near):
     """Yields a new empty folder beside `near` (same file system, so a rename out of it is atomic).
 
-    The folder is deleted afterwards, whatever it still holds.
+    The folder is deleted afterwards, whatever it still holds; a storage failure inside is raised
+    as a `WriteError` naming `near`, as in `atomic_path`.
 
     Args:
         near: str or path-like. A path whose parent folder receives the scratch folder.
@@ -72,9 +118,15 @@ def scratch_folder(near):
     ...     write_files_into(scratch)  # doctest: +SKIP
     """
     folder = _temporary_sibling(os.fspath(near))
-    os.makedirs(folder)
     try:
+        os.makedirs(folder)
         yield folder
+    except BaseException as error:
+        write_error = _as_write_error(error, folder, os.fspath(near))
+        _remove(folder)
+        if write_error is not None:
+            raise write_error from error
+        raise
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 

@@ -10,6 +10,7 @@ import keras
 import tensorflow as tf
 
 from vqgen.runs.atomic_file import atomic_path, scratch_folder, write_text_atomically
+from vqgen.runs.model_files import save_weights_file, weights_file_bytes
 
 
 class MetricsFile(keras.callbacks.Callback):
@@ -62,8 +63,7 @@ class EpochCheckpoint(keras.callbacks.Callback):
         self.folder = folder
 
     def on_epoch_end(self, epoch, logs=None):
-        with atomic_path(os.path.join(self.folder, f"epoch_{epoch + 1:03d}.weights.h5")) as temporary:
-            self.model.save_weights(temporary)
+        save_weights_file(self.model, os.path.join(self.folder, f"epoch_{epoch + 1:03d}.weights.h5"))
 
 
 class NonFiniteLossGuard(keras.callbacks.Callback):
@@ -133,9 +133,11 @@ class EpochBackup(keras.callbacks.Callback):
             return int(json.load(stream)["epochs_completed"])
 
     def on_epoch_end(self, epoch, logs=None):
+        weights = weights_file_bytes(self.model)  # made in memory: HDF5 never meets a full disk
         with atomic_path(self.folder) as temporary:
             os.makedirs(temporary)
-            self.model.save_weights(os.path.join(temporary, self.WEIGHTS))
+            with open(os.path.join(temporary, self.WEIGHTS), "wb") as stream:
+                stream.write(weights)
             with open(os.path.join(temporary, self.EPOCH), "w", encoding="utf-8") as stream:
                 json.dump({"epochs_completed": epoch + 1}, stream)
 

@@ -1,12 +1,14 @@
-"""Saving and loading `.keras` model files with atomic writes and one-line errors."""
+"""Saving and loading `.keras` and `.weights.h5` files with atomic writes and one-line errors."""
 
+import io
 import os
 
 import keras
+from keras.src.saving import saving_lib
 
 import prior
 from vqgen.models.vqvae import VQVAE
-from vqgen.runs.atomic_file import atomic_path
+from vqgen.runs.atomic_file import atomic_path, write_bytes_atomically
 
 # The model class each stage of a run saves.
 STAGE_MODELS = {"vqvae": VQVAE, "prior": prior.AutoregressivePrior}  # the prior: a PixelCNN or Transformer
@@ -24,6 +26,45 @@ def save_model_file(model, path):
     """
     with atomic_path(path) as temporary:
         model.save(temporary)
+
+
+def weights_file_bytes(model):
+    """Returns the bytes of the `.weights.h5` file that `model.save_weights` would write.
+
+    The HDF5 file is made in memory by Keras' own weights writer (the layout `model.load_weights`
+    reads, optimizer state included), so HDF5 never writes to the disk: on a full disk HDF5 fails
+    half-way through a file and leaves objects whose finalizers retry the writes, printing
+    `__dealloc__` tracebacks and crashing the interpreter at exit. Plain file I/O then writes the
+    bytes, and its failures are ordinary `OSError`s.
+
+    Args:
+        model: a built `keras.Model`.
+
+    Returns:
+        bytes.
+    """
+    buffer = io.BytesIO()
+    store = saving_lib.H5IOStore(buffer, mode="w")
+    try:
+        saving_lib._save_state(
+            model, weights_store=store, assets_store=None, inner_path="", visited_saveables=set()
+        )
+    finally:
+        store.close()
+    return buffer.getvalue()
+
+
+def save_weights_file(model, path):
+    """Saves `model`'s weights to the `.weights.h5` file `path` atomically (see `weights_file_bytes`).
+
+    Args:
+        model: a built `keras.Model`.
+        path: str ending in `.weights.h5`; `model.load_weights(path)` reads it back.
+
+    Example:
+    >>> save_weights_file(vqvae, "runs/digits/checkpoints/vqvae/epoch_001.weights.h5")  # doctest: +SKIP
+    """
+    write_bytes_atomically(path, weights_file_bytes(model))
 
 
 def load_model_file(path, expected_class):

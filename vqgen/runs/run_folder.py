@@ -6,6 +6,7 @@ import re
 import shutil
 
 from vqgen.runs.atomic_file import write_text_atomically
+from vqgen.runs.run_lock import LOCK_NAME
 
 # The sections every run's config.json has from the start of stage 1.
 RUN_SECTIONS = {"data", "vqvae", "vqvae_training"}
@@ -35,6 +36,7 @@ class RunFolder:
         checkpoints/STAGE/     weights after every epoch of stage STAGE ("vqvae" or "prior")
         logs/STAGE/            TensorBoard event files of that stage (train/ and validation/)
         backup/STAGE/          the last completed epoch's state while that stage is unfinished
+        .writer.lock           held by the one process writing the run (`RunLock`), while it runs
 
     Args:
         path: str or path-like. The folder.
@@ -102,8 +104,21 @@ class RunFolder:
                 os.remove(path)
 
     def exists(self):
-        """Whether the folder exists and holds anything."""
-        return os.path.isdir(self.path) and bool(os.listdir(self.path))
+        """Whether the folder exists and holds anything besides a writer's lock file."""
+        return os.path.isdir(self.path) and any(name != LOCK_NAME for name in os.listdir(self.path))
+
+    def clear(self):
+        """Deletes everything in the folder except the lock file of the writer doing so (`RunLock`)."""
+        if not os.path.isdir(self.path):
+            return
+        for name in os.listdir(self.path):
+            path = self.file(name)
+            if name == LOCK_NAME:
+                continue
+            if os.path.isdir(path) and not os.path.islink(path):
+                shutil.rmtree(path)
+            else:
+                os.remove(path)
 
     def read_config(self):
         """Returns the run's config.json as a dict.

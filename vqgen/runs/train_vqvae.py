@@ -2,7 +2,6 @@
 
 import dataclasses
 import os
-import shutil
 
 import keras
 
@@ -14,6 +13,7 @@ from vqgen.runs.epoch_pictures import vqvae_pictures
 from vqgen.runs.image_grid import save_comparison_grid
 from vqgen.runs.precision import precision_policy
 from vqgen.runs.run_folder import RunFolder
+from vqgen.runs.run_lock import locks_run
 from vqgen.runs.stage_trainer import check_resumed_settings, finish_stage, train_stage
 from vqgen.runs.strategies import make_strategy
 from vqgen.settings import DATA_DEFAULTS, VQVAE_DEFAULTS, VQVAE_TRAINING_DEFAULTS, split_settings
@@ -46,8 +46,8 @@ def prepare_run(run, overwrite):
     Raises:
         FileExistsError: the folder holds a finished run or foreign files and `overwrite` is False.
     """
-    if overwrite and os.path.isdir(run.path):
-        shutil.rmtree(run.path)
+    if overwrite:
+        run.clear()
     if not run.exists():
         return False
     if os.path.isfile(run.config_path) and not run.finished("vqvae"):
@@ -57,8 +57,11 @@ def prepare_run(run, overwrite):
     )
 
 
+@locks_run(create=True)
 def train_vqvae(run_path, overwrite=False, strategy="default", verbose=1, **settings):
     """Trains stage 1 into `run_path`, resuming an unfinished training there.
+
+    Holds the run's `RunLock` throughout: a second writer of the same folder is refused.
 
     Writes config.json, vqvae.keras, metrics.csv, TensorBoard logs, a checkpoint per epoch and
     reconstructions.png (see `RunFolder`).
@@ -77,6 +80,8 @@ def train_vqvae(run_path, overwrite=False, strategy="default", verbose=1, **sett
 
     Raises:
         ValueError / FileNotFoundError / FileExistsError: bad data, settings or run folder.
+        BlockingIOError: another process is writing the run folder.
+        WriteError: the storage refused a write (e.g. a full disk); the run can be resumed.
 
     Example:
     >>> model = train_vqvae("runs/digits", epochs=5, num_embeddings=512)  # doctest: +SKIP

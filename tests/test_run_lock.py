@@ -1,0 +1,185 @@
+"""One writer per run folder: a second writer is refused naming the holder, files untouched."""
+
+import hashlib
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from vqgen.cli import main
+from vqgen.data import load_images
+from vqgen.runs import run_lock
+from vqgen.runs.run_folder import RunFolder
+from vqgen.runs.run_lock import LOCK_NAME, RunLock
+
+TINY_STAGE1 = [
+    "--num-embeddings",
+    "16",
+    "--embedding-dim",
+    "4",
+    "--hidden-channels",
+    "8",
+    "--residual-channels",
+    "4",
+    "--num-residual-blocks",
+    "1",
+    "--batch-size",
+    "32",
+    "--quiet",
+]
+TINY_PRIOR = ["--prior-epochs", "1", "--num-layers", "2", "--filters", "8", "--quiet"]
+
+# Holds RunLock(argv[1]) until its stdin closes; loads run_lock.py alone (no TensorFlow: starts fast).
+HOLDER = f"""
+import importlib.util, sys
+spec = importlib.util.spec_from_file_location("run_lock", {run_lock.__file__!r})
+module = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(module)
+with module.RunLock(sys.argv[1]):
+    print("locked", flush=True)
+    sys.stdin.read()
+"""
+
+
+def run_cli(args, capsys):
+    try:
+        code = main(args)
+    except SystemExit as exit_:
+        code = exit_.code
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def hashes(folder):
+    """sha256 of every file under `folder` (hidden ones included), by relative path."""
+    result = {}
+    for root, _, files in os.walk(folder):
+        for name in files:
+            path = os.path.join(root, name)
+            with open(path, "rb") as stream:
+                result[os.path.relpath(path, folder)] = hashlib.sha256(stream.read()).hexdigest()
+    return result
+
+
+@pytest.fixture(scope="module")
+def small_digits(tmp_path_factory):
+    digits = load_images("digits")
+    picks = np.random.default_rng(0).choice(len(digits), 160, replace=False)
+    path = tmp_path_factory.mktemp("data") / "digits.npz"
+    np.savez(path, images=digits.images[picks], labels=digits.labels[picks])
+    return str(path)
+
+
+@pytest.fixture(scope="module")
+def trained_run(tmp_path_factory, small_digits):
+    run = str(tmp_path_factory.mktemp("runs") / "tiny")
+    assert main(["train", "--run", run, "--data", small_digits, "--epochs", "1", *TINY_STAGE1]) == 0
+    assert main(["train-prior", "--run", run, *TINY_PRIOR]) == 0
+    return run
+
+
+def hold(folder):
+    """Starts a process holding the run's lock; returns it once the lock is taken."""
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, folder], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    assert holder.stdout.readline().strip() == "locked"
+    return holder
+
+
+def release(holder):
+    holder.stdin.close()
+    assert holder.wait(timeout=30) == 0
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["train", "--run", "{run}", "--overwrite", "--epochs", "1", "--quiet"],
+        ["train-prior", "--run", "{run}", "--overwrite", "--quiet"],
+        ["run", "--run", "{run}", "--overwrite", "--quick", "--quiet"],
+        ["export", "--run", "{run}", "--out", "{run}/saved_model", "--overwrite"],
+    ],
+    ids=["train", "train-prior", "run", "export"],
+)
+def test_second_writer_is_refused_naming_the_holder_and_touches_nothing(trained_run, capsys, args):
+    holder = hold(trained_run)
+    try:
+        before = hashes(trained_run)
+        code, _, stderr = run_cli([arg.format(run=trained_run) for arg in args], capsys)
+        after = hashes(trained_run)
+    finally:
+        release(holder)
+    assert code == 2
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("vqgen: error:"), stderr
+    assert f"is being written by process {holder.pid}" in lines[0], stderr
+    assert after == before  # even with --overwrite, nothing was replaced or deleted
+    assert LOCK_NAME in before  # the holder's lock file was there all along, unchanged
+
+
+def test_readers_need_no_lock(trained_run, tmp_path, capsys):
+    holder = hold(trained_run)
+    try:
+        out = str(tmp_path / "samples.png")
+        assert run_cli(["sample", "--run", trained_run, "-n", "2", "--out", out], capsys)[0] == 0
+    finally:
+        release(holder)
+    assert os.path.isfile(out)
+
+
+@pytest.mark.slow
+def test_a_running_training_finishes_while_a_second_writer_is_refused(tmp_path, small_digits, capsys):
+    run = str(tmp_path / "run")
+    command = ["train", "--run", run, "--data", small_digits, "--epochs", "3", *TINY_STAGE1]
+    first = subprocess.Popen(
+        [sys.executable, "-m", "vqgen.cli", *command], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    lock = os.path.join(run, LOCK_NAME)
+    deadline = time.monotonic() + 120
+    while not (os.path.isfile(lock) and open(lock).read().strip() == str(first.pid)):
+        assert first.poll() is None and time.monotonic() < deadline, "the first training never took the lock"
+        time.sleep(0.05)
+    code, _, stderr = run_cli(command, capsys)
+    assert code == 2 and f"is being written by process {first.pid}" in stderr, stderr
+    assert first.wait(timeout=300) == 0, first.stderr.read().decode()[-2000:]
+    folder = RunFolder(run)
+    assert folder.finished("vqvae") and not os.path.exists(lock)
+    with open(folder.metrics_path("vqvae"), encoding="utf-8") as stream:
+        assert [line.split(",")[0] for line in stream.read().splitlines()[1:]] == ["1", "2", "3"]
+
+
+def test_the_kernel_releases_the_lock_of_a_killed_writer(tmp_path):
+    folder = str(tmp_path / "run")
+    os.makedirs(folder)
+    holder = hold(folder)
+    with pytest.raises(BlockingIOError, match=f"process {holder.pid}"):
+        with RunLock(folder):
+            pass
+    holder.send_signal(signal.SIGKILL)
+    holder.wait(timeout=30)
+    assert os.listdir(folder) == [LOCK_NAME]  # SIGKILL leaves the file, not the lock
+    assert not RunFolder(folder).exists()  # a stale lock file does not make the folder a run
+    with RunLock(folder):
+        with open(os.path.join(folder, LOCK_NAME), encoding="utf-8") as stream:
+            assert stream.read().strip() == str(os.getpid())
+    assert os.listdir(folder) == []
+
+
+def test_the_lock_is_reentrant_in_its_process_and_leaves_no_trace(tmp_path):
+    folder = str(tmp_path / "new")
+    with RunLock(folder, create=True):
+        with RunLock(folder):  # e.g. `vqgen run` entering the stage trainers
+            assert RunFolder(folder).exists() is False
+            RunFolder(folder).remove_stale_temporaries()
+            RunFolder(folder).clear()
+            assert os.listdir(folder) == [LOCK_NAME]
+        assert os.listdir(folder) == [LOCK_NAME]  # the outer holder still holds it
+    assert not os.path.exists(folder)  # created for the lock, left empty: removed
+    with RunLock(tmp_path / "missing"):  # without create, a missing folder is not created
+        pass
+    assert not os.path.exists(tmp_path / "missing")
