@@ -1,0 +1,372 @@
+"""The paper's size: 128x128x3 images -> 32x32 grids of K=512 codes, batch 32, both stages.
+
+    python scripts/benchmark_paper_size.py                     # about 10-20 min on 2 busy cores
+    python scripts/benchmark_paper_size.py --quick             # smoke run at 32x32 images
+    python scripts/benchmark_paper_size.py --json paper.json   # also write the rows as JSON
+
+Rows (random images and codes, random or freshly initialised weights; every ratio is between
+variants timed in the same process, their steps interleaved round by round so the other jobs on
+the machine slow each alike):
+
+1. Stage-1 training images/s: vqgen's default VQ-VAE (K=512) in float32 and in mixed_bfloat16,
+   against the public Keras example's simple recipe (`scripts/compare_keras_example.py`: conv
+   32/64 stride 2, D=16, its K=128, no EMA) at the same 128x128x3 input, float32.
+2. Achieved FLOP/s of the stage-1 train step: the forward pass's float operations counted by
+   TensorFlow's profiler on the traced graph, times 3 for forward + backward (the usual
+   estimate: each layer's backward costs about twice its forward), divided by the measured step
+   time; against the machine's peak, derived two ways: (a) on paper, cores x clock (from
+   /proc/cpuinfo) x 64 float32 FLOP per cycle (two AVX-512 FMA units: 2 x 16 lanes x 2) or
+   x 2,048 bfloat16 FLOP per cycle (AMX: 1,024 multiply-adds per cycle); (b) measured, a 4096^3
+   matmul in the same process.
+3. Prior training grids/s on 32x32 grids of K=512, batch 32: the default PixelCNN (depth from
+   the grid: 16 blocks of kernel 5, which see the whole grid) in float32 and mixed_bfloat16;
+   the other covering choice, 8 blocks of kernel 9; and the old default (5 blocks of kernel 5,
+   which sees an 11x11 neighbourhood), for the cost of covering the grid.
+4. Sampling 16 grids of 32x32 with the default prior: the cached sampler, timed; the full
+   compiled loop would run the whole network once per position (1,024 passes), so its time is
+   extrapolated from one timed full forward pass of the 16 grids (x 1,024), not run.
+5. Peak memory of each of the above: the growth of the resident high-water mark over one step
+   (or one sampling call) after tracing, each in a fresh subprocess (`scripts/benchmark.py`'s
+   method).
+"""
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras  # noqa: E402
+import tensorflow as tf  # noqa: E402
+from benchmark import format_load, machine_description, markdown_table, peak_memory, reset_peak_memory, row  # noqa: E402
+from compare_keras_example import keras_example_vqvae  # noqa: E402
+
+import prior  # noqa: E402
+from prior.pixelcnn import receptive_span, span_to_cover  # noqa: E402
+from vqgen import VQVAE  # noqa: E402
+from vqgen.runs.precision import precision_policy  # noqa: E402
+
+SETTINGS = {
+    "full": dict(image_size=128, num_embeddings=512, batch=32, rounds=4, steps=2, prior_rounds=3, samples=16),
+    "quick": dict(image_size=32, num_embeddings=64, batch=8, rounds=2, steps=1, prior_rounds=1, samples=4),
+}
+# Peak FLOP per cycle per core on paper: float32 by two AVX-512 FMA units, bfloat16 by AMX.
+FLOP_PER_CYCLE = {"float32": 2 * 16 * 2, "bfloat16": 1024 * 2}
+PRIOR_VARIANTS = {
+    # name: (PixelCNN arguments, precision); the default depth is 16 blocks of kernel 5 on 32x32.
+    "default depth float32": (dict(), "float32"),
+    "default depth mixed_bfloat16": (dict(), "mixed_bfloat16"),
+    "8 blocks of kernel 9 float32": (dict(num_layers=8, kernel_size=9), "float32"),
+    "5 blocks of kernel 5 float32 (old default)": (dict(num_layers=5), "float32"),
+}
+
+
+# ---------------------------------------------------------------------- models and steps
+
+
+def stage1_model(variant, settings):
+    """`(model, precision)` for a stage-1 variant name, compiled as the workflow compiles it."""
+    size = settings["image_size"]
+    precision = "mixed_bfloat16" if variant.endswith("mixed_bfloat16") else "float32"
+    with precision_policy(precision):
+        if variant.startswith("Keras example"):
+            model = keras_example_vqvae((size, size, 3))
+        else:
+            model = VQVAE(input_shape=(size, size, 3), num_embeddings=settings["num_embeddings"], seed=0)
+        model.compile(optimizer=keras.optimizers.Adam(2e-3))
+    return model
+
+
+def stage1_variants():
+    return ["vqgen default float32", "vqgen default mixed_bfloat16", "Keras example recipe float32"]
+
+
+def prior_model(variant, settings):
+    side = settings["image_size"] // 4
+    arguments, precision = PRIOR_VARIANTS[variant]
+    with precision_policy(precision):
+        model = prior.PixelCNN(settings["num_embeddings"], (side, side), **arguments)
+        model.compile(optimizer=keras.optimizers.Adam(1e-3))
+    return model
+
+
+def stage1_batch(settings):
+    size = settings["image_size"]
+    return tf.random.stateless_uniform([settings["batch"], size, size, 3], seed=[0, 1])
+
+
+def codes_batch(settings, count=None):
+    side = settings["image_size"] // 4
+    shape = [count or settings["batch"], side, side]
+    return tf.random.stateless_uniform(shape, seed=[0, 2], maxval=settings["num_embeddings"], dtype=tf.int32)
+
+
+def train_step(model, batch):
+    """A function running one compiled training step of `model` on `batch` (traced on first call)."""
+    model.make_train_function()
+
+    def step():
+        logs = model.train_function(iter([(batch,)]))
+        return float(logs["loss"])
+
+    return step
+
+
+def interleaved_seconds(steps, rounds, steps_per_round):
+    """Median seconds per call of each of `steps` (name -> function), the calls interleaved by round."""
+    for step in steps.values():
+        step()  # tracing and warm-up
+    timings = {name: [] for name in steps}
+    for _ in range(rounds):
+        for name, step in steps.items():
+            start = time.perf_counter()
+            for _ in range(steps_per_round):
+                step()
+            timings[name].append((time.perf_counter() - start) / steps_per_round)
+    return {name: statistics.median(values) for name, values in timings.items()}
+
+
+# ---------------------------------------------------------------------- FLOPs and the machine's peak
+
+
+def forward_flops(model, batch):
+    """Float operations of one forward pass of `model` on `batch`, counted by TensorFlow's profiler."""
+    from tensorflow.python.profiler import model_analyzer, option_builder
+
+    forward = tf.function(lambda images: model(images, training=True))
+    graph = forward.get_concrete_function(tf.TensorSpec(batch.shape, batch.dtype)).graph
+    options = option_builder.ProfileOptionBuilder.float_operation()
+    options["output"] = "none"
+    return model_analyzer.profile(graph, options=options).total_float_ops
+
+
+def paper_peak_flops(dtype):
+    """Peak FLOP/s on paper: usable cores x clock (MHz from /proc/cpuinfo) x FLOP per cycle."""
+    with open("/proc/cpuinfo") as cpuinfo:
+        megahertz = max(float(line.split(":")[1]) for line in cpuinfo if line.startswith("cpu MHz"))
+    return len(os.sched_getaffinity(0)) * megahertz * 1e6 * FLOP_PER_CYCLE[dtype]
+
+
+def measured_matmul_flops(dtype, size=4096, repeats=3):
+    """FLOP/s of a `size`^3 matmul in `dtype`, the best of `repeats` after a warm-up."""
+    a = tf.random.stateless_normal([size, size], seed=[1, 2], dtype=tf.float32)
+    a = tf.cast(a, dtype)
+    matmul = tf.function(lambda x: tf.reduce_sum(tf.cast(tf.matmul(x, x), tf.float32)))
+    matmul(a).numpy()
+    best = min(_timed(lambda: matmul(a).numpy()) for _ in range(repeats))
+    return 2 * size**3 / best
+
+
+def _timed(call):
+    start = time.perf_counter()
+    call()
+    return time.perf_counter() - start
+
+
+# ---------------------------------------------------------------------- peak memory (subprocesses)
+
+
+def memory_worker(kind, variant, settings):
+    """Subprocess body: peak resident memory growth over one step of a variant, after tracing."""
+    if kind == "stage1":
+        step = train_step(stage1_model(variant, settings), stage1_batch(settings))
+    elif kind == "prior":
+        step = train_step(prior_model(variant, settings), codes_batch(settings))
+    else:  # cached sampling with the default prior
+        model = prior_model("default depth float32", settings)
+
+        def step():
+            model.sample(settings["samples"], seed=0, method="cached")
+
+    step()
+    baseline = reset_peak_memory()
+    step()
+    return {"peak_mebibytes": peak_memory() - baseline}
+
+
+def run_memory_worker(kind, variant, settings):
+    command = [
+        sys.executable,
+        os.path.abspath(__file__),
+        "--memory-worker",
+        json.dumps([kind, variant, settings]),
+    ]
+    finished = subprocess.run(command, capture_output=True, text=True)
+    if finished.returncode != 0:
+        raise RuntimeError(f"memory worker {kind} {variant} failed:\n{finished.stderr[-3000:]}")
+    return json.loads(finished.stdout.strip().splitlines()[-1])["peak_mebibytes"]
+
+
+# ---------------------------------------------------------------------- sections
+
+
+def benchmark_stage1(settings, rows):
+    size, batch = settings["image_size"], settings["batch"]
+    setting = f"stage-1 training {size}x{size}x3 -> {size // 4}x{size // 4}, batch {batch}"
+    images = stage1_batch(settings)
+    models = {variant: stage1_model(variant, settings) for variant in stage1_variants()}
+    seconds = interleaved_seconds(
+        {variant: train_step(model, images) for variant, model in models.items()},
+        settings["rounds"],
+        settings["steps"],
+    )
+    baseline = "Keras example recipe float32"
+    for variant, value in seconds.items():
+        gains = {} if variant == baseline else {baseline: seconds[baseline] / value}
+        if variant.endswith("mixed_bfloat16"):
+            gains["vqgen default float32"] = seconds["vqgen default float32"] / value
+        detail = f"K={models[variant].num_embeddings}; median of {settings['rounds']} rounds"
+        rows.append(row(setting, variant, batch / value, "images/s", settings["rounds"], gains, detail))
+
+    # Achieved FLOP/s of vqgen's step against the machine's peak.
+    flops_per_step = 3 * forward_flops(models["vqgen default float32"], images)
+    matmul = {dtype: measured_matmul_flops(dtype) for dtype in ("float32", "bfloat16")}
+    for variant, dtype in (
+        ("vqgen default float32", "float32"),
+        ("vqgen default mixed_bfloat16", "bfloat16"),
+    ):
+        achieved = flops_per_step / seconds[variant]
+        rows.append(
+            row(
+                "stage-1 train step FLOP/s",
+                variant,
+                achieved / 1e9,
+                "GFLOP/s",
+                settings["rounds"],
+                {},
+                f"{flops_per_step / 1e9:.1f} GFLOP per step (3 x profiled forward); "
+                f"{100 * achieved / paper_peak_flops(dtype):.1f}% of the {dtype} peak on paper "
+                f"({paper_peak_flops(dtype) / 1e9:,.0f} GFLOP/s), "
+                f"{100 * achieved / matmul[dtype]:.1f}% of a measured {dtype} 4096^3 matmul "
+                f"({matmul[dtype] / 1e9:,.0f} GFLOP/s)",
+            )
+        )
+
+
+def benchmark_prior(settings, rows):
+    side, batch = settings["image_size"] // 4, settings["batch"]
+    setting = f"prior training {side}x{side}, K={settings['num_embeddings']}, batch {batch}"
+    codes = codes_batch(settings)
+    models = {variant: prior_model(variant, settings) for variant in PRIOR_VARIANTS}
+    seconds = interleaved_seconds(
+        {variant: train_step(model, codes) for variant, model in models.items()},
+        settings["prior_rounds"],
+        settings["steps"],
+    )
+    baseline = "default depth float32"
+    for variant, value in seconds.items():
+        gains = {} if variant == baseline else {baseline: seconds[baseline] / value}
+        model = models[variant]
+        covers = receptive_span(model.num_layers, model.kernel_size) >= span_to_cover(model.grid_shape)
+        detail = f"{model.num_layers} blocks of kernel {model.kernel_size}; " + (
+            "sees the whole grid" if covers else "does not see the whole grid"
+        )
+        rows.append(row(setting, variant, batch / value, "grids/s", settings["prior_rounds"], gains, detail))
+
+    # Sampling with the default prior: cached timed, full extrapolated from one forward pass.
+    model = models[baseline]
+    count = settings["samples"]
+    model.sample(count, seed=0, method="cached")  # tracing and XLA compilation
+    cached = statistics.median(
+        _timed(lambda seed=seed: model.sample(count, seed=seed, method="cached")) for seed in range(1, 4)
+    )
+    grids = codes_batch(settings, count)
+    forward = tf.function(lambda codes: model(codes))
+    forward(grids).numpy()
+    one_pass = statistics.median(_timed(lambda: forward(grids).numpy()) for _ in range(3))
+    full = one_pass * side * side
+    sampling = f"sampling {count} grids {side}x{side}, K={settings['num_embeddings']}"
+    rows.append(
+        row(
+            sampling,
+            "full compiled loop (extrapolated)",
+            full,
+            "s",
+            3,
+            {},
+            f"{side * side} x one timed forward pass ({one_pass:.3f} s); not run",
+        )
+    )
+    rows.append(
+        row(sampling, "cached", cached, "s", 3, {"full (extrapolated)": full / cached}, "default prior")
+    )
+
+
+def benchmark_memory(settings, rows):
+    jobs = [("stage1", variant) for variant in stage1_variants()]
+    jobs += [("prior", variant) for variant in PRIOR_VARIANTS]
+    jobs += [("sampling", "cached, default prior")]
+    for kind, variant in jobs:
+        what = {
+            "stage1": "one stage-1 train step",
+            "prior": "one prior train step",
+            "sampling": "one cached sampling call",
+        }
+        rows.append(
+            row(
+                "peak memory growth",
+                variant,
+                run_memory_worker(kind, variant, settings),
+                "MiB",
+                1,
+                {},
+                f"{what[kind]} after tracing, fresh process",
+            )
+        )
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="32x32 images, K=64: a smoke run")
+    parser.add_argument("--json", metavar="PATH", help="also write the machine, settings and rows here")
+    parser.add_argument("--skip-memory", action="store_true", help="no peak-memory subprocesses")
+    parser.add_argument("--memory-worker", help=argparse.SUPPRESS)  # internal: one measuring subprocess
+    args = parser.parse_args()
+    if args.memory_worker:
+        print(json.dumps(memory_worker(*json.loads(args.memory_worker))))
+        return
+    mode = "quick" if args.quick else "full"
+    settings = SETTINGS[mode]
+    machine = machine_description()
+    print(
+        f"# vqgen at the paper's size ({mode})\n\n"
+        f"CPU: {machine['cpu']}, {machine['usable_cores']} usable cores; "
+        f"TensorFlow {machine['tensorflow']}, Keras {machine['keras']}; "
+        f"load average at start {format_load(machine['load_average_start'])}",
+        flush=True,
+    )
+    start = time.perf_counter()
+    rows = []
+    sections = [benchmark_stage1, benchmark_prior] + ([] if args.skip_memory else [benchmark_memory])
+    for section in sections:
+        section_start = time.perf_counter()
+        section(settings, rows)
+        print(f"{section.__name__}: {time.perf_counter() - section_start:.0f} s", file=sys.stderr, flush=True)
+        print(markdown_table(rows[-3:]), file=sys.stderr, flush=True)
+    machine["load_average_end"] = os.getloadavg()
+    wall_seconds = time.perf_counter() - start
+    print(
+        f"\n{markdown_table(rows)}\n\nWall time {wall_seconds:.0f} s; "
+        f"load average at end {format_load(machine['load_average_end'])}"
+    )
+    if args.json:
+        with open(args.json, "w") as stream:
+            json.dump(
+                {
+                    "mode": mode,
+                    "machine": machine,
+                    "settings": settings,
+                    "rows": rows,
+                    "wall_seconds": wall_seconds,
+                },
+                stream,
+                indent=2,
+            )
+
+
+if __name__ == "__main__":
+    main()
