@@ -3,7 +3,8 @@
 - `draw_codes`: the stateless per-position draw that every sampler shares, so all of them (in
   process or inside an exported SavedModel) draw the same codes for the same seed.
 - `sample_full`: the reference loop of PixelCNN (van den Oord et al., 2016), one full network
-  pass per position.
+  pass per position; `sample_full_from_noise`, the same loop with the Gumbel noise as an input
+  (no random op: the portable exports' sampler).
 - `sample_cached`: the incremental loop in the spirit of Ramachandran et al. (2017), "Fast
   Generation for Convolutional Autoregressive Models", over the `GatedBlock` step methods.
 - `sample_with_cache`: the key/value-cached loop of a `Transformer`, one position per step
@@ -146,6 +147,47 @@ def sample_full(model, num_samples, temperature, seed, labels=None, top_k=None):
         inputs = grid if labels is None else {"codes": grid, "labels": labels}
         logits = tf.reshape(model(inputs), [num_samples, positions, model.num_embeddings])
         drawn = draw_codes(tf.gather(logits, step, axis=1), temperature, seed, step, top_k)
+        placed = tf.one_hot(step, positions, dtype=tf.int32)[None, :] * drawn[:, None]
+        return step + 1, flat_codes + placed
+
+    _, flat_codes = tf.while_loop(
+        lambda step, _: step < positions,
+        draw_position,
+        (tf.constant(0), tf.zeros([num_samples, positions], tf.int32)),
+    )
+    return tf.reshape(flat_codes, [num_samples, rows, cols])
+
+
+def sample_full_from_noise(model, gumbel, temperature, labels=None):
+    """Samples code grids like `sample_full`, with the caller's Gumbel noise instead of a seed.
+
+    Position `t` (raster order) is `argmax(logits[:, t] + temperature * gumbel[:, t])`, so the
+    graph holds no random op: this is the loop of the exported `sample_from_noise` signature, and
+    `vqgen.noise_sampler.sample_with_noise` computes the same draws in NumPy around any runtime's
+    one-pass logits (LiteRT, ONNX), giving the same grids for the same noise.
+
+    Args:
+        model: a prior (`PixelCNN` or `Transformer`): any model called on codes (and labels)
+            returning logits `(batch, rows, cols, K)`.
+        gumbel: float32 `(num_samples, rows, cols, K)` tensor of standard Gumbel noise.
+        temperature: float32 scalar tensor, > 0.
+        labels: int32 `(num_samples,)` tensor for a conditional model, else None.
+
+    Returns:
+        int32 `(num_samples, rows, cols)` tensor.
+    """
+    rows, cols = model.grid_shape
+    positions = rows * cols
+    num_samples = tf.shape(gumbel)[0]
+    flat_gumbel = tf.reshape(gumbel, [num_samples, positions, model.num_embeddings])
+
+    def draw_position(step, flat_codes):
+        grid = tf.reshape(flat_codes, [num_samples, rows, cols])
+        inputs = grid if labels is None else {"codes": grid, "labels": labels}
+        logits = tf.cast(model(inputs), tf.float32)  # (B, rows, cols, K)
+        logits = tf.reshape(logits, [num_samples, positions, model.num_embeddings])
+        scores = tf.gather(logits, step, axis=1) + temperature * tf.gather(flat_gumbel, step, axis=1)
+        drawn = tf.argmax(scores, axis=-1, output_type=tf.int32)
         placed = tf.one_hot(step, positions, dtype=tf.int32)[None, :] * drawn[:, None]
         return step + 1, flat_codes + placed
 

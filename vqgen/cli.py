@@ -22,6 +22,7 @@ from vqgen.settings import (
     DATA_DEFAULTS,
     EVALUATE_DEFAULTS,
     EXPORT_DEFAULTS,
+    EXPORT_FORMAT_DEFAULTS,
     PRIOR_TRAINING_DEFAULTS,
     SAMPLE_DEFAULTS,
     VQVAE_DEFAULTS,
@@ -197,6 +198,7 @@ def build_parser():
     export.add_argument("--run", required=True, help="run folder with a trained VQ-VAE")
     export.add_argument("--out", required=True, help="SavedModel folder to write")
     export.add_argument("--overwrite", action="store_true", help="replace an existing export")
+    _add_settings(export, EXPORT_FORMAT_DEFAULTS)
     _add_settings(export, EXPORT_DEFAULTS)
 
     evaluate = commands.add_parser(
@@ -355,6 +357,11 @@ def _dispatch(args):
             args.run, labels=args.label, seed=args.seed, out=args.out, **_given(args, SAMPLE_DEFAULTS)
         )
         print(f"Wrote {args.out} and {args.out[:-4]}.npy")
+    elif args.command == "export" and (args.format or EXPORT_FORMAT_DEFAULTS.format) != "saved_model":
+        from vqgen.runs.portable_run import export_portable_run
+
+        export_portable_run(args.run, args.out, args.format, overwrite=args.overwrite)
+        print(f"Wrote the {args.format} export {args.out}")
     elif args.command == "export":
         _export(args.run, args.out, args.overwrite, **_given(args, EXPORT_DEFAULTS))
         print(f"Wrote SavedModel {args.out}")

@@ -13,6 +13,7 @@ import tensorflow as tf
 
 import vqgen
 from prior import AutoregressivePrior
+from prior.sampling import sample_full_from_noise
 from vqgen.models.vqvae import VQVAE
 from vqgen.runs.atomic_file import atomic_path
 from vqgen.settings import EXPORT_DEFAULTS
@@ -36,6 +37,13 @@ def export_saved_model(path, vqvae, prior=None, overwrite=False, max_samples=EXP
     - `sample` (with a prior): `num_samples` int32 scalar >= 1, `temperature` float32 scalar > 0,
       `seed` int64 scalar, and `labels` int32 `[num_samples]` for a class-conditional prior ->
       `images`, `codes`. A seed draws the same codes as `prior.sample(..., seed=seed)` in-process.
+    - `prior_logits` (with a prior): `codes` int32 `[batch, rows, cols]` (the prior's grids), and
+      `labels` int32 `[batch]` for a class-conditional prior -> `logits` float32
+      `[batch, rows, cols, K]`: one full pass of the prior.
+    - `sample_from_noise` (with a prior): `gumbel` float32 `[num, rows, cols, K]` standard Gumbel
+      noise, `temperature` float32 scalar > 0 (and `labels`) -> `images`, `codes`: the full-pass
+      sampler with the randomness as an input (`prior.sampling.sample_full_from_noise`), the same
+      draws as the LiteRT and ONNX exports' NumPy loop (`vqgen.noise_sampler`) for the same noise.
     - `serving_default`: `sample` when a prior is exported, else `reconstruct`.
 
     Bad inputs fail inside the graph (`tf.errors.InvalidArgumentError`) with a message naming the
@@ -207,6 +215,15 @@ class _ServingModule(tf.Module):
         else:
             sample = self._trace(self._sample, *scalars)
         signatures["sample"] = signatures["serving_default"] = sample
+        # The same prior driven by noise given as input (the portable exports' sampler)
+        grids = tf.TensorSpec([None, *pixelcnn.grid_shape], tf.int32, name="codes")
+        noise = [
+            tf.TensorSpec([None, *pixelcnn.grid_shape, pixelcnn.num_embeddings], tf.float32, name="gumbel"),
+            tf.TensorSpec([], tf.float32, name="temperature"),
+        ]
+        labels = [tf.TensorSpec([None], tf.int32, name="labels")] if pixelcnn.conditional else []
+        signatures["prior_logits"] = self._trace(self._prior_logits, grids, *labels)
+        signatures["sample_from_noise"] = self._trace(self._sample_from_noise, *noise, *labels)
         return signatures
 
     @staticmethod
@@ -221,6 +238,23 @@ class _ServingModule(tf.Module):
 
     def _reconstruct(self, images):
         codes = self.models.vqvae.encode_tensor(self._checked_images(images))
+        return {"images": self.models.vqvae.decode_tensor(codes), "codes": codes}
+
+    def _prior_logits(self, codes, labels=None):
+        inputs = codes if labels is None else {"codes": codes, "labels": labels}
+        return {"logits": tf.cast(self.models.prior(inputs), tf.float32)}
+
+    def _sample_from_noise(self, gumbel, temperature, labels=None):
+        checks = [tf.debugging.assert_greater(temperature, 0.0, message="temperature must be > 0")]
+        if labels is not None:
+            checks.append(
+                tf.debugging.assert_equal(
+                    tf.size(labels), tf.shape(gumbel)[0], message="labels must hold one label per noise grid"
+                )
+            )
+        with tf.control_dependencies(checks):
+            tokens = sample_full_from_noise(self.models.prior, gumbel, tf.identity(temperature), labels)
+        codes = self.models.vqvae.from_token_grid(tokens)  # residual VQ: (n, h, w * d) -> (n, h, w, d)
         return {"images": self.models.vqvae.decode_tensor(codes), "codes": codes}
 
     def _sample(self, num_samples, temperature, seed):

@@ -114,6 +114,19 @@ class SampleSettings:
 
 
 @dataclasses.dataclass(frozen=True)
+class ExportFormatSettings:
+    """Which format `vqgen export` writes."""
+
+    format: str = _setting(
+        "saved_model",
+        "saved_model: a TensorFlow SavedModel (TF Serving); litert: LiteRT (TFLite) models; onnx: ONNX "
+        "models (litert and onnx: encode, decode and prior_logits with a NumPy sampling loop; they need "
+        "pip install -e '.[export]')",
+        choices=("saved_model", "litert", "onnx"),
+    )
+
+
+@dataclasses.dataclass(frozen=True)
 class EvaluateSettings:
     """How `vqgen evaluate` measures a run."""
 
@@ -141,6 +154,7 @@ PRIOR_TRAINING_DEFAULTS = TrainingSettings(epochs=20, learning_rate=1e-3)
 SAMPLE_DEFAULTS = SampleSettings()
 EXPORT_DEFAULTS = ExportSettings()
 EVALUATE_DEFAULTS = EvaluateSettings()
+EXPORT_FORMAT_DEFAULTS = ExportFormatSettings()
 
 
 def split_settings(settings, sections, command):
