@@ -59,18 +59,19 @@ def main():
     run = RunFolder(args.run)
     config = run.read_config()
     vqvae = load_stage_model(run, "vqvae")
-    arrays = coded_dataset(run, vqvae, config["data"])
+    shards = coded_dataset(run, vqvae, config["data"])
+    train_codes, validation_codes = (shards.arrays(part)[0] for part in ("train", "validation"))
     keras.utils.set_random_seed(0)
     model = prior.PixelCNN(num_embeddings=vqvae.num_embeddings, grid_shape=vqvae.grid_shape)
     model.compile(optimizer=keras.optimizers.Adam(1e-3))
     model.fit(
-        arrays["train_codes"],
+        train_codes,
         epochs=args.epochs,
         batch_size=args.batch_size,
         verbose=2,
-        validation_data=(arrays["validation_codes"],),
+        validation_data=(validation_codes,),
     )
-    bits = model.evaluate(arrays["validation_codes"], batch_size=256, verbose=0, return_dict=True)[
+    bits = model.evaluate(validation_codes, batch_size=256, verbose=0, return_dict=True)[
         "bits_per_code"
     ]
 

@@ -15,6 +15,7 @@ import tensorflow as tf
 
 from vqgen.cli import main
 from vqgen.data import load_images
+from vqgen.runs.code_shards import CodeShards, file_hash
 
 TINY_STAGE1 = [
     "--epochs",
@@ -80,7 +81,8 @@ def test_train_train_prior_sample_writes_every_output(trained_run, tmp_path, cap
         "vqvae.keras",
         "metrics.csv",
         "reconstructions.png",
-        "codes.npz",
+        "codes/manifest.json",
+        "codes/train/00000.npy",
         "prior.keras",
         "prior_metrics.csv",
         "checkpoints/vqvae/epoch_001.weights.h5",
@@ -219,6 +221,18 @@ def truncated_copy(source, destination):
     return str(destination)
 
 
+def forge_codes_shard(run, change):
+    """Rewrites the run's first train codes shard as `change(codes)` and records its new hash."""
+    folder = os.path.join(run, "codes")
+    shard = os.path.join(folder, "train", "00000.npy")
+    np.save(shard, change(np.load(shard)))
+    with open(os.path.join(folder, "manifest.json"), encoding="utf-8") as stream:
+        manifest = json.load(stream)
+    manifest["parts"]["train"]["shards"][0]["codes_sha256"] = file_hash(shard)
+    with open(os.path.join(folder, "manifest.json"), "w", encoding="utf-8") as stream:
+        json.dump(manifest, stream)
+
+
 @pytest.fixture(scope="module")
 def unconditional_run(trained_run, tmp_path_factory):
     import shutil
@@ -238,9 +252,7 @@ def bad_input_cases(tmp_path, trained_run, unconditional_run):
     truncated_copy(os.path.join(trained_run, "vqvae.keras"), os.path.join(corrupt_run, "vqvae.keras"))
     bad_codes_run = str(tmp_path / "bad_codes")
     shutil.copytree(trained_run, bad_codes_run)
-    codes = dict(np.load(os.path.join(trained_run, "codes.npz")))
-    codes["train_codes"] = codes["train_codes"] + 16
-    np.savez(os.path.join(bad_codes_run, "codes.npz"), **codes)
+    forge_codes_shard(bad_codes_run, lambda codes: codes + 16)  # consistent hashes, codes out of range
     good = np.random.default_rng(0).uniform(size=(8, 28, 28, 1)).astype("float32")
     nan_images = good.copy()
     nan_images[0, 0, 0, 0] = np.nan
@@ -378,16 +390,14 @@ def test_run_does_the_whole_job_and_a_rerun_skips_finished_stages(tmp_path, smal
     assert os.path.isfile(os.path.join(run, "saved_model", "saved_model.pb"))
     checkpoints = hashes(os.path.join(run, "checkpoints", "vqvae"))
     assert len(checkpoints) == 1
-    with np.load(os.path.join(run, "codes.npz")) as cached:
-        coded = {name: cached[name] for name in cached.files}
-    with open(os.path.join(run, "codes.npz"), "wb") as stream:
+    coded = CodeShards.open(os.path.join(run, "codes")).arrays("train")
+    with open(os.path.join(run, "codes", "train", "00000.npy"), "wb") as stream:
         stream.write(b"damaged")
     code, stdout, _ = run_cli(["train-prior", "--run", run, "--overwrite", *TINY_PRIOR], capsys)
-    assert code == 0 and "is damaged; coding the dataset again" in stdout
-    with np.load(os.path.join(run, "codes.npz")) as rebuilt:  # the same codes, coded again
-        assert sorted(rebuilt.files) == sorted(coded)
-        for name, array in coded.items():
-            np.testing.assert_array_equal(rebuilt[name], array, err_msg=name)
+    assert code == 0 and "train/00000 damaged or missing; coding their images again" in stdout
+    rebuilt = CodeShards.open(os.path.join(run, "codes")).arrays("train")  # the same codes, coded again
+    for name, first, second in zip(("codes", "labels"), coded, rebuilt):
+        np.testing.assert_array_equal(second, first, err_msg=name)
     code, stdout, _ = run_cli(args, capsys)
     assert code == 0 and "stage 1:" in stdout
     assert hashes(os.path.join(run, "checkpoints", "vqvae")) == checkpoints  # stage 1 not retrained
@@ -411,8 +421,7 @@ def test_rvq_run_trains_a_prior_over_the_depth_and_samples(tmp_path, small_digit
     options = ["--quantizer", "rvq", "--num-quantizers", "2"]
     assert run_cli(["train", "--run", run, "--data", small_digits, *TINY_STAGE1, *options], capsys)[0] == 0
     assert run_cli(["train-prior", "--run", run, *TINY_PRIOR], capsys)[0] == 0
-    with np.load(os.path.join(run, "codes.npz")) as coded:
-        assert coded["train_codes"].shape[1:] == (7, 7, 2)
+    assert CodeShards.open(os.path.join(run, "codes")).arrays("train")[0].shape[1:] == (7, 7, 2)
     out = str(tmp_path / "samples.png")
     assert run_cli(["sample", "--run", run, "-n", "3", "--seed", "1", "--out", out], capsys)[0] == 0
     codes = np.load(out[:-4] + ".npy")

@@ -13,6 +13,7 @@ SCRIPT = textwrap.dedent(
     import tensorflow as tf
     tf.config.experimental.enable_op_determinism()
     from vqgen.data import load_images
+    from vqgen.runs.code_shards import CodeShards
     from vqgen.runs.model_files import load_model_file
     from vqgen.runs.sample_images import sample_images
     from vqgen.runs.train_prior import train_prior
@@ -31,7 +32,7 @@ SCRIPT = textwrap.dedent(
         train_prior(run, epochs=1, num_layers=2, filters=8, verbose=0)
         _, samples = sample_images(run, num=4, seed=5)
         codebook = load_model_file(f"{run}/vqvae.keras", VQVAE).quantizer.codebook.numpy()
-        codes = np.load(f"{run}/codes.npz")["train_codes"]
+        codes = CodeShards.open(f"{run}/codes").arrays("train")[0]
         results.append((codebook, codes, samples))
     for name, first, second in zip(("codebook", "codes", "samples"), *results):
         assert np.array_equal(first, second), name

@@ -71,7 +71,9 @@ def _add_settings(group, defaults, prefix="", skip=()):
             )
             continue
         kind = next((t for t in typing.get_args(field.type) if t is not type(None)), field.type)
-        if typing.get_origin(field.type) is tuple:  # a list of integers, e.g. --levels 8,5,5,5
+        if "cli_type" in field.metadata and kind is not int:  # its own parser, e.g. --image-size 48x64
+            kind = field.metadata["cli_type"]
+        elif typing.get_origin(field.type) is tuple:  # a list of integers, e.g. --levels 8,5,5,5
             kind = _int_list
         elif kind is int and "choices" not in field.metadata:
             kind = field.metadata.get("cli_type", _positive_int)
@@ -173,7 +175,7 @@ def build_parser():
         "train-prior",
         help="train stage 2 (the prior) of a run",
         description="Code the run's dataset with its VQ-VAE "
-        "(cached in codes.npz) and train a prior on the codes (a gated PixelCNN, or a Transformer "
+        "(cached in codes/, in shards) and train a prior on the codes (a gated PixelCNN, or a Transformer "
         "with --prior transformer); writes prior.keras and prior_metrics.csv.",
     )
     train_prior.add_argument("--run", required=True, help="run folder with a trained VQ-VAE")

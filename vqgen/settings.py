@@ -21,6 +21,26 @@ import dataclasses
 # The Keras dtype policies a stage may train under (`TrainingSettings.precision`).
 PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
 
+
+def parse_image_size(text):
+    """Parses `--image-size`: "64" -> (64, 64), "48x64" -> (48, 64).
+
+    Args:
+        text: str, `H` or `HxW` with positive integers.
+
+    Returns:
+        `(H, W)` ints.
+
+    Raises:
+        ValueError: for any other form.
+    """
+    parts = str(text).lower().split("x")
+    if len(parts) in (1, 2) and all(part.strip().isdigit() and int(part) > 0 for part in parts):
+        sizes = [int(part) for part in parts]
+        return (sizes[0], sizes[-1])
+    raise ValueError(f"image size must be H or HxW with positive integers (e.g. 48x64). Received: {text}")
+
+
 def _setting(default, help_text, **cli):
     """A dataclass field with its default, its CLI help and optional CLI shaping (see above)."""
     return dataclasses.field(default=default, metadata={"help": help_text, **cli})
@@ -88,6 +108,23 @@ class DataSettings:
         cli_type=int,
     )
     validation_fraction: float = _setting(0.1, "held-out share of the data, in (0, 1)")
+    image_size: tuple[int, int] | None = _setting(
+        None,
+        "H or HxW: scale every image to cover HxW with its aspect ratio kept (bilinear, antialiased), "
+        "then crop the centre; without it all images must have one size",
+        cli_type=parse_image_size,
+    )
+    channels: int | None = _setting(
+        None,
+        "1 (gray) or 3 (RGB): convert every image (alpha is composited on white); without it a set "
+        "with any colour image becomes RGB",
+        choices=(1, 3),
+    )
+    shuffle_buffer: int = _setting(
+        10000,
+        "images held for shuffling a tfds: source (read in order); folders and arrays are shuffled "
+        "uniformly by index instead",
+    )
 
 
 @dataclasses.dataclass(frozen=True)

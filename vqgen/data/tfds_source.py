@@ -1,6 +1,7 @@
 """Loading a TensorFlow Datasets image dataset into memory as an ImageSet."""
 
 import numpy as np
+import tensorflow as tf
 
 from vqgen.data.error_text import first_line
 from vqgen.data.image_set import ImageSet
@@ -25,6 +26,42 @@ def _check_split(name, split, known_splits):
             f"TFDS dataset {name!r} has no split {unknown[0]!r}; use one of "
             f"{sorted(known_splits)}. Received: split={split!r}"
         )
+
+
+def _prepared_builder(name, data_dir, split, image_size=None):
+    """The TFDS builder of `name`, checked and prepared (downloaded if it can be); else ValueError."""
+    import tensorflow_datasets as tfds  # imported only when a tfds: source is asked for
+
+    try:
+        builder = tfds.builder(name, data_dir=data_dir)
+    except tfds.core.DatasetNotFoundError:
+        raise ValueError(
+            f"TFDS has no dataset named {name!r}; pick one from tfds.list_builders() (e.g. "
+            f"'tfds:mnist') or {LOCAL_SOURCES_HINT}"
+        ) from None
+    except (ValueError, AssertionError) as error:
+        raise ValueError(
+            f"cannot build TFDS dataset {name!r} ({first_line(error)}); use the form "
+            f"tfds:NAME[/CONFIG][:VERSION]"
+        ) from None
+    features = builder.info.features
+    if "image" not in features or (image_size is None and None in features["image"].shape):
+        raise ValueError(
+            f"TFDS dataset {name!r} has no fixed-size 'image' feature (features: "
+            f"{sorted(features.keys())}); use an image dataset such as tfds:mnist or tfds:cifar10, or pass "
+            f"--image-size H[xW] to scale and crop its images to one size"
+        )
+    _check_split(name, split, builder.info.splits)
+    if not builder.is_prepared():
+        try:
+            builder.download_and_prepare()
+        except Exception as error:  # network, mirror and dependency failures vary widely
+            raise ValueError(
+                f"TFDS dataset {name!r} is not prepared in data_dir={data_dir!r} and cannot be "
+                f"downloaded here ({type(error).__name__}: {first_line(error)}); prepare it on a "
+                f"machine with internet and pass its data_dir, or {LOCAL_SOURCES_HINT}"
+            ) from error
+    return builder
 
 
 def load_tfds(name, data_dir=None, split="train"):
@@ -56,34 +93,8 @@ def load_tfds(name, data_dir=None, split="train"):
     """
     import tensorflow_datasets as tfds  # imported only when a tfds: source is asked for
 
-    try:
-        builder = tfds.builder(name, data_dir=data_dir)
-    except tfds.core.DatasetNotFoundError:
-        raise ValueError(
-            f"TFDS has no dataset named {name!r}; pick one from tfds.list_builders() (e.g. "
-            f"'tfds:mnist') or {LOCAL_SOURCES_HINT}"
-        ) from None
-    except (ValueError, AssertionError) as error:
-        raise ValueError(
-            f"cannot build TFDS dataset {name!r} ({first_line(error)}); use the form "
-            f"tfds:NAME[/CONFIG][:VERSION]"
-        ) from None
+    builder = _prepared_builder(name, data_dir, split)
     features = builder.info.features
-    if "image" not in features or None in features["image"].shape:
-        raise ValueError(
-            f"TFDS dataset {name!r} has no fixed-size 'image' feature (features: "
-            f"{sorted(features.keys())}); use an image dataset such as tfds:mnist or tfds:cifar10"
-        )
-    _check_split(name, split, builder.info.splits)
-    if not builder.is_prepared():
-        try:
-            builder.download_and_prepare()
-        except Exception as error:  # network, mirror and dependency failures vary widely
-            raise ValueError(
-                f"TFDS dataset {name!r} is not prepared in data_dir={data_dir!r} and cannot be "
-                f"downloaded here ({type(error).__name__}: {first_line(error)}); prepare it on a "
-                f"machine with internet and pass its data_dir, or {LOCAL_SOURCES_HINT}"
-            ) from error
     label = features["label"] if "label" in features else None
     has_labels = isinstance(label, tfds.features.ClassLabel)
     keys = ("image", "label") if has_labels else ("image",)
@@ -99,3 +110,87 @@ def load_tfds(name, data_dir=None, split="train"):
         num_classes=label.num_classes if has_labels else None,
         name=TFDS_PREFIX + name,
     )
+
+
+def stream_tfds(name, data_dir=None, split="train", image_size=None, channels=None, shuffle_buffer=10000):
+    """A TFDS split as an `ImageStream`, read from TFDS's files with `as_dataset` (no NumPy copy).
+
+    The examples are read in the order TFDS stores them (`shuffle_files=False`), numbered, and
+    converted in the pipeline (`image_size`, `channels`); the stream's split into train and
+    validation keeps an example by a seeded hash of its number. The number of examples comes from
+    the dataset info, or from one pass over the split that skips decoding the images when TFDS
+    allows it.
+
+    Args:
+        name: str. A TFDS name, as for `load_tfds`.
+        data_dir: str or None. TFDS data folder.
+        split: str. A TFDS split expression.
+        image_size: `(H, W)` or None. Scale and centre-crop; required for datasets of mixed sizes.
+        channels: 1, 3 or None (the dataset's own).
+        shuffle_buffer: int. Images held for shuffling (the split is read in order).
+
+    Returns:
+        An `ImageStream`.
+
+    Raises:
+        ValueError: as `load_tfds`, or an empty split.
+    """
+    import tensorflow_datasets as tfds  # imported only when a tfds: source is asked for
+
+    from vqgen.data.image_conversion import image_transform
+    from vqgen.data.image_stream import ImageStream
+
+    builder = _prepared_builder(name, data_dir, split, image_size)
+    features = builder.info.features
+    label = features["label"] if "label" in features else None
+    has_labels = isinstance(label, tfds.features.ClassLabel)
+    height, width, depth = features["image"].shape
+    if image_size is not None:
+        height, width = image_size
+    image_shape = (height, width, channels or depth)
+    transform = image_transform(image_shape, image_size)
+    count = _example_count(builder, split)
+    if count == 0:
+        raise ValueError(f"TFDS split {split!r} of {name!r} holds no examples; choose a non-empty split")
+
+    def sequence():
+        examples = builder.as_dataset(split=split, shuffle_files=False).enumerate()
+        return examples.map(
+            lambda position, example: (
+                position,
+                transform(example["image"]),
+                tf.cast(example["label"], tf.int32) if has_labels else tf.constant(0, tf.int32),
+            ),
+            num_parallel_calls=tf.data.AUTOTUNE,
+            deterministic=True,
+        )
+
+    return ImageStream(
+        TFDS_PREFIX + name,
+        image_shape,
+        label.num_classes if has_labels else None,
+        count,
+        positions=np.arange(count, dtype=np.int64),
+        keys=lambda positions: [str(p) for p in positions],
+        sequence=sequence,
+        shuffle_buffer=shuffle_buffer,
+    )
+
+
+def _example_count(builder, split):
+    """Examples in `split`: from the dataset info when it knows, else by one pass without decoding."""
+    try:
+        count = builder.info.splits[split].num_examples
+    except (KeyError, ValueError, TypeError, AttributeError):
+        count = 0
+    if count:
+        return int(count)
+    import tensorflow_datasets as tfds
+
+    try:
+        examples = builder.as_dataset(
+            split=split, shuffle_files=False, decoders={"image": tfds.decode.SkipDecoding()}
+        )
+    except (TypeError, ValueError):
+        examples = builder.as_dataset(split=split, shuffle_files=False)
+    return int(examples.reduce(np.int64(0), lambda total, _: total + 1).numpy())

@@ -30,7 +30,7 @@ class RunFolder:
         vqvae.keras            stage-1 model (its presence marks stage 1 finished)
         metrics.csv            stage-1 per-epoch metrics (train and validation)
         reconstructions.png    held-out originals (odd rows) above their reconstructions
-        codes.npz              the dataset coded by the VQ-VAE (cache for the prior)
+        codes/                 the dataset coded by the VQ-VAE, in shards (cache for the prior)
         prior.keras            stage-2 model (its presence marks stage 2 finished)
         prior_metrics.csv      stage-2 per-epoch metrics, including validation bits per code
         checkpoints/STAGE/     weights after every epoch of stage STAGE ("vqvae" or "prior")
@@ -55,7 +55,7 @@ class RunFolder:
         return os.path.join(self.path, name)
 
     config_path = property(lambda self: self.file("config.json"))
-    codes_path = property(lambda self: self.file("codes.npz"))
+    codes_path = property(lambda self: self.file("codes"))  # see vqgen.runs.code_shards
     reconstructions_path = property(lambda self: self.file("reconstructions.png"))
 
     def model_path(self, stage):

@@ -1,18 +1,13 @@
 """Stage 2 of the workflow: code the dataset with a run's VQ-VAE and train a prior on its codes."""
 
 import dataclasses
-import io
-import os
-import zipfile
 
 import keras
 import numpy as np
-import tensorflow as tf
 
 import prior
 from prior.settings import DEFAULT_PRIOR, PRIOR_SETTINGS
-from vqgen.data import epoch_batches, to_dataset
-from vqgen.runs.atomic_file import write_bytes_atomically
+from vqgen.runs.code_shards import CodeShards
 from vqgen.runs.epoch_pictures import prior_pictures
 from vqgen.runs.model_files import load_stage_model
 from vqgen.runs.precision import precision_policy
@@ -20,46 +15,35 @@ from vqgen.runs.run_folder import RunFolder
 from vqgen.runs.run_lock import locks_run
 from vqgen.runs.stage_trainer import check_resumed_settings, finish_stage, is_resumable, train_stage
 from vqgen.runs.strategies import make_strategy
-from vqgen.runs.train_vqvae import load_splits
+from vqgen.runs.train_vqvae import stream_splits
 from vqgen.settings import PRIOR_TRAINING_DEFAULTS, split_settings
 
 # The model class of each prior named in `prior.settings.PRIOR_SETTINGS`.
 PRIOR_CLASSES = {"pixelcnn": prior.PixelCNN, "transformer": prior.Transformer}
-CODE_ARRAYS = ("train_codes", "train_labels", "validation_codes", "validation_labels")
 
 
-def coded_dataset(run, vqvae, data_config):
-    """Returns the run's train/validation codes and labels, computing and caching them once.
+def coded_dataset(run, vqvae, data_config, verbose=1):
+    """Returns the run's coded train/validation splits, coding (in shards) what is missing, damaged or stale.
+
+    The codes live in `RUN/codes/` (see `vqgen.runs.code_shards`): written shard by shard as the
+    dataset is coded, checked against the hash of `vqvae.keras` and of each shard when opened.
 
     Args:
         run: RunFolder.
         vqvae: the run's VQVAE.
         data_config: the run's "data" config section.
+        verbose: int. 1 shows a progress bar while coding.
 
     Returns:
-        dict with int32 "train_codes", "validation_codes" `[N, h, w]` (`[N, h, w, d]` for a
-        residual-VQ model) and "train_labels", "validation_labels" (`[N]`, or empty arrays when the
-        dataset has no labels).
+        `CodeShards`: int32 codes `[N, h, w]` (`[N, h, w, d]` for a residual-VQ model) and labels
+        (`[N]`, or empty when the dataset has none) of "train" and "validation".
     """
-    if os.path.isfile(run.codes_path):
-        try:
-            with np.load(run.codes_path) as cached:
-                arrays = {name: cached[name] for name in CODE_ARRAYS}
-            return arrays
-        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
-            print(f"{run.codes_path} is damaged; coding the dataset again")
-    train, validation = load_splits(data_config)
-    arrays = {}
-    for name, images in (("train", train), ("validation", validation)):
-        codes = [vqvae.encode(batch.numpy()) for batch in to_dataset(images, 256)]
-        arrays[f"{name}_codes"] = np.concatenate(codes)
-        arrays[f"{name}_labels"] = (
-            np.zeros([0], "int32") if images.labels is None else images.labels.astype("int32")
-        )
-    buffer = io.BytesIO()
-    np.savez(buffer, **arrays)
-    write_bytes_atomically(run.codes_path, buffer.getvalue())
-    return arrays
+
+    def streams():
+        train, validation = stream_splits(data_config, verbose)
+        return {"train": train, "validation": validation}
+
+    return CodeShards.build_or_open(run.codes_path, vqvae, run.model_path("vqvae"), streams, verbose)
 
 
 def _prior_inputs(codes, labels, conditional):
@@ -72,8 +56,9 @@ def train_prior(
 ):
     """Trains the stage-2 prior of a run and saves it as prior.keras.
 
-    Writes codes.npz (the coded dataset), prior.keras, prior_metrics.csv, checkpoints and TensorBoard
-    logs (as stage 1 does), and the validation bits per code into config.json under "prior_results".
+    Writes codes/ (the coded dataset, in shards), prior.keras, prior_metrics.csv, checkpoints and
+    TensorBoard logs (as stage 1 does), and the validation bits per code into config.json under
+    "prior_results".
 
     Args:
         run_path: str. A run folder with a trained VQ-VAE.
@@ -138,7 +123,7 @@ def train_prior(
             "conditional; drop --conditional."
         )
     vqvae = load_stage_model(run, "vqvae")
-    arrays = coded_dataset(run, vqvae, config["data"])
+    shards = coded_dataset(run, vqvae, config["data"], verbose)
     training = config["prior_training"]
     keras.utils.set_random_seed(config["data"]["seed"])
     # Runs from before `precision` existed trained in float32.
@@ -150,18 +135,18 @@ def train_prior(
             **{field.name: config["prior"][field.name] for field in dataclasses.fields(sections["prior"])},
         )
         model.compile(optimizer=keras.optimizers.Adam(training["learning_rate"]))
-    inputs = {}
-    for name in ("train", "validation"):
-        labels = arrays[f"{name}_labels"] if conditional else None
-        codes = vqvae.to_token_grid(arrays[f"{name}_codes"])  # one code per cell, as every prior takes
-        model.check_codes(codes, labels)
-        inputs[name] = _prior_inputs(codes, labels, conditional)
-    validation_data = tf.data.Dataset.from_tensor_slices(inputs["validation"]).batch(training["batch_size"])
+
+    def prior_inputs(codes, labels):  # one code per cell, as every prior takes
+        return _prior_inputs(vqvae.to_token_grid(codes), labels, conditional)
+
+    for name in ("train", "validation"):  # checked shard by shard, never all in memory
+        for codes, labels in shards.shards(name):
+            model.check_codes(vqvae.to_token_grid(np.asarray(codes)), labels if conditional else None)
+    validation_data = shards.batches("validation", training["batch_size"], prior_inputs)
 
     def train_batches(first_epoch):
-        return epoch_batches(
-            inputs["train"], training["batch_size"], config["data"]["seed"], first_epoch, training["epochs"]
-        )
+        seed, batch_size = config["data"]["seed"], training["batch_size"]
+        return shards.epoch_batches("train", batch_size, seed, first_epoch, training["epochs"], prior_inputs)
 
     run.write_config(config)
     pictures = prior_pictures(vqvae, num_classes, config["data"]["seed"])  # TensorBoard: a sample grid

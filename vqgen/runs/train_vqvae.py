@@ -5,9 +5,9 @@ import os
 
 import keras
 
-from vqgen.data import epoch_batches, load_images, split_images, to_dataset
+from vqgen.data import stream_images
 from vqgen.data.float_images import to_float_images
-from vqgen.data.pipeline import pixels_to_float
+from vqgen.data.image_stream import naming_undecodable_files
 from vqgen.models.vqvae import VQVAE
 from vqgen.runs.epoch_pictures import vqvae_pictures
 from vqgen.runs.image_grid import save_comparison_grid
@@ -18,9 +18,34 @@ from vqgen.runs.stage_trainer import check_resumed_settings, finish_stage, train
 from vqgen.runs.strategies import make_strategy
 from vqgen.settings import DATA_DEFAULTS, VQVAE_DEFAULTS, VQVAE_TRAINING_DEFAULTS, split_settings
 
+# Validation images held in memory (as float32) and coded for the per-epoch TensorBoard pictures: a
+# streamed set may be large. 512 covers the embedded digits' 500 validation images.
+PICTURED_IMAGES = 512
+
+
+def stream_splits(data_config, verbose=1):
+    """Opens a run's dataset as streams and splits it exactly as at training time.
+
+    Args:
+        data_config: the "data" section of a run's config.json.
+        verbose: int. 0 hides the progress bar of listing a large folder.
+
+    Returns:
+        `(train, validation)` `ImageStream`s (see `vqgen.data.ImageStream.split`).
+    """
+    images = stream_images(
+        data_config["source"],
+        data_dir=data_config.get("data_dir"),
+        image_size=data_config.get("image_size"),
+        channels=data_config.get("channels"),
+        shuffle_buffer=data_config.get("shuffle_buffer", DATA_DEFAULTS.shuffle_buffer),
+        verbose=verbose,
+    )
+    return images.split(data_config["validation_fraction"], seed=data_config["seed"])
+
 
 def load_splits(data_config):
-    """Loads a run's dataset and splits it exactly as at training time.
+    """Loads a run's dataset into memory, split exactly as at training time (small datasets).
 
     Args:
         data_config: the "data" section of a run's config.json.
@@ -28,8 +53,17 @@ def load_splits(data_config):
     Returns:
         `(train, validation)` ImageSets.
     """
-    images = load_images(data_config["source"], data_dir=data_config.get("data_dir"))
-    return split_images(images, data_config["validation_fraction"], seed=data_config["seed"])
+    return tuple(part.to_image_set() for part in stream_splits(data_config, verbose=0))
+
+
+def check_image_size(data_config, downsample):
+    """Refuses an `image_size` that the model's `downsample` does not divide, before any data is read."""
+    size = data_config.get("image_size")
+    if size and any(side % downsample for side in size):
+        raise ValueError(
+            f"--image-size {size[0]}x{size[1]} is not divisible by --downsample {downsample}; pick a size "
+            f"that is a multiple of {downsample}"
+        )
 
 
 def prepare_run(run, overwrite):
@@ -105,8 +139,9 @@ def train_vqvae(run_path, overwrite=False, strategy="default", verbose=1, **sett
     else:
         config = chosen
     training = config["vqvae_training"]
+    check_image_size(config["data"], config["vqvae"]["downsample"])
     keras.utils.set_random_seed(config["data"]["seed"])
-    train_images, validation_images = load_splits(config["data"])
+    train_images, validation_images = stream_splits(config["data"], verbose)
     config["data"].update(
         image_shape=list(train_images.image_shape),
         num_classes=train_images.num_classes,
@@ -118,24 +153,22 @@ def train_vqvae(run_path, overwrite=False, strategy="default", verbose=1, **sett
     with make_strategy(strategy).scope(), precision_policy(training.get("precision", "float32")):
         model = VQVAE(input_shape=train_images.image_shape, seed=config["data"]["seed"], **config["vqvae"])
         model.compile(optimizer=keras.optimizers.Adam(training["learning_rate"]))
-    validation_data = to_dataset(validation_images, training["batch_size"])
+    validation_data = validation_images.batches(training["batch_size"])
     os.makedirs(run.path, exist_ok=True)
     run.write_config(config)
 
     def train_batches(first_epoch):
-        return epoch_batches(
-            train_images.images,
-            training["batch_size"],
-            config["data"]["seed"],
-            first_epoch,
-            training["epochs"],
-            transform=pixels_to_float,
+        return train_images.epoch_batches(
+            training["batch_size"], config["data"]["seed"], first_epoch, training["epochs"]
         )
 
-    pictures = vqvae_pictures(validation_images.images)  # TensorBoard: reconstructions, codebook usage
-    train_stage(run, "vqvae", model, train_batches, validation_data, training["epochs"], verbose, pictures)
+    with naming_undecodable_files(train_images, validation_images):  # a file that fails to decode is named
+        # TensorBoard: reconstructions, codebook usage (of at most PICTURED_IMAGES: memory stays bounded)
+        pictures = vqvae_pictures(validation_images.first_images(PICTURED_IMAGES))
+        epochs = training["epochs"]
+        train_stage(run, "vqvae", model, train_batches, validation_data, epochs, verbose, pictures)
     # From the array, not `to_dataset(...).take(1)`: a partly read `cache()` makes TensorFlow warn.
-    originals = to_float_images(validation_images.images[:32])
+    originals = to_float_images(validation_images.first_images(32))
     save_comparison_grid(run.reconstructions_path, originals, model.reconstruct(originals), columns=8)
     config["vqvae_results"] = {
         "compression_ratio": model.compression_ratio,

@@ -1,0 +1,351 @@
+"""`ImageStream`: a dataset read lazily from its source, batch by batch, inside `tf.data`."""
+
+import contextlib
+import hashlib
+
+import numpy as np
+import tensorflow as tf
+
+from vqgen.data.error_text import first_line
+from vqgen.data.image_set import ImageSet
+from vqgen.data.pipeline import epoch_batches, pixels_to_float, to_dataset
+from vqgen.data.splitting import split_images
+
+# Hash values are the first 8 bytes of a keyed BLAKE2b digest, read as a fraction of 2**64.
+HASH_SCALE = float(2**64)
+
+
+def split_fractions(keys, seed):
+    """Returns, for each key, a fraction in [0, 1) fixed by the key and the seed alone.
+
+    The same key gets the same fraction on every run and machine (BLAKE2b keyed by the seed), so a
+    split by `fraction < validation_fraction` keeps every existing file on its side when others are
+    added.
+
+    Args:
+        keys: sequence of str (relative paths, or example indices as text).
+        seed: int >= 0.
+
+    Returns:
+        float64 array `[len(keys)]`.
+    """
+    salt = f"vqgen-split-{seed}".encode()
+    digests = [
+        int.from_bytes(hashlib.blake2b(key.encode(), digest_size=8, key=salt).digest(), "big") for key in keys
+    ]
+    return np.asarray(digests, np.float64) / HASH_SCALE
+
+
+class ImageStream:
+    """An image dataset served from its source as `tf.data` batches, never held whole in memory.
+
+    Three kinds of source stand behind it:
+
+    - files (an image folder): the sorted paths and class labels are listed once; each epoch, a
+      permutation of the indices (8 bytes per image, a uniform shuffle) is mapped through
+      `tf.io.read_file` + `tf.io.decode_image` + the conversions of `vqgen.data.image_conversion`, in
+      parallel, in order (`deterministic=True`), and batched;
+    - an array (a memory-mapped uint8 `.npy`): the same, reading the rows of the mapping;
+    - a sequence (a TFDS split): read in order, filtered to this part of the split, and shuffled
+      with a bounded buffer of `shuffle_buffer` images, seeded by `(seed, epoch)`.
+
+    Small in-memory sources (`ImageSet`: digits, photos, idx files, `.npz`) are served by
+    `to_dataset` / `epoch_batches` unchanged, and split by `split_images`, so their split and order
+    are those of earlier versions.
+
+    Every epoch's order depends only on the seed and the epoch number, so a training resumed at
+    epoch `e` sees exactly the batches of an uninterrupted one.
+
+    Args:
+        name: str. The source, for messages and configs.
+        image_shape: `(H, W, C)` of every image served.
+        num_classes: int or None.
+        count: int. Images in this stream.
+        image_set: `ImageSet` or None. An in-memory source (then nothing else is needed).
+        positions: int64 array `[count]` or None. Indices of this stream's images in the source.
+        read_element: function `position -> uint8 [H, W, C]` (a tf function) for files and arrays.
+        labels: int32 array over the whole source, or None.
+        keys: function `positions -> list of str`, the split keys (relative paths, indices).
+        sequence: function `() -> Dataset of (position, image, label)` for in-order sources.
+        shuffle_buffer: int. Buffer of a sequence's shuffle.
+        files: array of str or None. The file of each source position (files only), for messages.
+
+    Example:
+    >>> stream = stream_images("my_images/", image_size=(64, 64))
+    >>> train, validation = stream.split(0.1, seed=0)
+    >>> batches, steps = train.epoch_batches(64, seed=0, first_epoch=0, epochs=10)
+    """
+
+    def __init__(
+        self,
+        name,
+        image_shape,
+        num_classes,
+        count,
+        image_set=None,
+        positions=None,
+        read_element=None,
+        labels=None,
+        keys=None,
+        sequence=None,
+        shuffle_buffer=10000,
+        files=None,
+    ):
+        self.name = name
+        self.image_shape = tuple(int(size) for size in image_shape)
+        self.num_classes = num_classes
+        self.count = int(count)
+        self.image_set = image_set
+        self.positions = positions
+        self._read_element = read_element
+        self._labels = labels
+        self._keys = keys
+        self._sequence = sequence
+        self.shuffle_buffer = int(shuffle_buffer)
+        self._files = files
+
+    @classmethod
+    def from_image_set(cls, images):
+        """Wraps an in-memory `ImageSet` (served exactly as `to_dataset`/`epoch_batches` serve it)."""
+        return cls(images.name, images.image_shape, images.num_classes, len(images), image_set=images)
+
+    def __len__(self):
+        return self.count
+
+    @property
+    def has_labels(self):
+        """Whether every image has a class label."""
+        return self.num_classes is not None
+
+    def __repr__(self):
+        kind = "in memory" if self.image_set is not None else "streamed"
+        return f"ImageStream(name={self.name!r}, {kind}, count={self.count}, image_shape={self.image_shape})"
+
+    # Splitting and sharding
+
+    def _part(self, positions):
+        return ImageStream(
+            self.name,
+            self.image_shape,
+            self.num_classes,
+            len(positions),
+            positions=positions,
+            read_element=self._read_element,
+            labels=self._labels,
+            keys=self._keys,
+            sequence=self._sequence,
+            shuffle_buffer=self.shuffle_buffer,
+            files=self._files,
+        )
+
+    def split(self, validation_fraction, seed):
+        """Splits into `(train, validation)` streams, the same on every run and machine.
+
+        An in-memory source is split by `split_images` (a seeded permutation). A streamed one puts an
+        image in the validation part when the seeded hash of its key (a file's path relative to the
+        folder, or an example's index) is below `validation_fraction`: no shuffle in memory, and an
+        image keeps its side when files are added. When no key falls below the fraction, the image
+        with the smallest hash is held out, so a positive fraction always gives a validation image.
+
+        Args:
+            validation_fraction: float in [0, 1).
+            seed: int >= 0.
+
+        Returns:
+            `(train, validation)` ImageStreams.
+
+        Raises:
+            ValueError: if nothing would be left to train on.
+        """
+        if self.image_set is not None:
+            train, validation = split_images(self.image_set, validation_fraction, seed=seed)
+            return ImageStream.from_image_set(train), ImageStream.from_image_set(validation)
+        fractions = split_fractions(self._keys(self.positions), seed)
+        held_out = fractions < validation_fraction
+        if validation_fraction > 0 and not held_out.any():
+            held_out[np.argmin(fractions)] = True
+        if held_out.all():
+            raise ValueError(
+                f"validation_fraction={validation_fraction} of {self.count} images from {self.name!r} "
+                f"leaves no training images; lower the fraction or add images"
+            )
+        return self._part(self.positions[~held_out]), self._part(self.positions[held_out])
+
+    def slice(self, start, stop):
+        """Images `start .. stop-1` of this stream, in source order, as a stream."""
+        if self.image_set is not None:
+            part = self.image_set
+            labels = None if part.labels is None else part.labels[start:stop]
+            return ImageStream.from_image_set(
+                ImageSet(part.images[start:stop], labels, part.num_classes, part.name)
+            )
+        return self._part(self.positions[start:stop])
+
+    def shard(self, num_shards, index):
+        """The `index`-th of `num_shards` disjoint parts (every `num_shards`-th image), e.g. per worker."""
+        if self.image_set is not None:
+            raise ValueError(f"{self.name!r} is held in memory; shard its dataset with tf.data instead")
+        return self._part(self.positions[index::num_shards])
+
+    # Serving
+
+    def _elements(self, positions, with_labels):
+        """Maps a Dataset of source positions to uint8 images (and int32 labels), in parallel, in order."""
+        read = self._read_element
+        labels = None if self._labels is None else tf.constant(self._labels, tf.int32)
+
+        def element(position):
+            pixels = read(position)
+            return (pixels, tf.gather(labels, position)) if with_labels else pixels
+
+        return positions.map(element, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+
+    def _sequence_part(self, with_labels):
+        """A sequence source's examples of this part, in source order."""
+        member = np.zeros(int(self.positions.max()) + 1 if self.count else 0, bool)
+        member[self.positions] = True
+        size = len(member)
+        member = tf.constant(member)
+
+        def keep(position, image, label):
+            return tf.logical_and(position < size, tf.gather(member, tf.minimum(position, size - 1)))
+
+        examples = self._sequence().filter(keep)
+        if with_labels:
+            return examples.map(lambda position, image, label: (image, label))
+        return examples.map(lambda position, image, label: image)
+
+    def _float_batches(self, elements, batch_size, with_labels):
+        batches = elements.batch(int(batch_size))
+        if with_labels:
+            batches = batches.map(lambda pixels, labels: (pixels_to_float(pixels), labels))
+        else:
+            batches = batches.map(pixels_to_float)
+        return batches.prefetch(tf.data.AUTOTUNE)
+
+    def batches(self, batch_size, with_labels=False):
+        """float32 `[b, H, W, C]` batches in [0, 1] (and int32 labels) in source order, one pass.
+
+        Args:
+            batch_size: int >= 1.
+            with_labels: bool. Elements are `(images, labels)`; requires labels.
+
+        Returns:
+            A `tf.data.Dataset`.
+        """
+        if with_labels and not self.has_labels:
+            raise ValueError(f"{self.name!r} has no labels; pass with_labels=False or use a labelled source")
+        if self.image_set is not None:
+            return to_dataset(self.image_set, batch_size, with_labels=with_labels)
+        if self._sequence is not None:
+            elements = self._sequence_part(with_labels)
+        else:
+            elements = self._elements(tf.data.Dataset.from_tensor_slices(self.positions), with_labels)
+        return self._float_batches(elements, batch_size, with_labels)
+
+    def epoch_batches(self, batch_size, seed, first_epoch, epochs):
+        """Shuffled float32 batches of epochs `first_epoch .. epochs-1`, epoch e in an order set by (seed, e).
+
+        Files and arrays are shuffled uniformly, by a permutation of their indices; a sequence
+        source (TFDS) by a buffer of `shuffle_buffer` images. Either way epoch `e` is the same
+        whether or not the training was interrupted before it (see `vqgen.data.epoch_batches`).
+
+        Args:
+            batch_size: int >= 1. The last batch of an epoch may be smaller.
+            seed: int. Shuffle seed.
+            first_epoch: int. The first epoch to serve (0-based).
+            epochs: int. One past the last epoch to serve.
+
+        Returns:
+            `(dataset, steps_per_epoch)`, for `fit(..., steps_per_epoch=...)`.
+        """
+        if self.image_set is not None:
+            return epoch_batches(
+                self.image_set.images, batch_size, seed, first_epoch, epochs, transform=pixels_to_float
+            )
+        steps_per_epoch = -(-self.count // int(batch_size))
+        positions = tf.constant(self.positions, tf.int64)
+
+        def one_epoch(epoch):
+            epoch_seed = tf.stack([tf.constant(seed, tf.int64), epoch])
+            if self._sequence is not None:  # read in order: a bounded buffer, seeded by (seed, epoch)
+                elements = self._sequence_part(False).shuffle(
+                    self.shuffle_buffer, seed=seed * 1000003 + epoch
+                )
+            else:
+                order = tf.random.experimental.stateless_shuffle(
+                    tf.range(self.count, dtype=tf.int64), epoch_seed
+                )
+                elements = self._elements(
+                    tf.data.Dataset.from_tensor_slices(tf.gather(positions, order)), False
+                )
+            return elements.batch(int(batch_size))  # within the epoch: its last batch may be smaller
+
+        batches = tf.data.Dataset.range(first_epoch, epochs).flat_map(one_epoch)
+        return batches.map(pixels_to_float).prefetch(tf.data.AUTOTUNE), steps_per_epoch
+
+    def first_images(self, count):
+        """The first `count` images in source order as a uint8 (or float32) array `[n, H, W, C]`."""
+        if self.image_set is not None:
+            return self.image_set.images[:count]
+        head = self._part(self.positions[:count]) if self._sequence is None else self
+        images = []
+        for batch in head.batches(256).take(-(-count // 256)):
+            images.append(np.rint(batch.numpy() * 255).astype(np.uint8))
+        return np.concatenate(images)[:count]
+
+    def undecodable_file(self):
+        """The first file of this stream that fails to decode or convert, or None (one parallel pass)."""
+        if self._files is None or self._read_element is None:
+            return None
+        read = self._read_element
+        checked = tf.data.Dataset.from_tensor_slices(self.positions).map(
+            lambda position: (position, read(position)), num_parallel_calls=tf.data.AUTOTUNE
+        )  # the pixels are kept: a size alone has a static shape and lets TensorFlow skip the decoding
+        readable = {int(position) for position, _ in checked.ignore_errors().as_numpy_iterator()}
+        failed = [position for position in self.positions if int(position) not in readable]
+        return str(self._files[failed[0]]) if failed else None
+
+    def to_image_set(self):
+        """Reads the whole stream into an in-memory `ImageSet` (for small sets and tests)."""
+        if self.image_set is not None:
+            return self.image_set
+        images, labels = [], []
+        for batch in self.batches(1024, with_labels=self.has_labels):
+            pixels, batch_labels = batch if self.has_labels else (batch, None)
+            images.append(np.rint(pixels.numpy() * 255).astype(np.uint8))
+            if batch_labels is not None:
+                labels.append(batch_labels.numpy())
+        return ImageSet(
+            np.concatenate(images),
+            np.concatenate(labels) if labels else None,
+            self.num_classes,
+            self.name,
+        )
+
+
+@contextlib.contextmanager
+def naming_undecodable_files(*streams):
+    """Turns a decoding error inside a `tf.data` pipeline into a ValueError that names the file.
+
+    A file whose header reads fine may still fail in `tf.io.decode_image` (truncated data, a GIF
+    palette TensorFlow refuses); TensorFlow's message does not say which file. On such an error the
+    streams are checked file by file (in parallel) and the first bad file is named.
+
+    Args:
+        *streams: the `ImageStream`s read inside the block.
+
+    Raises:
+        ValueError: naming the undecodable file, when one is found; otherwise the original error.
+    """
+    try:
+        yield
+    except tf.errors.InvalidArgumentError as error:
+        for stream in streams:
+            path = stream.undecodable_file()
+            if path is not None:
+                raise ValueError(
+                    f"cannot decode {path!r} ({first_line(error.message)}); the file is corrupt or "
+                    f"mislabelled, re-save or remove it"
+                ) from None
+        raise
