@@ -362,6 +362,22 @@ def test_export_writes_a_saved_model_and_names_a_missing_stage(trained_run, tmp_
     assert not os.path.exists(tmp_path / "x")
 
 
+def test_export_max_samples_sets_the_limit_of_the_served_sample(trained_run, tmp_path, capsys):
+    import tensorflow as tf
+
+    out = str(tmp_path / "limited")
+    assert run_cli(["export", "--run", trained_run, "--out", out, "--max-samples", "2"], capsys)[0] == 0
+    sample = tf.saved_model.load(out).signatures["sample"]
+    scalars = dict(temperature=tf.constant(1.0), seed=tf.constant(0, tf.int64))
+    assert sample(num_samples=tf.constant(2), labels=tf.constant([0, 1]), **scalars)["codes"].shape[0] == 2
+    with pytest.raises(tf.errors.InvalidArgumentError, match="num_samples must be <= 2"):
+        sample(num_samples=tf.constant(3), labels=tf.constant([0, 1, 2]), **scalars)
+    refused = str(tmp_path / "refused")
+    args = ["export", "--run", trained_run, "--out", refused, "--max-samples", "0"]
+    code, _, stderr = run_cli(args, capsys)
+    assert code == 2 and "--max-samples" in stderr and not os.path.exists(refused)
+
+
 def test_foreign_folder_and_bad_fraction_are_refused_without_touching_files(tmp_path, small_digits, capsys):
     foreign = tmp_path / "foreign"
     foreign.mkdir()

@@ -14,6 +14,7 @@ import tensorflow as tf
 import prior
 import vqgen
 from vqgen.export import export_saved_model
+from vqgen.settings import EXPORT_DEFAULTS
 
 LABELS = np.array([0, 2, 1, 2], np.int32)
 SAMPLE_ARGUMENTS = {"num_samples": "num_samples", "temperature": "temperature", "seed": "seed"}
@@ -554,3 +555,54 @@ def test_failed_export_leaves_nothing_half_written(models, tmp_path, monkeypatch
         export_saved_model(previous, models["vqvae"], overwrite=True)
     assert os.listdir(tmp_path) == ["previous"]
     assert folder_contents(previous) == {"keep.txt": b"previous export"}
+
+
+@pytest.mark.parametrize(
+    "prior_class, sizes",
+    [
+        (prior.PixelCNN, dict(num_layers=1, filters=8)),
+        (prior.Transformer, dict(num_layers=1, hidden_dim=8, num_heads=2, intermediate_dim=16)),
+    ],
+    ids=["PixelCNN", "Transformer"],
+)
+def test_never_called_models_export_and_sample_as_in_process(prior_class, sizes, tmp_path):
+    # Fresh from their constructors, as in a smoke test of a serving setup: nothing called or trained.
+    vqvae = vqgen.VQVAE(
+        input_shape=(8, 8, 1),
+        num_embeddings=16,
+        embedding_dim=4,
+        hidden_channels=8,
+        residual_channels=4,
+        num_residual_blocks=1,
+    )
+    pixelcnn = prior_class(num_embeddings=16, grid_shape=(2, 2), num_classes=3, **sizes)
+    path = export_saved_model(tmp_path / "untrained", vqvae, pixelcnn)
+    loaded = tf.saved_model.load(str(path))
+    served = loaded.signatures["sample"](**scalars(num_samples=4, seed=11), labels=tf.constant(LABELS))
+    expected = pixelcnn.sample(4, temperature=1.0, seed=11, labels=LABELS)
+    np.testing.assert_array_equal(served["codes"].numpy(), np.asarray(expected))
+    np.testing.assert_allclose(served["images"].numpy(), vqvae.decode(expected), atol=1e-5, rtol=0)
+
+
+def test_sample_refuses_more_than_max_samples_before_allocating(models, tmp_path):
+    path = export_saved_model(tmp_path / "limited", models["vqvae"], models["unconditional"], max_samples=3)
+    sample = tf.saved_model.load(str(path)).signatures["sample"]
+    assert sample(**scalars(num_samples=3))["codes"].shape == (3, 2, 2)
+    limit = re.escape("num_samples must be <= 3, the limit this model was exported with")
+    with pytest.raises(tf.errors.InvalidArgumentError, match=limit):
+        sample(**scalars(num_samples=4))
+    with pytest.raises(tf.errors.InvalidArgumentError, match=limit):  # refused, not ResourceExhausted
+        sample(**scalars(num_samples=2_000_000_000))
+
+
+def test_the_default_limit_comes_from_the_settings(loaded):
+    limit = EXPORT_DEFAULTS.max_samples
+    with pytest.raises(tf.errors.InvalidArgumentError, match=f"num_samples must be <= {limit}"):
+        loaded["unconditional"].signatures["sample"](**scalars(num_samples=limit + 1))
+
+
+@pytest.mark.parametrize("max_samples", [0, -1, 2.5, True, None])
+def test_bad_max_samples_is_refused(models, tmp_path, max_samples):
+    with pytest.raises(ValueError, match="max_samples must be an int >= 1"):
+        export_saved_model(tmp_path / "a", models["vqvae"], max_samples=max_samples)
+    assert os.listdir(tmp_path) == []
