@@ -12,7 +12,6 @@ import argparse
 import dataclasses
 import datetime
 import errno
-import errno
 import os
 import sys
 import typing
@@ -24,7 +23,6 @@ from vqgen.settings import (
     EVALUATE_DEFAULTS,
     EXPORT_DEFAULTS,
     EXPORT_FORMAT_DEFAULTS,
-    EXPORT_DEFAULTS,
     PRIOR_TRAINING_DEFAULTS,
     SAMPLE_DEFAULTS,
     VQVAE_DEFAULTS,
@@ -202,7 +200,6 @@ def build_parser():
     export.add_argument("--run", required=True, help="run folder with a trained VQ-VAE")
     export.add_argument("--out", required=True, help="SavedModel folder to write")
     export.add_argument("--overwrite", action="store_true", help="replace an existing export")
-    _add_settings(export, EXPORT_DEFAULTS)
     _add_settings(export, EXPORT_FORMAT_DEFAULTS)
     _add_settings(export, EXPORT_DEFAULTS)
 
@@ -378,26 +375,6 @@ def _dispatch(args):
         print(f"Wrote {os.path.join(args.run, 'evaluation.json')} and the pictures in evaluation/")
     elif args.command == "run":
         _command_run(args)
-
-
-def _error_line(error, command):
-    """The one-line message for a user-facing error, or None for anything else.
-
-    A write the storage refused (full disk, quota, read-only, I/O error), wherever it surfaced
-    (Python, h5py, TensorFlow), says which file and that the run can be resumed.
-    """
-    import tensorflow as tf
-
-    from vqgen.runs.write_error import WriteError, storage_errno
-
-    number = storage_errno(error)
-    if not isinstance(error, WriteError) and number in (errno.ENOSPC, errno.EDQUOT):
-        error = WriteError(number, getattr(error, "filename", None) or "the output")
-    if isinstance(error, WriteError):
-        return error.advice(resumable=command in ("train", "train-prior", "run"))
-    if isinstance(error, (ValueError, OSError, tf.errors.InvalidArgumentError)):
-        return " ".join(str(error).split()) or type(error).__name__
-    return None
 
 
 def _error_line(error, command):

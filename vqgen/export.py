@@ -17,7 +17,6 @@ from prior.sampling import sample_full_from_noise
 from vqgen.models.vqvae import VQVAE
 from vqgen.runs.atomic_file import atomic_path
 from vqgen.settings import EXPORT_DEFAULTS
-from vqgen.settings import EXPORT_DEFAULTS
 
 CONFIG_ASSET_NAME = "vqgen_config.json"
 
@@ -62,9 +61,6 @@ def export_saved_model(path, vqvae, prior=None, overwrite=False, max_samples=EXP
         max_samples: int >= 1. The `sample` signature refuses a larger `num_samples` (with a message
             naming this limit) before it allocates anything. Defaults to
             `vqgen.settings.EXPORT_DEFAULTS.max_samples` (1024).
-        max_samples: int >= 1. The `sample` signature refuses a larger `num_samples` (with a message
-            naming this limit) before it allocates anything. Defaults to
-            `vqgen.settings.EXPORT_DEFAULTS.max_samples` (1024).
 
     Returns:
         str, the path of the written SavedModel.
@@ -102,19 +98,6 @@ def export_saved_model(path, vqvae, prior=None, overwrite=False, max_samples=EXP
         with atomic_path(path) as temporary:
             tf.saved_model.save(module, temporary, signatures=signatures)
     return path
-
-
-def _build_untrained(vqvae, pixelcnn):
-    """Creates the weights of a model that was never called or trained, before anything is traced.
-
-    The signatures read the models' variables as captured tensors; a variable first created while a
-    signature is being traced cannot be lifted out of that trace (`UnliftableError`), so every
-    variable must exist before `_ServingModule` collects them.
-    """
-    if not vqvae.built:
-        vqvae.build((None, *vqvae.image_shape))
-    if pixelcnn is not None and not pixelcnn.built:
-        pixelcnn.build()
 
 
 def _build_untrained(vqvae, pixelcnn):

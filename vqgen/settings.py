@@ -182,15 +182,6 @@ class ExportSettings:
     )
 
 
-@dataclasses.dataclass(frozen=True)
-class ExportSettings:
-    """What an exported SavedModel will serve."""
-
-    max_samples: int = _setting(
-        1024, "most samples one call of the exported `sample` signature may ask for (larger are refused)"
-    )
-
-
 VECTOR_QUANTIZER_DEFAULTS = VectorQuantizerSettings()
 VQVAE_DEFAULTS = VQVAESettings()
 DATA_DEFAULTS = DataSettings()
@@ -198,7 +189,6 @@ VQVAE_TRAINING_DEFAULTS = TrainingSettings()
 # The prior trains for longer than stage 1, at a lower learning rate.
 PRIOR_TRAINING_DEFAULTS = TrainingSettings(epochs=20, learning_rate=1e-3)
 SAMPLE_DEFAULTS = SampleSettings()
-EXPORT_DEFAULTS = ExportSettings()
 EXPORT_DEFAULTS = ExportSettings()
 EVALUATE_DEFAULTS = EvaluateSettings()
 EXPORT_FORMAT_DEFAULTS = ExportFormatSettings()

@@ -11,7 +11,6 @@ import tensorflow as tf
 
 from vqgen.runs.atomic_file import atomic_path, scratch_folder, write_text_atomically
 from vqgen.runs.model_files import save_weights_file, weights_file_bytes
-from vqgen.runs.model_files import save_weights_file, weights_file_bytes
 
 
 class MetricsFile(keras.callbacks.Callback):

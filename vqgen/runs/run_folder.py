@@ -7,7 +7,6 @@ import shutil
 
 from vqgen.runs.atomic_file import write_text_atomically
 from vqgen.runs.run_lock import LOCK_NAME
-from vqgen.runs.run_lock import LOCK_NAME
 
 # The sections every run's config.json has from the start of stage 1.
 RUN_SECTIONS = {"data", "vqvae", "vqvae_training"}
@@ -37,7 +36,6 @@ class RunFolder:
         checkpoints/STAGE/     weights after every epoch of stage STAGE ("vqvae" or "prior")
         logs/STAGE/            TensorBoard event files of that stage (train/ and validation/)
         backup/STAGE/          the last completed epoch's state while that stage is unfinished
-        .writer.lock           held by the one process writing the run (`RunLock`), while it runs
         .writer.lock           held by the one process writing the run (`RunLock`), while it runs
 
     Args:

@@ -13,7 +13,6 @@ from vqgen.runs.model_files import load_stage_model
 from vqgen.runs.precision import precision_policy
 from vqgen.runs.run_folder import RunFolder
 from vqgen.runs.run_lock import locks_run
-from vqgen.runs.run_lock import locks_run
 from vqgen.runs.stage_trainer import check_resumed_settings, finish_stage, is_resumable, train_stage
 from vqgen.runs.strategies import make_strategy
 from vqgen.runs.train_vqvae import stream_splits
@@ -51,7 +50,6 @@ def _prior_inputs(codes, labels, conditional):
     return {"codes": codes, "labels": labels} if conditional else codes
 
 
-@locks_run()
 @locks_run()
 def train_prior(
     run_path, conditional=False, overwrite=False, strategy="default", verbose=1, kind=None, **settings

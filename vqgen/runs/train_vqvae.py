@@ -14,7 +14,6 @@ from vqgen.runs.image_grid import save_comparison_grid
 from vqgen.runs.precision import precision_policy
 from vqgen.runs.run_folder import RunFolder
 from vqgen.runs.run_lock import locks_run
-from vqgen.runs.run_lock import locks_run
 from vqgen.runs.stage_trainer import check_resumed_settings, finish_stage, train_stage
 from vqgen.runs.strategies import make_strategy
 from vqgen.settings import DATA_DEFAULTS, VQVAE_DEFAULTS, VQVAE_TRAINING_DEFAULTS, split_settings
@@ -93,11 +92,8 @@ def prepare_run(run, overwrite):
 
 
 @locks_run(create=True)
-@locks_run(create=True)
 def train_vqvae(run_path, overwrite=False, strategy="default", verbose=1, **settings):
     """Trains stage 1 into `run_path`, resuming an unfinished training there.
-
-    Holds the run's `RunLock` throughout: a second writer of the same folder is refused.
 
     Holds the run's `RunLock` throughout: a second writer of the same folder is refused.
 
@@ -118,8 +114,6 @@ def train_vqvae(run_path, overwrite=False, strategy="default", verbose=1, **sett
 
     Raises:
         ValueError / FileNotFoundError / FileExistsError: bad data, settings or run folder.
-        BlockingIOError: another process is writing the run folder.
-        WriteError: the storage refused a write (e.g. a full disk); the run can be resumed.
         BlockingIOError: another process is writing the run folder.
         WriteError: the storage refused a write (e.g. a full disk); the run can be resumed.
 
