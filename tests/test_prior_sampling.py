@@ -124,6 +124,20 @@ def test_draw_codes_is_a_pure_function_of_seed_and_step():
     np.testing.assert_array_equal(compiled(logits, tf.constant(1.0), seed, tf.constant(5)).numpy(), first)
 
 
+def test_noise_driven_loop_given_the_seeded_noise_draws_the_seeded_grids(conditional):
+    # The Gumbel noise draw_codes makes for (seed, step), given as input: the same grids as sample_full.
+    num, temperature, seed = 5, tf.constant(0.8), tf.constant(11, tf.int64)
+    rows, cols = conditional.grid_shape
+    keys = [tf.stack([seed, tf.constant(step, tf.int64)]) for step in range(rows * cols)]
+    shape = [num, conditional.num_embeddings]
+    uniform = tf.stack([sampling._open_unit_uniform(shape, key) for key in keys], axis=1)
+    gumbel = tf.reshape(-tf.math.log(-tf.math.log(uniform)), [num, rows, cols, conditional.num_embeddings])
+    labels = tf.constant([0, 1, 2, 0, 1])
+    from_noise = sampling.sample_full_from_noise(conditional, gumbel, temperature, labels).numpy()
+    seeded = sampling.sample_full(conditional, tf.constant(num), temperature, seed, labels).numpy()
+    np.testing.assert_array_equal(from_noise, seeded)
+
+
 def test_top_k_draws_are_among_the_k_most_likely_codes(unconditional):
     grids = unconditional.sample(6, temperature=3.0, top_k=2, seed=9)
     logits = unconditional(grids).numpy()  # teacher-forced: logits seen at each draw

@@ -30,6 +30,7 @@ from vqgen.runs.atomic_file import write_bytes_atomically, write_text_atomically
 from vqgen.runs.image_grid import save_comparison_grid, save_image_grid
 from vqgen.runs.model_files import load_model_file, load_stage_model, save_model_file
 from vqgen.runs.run_folder import RunFolder
+from vqgen.runs.run_lock import locks_run
 from vqgen.runs.train_vqvae import load_splits
 from vqgen.settings import EVALUATE_DEFAULTS
 
@@ -117,6 +118,7 @@ def sample_figures(classifier, prior_model, vqvae, num_samples, seed, validation
     return figures, samples
 
 
+@locks_run()
 def evaluate_run(
     run_path,
     source=None,
@@ -134,7 +136,8 @@ def evaluate_run(
     training split (cached as `RUN/evaluation/classifier.keras`) gives its validation accuracy,
     the agreement of conditional samples (classes in turn) with their requested class, the Fréchet
     distance of the samples to the training split in its feature space, and the same distance for
-    as many real validation images as the floor.
+    as many real validation images as the floor. It writes into the run, so it holds the run's
+    `RunLock` (refused while another process trains the run).
 
     Args:
         run_path: str. A run folder with a trained VQ-VAE (the prior's figures need a prior).
@@ -149,6 +152,7 @@ def evaluate_run(
     Raises:
         FileNotFoundError: the run or its VQ-VAE is missing.
         ValueError: bad arguments, or a source whose images differ in shape from the run's.
+        BlockingIOError: another process is writing the run.
 
     Example:
     >>> figures = evaluate_run("runs/digits", samples=500)  # doctest: +SKIP
