@@ -9,6 +9,7 @@ import io
 import json
 import os
 
+import keras
 import numpy as np
 import tensorflow as tf
 
@@ -64,7 +65,7 @@ def usage_figures(vqvae, codes):
     return figures, [usage["counts"] for usage in usages]
 
 
-def likelihood_figures(vqvae, prior_model, images, codes, labels, sigma):
+def likelihood_figures(vqvae, prior_model, images, codes, reconstructions, labels, sigma):
     """Bits per code and bits per image dimension of `images` (see `vqgen.evaluation.likelihood`)."""
     tokens = vqvae.to_token_grid(codes)
     positions = int(np.prod(tokens.shape[1:]))
@@ -72,7 +73,6 @@ def likelihood_figures(vqvae, prior_model, images, codes, labels, sigma):
     per_code = bits_per_code(nats, positions)
     prior_bits = per_code * positions
     dimensions = int(np.prod(images.shape[1:]))
-    reconstructions = vqvae.decode(codes)
     return {
         "bits_per_code": float(np.mean(per_code)),
         "prior_bits_per_dim": float(np.mean(bits_per_dimension(prior_bits, 0.0, dimensions))),
@@ -88,8 +88,6 @@ def load_or_train_classifier(run, train_images, train_labels, num_classes, epoch
     """The run's evaluation classifier, trained once on its training split and cached in the run."""
     path = os.path.join(run.file(EVALUATION_FOLDER), CLASSIFIER_FILE)
     if os.path.isfile(path):
-        import keras
-
         return load_model_file(path, keras.Model)
     model = train_classifier(train_images, train_labels, num_classes, epochs=epochs, seed=seed)
     save_model_file(model, path)
@@ -102,9 +100,7 @@ def sample_figures(classifier, prior_model, vqvae, num_samples, seed, validation
     The Fréchet distances are measured against the training split's features; the floor is the
     same distance for `num_samples` real validation images (at most all of them).
     """
-    labels = None
-    if prior_model.conditional:
-        labels = np.arange(num_samples) % prior_model.num_classes
+    labels = _requested_labels(num_samples, prior_model.num_classes) if prior_model.conditional else None
     tokens = prior_model.sample(num_samples, labels=labels, seed=seed)
     samples = vqvae.decode(vqvae.from_token_grid(tokens))
     predicted, sample_features = classifier_predictions(classifier, samples)
@@ -116,6 +112,20 @@ def sample_figures(classifier, prior_model, vqvae, num_samples, seed, validation
         "label_agreement": None if labels is None else float(np.mean(predicted == labels)),
     }
     return figures, samples
+
+
+def _requested_labels(num_samples, num_classes):
+    """The classes of `num_samples` conditional samples: each class in turn, in equal blocks (± 1)."""
+    return (np.arange(num_samples) * num_classes // num_samples).astype(np.int32)
+
+
+def _first_of_each_class(samples, prior_model, per_class=8, classes=10):
+    """Rows of `per_class` samples of each of the first `classes` classes (the first 80 if unconditional)."""
+    if not prior_model.conditional:
+        return samples[: per_class * classes]
+    labels = _requested_labels(len(samples), prior_model.num_classes)
+    rows = [samples[labels == label][:per_class] for label in range(min(classes, prior_model.num_classes))]
+    return np.concatenate([row for row in rows if len(row)])
 
 
 @locks_run()
@@ -196,7 +206,9 @@ def evaluate_run(
     result["likelihood"] = None
     if prior_model is not None and (not prior_model.conditional or labels is not None):
         sigma = decoder_scale(train_images, vqvae.reconstruct(train_images))
-        result["likelihood"] = likelihood_figures(vqvae, prior_model, images, codes, labels, sigma)
+        result["likelihood"] = likelihood_figures(
+            vqvae, prior_model, images, codes, reconstructions, labels, sigma
+        )
 
     # Samples judged by a classifier of the training split
     result["samples"] = None
@@ -214,7 +226,9 @@ def evaluate_run(
         result["samples"]["classifier_validation_accuracy"] = float(
             np.mean(predicted == validation_set.labels)
         )
-        save_image_grid(os.path.join(pictures, "samples.png"), sampled[:80], columns=8)
+        save_image_grid(
+            os.path.join(pictures, "samples.png"), _first_of_each_class(sampled, prior_model), columns=8
+        )
 
     write_text_atomically(run.file("evaluation.json"), json.dumps(result, indent=2, sort_keys=True) + "\n")
     return result
