@@ -2,6 +2,8 @@
 
 run_folder.py      names and reads the files of a run folder
 atomic_file.py     every file is written aside and renamed into place
+run_lock.py        one writing process per run folder (`RunLock`)
+write_error.py     a write the storage refused, as one line (`WriteError`)
 model_files.py     `.keras` files saved atomically, loaded with one-line errors
 callbacks.py       metrics file, checkpoints, TensorBoard scalars, backup, non-finite guard
 stage_trainer.py   the one resumable trainer both stages use
