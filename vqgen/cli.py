@@ -23,7 +23,6 @@ from vqgen.settings import (
     EVALUATE_DEFAULTS,
     EXPORT_DEFAULTS,
     EXPORT_FORMAT_DEFAULTS,
-    EXPORT_DEFAULTS,
     PRIOR_TRAINING_DEFAULTS,
     SAMPLE_DEFAULTS,
     VQVAE_DEFAULTS,
@@ -201,7 +200,6 @@ def build_parser():
     export.add_argument("--run", required=True, help="run folder with a trained VQ-VAE")
     export.add_argument("--out", required=True, help="SavedModel folder to write")
     export.add_argument("--overwrite", action="store_true", help="replace an existing export")
-    _add_settings(export, EXPORT_DEFAULTS)
     _add_settings(export, EXPORT_FORMAT_DEFAULTS)
     _add_settings(export, EXPORT_DEFAULTS)
 

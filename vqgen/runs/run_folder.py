@@ -36,7 +36,6 @@ class RunFolder:
         checkpoints/STAGE/     weights after every epoch of stage STAGE ("vqvae" or "prior")
         logs/STAGE/            TensorBoard event files of that stage (train/ and validation/)
         backup/STAGE/          the last completed epoch's state while that stage is unfinished
-        .writer.lock           held by the one process writing the run (`RunLock`), while it runs
         evaluation.json        the figures of the last `vqgen evaluate`
         evaluation/            its pictures and the cached classifier of its sample figures
         .writer.lock           held by the one process writing the run (`RunLock`), while it runs
