@@ -211,7 +211,7 @@ class Transformer(AutoregressivePrior):
     # ------------------------------------------------------------------ one position at a time
 
     def initial_cache(self, batch_size):
-        """Empty key/value caches, one per block: a list of `(B, 2, T, num_heads, head_dim)` zeros."""
+        """Empty key/value caches, one per block: a list of `(B, 2, num_heads, T, head_dim)` zeros."""
         return [block.initial_cache(batch_size, self.sequence_length) for block in self.transformer_blocks]
 
     def call_with_cache(self, previous_codes, cache, index, labels=None):

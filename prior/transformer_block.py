@@ -19,7 +19,7 @@ class TransformerBlock(keras.layers.Layer):
 
     It owns its incremental step: `call_with_cache` takes the one new
     position, writes its key and value into a per-block cache of shape
-    `(batch, 2, sequence_length, num_heads, head_dim)` (keys at `[:, 0]`,
+    `(batch, 2, num_heads, sequence_length, head_dim)` (keys at `[:, 0]`,
     values at `[:, 1]`) and attends over the cached positions `<= index`,
     the way KerasHub's `CachedMultiHeadAttention` does. The attention is
     written here rather than taken from `keras.layers.MultiHeadAttention`
@@ -102,11 +102,16 @@ class TransformerBlock(keras.layers.Layer):
         self.mlp_output.build((*input_shape[:-1], self.intermediate_dim))
 
     def _heads(self, tensor):
-        """`(B, T, hidden_dim)` -> `(B, T, num_heads, head_dim)`."""
-        return ops.reshape(tensor, (ops.shape(tensor)[0], -1, self.num_heads, self.head_dim))
+        """`(B, T, hidden_dim)` -> `(B, num_heads, T, head_dim)`, the layout of the cache.
+
+        Heads before positions, so attending over a cache is a batched matrix product that reads
+        the cache in place (with positions before heads, every step transposed the whole cache).
+        """
+        heads = ops.reshape(tensor, (ops.shape(tensor)[0], -1, self.num_heads, self.head_dim))
+        return ops.transpose(heads, (0, 2, 1, 3))
 
     def _queries_keys_values(self, inputs):
-        """Per-head queries, keys and values of `inputs`, each `(B, T, num_heads, head_dim)`."""
+        """Per-head queries, keys and values of `inputs`, each `(B, num_heads, T, head_dim)`."""
         projected = self.query_key_value(self.attention_norm(inputs))  # (B, T, 3 * D)
         queries, keys, values = ops.split(projected, 3, axis=-1)
         return self._heads(queries), self._heads(keys), self._heads(values)
@@ -117,10 +122,11 @@ class TransformerBlock(keras.layers.Layer):
         Masked scores become `-inf`, so masked positions get a weight of exactly 0 and whatever
         a cache holds there (zeros, before it is filled) does not matter.
         """
-        scores = ops.einsum("bqhd,bkhd->bhqk", queries, keys) / math.sqrt(self.head_dim)
+        scores = ops.einsum("bhqd,bhkd->bhqk", queries, keys) / math.sqrt(self.head_dim)
         scores = ops.where(visible[None, None], scores, ops.cast(float("-inf"), scores.dtype))
         weights = self.dropout_layer(ops.softmax(ops.cast(scores, "float32"), axis=-1), training=training)
-        attended = ops.einsum("bhqk,bkhd->bqhd", ops.cast(weights, values.dtype), values)
+        attended = ops.einsum("bhqk,bhkd->bhqd", ops.cast(weights, values.dtype), values)
+        attended = ops.transpose(attended, (0, 2, 1, 3))  # (B, T, H, Dh)
         attended = ops.reshape(attended, (ops.shape(attended)[0], -1, self.hidden_dim))  # (B, T, D)
         hidden = inputs + self.dropout_layer(self.attention_output(attended), training=training)
         mlp = self.mlp_output(self.mlp_hidden(self.mlp_norm(hidden)))
@@ -143,9 +149,9 @@ class TransformerBlock(keras.layers.Layer):
         return self._attend(inputs, queries, keys, values, visible, training)
 
     def initial_cache(self, batch_size, sequence_length):
-        """An empty key/value cache: zeros `(batch_size, 2, sequence_length, num_heads, head_dim)`."""
+        """An empty key/value cache: zeros `(batch_size, 2, num_heads, sequence_length, head_dim)`."""
         return ops.zeros(
-            (batch_size, 2, sequence_length, self.num_heads, self.head_dim), dtype=self.compute_dtype
+            (batch_size, 2, self.num_heads, sequence_length, self.head_dim), dtype=self.compute_dtype
         )
 
     def call_with_cache(self, inputs, cache, index):
@@ -153,7 +159,7 @@ class TransformerBlock(keras.layers.Layer):
 
         Args:
             inputs: float `(batch, 1, hidden_dim)`, the block's input at position `index`.
-            cache: float `(batch, 2, sequence_length, num_heads, head_dim)` from
+            cache: float `(batch, 2, num_heads, sequence_length, head_dim)` from
                 `initial_cache` or the previous step; entries `< index` are filled.
             index: int scalar tensor, the position being computed.
 
@@ -162,10 +168,10 @@ class TransformerBlock(keras.layers.Layer):
             `call` on the whole sequence at position `index`, and the cache with position
             `index`'s key and value written in.
         """
-        queries, keys, values = self._queries_keys_values(inputs)  # each (B, 1, H, Dh)
-        new_entry = ops.stack([keys, values], axis=1)  # (B, 2, 1, H, Dh)
-        cache = ops.slice_update(cache, (0, 0, index, 0, 0), ops.cast(new_entry, cache.dtype))
-        visible = (ops.arange(ops.shape(cache)[2]) <= index)[None, :]  # (1, T)
+        queries, keys, values = self._queries_keys_values(inputs)  # each (B, H, 1, Dh)
+        new_entry = ops.stack([keys, values], axis=1)  # (B, 2, H, 1, Dh)
+        cache = ops.slice_update(cache, (0, 0, 0, index, 0), ops.cast(new_entry, cache.dtype))
+        visible = (ops.arange(ops.shape(cache)[3]) <= index)[None, :]  # (1, T)
         outputs = self._attend(inputs, queries, cache[:, 0], cache[:, 1], visible, training=False)
         return outputs, cache
 
