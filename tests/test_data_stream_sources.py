@@ -176,6 +176,10 @@ def test_bad_folders_and_options_give_one_line_and_exit_2_with_files_untouched(t
         main(["train", "--run", str(tmp_path / "run"), "--channels", "2"])
     assert exit_status.value.code == 2
     assert "argument --channels: invalid choice: 2" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_status:
+        main(["train", "--run", str(tmp_path / "run"), "--image-size", "64x0"])
+    assert exit_status.value.code == 2
+    assert "argument --image-size: image size must be H or HxW" in capsys.readouterr().err
 
 
 def test_a_file_that_fails_only_in_the_decoder_is_named(tmp_path):

@@ -126,3 +126,71 @@ def test_two_workers_on_localhost_end_with_identical_codebooks_and_priors(tmp_pa
     first, second = (np.load(tmp_path / f"worker{index}.npz") for index in range(2))
     np.testing.assert_array_equal(first["codebook"], second["codebook"])
     np.testing.assert_array_equal(first["prior"], second["prior"])
+
+
+SHARDED_STREAM_SCRIPT = textwrap.dedent(
+    """
+    import sys
+    import numpy as np
+    from vqgen.data import stream_images
+    from vqgen.runs.strategies import make_strategy
+
+    strategy = make_strategy("multiworker")
+    train, _ = stream_images(sys.argv[2], verbose=0).split(0.2, seed=0)
+    data, steps = train.epoch_batches(4, seed=3, first_epoch=0, epochs=2, strategy=strategy)
+    iterator = iter(data)
+    epochs = []
+    for epoch in range(2):
+        seen = []
+        for _ in range(steps):
+            for local in strategy.experimental_local_results(next(iterator)):
+                seen.extend(np.rint(local.numpy()[:, 0, 0, 0] * 255).astype(int).tolist())
+        epochs.append(seen)
+    train_ids = [int(path.rsplit("/", 1)[-1][:2]) for path in train._files[train.positions]]
+    np.savez(sys.argv[1], epoch0=epochs[0], epoch1=epochs[1], train=train_ids, steps=steps)
+    """
+)
+
+
+@pytest.mark.slow
+def test_two_workers_each_read_their_own_share_of_a_streamed_folder(tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    folder = tmp_path / "images"
+    folder.mkdir()
+    for index in range(25):  # image i is filled with the value i
+        Image.fromarray(np.full((4, 4), index, np.uint8)).save(folder / f"{index:02d}.png")
+    cluster = {"worker": [f"127.0.0.1:{port}" for port in free_ports(2)]}
+    workers = []
+    for index in range(2):
+        config = json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}})
+        environment = {**os.environ, "TF_CONFIG": config, "TF_CPP_MIN_LOG_LEVEL": "3"}
+        arguments = [str(tmp_path / f"worker{index}.npz"), str(folder)]
+        workers.append(
+            subprocess.Popen(
+                [sys.executable, "-c", SHARDED_STREAM_SCRIPT, *arguments],
+                env=environment,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+        )
+    try:
+        outputs = [worker.communicate(timeout=180) for worker in workers]
+    finally:
+        for worker in workers:
+            if worker.poll() is None:
+                worker.kill()
+                worker.wait()
+    for worker, (_, stderr) in zip(workers, outputs):
+        assert worker.returncode == 0, stderr[-3000:]
+    first, second = (np.load(tmp_path / f"worker{index}.npz") for index in range(2))
+    train = set(first["train"].tolist())
+    assert train == set(second["train"].tolist()) and 15 <= len(train) < 25
+    assert int(first["steps"]) == int(second["steps"])  # the same number of steps on both
+    for epoch in ("epoch0", "epoch1"):
+        shares = set(first[epoch].tolist()), set(second[epoch].tolist())
+        assert not shares[0] & shares[1]  # disjoint: no file is read by both workers
+        assert shares[0] | shares[1] == train  # together they cover the training split
+    assert first["epoch0"].tolist() != first["epoch1"].tolist()  # reshuffled each epoch

@@ -48,6 +48,18 @@ def _int_list(text):
     return values
 
 
+def _argument_type(parse):
+    """An argparse `type` from a parser raising ValueError: argparse then shows the parser's message."""
+
+    def parsed(text):
+        try:
+            return parse(text)
+        except ValueError as error:
+            raise argparse.ArgumentTypeError(str(error)) from None
+
+    return parsed
+
+
 def _add_settings(group, defaults, prefix="", skip=()):
     """Adds one option per field of the settings dataclass `defaults`, named `--PREFIX-FIELD-NAME`.
 
@@ -72,7 +84,7 @@ def _add_settings(group, defaults, prefix="", skip=()):
             continue
         kind = next((t for t in typing.get_args(field.type) if t is not type(None)), field.type)
         if "cli_type" in field.metadata and kind is not int:  # its own parser, e.g. --image-size 48x64
-            kind = field.metadata["cli_type"]
+            kind = _argument_type(field.metadata["cli_type"])
         elif typing.get_origin(field.type) is tuple:  # a list of integers, e.g. --levels 8,5,5,5
             kind = _int_list
         elif kind is int and "choices" not in field.metadata:

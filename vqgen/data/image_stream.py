@@ -243,27 +243,40 @@ class ImageStream:
             elements = self._elements(tf.data.Dataset.from_tensor_slices(self.positions), with_labels)
         return self._float_batches(elements, batch_size, with_labels)
 
-    def epoch_batches(self, batch_size, seed, first_epoch, epochs):
+    def epoch_batches(self, batch_size, seed, first_epoch, epochs, strategy=None, images_per_epoch=None):
         """Shuffled float32 batches of epochs `first_epoch .. epochs-1`, epoch e in an order set by (seed, e).
 
         Files and arrays are shuffled uniformly, by a permutation of their indices; a sequence
         source (TFDS) by a buffer of `shuffle_buffer` images. Either way epoch `e` is the same
         whether or not the training was interrupted before it (see `vqgen.data.epoch_batches`).
 
+        Under a `MultiWorkerMirroredStrategy` with several workers, a streamed set is read through
+        `strategy.distribute_datasets_from_function`: worker `i` of `n` reads only its share
+        (`shard(n, i)`: every n-th file), in batches of the per-replica size; a worker whose share is
+        one image short repeats the first image(s) of its epoch, so every worker runs the same number
+        of steps per epoch.
+
         Args:
-            batch_size: int >= 1. The last batch of an epoch may be smaller.
+            batch_size: int >= 1. The (global) batch size; the last batch of an epoch may be smaller.
             seed: int. Shuffle seed.
             first_epoch: int. The first epoch to serve (0-based).
             epochs: int. One past the last epoch to serve.
+            strategy: a `tf.distribute.Strategy` or None.
+            images_per_epoch: int or None. Serve exactly this many images per epoch (the epoch's
+                order repeated as needed); None serves each image once.
 
         Returns:
-            `(dataset, steps_per_epoch)`, for `fit(..., steps_per_epoch=...)`.
+            `(dataset, steps_per_epoch)`, for `fit(..., steps_per_epoch=...)`; the dataset is a
+            distributed dataset in the multi-worker case.
         """
+        if self.image_set is None and _worker_count(strategy) > 1:
+            return self._distributed_epoch_batches(strategy, batch_size, seed, first_epoch, epochs)
         if self.image_set is not None:
             return epoch_batches(
                 self.image_set.images, batch_size, seed, first_epoch, epochs, transform=pixels_to_float
             )
-        steps_per_epoch = -(-self.count // int(batch_size))
+        per_epoch = self.count if images_per_epoch is None else int(images_per_epoch)
+        steps_per_epoch = -(-per_epoch // int(batch_size))
         positions = tf.constant(self.positions, tf.int64)
 
         def one_epoch(epoch):
@@ -279,10 +292,31 @@ class ImageStream:
                 elements = self._elements(
                     tf.data.Dataset.from_tensor_slices(tf.gather(positions, order)), False
                 )
+            if images_per_epoch is not None:
+                elements = elements.repeat().take(per_epoch)
             return elements.batch(int(batch_size))  # within the epoch: its last batch may be smaller
 
         batches = tf.data.Dataset.range(first_epoch, epochs).flat_map(one_epoch)
         return batches.map(pixels_to_float).prefetch(tf.data.AUTOTUNE), steps_per_epoch
+
+    def _distributed_epoch_batches(self, strategy, batch_size, seed, first_epoch, epochs):
+        """`epoch_batches` under several workers: each reads only its own share of the images."""
+        workers = _worker_count(strategy)
+        largest_share = -(-self.count // workers)
+        per_replica = -(-int(batch_size) // strategy.num_replicas_in_sync)
+        local_replicas = strategy.num_replicas_in_sync // workers
+        steps_per_epoch = -(-largest_share // (per_replica * local_replicas))
+
+        def dataset_fn(context):
+            share = self.shard(context.num_input_pipelines, context.input_pipeline_id)
+            data, _ = share.epoch_batches(
+                per_replica, seed, first_epoch, epochs, images_per_epoch=largest_share
+            )
+            options = tf.data.Options()
+            options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.OFF
+            return data.with_options(options)  # already this worker's share
+
+        return strategy.distribute_datasets_from_function(dataset_fn), steps_per_epoch
 
     def first_images(self, count):
         """The first `count` images in source order as a uint8 (or float32) array `[n, H, W, C]`."""
@@ -322,6 +356,13 @@ class ImageStream:
             self.num_classes,
             self.name,
         )
+
+
+def _worker_count(strategy):
+    """Workers of a multi-worker strategy (1 for anything else)."""
+    if strategy is None or not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        return 1
+    return int(strategy.extended._num_workers)  # noqa: SLF001  (no public accessor in TF 2.21)
 
 
 @contextlib.contextmanager

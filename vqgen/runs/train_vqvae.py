@@ -150,7 +150,8 @@ def train_vqvae(run_path, overwrite=False, strategy="default", verbose=1, **sett
     )
 
     # Runs from before `precision` existed trained in float32.
-    with make_strategy(strategy).scope(), precision_policy(training.get("precision", "float32")):
+    distribution = make_strategy(strategy)
+    with distribution.scope(), precision_policy(training.get("precision", "float32")):
         model = VQVAE(input_shape=train_images.image_shape, seed=config["data"]["seed"], **config["vqvae"])
         model.compile(optimizer=keras.optimizers.Adam(training["learning_rate"]))
     validation_data = validation_images.batches(training["batch_size"])
@@ -158,8 +159,8 @@ def train_vqvae(run_path, overwrite=False, strategy="default", verbose=1, **sett
     run.write_config(config)
 
     def train_batches(first_epoch):
-        return train_images.epoch_batches(
-            training["batch_size"], config["data"]["seed"], first_epoch, training["epochs"]
+        return train_images.epoch_batches(  # under several workers, each reads only its share
+            training["batch_size"], config["data"]["seed"], first_epoch, training["epochs"], distribution
         )
 
     with naming_undecodable_files(train_images, validation_images):  # a file that fails to decode is named
