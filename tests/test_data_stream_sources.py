@@ -121,12 +121,19 @@ def test_a_tfds_split_streams_without_being_copied_into_numpy(tmp_path, monkeypa
             raise AssertionError("the split was materialised")
 
         monkeypatch.setattr(tfds, "as_numpy", refuse)  # what copying the whole split went through
-        stream = stream_images("tfds:mnist", data_dir=str(tmp_path))
+        stream = stream_images("tfds:mnist", data_dir=str(tmp_path), shuffle_buffer=4)
         assert stream.image_set is None and len(stream) == 12 and stream.num_classes == 10
         images, labels = [], []
         for pixels, batch_labels in stream.batches(5, with_labels=True):
             images.extend(np.rint(pixels.numpy() * 255).astype(np.uint8))
             labels.extend(batch_labels.numpy().tolist())
+        train, _ = stream.split(0.25, seed=0)  # shuffled through a bounded buffer, resumable
+        everything, steps = train.epoch_batches(4, seed=1, first_epoch=0, epochs=2)
+        resumed, _ = train.epoch_batches(4, seed=1, first_epoch=1, epochs=2)
+        uninterrupted = [batch.numpy() for batch in everything]
+        assert len(uninterrupted) == 2 * steps
+        for expected, served_again in zip(uninterrupted[steps:], resumed):
+            np.testing.assert_array_equal(served_again.numpy(), expected)
     np.testing.assert_array_equal(np.stack(images), np.stack([ex["image"] for ex in reference]))
     assert labels == [int(ex["label"]) for ex in reference]
 
