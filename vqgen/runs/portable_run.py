@@ -1,12 +1,19 @@
 """Exporting a trained run folder for LiteRT or ONNX Runtime (`vqgen export --format litert|onnx`)."""
 
+import contextlib
+import os
+
 from vqgen.portable_export import export_portable
+from vqgen.runs.export_run import _is_inside
 from vqgen.runs.model_files import load_stage_model
 from vqgen.runs.run_folder import RunFolder
+from vqgen.runs.run_lock import RunLock
 
 
 def export_portable_run(run_path, out, format, overwrite=False):
     """Exports a run's VQ-VAE (and its prior, if trained) with `vqgen.portable_export.export_portable`.
+
+    As `export_run`: an export into the run folder holds the run's `RunLock`, one elsewhere does not.
 
     Args:
         run_path: str. A run folder with at least a trained VQ-VAE.
@@ -18,12 +25,15 @@ def export_portable_run(run_path, out, format, overwrite=False):
         FileNotFoundError: the run or its VQ-VAE is missing.
         FileExistsError: `out` exists and `overwrite` is False.
         ImportError: the converter is missing (`pip install -e '.[export]'`).
+        BlockingIOError: `out` is inside the run and another process is writing the run.
 
     Example:
     >>> export_portable_run("runs/digits", "exported/digits-litert", "litert")  # doctest: +SKIP
     """
     run = RunFolder(run_path)
-    run.read_config()
-    vqvae = load_stage_model(run, "vqvae")
-    prior_model = load_stage_model(run, "prior") if run.finished("prior") else None
-    export_portable(out, vqvae, prior_model, format=format, overwrite=overwrite)
+    inside = os.path.isdir(run.path) and _is_inside(out, run.path)
+    with RunLock(run.path) if inside else contextlib.nullcontext():
+        run.read_config()
+        vqvae = load_stage_model(run, "vqvae")
+        prior_model = load_stage_model(run, "prior") if run.finished("prior") else None
+        export_portable(out, vqvae, prior_model, format=format, overwrite=overwrite)
