@@ -323,7 +323,16 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="32x32 images, K=64: a smoke run")
     parser.add_argument("--json", metavar="PATH", help="also write the machine, settings and rows here")
-    parser.add_argument("--skip-memory", action="store_true", help="no peak-memory subprocesses")
+    parser.add_argument(
+        "--sections",
+        default="stage1,prior,memory",
+        help="comma-separated sections to run: stage1, prior, memory (default: all)",
+    )
+    parser.add_argument(
+        "--prior-variants",
+        default=",".join(PRIOR_VARIANTS),
+        help="comma-separated prior variants to time and measure (default: all)",
+    )
     parser.add_argument("--memory-worker", help=argparse.SUPPRESS)  # internal: one measuring subprocess
     args = parser.parse_args()
     if args.memory_worker:
@@ -341,7 +350,11 @@ def main():
     )
     start = time.perf_counter()
     rows = []
-    sections = [benchmark_stage1, benchmark_prior] + ([] if args.skip_memory else [benchmark_memory])
+    chosen = args.prior_variants.split(",")
+    for name in [name for name in PRIOR_VARIANTS if name not in chosen]:
+        del PRIOR_VARIANTS[name]
+    known = {"stage1": benchmark_stage1, "prior": benchmark_prior, "memory": benchmark_memory}
+    sections = [known[name] for name in args.sections.split(",")]
     for section in sections:
         section_start = time.perf_counter()
         section(settings, rows)
