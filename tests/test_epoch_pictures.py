@@ -2,6 +2,7 @@
 
 import os
 
+import pytest
 import tensorflow as tf
 
 
@@ -17,6 +18,7 @@ def summaries(folder):
     return found
 
 
+@pytest.mark.slow  # the tiny_run fixture trains a run
 def test_each_epoch_adds_reconstructions_codebook_usage_and_samples(tiny_run):
     stage1 = summaries(os.path.join(tiny_run, "logs", "vqvae", "validation"))
     assert len(stage1) == 2  # one event file per epoch

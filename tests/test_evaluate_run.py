@@ -63,6 +63,7 @@ def test_evaluate_writes_figures_pictures_and_caches_the_classifier(tiny_run, ca
     assert accuracy == pytest.approx(samples["classifier_validation_accuracy"])
 
 
+@pytest.mark.slow
 def test_evaluate_refuses_images_of_another_shape(tiny_run, tmp_path):
     source = tmp_path / "small.npz"
     np.savez(source, images=np.zeros((4, 8, 8, 1), np.uint8))

@@ -37,6 +37,7 @@ def test_a_default_run_prints_no_tensorflow_cpp_lines(tmp_path):
     assert not CPP_LOG_LINE.findall(result.stderr), result.stderr[-3000:]
 
 
+@pytest.mark.slow
 def test_verbose_shows_the_cpp_log_before_the_error_line(tmp_path):
     # (the quiet default is the test above: a whole run without one C++ line)
     verbose = run_command(["sample", "--run", "missing", "--out", "x.png", "--verbose"], tmp_path)
