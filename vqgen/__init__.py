@@ -5,7 +5,6 @@ images as grids of integers; stage 2 (the `prior` package) is a gated PixelCNN o
 """
 
 from vqgen import data
-from vqgen.export import export_saved_model
 from vqgen.models import (
     VQVAE,
     Decoder,
@@ -18,6 +17,16 @@ from vqgen.models import (
 )
 
 __version__ = "0.1.0"
+
+
+def __getattr__(name):
+    """Imports `export_saved_model` on first use: the exporter joins both stages and imports `prior`,
+    which `import vqgen` and the stage-1 models never do (tests/test_package_boundaries.py)."""
+    if name == "export_saved_model":
+        from vqgen.export import export_saved_model
+
+        return export_saved_model
+    raise AttributeError(f"module 'vqgen' has no attribute {name!r}")
 
 __all__ = [
     "data",
