@@ -53,6 +53,7 @@ def test_models_built_under_a_mixed_policy_compute_in_it_with_float32_variables(
     assert pixelcnn(codes).dtype == "float32"
 
 
+@pytest.mark.slow  # trains both stages of a tiny run: about 150 s on 2 loaded cores
 def test_both_stages_train_under_the_chosen_precision_and_load_in_float32(tmp_path):
     run = tmp_path / "run"
     common = dict(epochs=1, batch_size=32, precision="mixed_bfloat16")
