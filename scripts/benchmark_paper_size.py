@@ -316,7 +316,7 @@ def benchmark_memory(settings, rows):
                 "MiB",
                 1,
                 {},
-                f"over {what[kind]} (tracing included) in a fresh process built its model; "
+                f"over {what[kind]} (tracing included) in a fresh process that built its model; "
                 f"process peak {memory['process_peak_mebibytes']:,.0f} MiB",
             )
         )
