@@ -1,6 +1,7 @@
 """`ImageStream`: a dataset read lazily from its source, batch by batch, inside `tf.data`."""
 
 import contextlib
+import functools
 import hashlib
 
 import numpy as np
@@ -280,7 +281,7 @@ class ImageStream:
         positions = tf.constant(self.positions, tf.int64)
 
         def one_epoch(epoch):
-            epoch_seed = tf.stack([tf.constant(seed, tf.int64), epoch])
+            epoch_seed = tf.constant([seed, epoch], tf.int64)
             if self._sequence is not None:  # read in order: a bounded buffer, seeded by (seed, epoch)
                 elements = self._sequence_part(False).shuffle(
                     self.shuffle_buffer, seed=seed * 1000003 + epoch
@@ -296,7 +297,11 @@ class ImageStream:
                 elements = elements.repeat().take(per_epoch)
             return elements.batch(int(batch_size))  # within the epoch: its last batch may be smaller
 
-        batches = tf.data.Dataset.range(first_epoch, epochs).flat_map(one_epoch)
+        # One dataset per epoch, chained: `epoch` stays a Python int, so a sequence source's shuffle
+        # gets a static seed (a traced epoch inside `flat_map` cannot seed `Dataset.shuffle`).
+        epoch_datasets = [one_epoch(epoch) for epoch in range(first_epoch, epochs)]
+        empty = [one_epoch(first_epoch).take(0)]
+        batches = functools.reduce(tf.data.Dataset.concatenate, epoch_datasets or empty)
         return batches.map(pixels_to_float).prefetch(tf.data.AUTOTUNE), steps_per_epoch
 
     def _distributed_epoch_batches(self, strategy, batch_size, seed, first_epoch, epochs):
