@@ -86,9 +86,7 @@ def check_labels(labels, count, num_classes):
             )
         return None
     if num_classes is None:
-        raise ValueError(
-            "labels were given but this prior is unconditional (num_classes=None); drop labels"
-        )
+        raise ValueError("labels were given but this prior is unconditional (num_classes=None); drop labels")
     labels = np.asarray(labels)
     if labels.ndim != 1 or not np.issubdtype(labels.dtype, np.integer):
         raise ValueError(

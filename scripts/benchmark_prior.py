@@ -71,9 +71,7 @@ def main():
         verbose=2,
         validation_data=(validation_codes,),
     )
-    bits = model.evaluate(validation_codes, batch_size=256, verbose=0, return_dict=True)[
-        "bits_per_code"
-    ]
+    bits = model.evaluate(validation_codes, batch_size=256, verbose=0, return_dict=True)["bits_per_code"]
 
     rows, columns = vqvae.grid_shape
     print(

@@ -28,6 +28,7 @@ def __getattr__(name):
         return export_saved_model
     raise AttributeError(f"module 'vqgen' has no attribute {name!r}")
 
+
 __all__ = [
     "data",
     "Decoder",
