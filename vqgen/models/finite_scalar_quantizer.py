@@ -11,7 +11,7 @@ import numpy as np
 import tensorflow as tf
 
 from vqgen.models.distribute import sum_across_replicas
-from vqgen.models.vector_quantizer import Quantization
+from vqgen.models.vector_quantizer import Quantization, checked_codes
 
 
 @keras.saving.register_keras_serializable(package="vqgen")
@@ -175,24 +175,7 @@ class FiniteScalarQuantizer(keras.layers.Layer):
             ValueError: `codes` not integers, or (eagerly) a code outside `[0, prod(levels))`;
                 in a graph, `tf.errors.InvalidArgumentError` for the latter.
         """
-        codes = tf.convert_to_tensor(codes)
-        if not codes.dtype.is_integer:
-            raise ValueError(f"codes must be integers. Received: dtype={codes.dtype.name}")
-        codes = tf.cast(codes, "int32")
-        message = f"codes must be in [0, {self.num_embeddings}): use codes produced by this model"
-        if tf.executing_eagerly():
-            if tf.size(codes) > 0 and (
-                tf.reduce_min(codes) < 0 or tf.reduce_max(codes) >= self.num_embeddings
-            ):
-                low, high = int(tf.reduce_min(codes)), int(tf.reduce_max(codes))
-                raise ValueError(f"{message}. Received codes in [{low}, {high}]")
-        else:
-            checks = [
-                tf.debugging.assert_non_negative(codes, message=message),
-                tf.debugging.assert_less(codes, self.num_embeddings, message=message),
-            ]
-            with tf.control_dependencies(checks):
-                codes = tf.identity(codes)
+        codes = checked_codes(codes, self.num_embeddings)
         digits = (codes[..., tf.newaxis] // self._basis) % np.array(self.levels, dtype="int32")  # (..., d)
         return (tf.cast(digits, "float32") - self._half_width) / self._half_width
 

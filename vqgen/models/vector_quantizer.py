@@ -26,6 +26,43 @@ Fields:
 """
 
 
+def checked_codes(codes, num_embeddings):
+    """Returns `codes` as int32, refusing non-integers and codes outside `[0, num_embeddings)`.
+
+    Shared by every quantizer's `lookup`.
+
+    Args:
+        codes: integer tensor-like of any shape.
+        num_embeddings: int. The number of codes.
+
+    Returns:
+        int32 tensor of the same shape (in a graph, guarded by assertions).
+
+    Raises:
+        ValueError: non-integer codes, or (eagerly) a code out of range; in a graph a code out of
+            range fails with `tf.errors.InvalidArgumentError`.
+
+    Example:
+    >>> checked_codes([[0, 3]], num_embeddings=4)  # doctest: +SKIP
+    """
+    codes = tf.convert_to_tensor(codes)
+    if not codes.dtype.is_integer:
+        raise ValueError(f"codes must be integers. Received: dtype={codes.dtype.name}")
+    codes = tf.cast(codes, "int32")
+    message = f"codes must be in [0, {num_embeddings}): use codes produced by this model"
+    if tf.executing_eagerly():
+        if tf.size(codes) > 0 and (tf.reduce_min(codes) < 0 or tf.reduce_max(codes) >= num_embeddings):
+            low, high = int(tf.reduce_min(codes)), int(tf.reduce_max(codes))
+            raise ValueError(f"{message}. Received codes in [{low}, {high}]")
+        return codes
+    checks = [
+        tf.debugging.assert_non_negative(codes, message=message),
+        tf.debugging.assert_less(codes, num_embeddings, message=message),
+    ]
+    with tf.control_dependencies(checks):
+        return tf.identity(codes)
+
+
 @keras.saving.register_keras_serializable(package="vqgen")
 class VectorQuantizer(keras.layers.Layer):
     """Replaces every D-dimensional vector by its nearest entry of a learned codebook.
@@ -268,24 +305,7 @@ class VectorQuantizer(keras.layers.Layer):
             ValueError: (eagerly) or `tf.errors.InvalidArgumentError` (in a graph) when a code is
                 outside `[0, num_embeddings)`.
         """
-        codes = tf.convert_to_tensor(codes)
-        if not codes.dtype.is_integer:
-            raise ValueError(f"codes must be integers. Received: dtype={codes.dtype.name}")
-        codes = tf.cast(codes, "int32")
-        message = f"codes must be in [0, {self.num_embeddings}): use codes produced by this model"
-        if tf.executing_eagerly():
-            if tf.size(codes) > 0 and (
-                tf.reduce_min(codes) < 0 or tf.reduce_max(codes) >= self.num_embeddings
-            ):
-                low, high = int(tf.reduce_min(codes)), int(tf.reduce_max(codes))
-                raise ValueError(f"{message}. Received codes in [{low}, {high}]")
-        else:
-            checks = [
-                tf.debugging.assert_non_negative(codes, message=message),
-                tf.debugging.assert_less(codes, self.num_embeddings, message=message),
-            ]
-            with tf.control_dependencies(checks):
-                codes = tf.identity(codes)
+        codes = checked_codes(codes, self.num_embeddings)
         return tf.gather(self.codebook, codes)
 
     def get_config(self):
