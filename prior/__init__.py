@@ -11,7 +11,12 @@ Convolutional Autoregressive Models", the Transformer's key/value cache (all in
 `prior.sampling`). The package works on any integer grids and imports nothing from `vqgen`.
 """
 
+from tensorflow_backend import require_tensorflow_backend
+
+require_tensorflow_backend("prior")  # one ImportError under another Keras backend, before Keras loads it
+
 from prior.autoregressive_prior import AutoregressivePrior
+from prior.code_prior import CodePrior
 from prior.gated_block import GatedBlock
 from prior.masked_conv2d import MaskedConv2D
 from prior.pixelcnn import PixelCNN
@@ -21,6 +26,7 @@ from prior.transformer_block import TransformerBlock
 
 __all__ = [
     "AutoregressivePrior",
+    "CodePrior",
     "GatedBlock",
     "MaskedConv2D",
     "PixelCNN",

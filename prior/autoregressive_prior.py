@@ -1,10 +1,7 @@
-"""`AutoregressivePrior`: what every prior over code grids shares (checks, loss, log_prob, sampling)."""
+"""`AutoregressivePrior`: what every raster-order prior shares (loss, log_prob, sampling loops)."""
 
 import functools
 import math
-import numbers
-import secrets
-import types
 
 import keras
 import numpy as np
@@ -12,24 +9,25 @@ import tensorflow as tf
 from keras import ops
 
 from prior import sampling
-from prior.arguments import check_code_grid, check_labels, is_int
+from prior.arguments import is_int
+from prior.code_prior import CodePrior
 from prior.distribute import logs_for_all_strategies, scale_loss_for_replicas
 
 LOG_PROB_BATCH_SIZE = 256
 
 
 @keras.saving.register_keras_serializable(package="prior")
-class AutoregressivePrior(keras.Model):
+class AutoregressivePrior(CodePrior):
     """Base of the priors over `(rows, cols)` grids of codes in `[0, K)`.
 
     A subclass models `p(codes) = prod_t p(code_t | code_<t)` in raster order
     (optionally given a class label): it builds its layers in `__init__`,
     returns logits `(batch, rows, cols, K)` from `call` and names its
     incremental sampling loop in `CACHED_SAMPLER` (a function of
-    `prior.sampling`). This class gives every prior the same surface and the
-    same idioms: argument checks (`check_codes`), the loss and the
-    `bits_per_code` metric for `compile`/`fit`, `log_prob`, the compiled
-    functions kept by `_compiled`, and `sample` / `sample_codes` over the
+    `prior.sampling`). On top of `CodePrior` (checks, `_compiled`), this class
+    gives every autoregressive prior the same surface: the loss and the
+    `bits_per_code` metric for `compile`/`fit`, `log_prob`, and
+    `sample` / `sample_codes` over the
     loops of `prior.sampling` (all drawing with `sampling.draw_codes`, so a
     seed gives the same grids with every loop, in-process or exported).
 
@@ -53,53 +51,9 @@ class AutoregressivePrior(keras.Model):
     CACHED_SAMPLER = None
 
     def __init__(self, num_embeddings, grid_shape, num_classes=None, **kwargs):
-        if not is_int(num_embeddings) or num_embeddings < 2:
-            raise ValueError(f"num_embeddings must be an int >= 2. Received: num_embeddings={num_embeddings}")
-        if (
-            not isinstance(grid_shape, (tuple, list))
-            or len(grid_shape) != 2
-            or not all(is_int(side) and side >= 1 for side in grid_shape)
-        ):
-            raise ValueError(
-                f"grid_shape must be (rows, cols) with positive ints. Received: grid_shape={grid_shape}"
-            )
-        if num_classes is not None and (not is_int(num_classes) or num_classes < 1):
-            raise ValueError(f"num_classes must be None or an int >= 1. Received: num_classes={num_classes}")
-        super().__init__(**kwargs)
-        self.num_embeddings = int(num_embeddings)
-        self.grid_shape = (int(grid_shape[0]), int(grid_shape[1]))
-        self.num_classes = None if num_classes is None else int(num_classes)
-
+        super().__init__(num_embeddings, grid_shape, num_classes=num_classes, **kwargs)
         # Metric shown by fit/evaluate
         self.bits_per_code_tracker = keras.metrics.Mean(name="bits_per_code")
-
-        # Compiled functions keyed by static configuration (see `_compiled`)
-        self._compiled_functions = types.SimpleNamespace(by_key={})
-
-    @property
-    def conditional(self):
-        """Whether the model takes class labels."""
-        return self.num_classes is not None
-
-    def _split_inputs(self, inputs):
-        """`(codes, labels)` from `call`'s inputs: a codes tensor, or a `{"codes", "labels"}` dict.
-
-        Raises:
-            ValueError: labels given to an unconditional model, or missing for a conditional one.
-        """
-        kind = type(self).__name__
-        if isinstance(inputs, dict):
-            if not self.conditional:
-                raise ValueError(
-                    f"this {kind} is unconditional (num_classes=None); "
-                    "call it on the codes tensor, not a dict"
-                )
-            return inputs["codes"], inputs["labels"]
-        if self.conditional:
-            raise ValueError(
-                f'this {kind} is class-conditional; call it on {{"codes": codes, "labels": labels}}'
-            )
-        return inputs, None
 
     # ------------------------------------------------------------------ training
 
@@ -146,51 +100,7 @@ class AutoregressivePrior(keras.Model):
         self.bits_per_code_tracker.update_state(nats / math.log(2.0))
         return logs_for_all_strategies(super().compute_metrics(x, y, y_pred, sample_weight))
 
-    # ------------------------------------------------------------------ checks and likelihood
-
-    def check_codes(self, codes, labels=None):
-        """Validates code grids (and labels) for this prior.
-
-        Args:
-            codes: integer array `(batch, rows, cols)` with values in `[0, K)`.
-            labels: integer array `(batch,)` in `[0, num_classes)` for a
-                conditional prior; None for an unconditional one.
-
-        Returns:
-            A tuple `(codes, labels)` as int32 NumPy arrays (`labels` None when
-            unconditional).
-
-        Raises:
-            ValueError: for non-integer codes, a grid shape other than
-                `grid_shape`, codes outside `[0, K)`, labels given to an
-                unconditional prior or missing for a conditional one, labels
-                outside `[0, num_classes)` or a label count that does not
-                match the number of grids.
-
-        Example:
-
-        >>> codes, labels = model.check_codes(codes, labels)
-        """
-        codes = check_code_grid(codes, self.grid_shape, self.num_embeddings)
-        return codes, check_labels(labels, codes.shape[0], self.num_classes)
-
-    def _compiled(self, key, build):
-        """The `tf.function` for `key`, made by `build()` on first use and kept.
-
-        The functions live in a plain `types.SimpleNamespace` created in
-        `__init__`, so neither Keras tracking nor SavedModel export walks them.
-
-        Args:
-            key: hashable, the static configuration the function is traced for.
-            build: callable with no arguments returning the `tf.function`.
-
-        Returns:
-            The kept `tf.function`.
-        """
-        functions = self._compiled_functions.by_key
-        if key not in functions:
-            functions[key] = build()
-        return functions[key]
+    # ------------------------------------------------------------------ likelihood
 
     def log_prob(self, codes, labels=None):
         """Log-likelihood of each code grid, in nats.
@@ -352,31 +262,13 @@ class AutoregressivePrior(keras.Model):
 
         >>> grids = model.sample(16, temperature=0.8, top_k=32, seed=0)
         """
-        if not is_int(num) or num < 1:
-            raise ValueError(f"num must be an int >= 1; received num={num!r}")
-        if (
-            not isinstance(temperature, numbers.Real)
-            or isinstance(temperature, bool)
-            or not np.isfinite(np.float32(temperature))
-            or np.float32(temperature) <= 0
-        ):
-            raise ValueError(
-                "temperature must be a finite number > 0 (as a float32); "
-                f"received temperature={temperature!r}"
-            )
+        labels, seed = self.check_sampling_arguments(num, temperature, labels, seed)
         if top_k is not None and (not is_int(top_k) or not 1 <= top_k <= self.num_embeddings):
             raise ValueError(
                 f"top_k must be None or an int in [1, {self.num_embeddings}] (num_embeddings); "
                 f"received top_k={top_k!r}"
             )
-        if seed is None:
-            seed = secrets.randbits(63)
-        elif not is_int(seed) or not -(2**63) <= seed < 2**63:
-            raise ValueError(f"seed must be None or an int64 integer; received seed={seed!r}")
         method = self.resolve_sampling_method(method)
-        if labels is not None and is_int(labels):
-            labels = np.full((num,), labels)
-        labels = check_labels(labels, num, self.num_classes)
         grids = self.sample_codes(
             tf.constant(num, tf.int32),
             tf.constant(temperature, tf.float32),
@@ -386,11 +278,3 @@ class AutoregressivePrior(keras.Model):
             method=method,
         )
         return grids.numpy()
-
-    def get_config(self):
-        return {
-            **super().get_config(),
-            "num_embeddings": self.num_embeddings,
-            "grid_shape": self.grid_shape,
-            "num_classes": self.num_classes,
-        }
