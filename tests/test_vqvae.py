@@ -234,3 +234,21 @@ def test_fsq_gain_is_set_from_the_first_training_batch_only():
     np.testing.assert_allclose(model.latent_scale.numpy(), 1 / latents.std(axis=0), rtol=1e-3)
     expected = model.quantizer.indices(model.encoder(images) * model.latent_scale)
     np.testing.assert_array_equal(model.encode(images), expected)
+
+
+def test_rvq_logs_each_levels_usage_as_counted_from_its_codes():
+    model = tiny_vqvae(quantizer="rvq", num_quantizers=2, num_embeddings=8)
+    model.compile(optimizer="adam")
+    history = model.fit(blobs(32), epochs=1, batch_size=16, verbose=0)  # data-initialised codebooks
+    assert {"perplexity_level_0", "codes_used_level_1"} <= set(history.history)
+    images = blobs(16, seed=5)
+    logs = model.evaluate(images, batch_size=16, verbose=0, return_dict=True)  # one fixed batch
+    codes = model.encode(images)  # (16, 2, 3, 2)
+    perplexities = []
+    for level in range(2):
+        counts = np.bincount(codes[..., level].ravel(), minlength=8)
+        p = counts[counts > 0] / counts.sum()
+        perplexities.append(np.exp(-np.sum(p * np.log(p))))
+        assert logs[f"perplexity_level_{level}"] == pytest.approx(perplexities[-1], rel=1e-4)
+        assert logs[f"codes_used_level_{level}"] == pytest.approx(np.count_nonzero(counts) / 8)
+    assert logs["perplexity"] == pytest.approx(np.mean(perplexities), rel=1e-4)

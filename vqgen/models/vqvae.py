@@ -23,6 +23,8 @@ from vqgen.settings import VQVAE_DEFAULTS
 
 INFERENCE_BATCH_SIZE = 256
 QUANTIZERS = ("vq", "fsq", "rvq")
+# What residual VQ logs for each level as `NAME_level_I` (fields of `LevelStats`).
+LEVEL_METRICS = ("perplexity", "codes_used")
 
 
 @keras.saving.register_keras_serializable(package="vqgen")
@@ -44,7 +46,10 @@ class VQVAE(keras.Model):
     images in [0, 1] (a dataset may also yield `(images, labels)`; labels are ignored). The loss is
     the mean squared reconstruction error plus the quantizer's loss; `fit` logs `loss`,
     `reconstruction_loss`, `vq_loss`, `perplexity`, `codes_used` (fraction of the K codes used by
-    the batch) and `psnr` (dB, for images in [0, 1]).
+    the batch) and `psnr` (dB, for images in [0, 1]). For `"rvq"`, `perplexity` and `codes_used`
+    are the mean over the levels used, and each level `i` is also logged as `perplexity_level_i`
+    and `codes_used_level_i` (a level dropped by quantizer dropout reports the codes it would
+    have picked).
 
     The defaults (`vqgen.settings.VQVAESettings`) are the ones measured in
     `scripts/compare_keras_example.py`: an EMA codebook
@@ -189,11 +194,11 @@ class VQVAE(keras.Model):
         self.quantizer = quantizer_layer
         self.decoder = decoder or Decoder(channels, name="decoder", **widths)
 
-        # Metrics shown by fit/evaluate
-        self.trackers = [
-            keras.metrics.Mean(name=name)
-            for name in ("loss", "reconstruction_loss", "vq_loss", "perplexity", "codes_used", "psnr")
-        ]
+        # Metrics shown by fit/evaluate; residual VQ also logs each level's usage.
+        names = ["loss", "reconstruction_loss", "vq_loss", "perplexity", "codes_used", "psnr"]
+        if quantizer == "rvq":
+            names += [f"{name}_level_{level}" for level in range(num_quantizers) for name in LEVEL_METRICS]
+        self.trackers = [keras.metrics.Mean(name=name) for name in names]
         self._compiled_functions = types.SimpleNamespace(cache={})
         self.build((None,) + self.image_shape)
 
@@ -273,11 +278,14 @@ class VQVAE(keras.Model):
     def _loss_terms(self, images, training):
         images = tf.cast(images, "float32")
         latents = self._latents(images, training=training)
-        result = self.quantizer.quantize_with_stats(latents, training=training)
+        if self.quantizer_kind == "rvq":
+            result, level_stats = self.quantizer.quantize_with_level_stats(latents, training=training)
+        else:
+            result, level_stats = self.quantizer.quantize_with_stats(latents, training=training), None
         reconstructions = tf.cast(self.decoder(result.quantized, training=training), "float32")
         squared_error = tf.reduce_mean(tf.square(reconstructions - images), axis=[1, 2, 3])  # (B,)
         reconstruction_loss = tf.reduce_mean(squared_error)
-        return {
+        terms = {
             "loss": reconstruction_loss + result.loss,
             "reconstruction_loss": reconstruction_loss,
             "vq_loss": result.loss,
@@ -285,6 +293,12 @@ class VQVAE(keras.Model):
             "codes_used": result.codes_used,
             "psnr": tf.reduce_mean(-10.0 * tf.math.log(squared_error + 1e-10) / math.log(10.0)),
         }
+        if level_stats is not None:  # residual VQ: each level's usage
+            for level in range(self.code_depth):
+                terms.update(
+                    {f"{name}_level_{level}": getattr(level_stats, name)[level] for name in LEVEL_METRICS}
+                )
+        return terms
 
     def _update_trackers(self, terms):
         for tracker in self.trackers:
