@@ -1,12 +1,17 @@
-"""The `vqgen` console command: a quiet TensorFlow start-up, then `vqgen.cli.main`.
+"""The `vqgen` console command: the TensorFlow backend, a quiet TensorFlow start-up, then `vqgen.cli.main`.
 
 TensorFlow reads `TF_CPP_MIN_LOG_LEVEL` once, when it loads, and importing any `vqgen` module loads
 it (the package's `__init__` imports the models), so the variable must be set before the first
-`vqgen` import: this module lives outside the package for that reason only. TensorFlow 2.21 also
+`vqgen` import: this module lives outside the package for that reason (and the next). TensorFlow 2.21 also
 writes a few INFO lines (oneDNN, no CUDA driver) while its libraries load, before its logging
 honours the variable; those are held back here and shown only if the import fails.
 
+The toolkit is TensorFlow-only, so the command sets `KERAS_BACKEND=tensorflow` before Keras loads,
+whatever the environment or `~/.keras/keras.json` says (`import vqgen` itself refuses another backend
+with one ImportError, see tensorflow_backend.py).
+
 vqgen run             # no TensorFlow C++ lines (E0000/W0000/I0000) on stderr
+KERAS_BACKEND=jax vqgen run   # runs on TensorFlow all the same
 vqgen run --verbose   # TensorFlow's C++ log as TensorFlow prints it
 """
 
@@ -14,6 +19,8 @@ import contextlib
 import os
 import sys
 import tempfile
+
+from tensorflow_backend import KERAS_BACKEND
 
 # Hides TensorFlow's C++ INFO, WARNING and ERROR lines (`vqgen` reports its own errors itself).
 QUIET_LOG_LEVEL = "3"
@@ -39,9 +46,10 @@ def _held_back_stderr():
 
 
 def main(argv=None):
-    """Runs the `vqgen` command with TensorFlow's C++ log hidden unless `--verbose` is given.
+    """Runs the `vqgen` command on the TensorFlow backend, TensorFlow's C++ log hidden unless `--verbose`.
 
     An explicit `TF_CPP_MIN_LOG_LEVEL` in the environment is kept (and the start-up lines shown).
+    `KERAS_BACKEND` is set to `tensorflow` whatever it was (e.g. `jax` for a user's other work).
 
     Args:
         argv: list of str or None (then `sys.argv[1:]`).
@@ -50,6 +58,7 @@ def main(argv=None):
         The exit status of `vqgen.cli.main`.
     """
     argv = sys.argv[1:] if argv is None else argv
+    os.environ["KERAS_BACKEND"] = KERAS_BACKEND  # read once, when Keras is first imported
     quiet = "--verbose" not in argv and "TF_CPP_MIN_LOG_LEVEL" not in os.environ
     if quiet:
         os.environ["TF_CPP_MIN_LOG_LEVEL"] = QUIET_LOG_LEVEL
