@@ -4,6 +4,9 @@ import numbers
 
 import numpy as np
 
+# The largest finite float32: a temperature or guidance above it would become inf in the compiled samplers.
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+
 
 def is_int(value):
     """Whether `value` is an integer (Python or NumPy), booleans excluded.

@@ -221,7 +221,7 @@ class AutoregressivePrior(CodePrior):
             )
             checks.append(tf.debugging.assert_greater_equal(labels, 0, message="labels must be >= 0"))
             checks.append(
-                tf.debugging.assert_less(labels, self.num_classes, message="labels must be < num_classes")
+                tf.debugging.assert_less(labels, self.label_rows, message="labels must be < label_rows")
             )
         sampler = self.CACHED_SAMPLER if method == "cached" else sampling.sample_full
         function = self._compiled(

@@ -7,10 +7,8 @@ import types
 import keras
 import numpy as np
 
-from prior.arguments import check_code_grid, check_labels, is_int
-
-# The largest finite float32: a temperature above it would become inf in the compiled samplers.
-FLOAT32_MAX = float(np.finfo(np.float32).max)
+from prior.arguments import FLOAT32_MAX, check_code_grid, check_labels, is_int
+from prior.guidance import check_guidance, drop_labels
 
 
 @keras.saving.register_keras_serializable(package="prior")
@@ -23,10 +21,21 @@ class CodePrior(keras.Model):
     `sample` takes; and `_compiled`, the one cache of the `tf.function`s a prior
     builds. `prior.AutoregressivePrior` (PixelCNN, Transformer) derives from it.
 
+    Classifier-free guidance (`prior.guidance`): a conditional prior built with
+    `label_dropout > 0` has one more label, the "no label" class `num_classes`
+    (`no_label`), which replaces each training label with probability
+    `label_dropout` (`_split_inputs` with `training=True`); its label embeddings
+    have `label_rows = num_classes + 1` rows and `supports_guidance` is True.
+    With `label_dropout == 0` (the default, and every prior saved before the
+    option existed) the embeddings keep `num_classes` rows.
+
     Args:
         num_embeddings: int >= 2, the number `K` of distinct codes.
         grid_shape: tuple `(rows, cols)` of positive ints, the code grid shape.
         num_classes: optional int >= 1; when set the model is class-conditional.
+        label_dropout: float in `[0, 1)`, the probability that a training label is
+            replaced by the "no label" class; > 0 only for a conditional prior.
+            Defaults to 0.
         **kwargs: base `keras.Model` arguments (`name`, ...).
 
     Raises:
@@ -38,7 +47,7 @@ class CodePrior(keras.Model):
     ...     def call(self, inputs, training=None): ...
     """
 
-    def __init__(self, num_embeddings, grid_shape, num_classes=None, **kwargs):
+    def __init__(self, num_embeddings, grid_shape, num_classes=None, label_dropout=0.0, **kwargs):
         if not is_int(num_embeddings) or num_embeddings < 2:
             raise ValueError(f"num_embeddings must be an int >= 2. Received: num_embeddings={num_embeddings}")
         if (
@@ -51,10 +60,28 @@ class CodePrior(keras.Model):
             )
         if num_classes is not None and (not is_int(num_classes) or num_classes < 1):
             raise ValueError(f"num_classes must be None or an int >= 1. Received: num_classes={num_classes}")
+        if (
+            not isinstance(label_dropout, numbers.Real)
+            or isinstance(label_dropout, bool)
+            or not 0 <= label_dropout < 1
+        ):
+            raise ValueError(
+                f"label_dropout must be a float in [0, 1). Received: label_dropout={label_dropout}"
+            )
+        if label_dropout > 0 and num_classes is None:
+            raise ValueError(
+                f"label_dropout needs a class-conditional prior (num_classes set). "
+                f"Received: label_dropout={label_dropout}, num_classes=None"
+            )
         super().__init__(**kwargs)
         self.num_embeddings = int(num_embeddings)
         self.grid_shape = (int(grid_shape[0]), int(grid_shape[1]))
         self.num_classes = None if num_classes is None else int(num_classes)
+        self.label_dropout = float(label_dropout)
+        # The draws of label dropout; only a prior that drops labels has (and saves) this state
+        self.label_dropout_seeds = (
+            keras.random.SeedGenerator(name="label_dropout_seeds") if label_dropout else None
+        )
 
         # Compiled functions keyed by static configuration (see `_compiled`)
         self._compiled_functions = types.SimpleNamespace(by_key={})
@@ -64,8 +91,28 @@ class CodePrior(keras.Model):
         """Whether the model takes class labels."""
         return self.num_classes is not None
 
-    def _split_inputs(self, inputs):
+    @property
+    def supports_guidance(self):
+        """Whether `sample`/`inpaint` accept a guidance other than 1: trained with label dropout."""
+        return self.label_dropout > 0
+
+    @property
+    def no_label(self):
+        """The "no label" class, `num_classes`, of a prior that supports guidance; else None."""
+        return self.num_classes if self.supports_guidance else None
+
+    @property
+    def label_rows(self):
+        """Rows of the label embeddings: `num_classes`, plus the "no label" row with label dropout."""
+        if self.num_classes is None:
+            return None
+        return self.num_classes + 1 if self.supports_guidance else self.num_classes
+
+    def _split_inputs(self, inputs, training=False):
         """`(codes, labels)` from `call`'s inputs: a codes tensor, or a `{"codes", "labels"}` dict.
+
+        When `training` is true, labels are replaced by the "no label" class with probability
+        `label_dropout` (`prior.guidance.drop_labels`).
 
         Raises:
             ValueError: labels given to an unconditional model, or missing for a conditional one.
@@ -77,7 +124,10 @@ class CodePrior(keras.Model):
                     f"this {kind} is unconditional (num_classes=None); "
                     "call it on the codes tensor, not a dict"
                 )
-            return inputs["codes"], inputs["labels"]
+            labels = inputs["labels"]
+            if training and self.supports_guidance:
+                labels = drop_labels(labels, self.label_dropout, self.num_classes, self.label_dropout_seeds)
+            return inputs["codes"], labels
         if self.conditional:
             raise ValueError(
                 f'this {kind} is class-conditional; call it on {{"codes": codes, "labels": labels}}'
@@ -90,7 +140,8 @@ class CodePrior(keras.Model):
         Args:
             codes: integer array `(batch, rows, cols)` with values in `[0, K)`.
             labels: integer array `(batch,)` in `[0, num_classes)` for a
-                conditional prior; None for an unconditional one.
+                conditional prior (`[0, num_classes]` when it supports guidance:
+                `num_classes` is the "no label" class); None for an unconditional one.
 
         Returns:
             A tuple `(codes, labels)` as int32 NumPy arrays (`labels` None when
@@ -108,9 +159,9 @@ class CodePrior(keras.Model):
         >>> codes, labels = model.check_codes(codes, labels)
         """
         codes = check_code_grid(codes, self.grid_shape, self.num_embeddings)
-        return codes, check_labels(labels, codes.shape[0], self.num_classes)
+        return codes, check_labels(labels, codes.shape[0], self.label_rows)
 
-    def check_sampling_arguments(self, num, temperature, labels, seed):
+    def check_sampling_arguments(self, num, temperature, labels, seed, guidance=1.0):
         """Validates the arguments every prior's `sample` takes.
 
         Args:
@@ -119,6 +170,9 @@ class CodePrior(keras.Model):
             labels: for a conditional prior, an int (the class of every grid)
                 or an integer array `(num,)` in `[0, num_classes)`; else None.
             seed: None (a fresh random seed is drawn) or an int64 integer.
+            guidance: the classifier-free guidance scale, a finite number >= 0;
+                other than 1 only for a prior that `supports_guidance` (see
+                `prior.guidance.check_guidance`). Defaults to 1.
 
         Returns:
             A tuple `(labels, seed)`: the labels as an int32 `(num,)` array (None
@@ -126,8 +180,8 @@ class CodePrior(keras.Model):
 
         Raises:
             ValueError: if `num` < 1, `temperature` is not a finite positive
-                float32, `seed` is not an int64 integer, or the labels are
-                invalid (see `check_codes`).
+                float32, `seed` is not an int64 integer, the labels are
+                invalid (see `check_codes`) or the guidance is refused.
 
         Example:
 
@@ -149,9 +203,10 @@ class CodePrior(keras.Model):
             seed = secrets.randbits(63)
         elif not is_int(seed) or not -(2**63) <= seed < 2**63:
             raise ValueError(f"seed must be None or an int64 integer; received seed={seed!r}")
+        check_guidance(guidance, self.num_classes, self.label_dropout)
         if labels is not None and is_int(labels):
             labels = np.full((num,), labels)
-        return check_labels(labels, num, self.num_classes), int(seed)
+        return check_labels(labels, num, self.label_rows), int(seed)
 
     def _compiled(self, key, build):
         """The `tf.function` for `key`, made by `build()` on first use and kept.
@@ -177,4 +232,5 @@ class CodePrior(keras.Model):
             "num_embeddings": self.num_embeddings,
             "grid_shape": self.grid_shape,
             "num_classes": self.num_classes,
+            "label_dropout": self.label_dropout,
         }

@@ -89,6 +89,8 @@ class PixelCNN(AutoregressivePrior):
         num_embeddings: int >= 2, the number `K` of distinct codes.
         grid_shape: tuple `(rows, cols)` of positive ints, the code grid shape.
         num_classes: optional int >= 1; when set the model is class-conditional.
+        label_dropout: float in `[0, 1)`, the training probability of the "no label"
+            class that classifier-free guidance needs (see `CodePrior`). Defaults to 0.
         num_layers: int >= 1 or None, number of gated blocks. None (the
             `PixelCNNSettings` default) chooses enough blocks to see the whole grid
             (`layers_to_cover`), and at least `PIXELCNN_MIN_LAYERS` (5).
@@ -163,7 +165,7 @@ class PixelCNN(AutoregressivePrior):
                 self.filters,
                 self.kernel_size,
                 first_block=index == 0,
-                num_classes=self.num_classes,
+                num_classes=self.label_rows,
                 name=f"gated_block_{index}",
             )
             for index in range(self.num_layers)
@@ -193,12 +195,13 @@ class PixelCNN(AutoregressivePrior):
         self.head_hidden.build(feature_shape)
         self.head_logits.build(feature_shape)
 
-    def call(self, inputs):
+    def call(self, inputs, training=None):
         """Logits over the codes at every position.
 
         Args:
             inputs: int codes `(batch, rows, cols)`, or for a conditional
                 model `{"codes": codes, "labels": int (batch,)}`.
+            training: bool or None; label dropout is applied only when training.
 
         Returns:
             float32 `(batch, rows, cols, num_embeddings)` logits.
@@ -207,7 +210,7 @@ class PixelCNN(AutoregressivePrior):
             ValueError: labels given to an unconditional model, or missing
                 for a conditional one.
         """
-        codes, labels = self._split_inputs(inputs)
+        codes, labels = self._split_inputs(inputs, training)
         features = self.code_embedding(codes)
         vertical = horizontal = features
         skip_sum = 0.0

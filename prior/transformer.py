@@ -44,6 +44,8 @@ class Transformer(AutoregressivePrior):
         num_embeddings: int >= 2, the number `K` of distinct codes.
         grid_shape: tuple `(rows, cols)` of positive ints, the code grid shape.
         num_classes: optional int >= 1; when set the model is class-conditional.
+        label_dropout: float in `[0, 1)`, the training probability of the "no label"
+            class that classifier-free guidance needs (see `CodePrior`). Defaults to 0.
         num_layers: int >= 1, number of blocks. Defaults to the `TransformerSettings` value.
         hidden_dim: int >= 1, width of the embeddings and blocks, a multiple of
             `num_heads`. Defaults to the `TransformerSettings` value.
@@ -120,7 +122,7 @@ class Transformer(AutoregressivePrior):
         self.row_embedding = keras.layers.Embedding(rows, self.hidden_dim, name="row_embedding")
         self.column_embedding = keras.layers.Embedding(cols, self.hidden_dim, name="column_embedding")
         self.class_embedding = (
-            keras.layers.Embedding(self.num_classes, self.hidden_dim, name="class_embedding")
+            keras.layers.Embedding(self.label_rows, self.hidden_dim, name="class_embedding")
             if self.conditional
             else None
         )
@@ -185,7 +187,7 @@ class Transformer(AutoregressivePrior):
         Args:
             inputs: int codes `(batch, rows, cols)`, or for a conditional
                 model `{"codes": codes, "labels": int (batch,)}`.
-            training: bool or None; dropout is applied only when training.
+            training: bool or None; dropout (and label dropout) is applied only when training.
 
         Returns:
             float32 `(batch, rows, cols, num_embeddings)` logits.
@@ -194,7 +196,7 @@ class Transformer(AutoregressivePrior):
             ValueError: labels given to an unconditional model, or missing
                 for a conditional one.
         """
-        codes, labels = self._split_inputs(inputs)
+        codes, labels = self._split_inputs(inputs, training)
         B, T = ops.shape(codes)[0], self.sequence_length
         rows, cols = self.grid_shape
         flat_codes = ops.reshape(codes, (B, T))
