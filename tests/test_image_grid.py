@@ -41,6 +41,16 @@ def test_grid_matches_hand_placement_with_blank_cells():
     np.testing.assert_array_equal(grid, expected)
 
 
+def test_row_lengths_start_a_row_per_group_and_fill_short_rows_with_blank_cells():
+    tiles = random_tiles(5, 2, 3, 1, seed=3)
+    grid = make_image_grid(tiles, padding=1, row_lengths=[2, 1, 2])  # 3 columns: the longest row's
+    places = [(0, 0), (0, 1), (1, 0), (2, 0), (2, 1)]
+    expected = hand_grid({place: tiles[i] for i, place in enumerate(places)}, 3, 2, 2, 3, 1, 1)
+    np.testing.assert_array_equal(grid, expected)
+    wider = make_image_grid(tiles, columns=3, padding=1, row_lengths=[2, 1, 2])
+    np.testing.assert_array_equal(wider, hand_grid(dict(zip(places, tiles)), 3, 3, 2, 3, 1, 1))
+
+
 def test_default_columns_make_a_square_grid_and_rgb_without_padding_tiles_exactly():
     tiles = random_tiles(4, 3, 2, 3, seed=1)
     grid = make_image_grid(tiles.astype(np.float64) / 255.0, padding=0)
@@ -106,6 +116,9 @@ def test_comparison_grid_default_columns_are_roughly_square(tmp_path):
         (np.full((1, 3, 3, 1), 2.0), {}, r"outside \[0, 1\]"),
         (np.zeros((1, 3, 3, 1)), {"columns": 0}, "columns must be"),
         (np.zeros((1, 3, 3, 1)), {"padding": -1}, "padding must be"),
+        (np.zeros((3, 3, 3, 1)), {"row_lengths": [2]}, "row_lengths must be"),
+        (np.zeros((3, 3, 3, 1)), {"row_lengths": [2, 1, 0]}, "row_lengths must be"),
+        (np.zeros((3, 3, 3, 1)), {"row_lengths": [3], "columns": 2}, "row_lengths must be"),
     ],
 )
 def test_bad_grid_arguments_raise(images, kwargs, message):

@@ -42,6 +42,27 @@ def _rows_of_tiles(tiles, columns):
     return np.concatenate([tiles, blank]).reshape((rows, columns) + tiles.shape[1:])
 
 
+def _rows_of_given_lengths(tiles, row_lengths, columns):
+    """Returns uint8 tiles `[N, H, W, C]` as `[len(row_lengths), columns, H, W, C]`: row `r` holds the
+    next `row_lengths[r]` tiles, then blank cells (`columns` None: the longest row's length);
+    raises ValueError for lengths that do not fit."""
+    lengths = list(row_lengths)
+    if (
+        not all(isinstance(n, (int, np.integer)) and not isinstance(n, bool) and n >= 1 for n in lengths)
+        or sum(lengths) != tiles.shape[0]
+        or (columns is not None and max(lengths) > columns)
+    ):
+        raise ValueError(
+            f"row_lengths must be ints >= 1 summing to the {tiles.shape[0]} images, none above "
+            f"columns={columns}; pass one length per row. Received: row_lengths={row_lengths!r}"
+        )
+    columns = max(lengths) if columns is None else int(columns)
+    starts = np.cumsum([0] + lengths[:-1])
+    return np.stack(
+        [_rows_of_tiles(tiles[start : start + n], columns)[0] for start, n in zip(starts, lengths)]
+    )
+
+
 def _assemble(cells, padding):
     """Returns a uint8 canvas of `[rows, columns, H, W, C]` cells with `padding` lines around."""
     rows, columns, height, width, channels = cells.shape
@@ -56,32 +77,39 @@ def _assemble(cells, padding):
     return np.pad(canvas, ((0, padding), (0, padding), (0, 0)), constant_values=BACKGROUND_VALUE)
 
 
-def make_image_grid(images, columns=None, padding=2):
+def make_image_grid(images, columns=None, padding=2, row_lengths=None):
     """Tiles a batch of images into one uint8 picture, row by row.
 
-    Image `i` goes to row `i // columns`, column `i % columns`. Tiles are separated, and the
-    picture framed, by `padding`-pixel lines of mid grey (128); cells left empty in the last row
-    are grey too. Float pixels in [0, 1] map to `round(255 * value)`.
+    Image `i` goes to row `i // columns`, column `i % columns`; with `row_lengths`, row `r` holds
+    the next `row_lengths[r]` images instead (e.g. one row per class). Tiles are separated, and the
+    picture framed, by `padding`-pixel lines of mid grey (128); cells left empty at the end of a
+    row are grey too. Float pixels in [0, 1] map to `round(255 * value)`.
 
     Args:
         images: `[N, H, W, C]` array, C 1 or 3, of float pixels in [0, 1] (or uint8 0..255).
-        columns: int >= 1 or None. Tiles per row; None gives `ceil(sqrt(N))` (a square-ish grid).
+        columns: int >= 1 or None. Tiles per row; None gives `ceil(sqrt(N))` (a square-ish grid),
+            or `max(row_lengths)` when those are given.
         padding: int >= 0. Width in pixels of the lines between and around the tiles.
+        row_lengths: sequence of ints >= 1 summing to N, or None. Images in each row, in order.
 
     Returns:
         A uint8 `np.ndarray` `[rows * (H + padding) + padding, columns * (W + padding) + padding,
-        C]` with `rows = ceil(N / columns)`.
+        C]` with `rows = ceil(N / columns)`, or `len(row_lengths)`.
 
     Raises:
         ValueError: for images that are not a non-empty `[N, H, W, C]` array with C 1 or 3, pixel
-            values outside [0, 1] or non-finite, or invalid `columns`/`padding`.
+            values outside [0, 1] or non-finite, or invalid `columns`/`padding`/`row_lengths`.
 
     Example:
     >>> make_image_grid(np.zeros((5, 28, 28, 1)), columns=3).shape
     (62, 92, 1)
+    >>> make_image_grid(np.zeros((5, 28, 28, 1)), row_lengths=[2, 1, 2]).shape
+    (92, 62, 1)
     """
     _check_layout(columns, padding)
     tiles = _checked_tiles(images)
+    if row_lengths is not None:
+        return _assemble(_rows_of_given_lengths(tiles, row_lengths, columns), int(padding))
     if columns is None:
         columns = math.ceil(math.sqrt(tiles.shape[0]))
     return _assemble(_rows_of_tiles(tiles, int(columns)), int(padding))
@@ -94,7 +122,7 @@ def _write_png(path, picture):
     write_bytes_atomically(path, tf.io.encode_png(picture).numpy())
 
 
-def save_image_grid(path, images, columns=None, padding=2):
+def save_image_grid(path, images, columns=None, padding=2, row_lengths=None):
     """Writes a batch of images as one PNG grid (see `make_image_grid` for the layout).
 
     The PNG (grayscale for C=1, RGB for C=3, encoded by `tf.io.encode_png`) is first written to
@@ -106,6 +134,7 @@ def save_image_grid(path, images, columns=None, padding=2):
         images: `[N, H, W, C]` array, C 1 or 3, of float pixels in [0, 1] (or uint8 0..255).
         columns: int >= 1 or None. Tiles per row; None gives `ceil(sqrt(N))`.
         padding: int >= 0. Width in pixels of the grey lines between and around the tiles.
+        row_lengths: sequence of ints >= 1 summing to N, or None. Images in each row, in order.
 
     Raises:
         ValueError: for a path not ending in `.png`, or invalid images/layout (see
@@ -114,7 +143,7 @@ def save_image_grid(path, images, columns=None, padding=2):
     Example:
     >>> save_image_grid("runs/samples.png", decoded_samples, columns=8)
     """
-    _write_png(path, make_image_grid(images, columns=columns, padding=padding))
+    _write_png(path, make_image_grid(images, columns=columns, padding=padding, row_lengths=row_lengths))
 
 
 def save_comparison_grid(path, originals, reconstructions, columns=None, padding=2):
