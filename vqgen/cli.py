@@ -151,7 +151,11 @@ def _add_prior_options(parser):
 
 def _add_sample_options(parser, out_required):
     _add_settings(parser, SAMPLE_DEFAULTS)
-    parser.add_argument("--label", type=int, help="class of every sample (conditional prior)")
+    parser.add_argument(
+        "--label",
+        type=int,
+        help="class of every sample (conditional prior; without it, one row per class)",
+    )
     parser.add_argument(
         "--out", required=out_required, help="PNG file for the image grid; the codes go next to it as .npy"
     )
@@ -197,11 +201,18 @@ def build_parser():
     sample = commands.add_parser(
         "sample",
         help="sample images from a run",
-        description="Sample code grids from the prior and decode them.",
+        description="Sample code grids from the prior and decode them. A class-conditional prior "
+        "without --label samples every class: -n spread evenly over the classes, one grid row per class "
+        "(-n 20 with 10 classes: two of each). --label fixes the class of every sample.",
     )
     sample.add_argument("--run", required=True, help="run folder with both stages trained")
     _add_sample_options(sample, out_required=True)
     sample.add_argument("--seed", type=int, help="same seed, same images")
+    sample.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace an existing --out PNG and its .npy instead of refusing",
+    )
 
     export = commands.add_parser(
         "export",
@@ -344,11 +355,9 @@ def _run_job(args):
         args.conditional = config["prior"]["conditional"]
     print(f"stage 2: {run.model_path('prior')}" + (" (class-conditional)" if args.conditional else ""))
     samples = run.file("samples.png")
-    if args.conditional:  # a row of 8 samples per class
-        labels = [row for row in range(min(num_classes, 10)) for _ in range(8)]
-        sample_images(args.run, num=len(labels), labels=labels, seed=seed, out=samples)
-    else:
-        sample_images(args.run, seed=seed, out=samples)
+    # Conditional: one row per class, 8 per class for up to 10 classes (80 spread over more classes).
+    num = 8 * min(num_classes, 10) if args.conditional else SAMPLE_DEFAULTS.num
+    sample_images(args.run, num=num, seed=seed, out=samples, overwrite=True)  # the run's own samples
     print(f"samples: {samples} (codes: {run.file('samples.npy')})")
     _export(args.run, run.file("saved_model"), overwrite=True)  # the run's own export, of these models
     print(f"export: {run.file('saved_model')}")
@@ -368,7 +377,12 @@ def _dispatch(args):
         from vqgen.runs.sample_images import sample_images
 
         sample_images(
-            args.run, labels=args.label, seed=args.seed, out=args.out, **_given(args, SAMPLE_DEFAULTS)
+            args.run,
+            labels=args.label,
+            seed=args.seed,
+            out=args.out,
+            overwrite=args.overwrite,
+            **_given(args, SAMPLE_DEFAULTS),
         )
         print(f"Wrote {args.out} and {args.out[:-4]}.npy")
     elif args.command == "export" and (args.format or EXPORT_FORMAT_DEFAULTS.format) != "saved_model":
