@@ -15,6 +15,7 @@ from vqgen.evaluation import (
     frechet_distance,
     psnr,
     ssim,
+    tuple_usage,
     usage_histogram_picture,
 )
 
@@ -71,6 +72,19 @@ def test_codebook_usage_counts_match_numpy():
     picture = usage_histogram_picture(usage["counts"], height=20, bar_width=3)
     assert picture.shape == (20, 48, 3) and picture.dtype == np.uint8
     assert (picture[-1, 12 * 3] == (255, 0, 0)).all()  # a dead code: a red tick
+
+
+def test_tuple_usage_counts_distinct_tuples_of_the_levels():
+    rng = np.random.default_rng(2)
+    codes = rng.integers(0, 4, size=(30, 3, 3, 2))  # 2 levels of K=8, codes 4..7 never used
+    tuples = [tuple(row) for row in codes.reshape(-1, 2)]
+    usage = tuple_usage(codes, 8)
+    assert usage["tuples_used"] == len(set(tuples)) and usage["possible_tuples"] == 64
+    assert usage["fraction_used"] == pytest.approx(len(set(tuples)) / 64)
+    p = np.array([tuples.count(t) for t in set(tuples)]) / len(tuples)
+    assert usage["perplexity"] == pytest.approx(np.exp(-np.sum(p * np.log(p))))
+    # Full levels need not make many tuples: level 1 copies level 0
+    assert tuple_usage(np.stack([np.arange(8)] * 2, axis=-1), 8)["tuples_used"] == 8
 
 
 def test_bits_per_code_match_log_prob(randomise_weights):

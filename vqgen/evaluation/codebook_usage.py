@@ -50,6 +50,42 @@ def codebook_usage(codes, num_embeddings):
     }
 
 
+def tuple_usage(codes, num_embeddings):
+    """How a dataset uses the joint codes of residual VQ: the distinct d-tuples of a position's codes.
+
+    Each level's `codebook_usage` can be full while the levels' codes combine into few tuples; a
+    prior over the codes models the tuples, so their number and perplexity are reported beside.
+
+    Args:
+        codes: integer array `[..., d]`, the d levels' codes of each position, each in
+            `[0, num_embeddings)`.
+        num_embeddings: int. The codebook size K of every level.
+
+    Returns:
+        dict with `tuples_used` (int, distinct tuples), `possible_tuples` (int, `K**d`),
+        `fraction_used` (float) and `perplexity` (float, `exp(H)` of the tuples' distribution).
+
+    Raises:
+        ValueError: `codes` of rank below 1.
+
+    Example:
+    >>> tuple_usage(np.array([[0, 1], [0, 1], [1, 0]]), 2)["tuples_used"]
+    2
+    """
+    codes = np.asarray(codes)
+    if codes.ndim < 1:
+        raise ValueError(f"codes must be an [..., d] array. Received: shape={codes.shape}")
+    _, counts = np.unique(codes.reshape(-1, codes.shape[-1]), axis=0, return_counts=True)  # (tuples,)
+    probabilities = counts / max(counts.sum(), 1)
+    possible = int(num_embeddings) ** codes.shape[-1]
+    return {
+        "tuples_used": len(counts),
+        "possible_tuples": possible,
+        "fraction_used": len(counts) / possible,
+        "perplexity": float(np.exp(-np.sum(probabilities * np.log(probabilities)))) if len(counts) else 0.0,
+    }
+
+
 def usage_histogram_picture(counts, height=120, bar_width=None):
     """Draws code counts as a bar chart: one bar per code index, heights relative to the largest.
 
