@@ -5,6 +5,8 @@ import json
 import os
 import re
 import shutil
+import subprocess
+import sys
 import zipfile
 
 import numpy as np
@@ -14,6 +16,8 @@ import tensorflow as tf
 from vqgen.cli import main
 from vqgen.data import load_images
 from vqgen.runs.code_shards import CodeShards, file_hash
+from vqgen.runs.model_files import load_stage_model
+from vqgen.runs.run_folder import RunFolder
 
 TINY_STAGE1 = [
     "--epochs",
@@ -111,7 +115,10 @@ def test_train_train_prior_sample_writes_every_output(trained_run, tmp_path, cap
         (["train", "--run", "{run}", "--epochs", "1"], "already exists"),
         (["train-prior", "--run", "{run}"], "already exists"),
         (["sample", "--run", "{run}", "--label", "10", "--out", "{tmp}/x.png"], "label"),
-        (["sample", "--run", "{run}", "--out", "{tmp}/x.png"], "label"),
+        (
+            ["sample", "--run", "{run}", "--label", "1", "--out", "{run}/reconstructions.png"],
+            "already exists",
+        ),
         (
             ["sample", "--run", "{run}", "--temperature", "0", "--label", "1", "--out", "{tmp}/x.png"],
             "temperature",
@@ -140,6 +147,26 @@ def test_train_prior_and_sample_need_the_earlier_stage(tmp_path, small_digits, c
     assert code == 0
     code, _, stderr = run_cli(["sample", "--run", run, "--out", str(tmp_path / "s.png")], capsys)
     assert code == 2 and "vqgen train-prior" in stderr
+
+
+@pytest.mark.slow
+def test_sample_without_label_runs_on_tensorflow_under_keras_backend_jax_one_row_per_class(
+    trained_run, tmp_path
+):
+    # The installed command in a child process whose environment asks Keras for jax (not installed)
+    out = str(tmp_path / "s.png")
+    environment = {**os.environ, "KERAS_BACKEND": "jax"}
+    command = [sys.executable, "-c", "import sys, vqgen_command; sys.exit(vqgen_command.main())"]
+    args = ["sample", "--run", trained_run, "-n", "20", "--seed", "3", "--out", out]
+    result = subprocess.run([*command, *args], env=environment, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    # Two of each of the 10 classes, in class order: the grids the prior samples for those labels
+    prior = load_stage_model(RunFolder(trained_run), "prior")
+    assert prior.num_classes == 10
+    expected = prior.sample(20, labels=np.repeat(np.arange(10), 2), seed=3)
+    np.testing.assert_array_equal(np.load(out[:-4] + ".npy"), expected)
+    picture = tf.io.decode_png(tf.io.read_file(out)).numpy()
+    assert picture.shape == (10 * (28 + 2) + 2, 2 * (28 + 2) + 2, 1)  # a row per class, 2 columns
 
 
 COMMAND_OPTIONS = {
@@ -502,3 +529,21 @@ def test_transformer_prior_trains_samples_and_exports_like_the_pixelcnn(trained_
         labels=tf.constant([2] * 5),
     )
     np.testing.assert_array_equal(outputs["codes"].numpy(), codes)
+
+
+@pytest.mark.slow
+def test_transformer_prior_samples_every_level_of_rvq_codes(tiny_rvq_run, tmp_path, capsys):
+    transformer = load_stage_model(RunFolder(tiny_rvq_run), "prior")
+    assert type(transformer).__name__ == "Transformer"
+    assert tuple(transformer.grid_shape) == (7, 7 * 2) and transformer.num_embeddings == 16
+    out = str(tmp_path / "samples.png")
+    args = ["sample", "--run", tiny_rvq_run, "-n", "4", "--label", "3", "--seed", "2", "--out", out]
+    assert run_cli(args, capsys)[0] == 0
+    codes = np.load(out[:-4] + ".npy")
+    assert codes.shape == (4, 7, 7, 2) and codes.dtype == np.int32
+    for level in range(2):
+        assert 0 <= codes[..., level].min() and codes[..., level].max() < 16
+    # Position by position, level 0 then level 1: the Transformer's [7, 14] token grids, in NumPy
+    tokens = transformer.sample(4, labels=3, seed=2)
+    np.testing.assert_array_equal(codes[..., 0], tokens[:, :, 0::2])
+    np.testing.assert_array_equal(codes[..., 1], tokens[:, :, 1::2])

@@ -9,7 +9,7 @@ import pytest
 
 from vqgen.cli import main
 from vqgen.evaluation import classifier_predictions, psnr
-from vqgen.runs.evaluate_run import evaluate_run, load_or_train_classifier
+from vqgen.runs.evaluate_run import evaluate_run, format_table, load_or_train_classifier
 from vqgen.runs.model_files import load_stage_model
 from vqgen.runs.run_folder import RunFolder
 from vqgen.runs.train_vqvae import load_splits
@@ -71,3 +71,54 @@ def test_evaluate_refuses_images_of_another_shape(tiny_run, tmp_path):
         evaluate_run(tiny_run, source=str(source), samples=0)
     with pytest.raises(ValueError, match="samples must be an int >= 0"):
         evaluate_run(tiny_run, samples=-1)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("run_fixture", ["tiny_fsq_run", "tiny_rvq_run"])
+def test_evaluate_fsq_and_rvq_runs_against_numpy(run_fixture, request):
+    run_path = request.getfixturevalue(run_fixture)
+    written = evaluate_run(run_path, samples=4, classifier_epochs=1)
+    run = RunFolder(run_path)
+    vqvae = load_stage_model(run, "vqvae")
+    _, validation = load_splits(run.read_config()["data"])
+    images = validation.images.astype("float32") / 255.0
+    assert written["num_images"] == len(images)
+    # Usage over the whole set: one histogram of the 75 FSQ codes, or one per RVQ level of 16 codes
+    codes = vqvae.encode(images)
+    levels = [codes] if run_fixture == "tiny_fsq_run" else [codes[..., 0], codes[..., 1]]
+    size = 5 * 5 * 3 if run_fixture == "tiny_fsq_run" else 16
+    assert len(written["codebook"]) == len(levels)
+    for level, (usage, level_codes) in enumerate(zip(written["codebook"], levels)):
+        counts = np.bincount(level_codes.ravel(), minlength=size)
+        assert len(counts) == size  # no code outside [0, K)
+        np.testing.assert_array_equal(usage["counts"], counts)
+        assert (
+            usage["codes_used"] == np.count_nonzero(counts)
+            and usage["dead_codes"] == size - usage["codes_used"]
+        )
+        p = counts[counts > 0] / counts.sum()
+        assert usage["perplexity"] == pytest.approx(np.exp(-np.sum(p * np.log(p))))
+        name = "codebook_usage.png" if len(levels) == 1 else f"codebook_usage_level{level}.png"
+        assert os.path.getsize(os.path.join(run_path, "evaluation", name)) > 0
+    if run_fixture == "tiny_rvq_run":  # the distinct (level 0, level 1) pairs
+        pairs = {tuple(pair) for pair in codes.reshape(-1, 2)}
+        assert written["codebook_tuples"]["tuples_used"] == len(pairs)
+        assert written["codebook_tuples"]["possible_tuples"] == 16**2
+    else:
+        assert written["codebook_tuples"] is None
+    assert ("code tuples: used" in format_table(written)) == (run_fixture == "tiny_rvq_run")
+    # PSNR of the reconstructions, in NumPy
+    mse = np.mean((vqvae.reconstruct(images).astype(np.float64) - images) ** 2, axis=(1, 2, 3))
+    assert written["reconstruction"]["psnr_db"] == pytest.approx(np.mean(10 * np.log10(1 / mse)))
+    # Bits per code over every code of a grid: 7 x 7 positions x the depth
+    positions = 7 * 7 * len(levels)
+    prior_model = load_stage_model(run, "prior")
+    tokens = vqvae.to_token_grid(codes)
+    nats = prior_model.log_prob(tokens, validation.labels if prior_model.conditional else None)
+    assert written["likelihood"]["bits_per_code"] == pytest.approx(
+        np.mean(-nats / np.log(2) / positions), rel=1e-5
+    )
+    assert written["likelihood"]["prior_bits_per_dim"] == pytest.approx(
+        written["likelihood"]["bits_per_code"] * positions / 784, rel=1e-6
+    )
+    assert written["samples"]["num_samples"] == 4

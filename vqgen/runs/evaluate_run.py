@@ -25,6 +25,7 @@ from vqgen.evaluation import (
     psnr,
     ssim,
     train_classifier,
+    tuple_usage,
     usage_histogram_picture,
 )
 from vqgen.runs.atomic_file import write_bytes_atomically, write_text_atomically
@@ -140,7 +141,8 @@ def evaluate_run(
 
     On the run's validation split (or every image of `source`): reconstruction PSNR and SSIM,
     codebook usage over the whole set (codes used, perplexity, dead codes, a histogram PNG; per
-    level for residual VQ), and with a trained prior its bits per code and bits per image
+    level for residual VQ, plus the distinct d-tuples of codes the positions use, `tuple_usage`),
+    and with a trained prior its bits per code and bits per image
     dimension (`vqgen.evaluation.likelihood`; a conditional prior is given the images' labels).
     With `samples` > 0, a prior and a labelled dataset: a small classifier trained on the run's
     training split (cached as `RUN/evaluation/classifier.keras`) gives its validation accuracy,
@@ -195,6 +197,7 @@ def evaluate_run(
     # Codebook usage over the whole set
     codes = vqvae.encode(images)
     result["codebook"], counts = usage_figures(vqvae, codes)
+    result["codebook_tuples"] = tuple_usage(codes, vqvae.num_embeddings) if codes.ndim == 4 else None
     for level, level_counts in enumerate(counts):
         name = "codebook_usage.png" if len(counts) == 1 else f"codebook_usage_level{level}.png"
         picture = usage_histogram_picture(level_counts)
@@ -249,6 +252,10 @@ def format_table(result):
             (f"{prefix}: perplexity", f"{usage['perplexity']:.1f}"),
             (f"{prefix}: dead codes", usage["dead_codes"]),
         ]
+    tuples = result.get("codebook_tuples")
+    if tuples is not None:
+        used = f"{tuples['tuples_used']} / {tuples['possible_tuples']} ({tuples['fraction_used']:.0%})"
+        rows += [("code tuples: used", used), ("code tuples: perplexity", f"{tuples['perplexity']:.1f}")]
     likelihood = result["likelihood"]
     if likelihood is not None:
         rows += [
