@@ -102,3 +102,31 @@ def check_labels(labels, count, num_classes):
             f"labels must lie in [0, {num_classes}); received values in [{labels.min()}, {labels.max()}]"
         )
     return labels.astype(np.int32)
+
+
+def check_inpaint_mask(mask, codes_shape):
+    """Validates an inpainting mask: booleans of the code grids' shape, True = re-sample.
+
+    Args:
+        mask: array-like of bools `(batch, rows, cols)`.
+        codes_shape: tuple, the shape of the code grids the mask goes with.
+
+    Returns:
+        The mask as a bool NumPy array.
+
+    Raises:
+        ValueError: for a non-boolean mask or one whose shape differs from `codes_shape`.
+
+    Example:
+
+    >>> check_inpaint_mask([[[True, False]]], (1, 1, 2)).dtype
+    dtype('bool')
+    """
+    mask = np.asarray(mask)
+    if mask.dtype != np.bool_:
+        raise ValueError(f"mask must be a bool array (True = re-sample); received dtype={mask.dtype}")
+    if mask.shape != tuple(codes_shape):
+        raise ValueError(
+            f"mask must have the shape of the codes, {tuple(codes_shape)}; received shape={mask.shape}"
+        )
+    return mask

@@ -159,7 +159,18 @@ class AutoregressivePrior(CodePrior):
         """
         return sampling.resolve_sampling_method(method)
 
-    def sample_codes(self, num_samples, temperature, seed, labels=None, top_k=None, method="auto"):
+    def sample_codes(
+        self,
+        num_samples,
+        temperature,
+        seed,
+        labels=None,
+        top_k=None,
+        method="auto",
+        guidance=None,
+        codes=None,
+        mask=None,
+    ):
         """Graph-level sampler: tensors in, an int32 code-grid tensor out.
 
         Runs the whole autoregressive loop in one compiled `tf.function`
@@ -178,13 +189,21 @@ class AutoregressivePrior(CodePrior):
             method: `"auto"`, `"cached"` (the model's incremental loop,
                 `CACHED_SAMPLER`) or `"full"` (one full pass per position); a
                 Python string.
+            guidance: optional float32 scalar tensor >= 0, the classifier-free
+                guidance scale (needs `supports_guidance`); None (not 1.0: the
+                choice is static) samples without the "no label" pass.
+            codes: optional int32 `(num_samples, rows, cols)` tensor of grids to
+                inpaint, with `mask`.
+            mask: bool tensor like `codes`: True draws a position, False keeps
+                the given code (raster-order inpainting, see `inpaint`).
 
         Returns:
             int32 tensor `(num_samples, rows, cols)`.
 
         Raises:
-            ValueError: for an unknown `method`, or labels given to / missing
-                from the model.
+            ValueError: for an unknown `method`, labels given to / missing
+                from the model, guidance for a prior trained without label
+                dropout, or only one of `codes` and `mask`.
             tf.errors.InvalidArgumentError: when an assertion fails.
 
         Example:
@@ -197,6 +216,13 @@ class AutoregressivePrior(CodePrior):
                 f"labels are required for a class-conditional {type(self).__name__} and not accepted "
                 f"otherwise; num_classes={self.num_classes}"
             )
+        if guidance is not None and not self.supports_guidance:
+            raise ValueError(
+                f"guidance needs a {type(self).__name__} trained with label dropout; "
+                f"label_dropout={self.label_dropout}, num_classes={self.num_classes}"
+            )
+        if (codes is None) != (mask is None):
+            raise ValueError("inpainting needs both codes and mask; received only one of them")
         num_samples = tf.cast(num_samples, tf.int32)
         temperature = tf.cast(temperature, tf.float32)
         seed = tf.cast(seed, tf.int64)
@@ -223,9 +249,18 @@ class AutoregressivePrior(CodePrior):
             checks.append(
                 tf.debugging.assert_less(labels, self.label_rows, message="labels must be < label_rows")
             )
+        if guidance is not None:
+            guidance = tf.cast(guidance, tf.float32)
+            checks.append(tf.debugging.assert_greater_equal(guidance, 0.0, message="guidance must be >= 0"))
+        if codes is not None:
+            codes, mask = tf.cast(codes, tf.int32), tf.cast(mask, tf.bool)
+            grid = tf.stack([num_samples, *self.grid_shape])
+            message = "codes and mask must have shape (num_samples, rows, cols)"
+            checks.append(tf.debugging.assert_equal(tf.shape(codes), grid, message=message))
+            checks.append(tf.debugging.assert_equal(tf.shape(mask), grid, message=message))
         sampler = self.CACHED_SAMPLER if method == "cached" else sampling.sample_full
         function = self._compiled(
-            ("sample", method, labels is None, top_k is None),
+            ("sample", method, labels is None, top_k is None, guidance is None, codes is None),
             lambda: tf.function(
                 functools.partial(sampler, self),
                 jit_compile=sampling.JIT_COMPILE[method],
@@ -233,9 +268,9 @@ class AutoregressivePrior(CodePrior):
             ),
         )
         with tf.control_dependencies(checks):
-            return function(num_samples, temperature, seed, labels, top_k)
+            return function(num_samples, temperature, seed, labels, top_k, guidance, codes, mask)
 
-    def sample(self, num, temperature=1.0, top_k=None, labels=None, seed=None, method="auto"):
+    def sample(self, num, temperature=1.0, top_k=None, labels=None, seed=None, method="auto", guidance=1.0):
         """Samples `num` code grids autoregressively.
 
         Args:
@@ -244,11 +279,17 @@ class AutoregressivePrior(CodePrior):
             top_k: optional int in `[1, num_embeddings]`: sample only among
                 the `top_k` most likely codes at each position.
             labels: for a conditional prior, an int (same class for all) or
-                an integer array `(num,)` in `[0, num_classes)`.
+                an integer array `(num,)` in `[0, num_classes)`; with label
+                dropout `num_classes` is the "no label" class.
             seed: optional int; the same seed gives the same grids. None draws
                 a fresh random seed.
             method: `"auto"` (the faster sampler for this grid), `"cached"` or
                 `"full"`; all give the same grids for the same seed.
+            guidance: float >= 0, the classifier-free guidance scale: each
+                position is drawn from `u + guidance * (c - u)`, `c` the logits
+                given the labels and `u` given the "no label" class. 1 (the
+                default) is plain sampling and runs no "no label" pass; other
+                values need a prior trained with `label_dropout > 0`.
 
         Returns:
             int32 NumPy array `(num, rows, cols)`.
@@ -256,13 +297,59 @@ class AutoregressivePrior(CodePrior):
         Raises:
             ValueError: if `num` < 1, `temperature` <= 0, `top_k` outside
                 `[1, num_embeddings]`, `seed` is not an int, `method` is
-                unknown, or the labels are invalid (see `check_codes`).
+                unknown, the labels are invalid (see `check_codes`) or the
+                guidance is refused (see `check_sampling_arguments`).
 
         Example:
 
         >>> grids = model.sample(16, temperature=0.8, top_k=32, seed=0)
+        >>> guided = model.sample(16, labels=3, seed=0, guidance=2.0)  # needs label_dropout > 0
         """
-        labels, seed = self.check_sampling_arguments(num, temperature, labels, seed)
+        labels, seed = self.check_sampling_arguments(num, temperature, labels, seed, guidance)
+        return self._run_sampler(num, temperature, top_k, labels, seed, method, guidance)
+
+    def inpaint(
+        self, codes, mask, labels=None, temperature=1.0, seed=None, guidance=1.0, top_k=None, method="auto"
+    ):
+        """Re-samples the masked positions of code grids, keeping every other code.
+
+        Positions are filled in raster order: a re-sampled position is drawn
+        given every earlier position (kept or already drawn) but not the kept
+        codes after it, which an autoregressive prior cannot see (so a hole's
+        lower and right borders may not join up as well as its upper and left
+        ones; `prior.MaskGIT` sees both sides). The draw at position `t` is
+        the one `sample` makes there with the same seed, so `full` and
+        `cached` give the same grids, and with no True in `mask` the codes come
+        back unchanged.
+
+        Args:
+            codes: integer array `(num, rows, cols)` in `[0, K)`, the grids.
+            mask: bool array `(num, rows, cols)`: True re-samples the position,
+                False keeps its code.
+            labels, temperature, seed, guidance, top_k, method: as for `sample`.
+
+        Returns:
+            int32 NumPy array `(num, rows, cols)`, equal to `codes` wherever
+            `mask` is False.
+
+        Raises:
+            ValueError: as `sample`, or for codes or a mask of the wrong shape or
+                type (see `check_inpaint_arguments`).
+
+        Example:
+
+        >>> mask = np.zeros(codes.shape, bool); mask[:, 3:, :] = True  # redraw the lower rows
+        >>> completed = model.inpaint(codes, mask, labels=7, seed=0)
+        """
+        codes, mask, labels, seed = self.check_inpaint_arguments(
+            codes, mask, labels, temperature, seed, guidance
+        )
+        return self._run_sampler(
+            codes.shape[0], temperature, top_k, labels, seed, method, guidance, codes, mask
+        )
+
+    def _run_sampler(self, num, temperature, top_k, labels, seed, method, guidance, codes=None, mask=None):
+        """`sample_codes` on checked NumPy/Python arguments; guidance 1 runs the plain loop."""
         if top_k is not None and (not is_int(top_k) or not 1 <= top_k <= self.num_embeddings):
             raise ValueError(
                 f"top_k must be None or an int in [1, {self.num_embeddings}] (num_embeddings); "
@@ -276,5 +363,8 @@ class AutoregressivePrior(CodePrior):
             labels=None if labels is None else tf.constant(labels),
             top_k=None if top_k is None else tf.constant(top_k, tf.int32),
             method=method,
+            guidance=None if guidance == 1 else tf.constant(guidance, tf.float32),
+            codes=None if codes is None else tf.constant(codes),
+            mask=None if mask is None else tf.constant(mask),
         )
         return grids.numpy()

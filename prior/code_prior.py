@@ -7,7 +7,7 @@ import types
 import keras
 import numpy as np
 
-from prior.arguments import FLOAT32_MAX, check_code_grid, check_labels, is_int
+from prior.arguments import FLOAT32_MAX, check_code_grid, check_inpaint_mask, check_labels, is_int
 from prior.guidance import check_guidance, drop_labels
 
 
@@ -207,6 +207,34 @@ class CodePrior(keras.Model):
         if labels is not None and is_int(labels):
             labels = np.full((num,), labels)
         return check_labels(labels, num, self.label_rows), int(seed)
+
+    def check_inpaint_arguments(self, codes, mask, labels, temperature, seed, guidance=1.0):
+        """Validates the arguments every prior's `inpaint` takes.
+
+        Args:
+            codes: integer array `(num, rows, cols)` in `[0, K)`, the grids to complete.
+            mask: bool array `(num, rows, cols)`: True re-samples a position, False keeps its code.
+            labels, temperature, seed, guidance: as for `check_sampling_arguments` (`labels` may be
+                one int for every grid).
+
+        Returns:
+            A tuple `(codes, mask, labels, seed)`: int32 codes, the bool mask, int32 labels (None
+            when unconditional) and the seed as an int.
+
+        Raises:
+            ValueError: as `check_codes` and `check_sampling_arguments`, or for a mask that is not
+                a bool array of the codes' shape.
+
+        Example:
+
+        >>> codes, mask, labels, seed = model.check_inpaint_arguments(codes, mask, 3, 1.0, 0)
+        """
+        codes = check_code_grid(codes, self.grid_shape, self.num_embeddings)
+        mask = check_inpaint_mask(mask, codes.shape)
+        if codes.shape[0] < 1:
+            raise ValueError("codes must hold at least one grid to inpaint; received 0")
+        labels, seed = self.check_sampling_arguments(codes.shape[0], temperature, labels, seed, guidance)
+        return codes, mask, labels, seed
 
     def _compiled(self, key, build):
         """The `tf.function` for `key`, made by `build()` on first use and kept.

@@ -10,9 +10,19 @@
 - `sample_with_cache`: the key/value-cached loop of a `Transformer`, one position per step
   through its `call_with_cache`.
 - `resolve_sampling_method` and `JIT_COMPILE`: which loop `"auto"` means and how each is compiled.
+
+Every loop also takes `guidance` (classifier-free guidance, `prior.guidance`) and `codes`/`mask`
+(inpainting). With a `guidance` tensor the model runs on a doubled batch, the grids with their
+labels and the same grids with the "no label" class (caches doubled too), and position `t` is
+drawn from `guided_logits` of the two halves; `guidance=None` (what `sample` passes for a scale of
+1) builds exactly the plain loop. With `codes` and `mask`, a position whose mask is False takes
+the given code instead of the drawn one, so later positions see it: raster-order inpainting (a
+re-sampled position sees every earlier code, kept or drawn, but not the kept codes after it).
 """
 
 import tensorflow as tf
+
+from prior.guidance import guided_logits
 
 SAMPLING_METHODS = ("auto", "cached", "full")
 # Measured with scripts/bench_cached_sampler.py (batch 16, K=512, default
@@ -73,6 +83,29 @@ def _open_unit_uniform(shape, key):
     return (top_bits + 0.5) * (2.0**-24)
 
 
+def gumbel_noise(shape, seed, step):
+    """Standard Gumbel noise `-log(-log(u))` of `shape`, keyed by `(seed, step)`.
+
+    The noise of every draw in this package: `u` comes from the stateless Philox stream keyed
+    by `[seed, step]` through `_open_unit_uniform`, so it is the same in plain TF graphs and
+    XLA-compiled ones, in-process and exported.
+
+    Args:
+        shape: int32 shape tensor or list.
+        seed: int64 scalar tensor.
+        step: int scalar tensor, the second half of the key.
+
+    Returns:
+        float32 tensor of `shape`.
+
+    Example:
+
+    >>> gumbel_noise([2, 5], tf.constant(0, tf.int64), 3)
+    """
+    key = tf.stack([tf.cast(seed, tf.int64), tf.cast(step, tf.int64)])
+    return -tf.math.log(-tf.math.log(_open_unit_uniform(shape, key)))
+
+
 def draw_codes(logits, temperature, seed, step, top_k=None):
     """Draws one code per row of `logits`, keyed by `(seed, step)`.
 
@@ -105,15 +138,55 @@ def draw_codes(logits, temperature, seed, step, top_k=None):
     if top_k is not None:
         kth_largest = tf.math.top_k(logits, top_k).values[:, -1:]
         logits = tf.where(logits < kth_largest, tf.constant(-float("inf")), logits)
-    key = tf.stack([tf.cast(seed, tf.int64), tf.cast(step, tf.int64)])
-    gumbel = -tf.math.log(-tf.math.log(_open_unit_uniform(tf.shape(logits), key)))
+    gumbel = gumbel_noise(tf.shape(logits), seed, step)
     return tf.argmax(logits + temperature * gumbel, axis=-1, output_type=tf.int32)
+
+
+# ---------------------------------------------------------------------- guidance and inpainting
+
+
+def _model_labels(labels, guidance, no_label):
+    """The labels of the batch the model runs on: `labels`, then as many "no label" ones with guidance."""
+    if guidance is None:
+        return labels
+    return tf.concat([labels, tf.fill(tf.shape(labels), tf.constant(no_label, labels.dtype))], axis=0)
+
+
+def _model_rows(tensor, guidance):
+    """`tensor` repeated along the batch with guidance: both halves run on the same codes."""
+    return tensor if guidance is None else tf.concat([tensor, tensor], axis=0)
+
+
+def _logits_to_draw(logits, guidance):
+    """The model's logits, or with guidance `guided_logits` of its conditional and "no label" halves."""
+    if guidance is None:
+        return logits
+    conditional, unconditional = tf.split(logits, 2, axis=0)
+    return guided_logits(conditional, unconditional, guidance)
+
+
+def _flat_given(codes, mask, positions):
+    """`(codes, mask)` flattened to `(B, positions)` for `_kept_or_drawn`, or None when not inpainting."""
+    if codes is None:
+        return None
+    num = tf.shape(codes)[0]
+    return tf.reshape(tf.cast(codes, tf.int32), [num, positions]), tf.reshape(mask, [num, positions])
+
+
+def _kept_or_drawn(drawn, step, given):
+    """The codes of raster position `step`: the drawn ones, except where inpainting keeps a given code."""
+    if given is None:
+        return drawn
+    codes, mask = given
+    return tf.where(tf.gather(mask, step, axis=1), drawn, tf.gather(codes, step, axis=1))
 
 
 # ---------------------------------------------------------------------- the full-pass loop
 
 
-def sample_full(model, num_samples, temperature, seed, labels=None, top_k=None):
+def sample_full(
+    model, num_samples, temperature, seed, labels=None, top_k=None, guidance=None, codes=None, mask=None
+):
     """Samples code grids with one full forward pass per raster position.
 
     The plain autoregressive loop of PixelCNN (van den Oord et al., 2016): a
@@ -130,6 +203,11 @@ def sample_full(model, num_samples, temperature, seed, labels=None, top_k=None):
         seed: int64 scalar tensor.
         labels: int32 `(num_samples,)` tensor for a conditional model, else None.
         top_k: optional int32 scalar tensor in `[1, num_embeddings]`.
+        guidance: optional float32 scalar tensor >= 0, the classifier-free guidance scale; None
+            runs the plain loop (see the module docstring).
+        codes: optional int32 `(num_samples, rows, cols)` tensor, the grids to inpaint.
+        mask: bool tensor like `codes` (with `codes` only): True draws a position, False keeps
+            the code of `codes` there.
 
     Returns:
         int32 `(num_samples, rows, cols)` tensor.
@@ -141,12 +219,16 @@ def sample_full(model, num_samples, temperature, seed, labels=None, top_k=None):
     """
     rows, cols = model.grid_shape
     positions = rows * cols
+    batch = num_samples if guidance is None else 2 * num_samples
+    model_labels = _model_labels(labels, guidance, model.num_classes)
+    given = _flat_given(codes, mask, positions)
 
     def draw_position(step, flat_codes):
-        grid = tf.reshape(flat_codes, [num_samples, rows, cols])
-        inputs = grid if labels is None else {"codes": grid, "labels": labels}
-        logits = tf.reshape(model(inputs), [num_samples, positions, model.num_embeddings])
-        drawn = draw_codes(tf.gather(logits, step, axis=1), temperature, seed, step, top_k)
+        grid = tf.reshape(_model_rows(flat_codes, guidance), [batch, rows, cols])
+        inputs = grid if labels is None else {"codes": grid, "labels": model_labels}
+        logits = tf.reshape(model(inputs), [batch, positions, model.num_embeddings])
+        logits = _logits_to_draw(tf.gather(logits, step, axis=1), guidance)
+        drawn = _kept_or_drawn(draw_codes(logits, temperature, seed, step, top_k), step, given)
         placed = tf.one_hot(step, positions, dtype=tf.int32)[None, :] * drawn[:, None]
         return step + 1, flat_codes + placed
 
@@ -158,7 +240,7 @@ def sample_full(model, num_samples, temperature, seed, labels=None, top_k=None):
     return tf.reshape(flat_codes, [num_samples, rows, cols])
 
 
-def sample_full_from_noise(model, gumbel, temperature, labels=None):
+def sample_full_from_noise(model, gumbel, temperature, labels=None, guidance=None):
     """Samples code grids like `sample_full`, with the caller's Gumbel noise instead of a seed.
 
     Position `t` (raster order) is `argmax(logits[:, t] + temperature * gumbel[:, t])`, so the
@@ -172,6 +254,8 @@ def sample_full_from_noise(model, gumbel, temperature, labels=None):
         gumbel: float32 `(num_samples, rows, cols, K)` tensor of standard Gumbel noise.
         temperature: float32 scalar tensor, > 0.
         labels: int32 `(num_samples,)` tensor for a conditional model, else None.
+        guidance: optional float32 scalar tensor >= 0, the classifier-free guidance scale; None
+            runs the plain loop (see the module docstring).
 
     Returns:
         int32 `(num_samples, rows, cols)` tensor.
@@ -179,14 +263,18 @@ def sample_full_from_noise(model, gumbel, temperature, labels=None):
     rows, cols = model.grid_shape
     positions = rows * cols
     num_samples = tf.shape(gumbel)[0]
+    batch = num_samples if guidance is None else 2 * num_samples
+    model_labels = _model_labels(labels, guidance, model.num_classes)
     flat_gumbel = tf.reshape(gumbel, [num_samples, positions, model.num_embeddings])
 
     def draw_position(step, flat_codes):
-        grid = tf.reshape(flat_codes, [num_samples, rows, cols])
-        inputs = grid if labels is None else {"codes": grid, "labels": labels}
-        logits = tf.cast(model(inputs), tf.float32)  # (B, rows, cols, K)
-        logits = tf.reshape(logits, [num_samples, positions, model.num_embeddings])
-        scores = tf.gather(logits, step, axis=1) + temperature * tf.gather(flat_gumbel, step, axis=1)
+        grid = tf.reshape(_model_rows(flat_codes, guidance), [batch, rows, cols])
+        inputs = grid if labels is None else {"codes": grid, "labels": model_labels}
+        logits = tf.cast(model(inputs), tf.float32)  # (B, rows, cols, K), 2B with guidance
+        logits = tf.reshape(logits, [batch, positions, model.num_embeddings])
+        scores = _logits_to_draw(tf.gather(logits, step, axis=1), guidance) + temperature * tf.gather(
+            flat_gumbel, step, axis=1
+        )
         drawn = tf.argmax(scores, axis=-1, output_type=tf.int32)
         placed = tf.one_hot(step, positions, dtype=tf.int32)[None, :] * drawn[:, None]
         return step + 1, flat_codes + placed
@@ -202,7 +290,9 @@ def sample_full_from_noise(model, gumbel, temperature, labels=None):
 # ---------------------------------------------------------------------- the cached loop
 
 
-def sample_cached(model, num_samples, temperature, seed, labels=None, top_k=None):
+def sample_cached(
+    model, num_samples, temperature, seed, labels=None, top_k=None, guidance=None, codes=None, mask=None
+):
     """Samples code grids computing only what each new code changes.
 
     A fast generation scheme for convolutional autoregressive models in the
@@ -235,6 +325,11 @@ def sample_cached(model, num_samples, temperature, seed, labels=None, top_k=None
         seed: int64 scalar tensor.
         labels: int32 `(num_samples,)` tensor for a conditional model, else None.
         top_k: optional int32 scalar tensor in `[1, num_embeddings]`.
+        guidance: optional float32 scalar tensor >= 0, the classifier-free guidance scale; None
+            runs the plain loop (see the module docstring).
+        codes: optional int32 `(num_samples, rows, cols)` tensor, the grids to inpaint.
+        mask: bool tensor like `codes` (with `codes` only): True draws a position, False keeps
+            the code of `codes` there.
 
     Returns:
         int32 `(num_samples, rows, cols)` tensor.
@@ -246,8 +341,11 @@ def sample_cached(model, num_samples, temperature, seed, labels=None, top_k=None
     """
     rows, cols = model.grid_shape
     blocks = model.gated_blocks
+    batch = num_samples if guidance is None else 2 * num_samples
+    model_labels = _model_labels(labels, guidance, model.num_classes)
+    given = _flat_given(codes, mask, rows * cols)
     # The first block's input at column 0 of a row: the zero left of the row.
-    row_start = tf.zeros([num_samples, 1, 1, model.filters], model.code_embedding.compute_dtype)
+    row_start = tf.zeros([batch, 1, 1, model.filters], model.code_embedding.compute_dtype)
 
     def draw_row(row, contribution_rows):
         """Draws the `cols` codes of one row with the blocks' horizontal steps."""
@@ -256,13 +354,15 @@ def sample_cached(model, num_samples, temperature, seed, labels=None, top_k=None
             block_input, skip_sum, new_histories = previous_code, 0.0, []
             for block, history, contribution_row in zip(blocks, histories, contribution_rows):
                 history, block_input, skip = block.horizontal_step(
-                    history, block_input, contribution_row[:, :, column, None], labels
+                    history, block_input, contribution_row[:, :, column, None], model_labels
                 )
                 new_histories.append(history)
                 skip_sum = skip_sum + skip
-            logits = tf.reshape(model.output_logits(block_input + skip_sum), [num_samples, -1])
-            drawn = draw_codes(logits, temperature, seed, row * cols + column, top_k)
-            embedded = model.code_embedding(drawn)[:, None, None, :]  # (B, 1, 1, F)
+            logits = tf.reshape(model.output_logits(block_input + skip_sum), [batch, -1])
+            step = row * cols + column
+            drawn = draw_codes(_logits_to_draw(logits, guidance), temperature, seed, step, top_k)
+            drawn = _kept_or_drawn(drawn, step, given)
+            embedded = model.code_embedding(_model_rows(drawn, guidance))[:, None, None, :]  # (B, 1, 1, F)
             return column + 1, new_histories, embedded, row_codes.write(column, drawn)
 
         _, _, _, row_codes = tf.while_loop(
@@ -270,7 +370,7 @@ def sample_cached(model, num_samples, temperature, seed, labels=None, top_k=None
             draw_column,
             (
                 tf.constant(0),
-                [block.initial_horizontal_history(num_samples) for block in blocks],
+                [block.initial_horizontal_history(batch) for block in blocks],
                 row_start,
                 tf.TensorArray(tf.int32, size=cols, element_shape=[None]),
             ),
@@ -279,15 +379,15 @@ def sample_cached(model, num_samples, temperature, seed, labels=None, top_k=None
 
     def draw_and_advance(row, caches, contribution_rows, grid_rows):
         row_codes = draw_row(row, contribution_rows)
-        input_row = model.code_embedding(row_codes)[:, None]  # (B, 1, cols, F)
+        input_row = model.code_embedding(_model_rows(row_codes, guidance))[:, None]  # (B, 1, cols, F)
         new_caches, new_contribution_rows = [], []
         for block, cache in zip(blocks, caches):
-            cache, contribution_row, input_row = block.vertical_step(cache, input_row, labels)
+            cache, contribution_row, input_row = block.vertical_step(cache, input_row, model_labels)
             new_caches.append(cache)
             new_contribution_rows.append(contribution_row)
         return row + 1, new_caches, new_contribution_rows, grid_rows.write(row, row_codes)
 
-    initial_states = [block.initial_vertical_cache(num_samples, cols) for block in blocks]
+    initial_states = [block.initial_vertical_cache(batch, cols) for block in blocks]
     _, _, _, grid_rows = tf.while_loop(
         lambda row, *_: row < rows,
         draw_and_advance,
@@ -304,7 +404,9 @@ def sample_cached(model, num_samples, temperature, seed, labels=None, top_k=None
 # ---------------------------------------------------------------------- the key/value-cached loop
 
 
-def sample_with_cache(model, num_samples, temperature, seed, labels=None, top_k=None):
+def sample_with_cache(
+    model, num_samples, temperature, seed, labels=None, top_k=None, guidance=None, codes=None, mask=None
+):
     """Samples code grids one position per step through the model's `call_with_cache`.
 
     The incremental decoding of a Transformer with key/value caches (as in
@@ -327,6 +429,11 @@ def sample_with_cache(model, num_samples, temperature, seed, labels=None, top_k=
         seed: int64 scalar tensor.
         labels: int32 `(num_samples,)` tensor for a conditional model, else None.
         top_k: optional int32 scalar tensor in `[1, num_embeddings]`.
+        guidance: optional float32 scalar tensor >= 0, the classifier-free guidance scale; None
+            runs the plain loop (see the module docstring).
+        codes: optional int32 `(num_samples, rows, cols)` tensor, the grids to inpaint.
+        mask: bool tensor like `codes` (with `codes` only): True draws a position, False keeps
+            the code of `codes` there.
 
     Returns:
         int32 `(num_samples, rows, cols)` tensor.
@@ -337,19 +444,23 @@ def sample_with_cache(model, num_samples, temperature, seed, labels=None, top_k=
     >>> codes = sample_with_cache(model, tf.constant(2), tf.constant(1.0), tf.constant(0, tf.int64))
     """
     rows, cols = model.grid_shape
+    batch = num_samples if guidance is None else 2 * num_samples
+    model_labels = _model_labels(labels, guidance, model.num_classes)
+    given = _flat_given(codes, mask, rows * cols)
 
     def draw_position(step, cache, previous_codes, drawn_codes):
-        logits, cache = model.call_with_cache(previous_codes, cache, step, labels)
-        drawn = draw_codes(logits, temperature, seed, step, top_k)
-        return step + 1, cache, drawn, drawn_codes.write(step, drawn)
+        logits, cache = model.call_with_cache(previous_codes, cache, step, model_labels)
+        drawn = draw_codes(_logits_to_draw(logits, guidance), temperature, seed, step, top_k)
+        drawn = _kept_or_drawn(drawn, step, given)
+        return step + 1, cache, _model_rows(drawn, guidance), drawn_codes.write(step, drawn)
 
     _, _, _, drawn_codes = tf.while_loop(
         lambda step, *_: step < rows * cols,
         draw_position,
         (
             tf.constant(0),
-            model.initial_cache(num_samples),
-            tf.zeros([num_samples], tf.int32),
+            model.initial_cache(batch),
+            tf.zeros([batch], tf.int32),
             tf.TensorArray(tf.int32, size=rows * cols, element_shape=[None]),
         ),
     )
