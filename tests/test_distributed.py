@@ -61,9 +61,13 @@ WORKER_SCRIPT = textwrap.dedent(
     import keras
     import prior
     from vqgen import VQVAE
+    from vqgen.data import stream_images
     from vqgen.runs.strategies import make_strategy
 
     strategy = make_strategy("multiworker")
+    out, folder = sys.argv[1:]
+
+    # Both stages trained data-parallel: they must end identical on every worker.
     with strategy.scope():
         keras.utils.set_random_seed(2)
         model = VQVAE(input_shape=(8, 8, 1), num_embeddings=16, embedding_dim=4, hidden_channels=8,
@@ -80,8 +84,22 @@ WORKER_SCRIPT = textwrap.dedent(
         pixelcnn.compile(optimizer=keras.optimizers.Adam(1e-2))
     grids = tf.data.Dataset.from_tensor_slices(codes).batch(16).repeat().with_options(options)
     pixelcnn.fit(grids, epochs=1, steps_per_epoch=3, verbose=0, shuffle=False)
-    np.savez(sys.argv[1], codebook=model.quantizer.codebook.numpy(),
-             prior=np.concatenate([w.numpy().ravel() for w in pixelcnn.weights]))
+
+    # A streamed folder: each worker reads its own share of the training files, two epochs.
+    train, _ = stream_images(folder, verbose=0).split(0.2, seed=0)
+    batches, steps = train.epoch_batches(4, seed=3, first_epoch=0, epochs=2, strategy=strategy)
+    iterator = iter(batches)
+    epochs = []
+    for epoch in range(2):
+        seen = []
+        for _ in range(steps):
+            for local in strategy.experimental_local_results(next(iterator)):
+                seen.extend(np.rint(local.numpy()[:, 0, 0, 0] * 255).astype(int).tolist())
+        epochs.append(seen)
+    train_ids = [int(path.rsplit("/", 1)[-1][:2]) for path in train._files[train.positions]]
+    np.savez(out, codebook=model.quantizer.codebook.numpy(),
+             prior=np.concatenate([w.numpy().ravel() for w in pixelcnn.weights]),
+             epoch0=epochs[0], epoch1=epochs[1], train=train_ids, steps=steps)
     """
 )
 
@@ -96,10 +114,17 @@ def free_ports(count):
     return ports
 
 
-@pytest.mark.slow
-def test_two_workers_on_localhost_end_with_identical_codebooks_and_priors(tmp_path):
+@pytest.fixture(scope="module")
+def two_workers(tmp_path_factory):
+    """What each of two `MultiWorkerMirroredStrategy` workers on localhost ended with (WORKER_SCRIPT,
+    one process per worker for both tests below): `[worker 0's arrays, worker 1's arrays]`."""
     import numpy as np
+    from PIL import Image
 
+    folder = tmp_path_factory.mktemp("images")
+    for index in range(25):  # image i is filled with the value i
+        Image.fromarray(np.full((4, 4), index, np.uint8)).save(folder / f"{index:02d}.png")
+    outputs = tmp_path_factory.mktemp("workers")
     cluster = {"worker": [f"127.0.0.1:{port}" for port in free_ports(2)]}
     workers = []
     for index in range(2):
@@ -107,7 +132,7 @@ def test_two_workers_on_localhost_end_with_identical_codebooks_and_priors(tmp_pa
         environment = {**os.environ, "TF_CONFIG": config, "TF_CPP_MIN_LOG_LEVEL": "3"}
         workers.append(
             subprocess.Popen(
-                [sys.executable, "-c", WORKER_SCRIPT, str(tmp_path / f"worker{index}.npz")],
+                [sys.executable, "-c", WORKER_SCRIPT, str(outputs / f"worker{index}.npz"), str(folder)],
                 env=environment,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
@@ -115,77 +140,29 @@ def test_two_workers_on_localhost_end_with_identical_codebooks_and_priors(tmp_pa
             )
         )
     try:
-        outputs = [worker.communicate(timeout=180) for worker in workers]
+        results = [worker.communicate(timeout=300) for worker in workers]
     finally:
         for worker in workers:  # the workers always exit, even when one hangs
             if worker.poll() is None:
                 worker.kill()
                 worker.wait()
-    for worker, (_, stderr) in zip(workers, outputs):
+    for worker, (_, stderr) in zip(workers, results):
         assert worker.returncode == 0, stderr[-3000:]
-    first, second = (np.load(tmp_path / f"worker{index}.npz") for index in range(2))
+    return [dict(np.load(outputs / f"worker{index}.npz")) for index in range(2)]
+
+
+@pytest.mark.slow
+def test_two_workers_on_localhost_end_with_identical_codebooks_and_priors(two_workers):
+    import numpy as np
+
+    first, second = two_workers
     np.testing.assert_array_equal(first["codebook"], second["codebook"])
     np.testing.assert_array_equal(first["prior"], second["prior"])
 
 
-SHARDED_STREAM_SCRIPT = textwrap.dedent(
-    """
-    import sys
-    import numpy as np
-    from vqgen.data import stream_images
-    from vqgen.runs.strategies import make_strategy
-
-    strategy = make_strategy("multiworker")
-    train, _ = stream_images(sys.argv[2], verbose=0).split(0.2, seed=0)
-    data, steps = train.epoch_batches(4, seed=3, first_epoch=0, epochs=2, strategy=strategy)
-    iterator = iter(data)
-    epochs = []
-    for epoch in range(2):
-        seen = []
-        for _ in range(steps):
-            for local in strategy.experimental_local_results(next(iterator)):
-                seen.extend(np.rint(local.numpy()[:, 0, 0, 0] * 255).astype(int).tolist())
-        epochs.append(seen)
-    train_ids = [int(path.rsplit("/", 1)[-1][:2]) for path in train._files[train.positions]]
-    np.savez(sys.argv[1], epoch0=epochs[0], epoch1=epochs[1], train=train_ids, steps=steps)
-    """
-)
-
-
 @pytest.mark.slow
-def test_two_workers_each_read_their_own_share_of_a_streamed_folder(tmp_path):
-    import numpy as np
-    from PIL import Image
-
-    folder = tmp_path / "images"
-    folder.mkdir()
-    for index in range(25):  # image i is filled with the value i
-        Image.fromarray(np.full((4, 4), index, np.uint8)).save(folder / f"{index:02d}.png")
-    cluster = {"worker": [f"127.0.0.1:{port}" for port in free_ports(2)]}
-    workers = []
-    for index in range(2):
-        config = json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}})
-        environment = {**os.environ, "TF_CONFIG": config, "TF_CPP_MIN_LOG_LEVEL": "3"}
-        arguments = [str(tmp_path / f"worker{index}.npz"), str(folder)]
-        workers.append(
-            subprocess.Popen(
-                [sys.executable, "-c", SHARDED_STREAM_SCRIPT, *arguments],
-                env=environment,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                text=True,
-            )
-        )
-    try:
-        outputs = [worker.communicate(timeout=180) for worker in workers]
-    finally:
-        for worker in workers:
-            if worker.poll() is None:
-                worker.kill()
-                worker.wait()
-    for worker, (_, stderr) in zip(workers, outputs):
-        assert worker.returncode == 0, stderr[-3000:]
-    first, second = (np.load(tmp_path / f"worker{index}.npz") for index in range(2))
+def test_two_workers_each_read_their_own_share_of_a_streamed_folder(two_workers):
+    first, second = two_workers
     train = set(first["train"].tolist())
     assert train == set(second["train"].tolist()) and 15 <= len(train) < 25
     assert int(first["steps"]) == int(second["steps"])  # the same number of steps on both
