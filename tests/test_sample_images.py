@@ -13,7 +13,7 @@ import tensorflow as tf
 from vqgen.cli import main
 from vqgen.runs.model_files import load_stage_model
 from vqgen.runs.run_folder import RunFolder
-from vqgen.runs.sample_images import parse_region, region_cells
+from vqgen.runs.sample_images import labels_by_class, parse_region, region_cells, sample_images
 
 
 def brute_force_cells(region, image_shape, grid_shape):
@@ -164,3 +164,26 @@ def test_conditional_workflow_prior_records_its_label_dropout(tiny_run):
     prior_model = load_stage_model(RunFolder(tiny_run), "prior")
     assert config["prior"]["label_dropout"] == prior_model.label_dropout > 0
     assert prior_model.supports_guidance
+
+
+@pytest.mark.parametrize("num", [1, 4, 10, 20, 23, 64])
+@pytest.mark.parametrize("num_classes", [1, 3, 10])
+def test_labels_by_class_spread_evenly_in_class_order(num, num_classes):
+    labels, row_lengths = labels_by_class(num, num_classes)
+    counts = np.bincount(labels, minlength=num_classes)
+    assert len(labels) == num and list(labels) == sorted(labels)
+    assert counts.max() - counts.min() <= 1  # as even as num allows
+    assert all(counts[:-1] >= counts[1:])  # the first classes get the extra ones
+    assert row_lengths == [int(count) for count in counts if count]  # a row per class that got any
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("existing", ["s.png", "s.npy"])
+def test_an_existing_png_or_npy_is_refused_and_kept_unless_overwrite(tiny_run, tmp_path, existing):
+    (tmp_path / existing).write_bytes(b"mine")
+    with pytest.raises(FileExistsError, match=f"{existing} already exists.*--overwrite"):
+        sample_images(tiny_run, num=2, labels=1, seed=0, out=str(tmp_path / "s.png"))
+    assert sorted(path.name for path in tmp_path.iterdir()) == [existing]
+    assert (tmp_path / existing).read_bytes() == b"mine"
+    _, codes = sample_images(tiny_run, num=2, labels=1, seed=0, out=str(tmp_path / "s.png"), overwrite=True)
+    np.testing.assert_array_equal(np.load(tmp_path / "s.npy"), codes)
