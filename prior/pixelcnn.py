@@ -1,6 +1,7 @@
 """`PixelCNN`: a gated PixelCNN prior over integer code grids."""
 
 import math
+import re
 import warnings
 
 import keras
@@ -239,3 +240,20 @@ class PixelCNN(AutoregressivePrior):
             "filters": self.filters,
             "kernel_size": self.kernel_size,
         }
+
+    @classmethod
+    def from_config(cls, config):
+        """Rebuilds a saved PixelCNN without repeating the depth warning of its construction.
+
+        The depth was chosen (and warned about) when the model was made; loading it again (`vqgen
+        sample`, `vqgen export`, ...) has nothing new to say.
+
+        Args:
+            config: dict from `get_config`.
+
+        Returns:
+            A new `PixelCNN`.
+        """
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=re.escape("PixelCNN(num_layers="), category=UserWarning)
+            return super().from_config(config)

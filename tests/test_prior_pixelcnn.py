@@ -260,6 +260,18 @@ def test_keras_file_round_trip_gives_identical_logits(small_prior, tmp_path, num
     assert restored.get_config() == model.get_config()
 
 
+def test_loading_a_shallow_prior_does_not_repeat_its_depth_warning(tmp_path):
+    with pytest.warns(UserWarning, match="sees only"):
+        model = prior.PixelCNN(4, (7, 7), num_layers=1, filters=4, kernel_size=3)
+    model(np.zeros((1, 7, 7), "int32"))
+    model.save(tmp_path / "shallow.keras")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        restored = keras.saving.load_model(tmp_path / "shallow.keras")
+    assert restored.num_layers == 1
+    assert not [warning for warning in caught if "sees only" in str(warning.message)]
+
+
 def test_get_config_round_trip():
     model = prior.PixelCNN(11, (6, 5), num_classes=4, num_layers=3, filters=12, kernel_size=5)
     config = model.get_config()
