@@ -25,7 +25,16 @@ the machine slow each alike):
 4. Sampling 16 grids of 32x32 with the default prior: the cached sampler, timed; the full
    compiled loop would run the whole network once per position (1,024 passes), so its time is
    extrapolated from one timed full forward pass of the 16 grids (x 1,024), not run.
-5. Peak memory of each of the above (the priors at the default depth only): the growth of the
+5. Profile of the stage-1 train step (`--sections profile`), in float32 and mixed_bfloat16: each
+   part timed alone as a compiled function in the same process, interleaved with the whole step
+   (`model.train_function`): the input pipeline (the embedded `photos` crops: shuffle, batch,
+   uint8 -> float), encoder forward + backward, quantizer (nearest code, EMA update, restarts,
+   statistics) forward + backward, decoder forward + backward with the reconstruction loss, the
+   six running metrics, and Adam over every weight. The quantizer's previous nearest-code search
+   (`||z||^2 - 2 z.E + ||E||^2` on the (N, K) product) and EMA sums (one-hot (N, K) matrix times
+   z) are kept here only, patched into a second model, to time the whole step before and after
+   their change in the same process.
+6. Peak memory of each of the above (the priors at the default depth only): the growth of the
    resident high-water mark over the first step (or sampling call), tracing included, in a fresh
    subprocess that has built the model, and that process's peak.
 """
@@ -37,6 +46,7 @@ import statistics
 import subprocess
 import sys
 import time
+import types
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -48,6 +58,8 @@ from compare_keras_example import keras_example_vqvae  # noqa: E402
 import prior  # noqa: E402
 from prior.pixelcnn import receptive_span, span_to_cover  # noqa: E402
 from vqgen import VQVAE  # noqa: E402
+from vqgen.data import load_images, split_images, to_dataset  # noqa: E402
+from vqgen.models.distribute import sum_across_replicas  # noqa: E402
 from vqgen.runs.precision import precision_policy  # noqa: E402
 
 SETTINGS = {
@@ -165,6 +177,137 @@ def _timed(call):
     start = time.perf_counter()
     call()
     return time.perf_counter() - start
+
+
+# ---------------------------------------------------------------------- the stage-1 step, part by part
+
+
+def previous_nearest_codes(quantizer, flat_z):
+    """The quantizer's nearest-code search before the profile: `||z||^2 - 2 z.E + ||E||^2`."""
+    codebook = tf.convert_to_tensor(quantizer.codebook)
+    distances = (
+        tf.reduce_sum(tf.square(flat_z), axis=1, keepdims=True)
+        - 2.0 * tf.matmul(flat_z, codebook, transpose_b=True)
+        + tf.reduce_sum(tf.square(codebook), axis=1)[tf.newaxis, :]
+    )  # (N, K)
+    return tf.argmin(distances, axis=1, output_type="int32")
+
+
+def previous_update_ema(quantizer, flat_z, flat_indices, counts):
+    """The quantizer's EMA update before the profile: cluster sums as a one-hot (N, K) matmul."""
+    one_hot = tf.one_hot(flat_indices, quantizer.num_embeddings, dtype="float32")  # (N, K)
+    sums = sum_across_replicas(tf.matmul(one_hot, flat_z, transpose_a=True))  # (K, D)
+    cluster_size = quantizer.decay * quantizer.ema_cluster_size + (1.0 - quantizer.decay) * counts
+    embedding_sum = quantizer.decay * quantizer.ema_embedding_sum + (1.0 - quantizer.decay) * sums
+    total = tf.reduce_sum(cluster_size)
+    smoothed = (
+        (cluster_size + quantizer.epsilon) / (total + quantizer.num_embeddings * quantizer.epsilon) * total
+    )
+    quantizer.ema_cluster_size.assign(cluster_size)
+    quantizer.ema_embedding_sum.assign(embedding_sum)
+    quantizer.codebook.assign(embedding_sum / smoothed[:, tf.newaxis])
+
+
+def with_previous_quantizer(model):
+    """`model` with its quantizer's two previous methods patched in (benchmark only)."""
+    model.quantizer._nearest_codes = types.MethodType(previous_nearest_codes, model.quantizer)
+    model.quantizer._update_ema = types.MethodType(previous_update_ema, model.quantizer)
+    return model
+
+
+def total(tensors):
+    """One float32 scalar depending on every tensor, so a timed function returns after all of them."""
+    return tf.add_n([tf.reduce_sum(tf.cast(tensor, "float32")) for tensor in tensors])
+
+
+def step_parts(model, images, settings):
+    """`{part: function}` running each part of `model`'s train step alone, compiled, on `images`."""
+    size = settings["image_size"]
+    train, _ = split_images(load_images(f"photos:{size}"), 0.1, seed=0)
+    batches = iter(to_dataset(train, settings["batch"], shuffle=True, seed=0).repeat())
+    latents = tf.constant(model.encoder(images))  # (B, h, w, D) in the compute dtype
+    quantized = tf.constant(model.quantizer(latents))
+
+    @tf.function
+    def encoder():
+        with tf.GradientTape() as tape:
+            outputs = model.encoder(images, training=True)
+            loss = total([outputs])
+        return total(tape.gradient(loss, model.encoder.trainable_weights))
+
+    @tf.function
+    def quantizer():
+        with tf.GradientTape() as tape:
+            tape.watch(latents)
+            result = model.quantizer.quantize_with_stats(latents, training=True)
+            loss = total([result.quantized]) + result.loss
+        return total([tape.gradient(loss, latents), result.perplexity, result.codes_used])
+
+    @tf.function
+    def decoder():
+        with tf.GradientTape() as tape:
+            tape.watch(quantized)
+            reconstructions = tf.cast(model.decoder(quantized, training=True), "float32")
+            loss = tf.reduce_mean(tf.square(reconstructions - images))
+        return total(tape.gradient(loss, model.decoder.trainable_weights + [quantized]))
+
+    scalars = {tracker.name: tf.constant(1.0) for tracker in model.trackers}
+    metrics = tf.function(lambda: total(model._update_trackers(scalars).values()))
+    gradients = [tf.ones_like(weight) * 1e-9 for weight in model.trainable_weights]
+
+    @tf.function
+    def optimizer():
+        model.optimizer.apply_gradients(zip(gradients, model.trainable_weights))
+        return model.optimizer.iterations
+
+    return {
+        "input pipeline (photos crops: shuffle, batch, uint8 -> float)": lambda: next(batches).numpy(),
+        "encoder forward + backward": lambda: encoder().numpy(),
+        "quantizer forward + backward (nearest code, EMA, restarts, statistics)": lambda: quantizer().numpy(),
+        "decoder forward + backward, reconstruction loss": lambda: decoder().numpy(),
+        "metrics (six running means)": lambda: metrics().numpy(),
+        "optimizer (Adam over every weight)": lambda: optimizer().numpy(),
+    }
+
+
+def benchmark_profile(settings, rows):
+    size, batch = settings["image_size"], settings["batch"]
+    images = stage1_batch(settings)
+    for precision in ("float32", "mixed_bfloat16"):
+        setting = f"stage-1 step profile {size}x{size}x3, batch {batch}, {precision}"
+        model = stage1_model(f"vqgen default {precision}", settings)
+        previous = with_previous_quantizer(stage1_model(f"vqgen default {precision}", settings))
+        functions = {"whole train step": train_step(model, images)}
+        functions["whole train step, previous quantizer"] = train_step(previous, images)
+        functions.update(step_parts(model, images, settings))
+        seconds = interleaved_seconds(functions, settings["rounds"], settings["steps"])
+        whole, before = seconds.pop("whole train step"), seconds.pop("whole train step, previous quantizer")
+        parts = sum(value for name, value in seconds.items() if not name.startswith("input"))
+        rows.append(
+            row(
+                setting,
+                "whole train step, previous quantizer",
+                batch / before,
+                "images/s",
+                settings["rounds"],
+            )
+        )
+        rows.append(
+            row(
+                setting,
+                "whole train step",
+                batch / whole,
+                "images/s",
+                settings["rounds"],
+                {"previous quantizer": before / whole},
+                f"{1000 * whole:.0f} ms per step; the parts but the input add up to {1000 * parts:.0f} ms",
+            )
+        )
+        for name, value in seconds.items():
+            share = f"{100 * value / whole:.1f}% of the whole step"
+            if name.startswith("input"):
+                share += " (prefetched, so it overlaps the step in fit)"
+            rows.append(row(setting, name, 1000 * value, "ms", settings["rounds"], {}, share))
 
 
 # ---------------------------------------------------------------------- peak memory (subprocesses)
@@ -328,8 +471,8 @@ def main():
     parser.add_argument("--json", metavar="PATH", help="also write the machine, settings and rows here")
     parser.add_argument(
         "--sections",
-        default="stage1,prior,memory",
-        help="comma-separated sections to run: stage1, prior, memory (default: all)",
+        default="stage1,prior,memory,profile",
+        help="comma-separated sections to run: stage1, prior, memory, profile (default: all)",
     )
     parser.add_argument(
         "--prior-variants",
@@ -356,7 +499,12 @@ def main():
     chosen = args.prior_variants.split(",")
     for name in [name for name in PRIOR_VARIANTS if name not in chosen]:
         del PRIOR_VARIANTS[name]
-    known = {"stage1": benchmark_stage1, "prior": benchmark_prior, "memory": benchmark_memory}
+    known = {
+        "stage1": benchmark_stage1,
+        "prior": benchmark_prior,
+        "memory": benchmark_memory,
+        "profile": benchmark_profile,
+    }
     sections = [known[name] for name in args.sections.split(",")]
     for section in sections:
         section_start = time.perf_counter()
