@@ -305,19 +305,15 @@ def benchmark_training(settings, rows):
     validation_images = to_dataset(validation, len(validation)).get_single_element().numpy()
     setting = f"VQ-VAE training, {len(train):,} digits, batch {batch_size}, {epochs} epochs"
     keras.utils.set_random_seed(0)
-    example = train_and_measure(
-        keras_example_vqvae(train.image_shape), 1e-3, train, validation_images, epochs, batch_size
-    )
+    models = {"example": (keras_example_vqvae(train.image_shape), 1e-3)}
     keras.utils.set_random_seed(0)
-    default = train_and_measure(
+    models["default"] = (
         vqgen.VQVAE(input_shape=train.image_shape, seed=0),
         VQVAE_TRAINING_DEFAULTS.learning_rate,
-        train,
-        validation_images,
-        epochs,
-        batch_size,
     )
-    # train_and_measure returns (held-out PSNR, codes used, perplexity, training images/s).
+    # (held-out PSNR, codes used, perplexity, training images/s) of each, epochs interleaved.
+    results = train_and_measure(models, train, validation_images, epochs, batch_size)
+    example, default = results["example"], results["default"]
     rows.append(
         row(
             setting,
