@@ -145,7 +145,7 @@ def test_bad_inpainting_guidance_and_label_dropout_exit_2_with_one_line(
         ([*inpaint[:4], small, *inpaint[5:], "--region", "0,0,4,4"], "14x14x1"),
         ([*inpaint[:4], colour, *inpaint[5:], "--region", "0,0,4,4"], "28x28x3"),
         ([*inpaint[:4], str(tmp_path / "none.png"), *inpaint[5:], "--region", "0,0,4,4"], "none.png"),
-        ([*inpaint[:6], *inpaint[7:], "--region", "0,0,4,4"], "--label"),
+        ([*inpaint[:5], *inpaint[7:], "--region", "0,0,4,4"], "--label"),
         ([*inpaint, "--region", "0,0,4,4", "--guidance", "-1"], "guidance must be a finite number >= 0"),
         (["sample", "--run", tiny_run, "--label", "1", "--guidance", "nan", "--out", out], "guidance"),
         (["train-prior", "--run", tiny_run, "--overwrite", "--label-dropout", "0.2"], "--conditional"),

@@ -23,6 +23,7 @@ from vqgen.settings import (
     EVALUATE_DEFAULTS,
     EXPORT_DEFAULTS,
     EXPORT_FORMAT_DEFAULTS,
+    GUIDANCE_DEFAULTS,
     PRIOR_TRAINING_DEFAULTS,
     SAMPLE_DEFAULTS,
     VQVAE_DEFAULTS,
@@ -146,7 +147,9 @@ def _add_prior_options(parser):
     _add_settings(group, PixelCNNSettings())
     transformer = parser.add_argument_group("stage 2 (Transformer prior options, with --prior transformer)")
     _add_settings(transformer, TransformerSettings(), prefix="transformer_")
-    _add_settings(parser.add_argument_group("stage-2 training"), PRIOR_TRAINING_DEFAULTS, prefix="prior_")
+    training = parser.add_argument_group("stage-2 training")
+    _add_settings(training, PRIOR_TRAINING_DEFAULTS, prefix="prior_")
+    _add_settings(training, GUIDANCE_DEFAULTS)
 
 
 def _add_sample_options(parser, out_required):
@@ -212,6 +215,15 @@ def build_parser():
         "--overwrite",
         action="store_true",
         help="replace an existing --out PNG and its .npy instead of refusing",
+    )
+    sample.add_argument(
+        "--inpaint",
+        metavar="IMAGE",
+        help="re-draw part of this image (the run's size and channels) instead of sampling from scratch: "
+        "-n completions of the code cells --region overlaps, every other code kept",
+    )
+    sample.add_argument(
+        "--region", metavar="Y0,X0,Y1,X1", help="with --inpaint: the pixel box [y0, y1) x [x0, x1) to re-draw"
     )
 
     export = commands.add_parser(
@@ -308,6 +320,7 @@ def _stage2(args, **defaults):
         **pixelcnn_options,
         **transformer_options,
         **_given(args, PRIOR_TRAINING_DEFAULTS, prefix="prior_"),
+        **_given(args, GUIDANCE_DEFAULTS),
     }
     return train_prior(
         args.run,
@@ -373,6 +386,22 @@ def _dispatch(args):
     elif args.command == "train-prior":
         _stage2(args)
         print(f"Saved {os.path.join(args.run, 'prior.keras')}")
+    elif args.command == "sample" and (args.inpaint or args.region):
+        from vqgen.runs.sample_images import inpaint_image, parse_region
+
+        if not (args.inpaint and args.region):
+            raise ValueError("--inpaint IMAGE and --region Y0,X0,Y1,X1 go together; give both")
+        inpaint_image(
+            args.run,
+            args.inpaint,
+            parse_region(args.region),
+            labels=args.label,
+            seed=args.seed,
+            out=args.out,
+            overwrite=args.overwrite,
+            **_given(args, SAMPLE_DEFAULTS),
+        )
+        print(f"Wrote {args.out} and {args.out[:-4]}.npy")
     elif args.command == "sample":
         from vqgen.runs.sample_images import sample_images
 

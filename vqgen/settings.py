@@ -80,6 +80,11 @@ class VQVAESettings:
     quantizer_dropout: float = _setting(
         0.0, "rvq only: probability per training batch of using only the first k < d codebooks"
     )
+    latent_decay: float = _setting(
+        0.99,
+        "fsq only: EMA decay of the running per-channel mean and variance that standardise the encoder "
+        "output (with --init-from-data)",
+    )
     downsample: int = _setting(4, "spatial reduction from image to code grid", choices=(2, 4, 8))
     hidden_channels: int = _setting(64, "width of the encoder and decoder convolutions")
     residual_channels: int = _setting(32, "width inside the residual blocks")
@@ -89,7 +94,11 @@ class VQVAESettings:
     decay: float = _setting(0.9, "EMA decay; fast-moving suits short trainings, the paper's value long ones")
     epsilon: float = _setting(VectorQuantizerSettings.epsilon, "Laplace smoothing of the EMA cluster sizes")
     restart_after_steps: int | None = _setting(20, "re-seed codes unused for this many training steps")
-    init_from_data: bool = _setting(True, "initialise the codebook from the first batch")
+    init_from_data: bool = _setting(
+        True,
+        "initialise the codebook from the first batch (fsq: standardise the encoder output by running "
+        "statistics)",
+    )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -144,12 +153,34 @@ class TrainingSettings:
 
 
 @dataclasses.dataclass(frozen=True)
+class GuidanceSettings:
+    """Label dropout, the training side of classifier-free guidance, for a class-conditional prior.
+
+    `vqgen train-prior --conditional` and `vqgen run` train with this `label_dropout`, so their
+    priors accept `--guidance` at sampling; the prior constructors' own default stays 0, the value
+    every prior saved before the option loads with (see `prior.CodePrior`). An unconditional prior
+    has no labels to drop and records 0.
+    """
+
+    label_dropout: float = _setting(
+        0.1,
+        'conditional prior: probability in [0, 1) that a training label is replaced by a "no label" '
+        "class, which sampling with --guidance needs (0: no guidance)",
+    )
+
+
+@dataclasses.dataclass(frozen=True)
 class SampleSettings:
     """How `vqgen sample` draws images from a run."""
 
     num: int = _setting(64, "images to sample", short_flags=("-n",))
     temperature: float = _setting(1.0, "softmax temperature, > 0; lower is more conservative")
     top_k: int | None = _setting(None, "sample among the K most likely codes only")
+    guidance: float = _setting(
+        1.0,
+        "classifier-free guidance scale s >= 0 (conditional prior trained with --label-dropout): each "
+        "code is drawn from u + s (c - u), c the logits given the label, u without; 1: none",
+    )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -193,6 +224,7 @@ DATA_DEFAULTS = DataSettings()
 VQVAE_TRAINING_DEFAULTS = TrainingSettings(precision="auto")
 # The prior trains for longer than stage 1, at a lower learning rate.
 PRIOR_TRAINING_DEFAULTS = TrainingSettings(epochs=20, learning_rate=1e-3)
+GUIDANCE_DEFAULTS = GuidanceSettings()
 SAMPLE_DEFAULTS = SampleSettings()
 EXPORT_DEFAULTS = ExportSettings()
 EVALUATE_DEFAULTS = EvaluateSettings()

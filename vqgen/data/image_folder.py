@@ -20,8 +20,23 @@ def _image_files(directory):
     ]
 
 
-def _decode_image(path):
-    """Returns the pixels of one image file as a uint8 `[H, W, C]` array, or raises ValueError."""
+def decode_image_file(path):
+    """Reads one image file (PNG, JPEG, BMP, GIF: first frame) as it is stored.
+
+    Args:
+        path: str, the file.
+
+    Returns:
+        uint8 array `[H, W, C]`, C the file's own channels (1 to 4).
+
+    Raises:
+        OSError: the file cannot be read.
+        ValueError: its bytes are not an image TensorFlow can decode.
+
+    Example:
+    >>> decode_image_file("digit.png").shape  # doctest: +SKIP
+    (28, 28, 1)
+    """
     with open(path, "rb") as stream:
         data = stream.read()
     try:
@@ -73,7 +88,7 @@ def load_image_folder(directory):
         )
     images = []
     for path in paths:
-        pixels = _decode_image(path)
+        pixels = decode_image_file(path)
         if images and pixels.shape != images[0].shape:
             raise ValueError(
                 f"images in {directory!r} differ in size: {paths[0]!r} is {images[0].shape} but "

@@ -16,7 +16,7 @@ from vqgen.runs.run_lock import locks_run
 from vqgen.runs.stage_trainer import check_resumed_settings, finish_stage, is_resumable, train_stage
 from vqgen.runs.strategies import make_strategy
 from vqgen.runs.train_vqvae import stream_splits
-from vqgen.settings import PRIOR_TRAINING_DEFAULTS, split_settings
+from vqgen.settings import GUIDANCE_DEFAULTS, PRIOR_TRAINING_DEFAULTS, split_settings
 
 # The model class of each prior named in `prior.settings.PRIOR_SETTINGS`.
 PRIOR_CLASSES = {"pixelcnn": prior.PixelCNN, "transformer": prior.Transformer}
@@ -70,8 +70,10 @@ def train_prior(
             `prior.settings.PRIOR_SETTINGS`), recorded as `config["prior"]["kind"]`. None means the
             recorded kind when resuming, else `prior.settings.DEFAULT_PRIOR`.
         **settings: any field of that prior's settings (`prior.PixelCNNSettings` or
-            `prior.TransformerSettings`) or of `vqgen.settings.TrainingSettings`. A resumed prior
-            must be given the same values (and kind) it started with.
+            `prior.TransformerSettings`), of `vqgen.settings.GuidanceSettings` (`label_dropout`, used
+            by a conditional prior only; recorded in `config["prior"]`) or of
+            `vqgen.settings.TrainingSettings`. A resumed prior must be given the same values (and
+            kind) it started with.
 
     Returns:
         The trained `prior.PixelCNN` or `prior.Transformer`.
@@ -79,8 +81,9 @@ def train_prior(
     Raises:
         FileNotFoundError: the run or its VQ-VAE is missing.
         FileExistsError: a prior exists and `overwrite` is False.
-        ValueError: an unknown `kind`, `conditional` on a dataset without labels, bad settings, or
-            settings that differ from those of the unfinished prior being resumed.
+        ValueError: an unknown `kind`, `conditional` on a dataset without labels, `label_dropout`
+            > 0 without `conditional`, bad settings, or settings that differ from those of the
+            unfinished prior being resumed.
 
     Example:
     >>> pixelcnn = train_prior("runs/digits", conditional=True, epochs=5)  # doctest: +SKIP
@@ -92,8 +95,16 @@ def train_prior(
     resuming = is_resumable(run, "prior") and "prior" in config and not overwrite
     if kind is None:  # an unfinished prior keeps its kind (runs from before the Transformer: PixelCNN)
         kind = config["prior"].get("kind", DEFAULT_PRIOR) if resuming else DEFAULT_PRIOR
-    sections = {"prior": PRIOR_SETTINGS[kind], "prior_training": PRIOR_TRAINING_DEFAULTS}
+    sections = {
+        "prior": PRIOR_SETTINGS[kind],
+        "guidance": GUIDANCE_DEFAULTS,
+        "prior_training": PRIOR_TRAINING_DEFAULTS,
+    }
     given = split_settings(settings, sections, "vqgen train-prior")
+    if not resuming and not conditional and given["guidance"].get("label_dropout", 0) > 0:
+        raise ValueError(
+            "--label-dropout needs a class-conditional prior; add --conditional or drop --label-dropout"
+        )
     if run.finished("prior") and not overwrite:
         raise FileExistsError(
             f"{run.model_path('prior')} already exists; pass --overwrite to train a new prior."
@@ -102,16 +113,23 @@ def train_prior(
         run.remove_backup("prior")
     run.remove_stale_temporaries()
     if is_resumable(run, "prior") and "prior" in config:
-        requested = {**given["prior"], "kind": kind, **({"conditional": True} if conditional else {})}
+        requested = {
+            **given["prior"],
+            **given["guidance"],
+            "kind": kind,
+            **({"conditional": True} if conditional else {}),
+        }
         check_resumed_settings(run, "prior", {"kind": DEFAULT_PRIOR, **config["prior"]}, requested)
         check_resumed_settings(run, "prior", config["prior_training"], given["prior_training"])
         print(f"Resuming the unfinished prior training in {run.path}")
         conditional = config["prior"]["conditional"]
     else:
+        label_dropout = dataclasses.replace(GUIDANCE_DEFAULTS, **given["guidance"]).label_dropout
         config["prior"] = {
             "kind": kind,
             **dataclasses.asdict(dataclasses.replace(sections["prior"], **given["prior"])),
             "conditional": bool(conditional),
+            "label_dropout": label_dropout if conditional else 0.0,
         }
         config["prior_training"] = dataclasses.asdict(
             dataclasses.replace(sections["prior_training"], **given["prior_training"])
@@ -132,6 +150,7 @@ def train_prior(
             num_embeddings=vqvae.num_embeddings,
             grid_shape=vqvae.token_grid_shape,  # (h, w * d): residual-VQ depth interleaved
             num_classes=num_classes if conditional else None,
+            label_dropout=config["prior"].get("label_dropout", 0.0),  # runs from before the option: 0
             **{field.name: config["prior"][field.name] for field in dataclasses.fields(sections["prior"])},
         )
         model.compile(optimizer=keras.optimizers.Adam(training["learning_rate"]))
