@@ -11,7 +11,7 @@ Convolutional Autoregressive Models", the Transformer's key/value cache (all in
 `prior.sampling`). The package works on any integer grids and imports nothing from `vqgen`.
 """
 
-from tensorflow_backend import require_tensorflow_backend
+from vqgen_command import require_tensorflow_backend
 
 require_tensorflow_backend("prior")  # one ImportError under another Keras backend, before Keras loads it
 
@@ -19,8 +19,9 @@ from prior.autoregressive_prior import AutoregressivePrior
 from prior.code_prior import CodePrior
 from prior.gated_block import GatedBlock
 from prior.masked_conv2d import MaskedConv2D
+from prior.maskgit import MaskGIT
 from prior.pixelcnn import PixelCNN
-from prior.settings import PixelCNNSettings, TransformerSettings
+from prior.settings import MaskGITSettings, PixelCNNSettings, TransformerSettings
 from prior.transformer import Transformer
 from prior.transformer_block import TransformerBlock
 
@@ -29,6 +30,8 @@ __all__ = [
     "CodePrior",
     "GatedBlock",
     "MaskedConv2D",
+    "MaskGIT",
+    "MaskGITSettings",
     "PixelCNN",
     "PixelCNNSettings",
     "Transformer",

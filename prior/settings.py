@@ -1,4 +1,4 @@
-"""`PixelCNNSettings` and `TransformerSettings`: the one home of the priors' architecture defaults.
+"""`PixelCNNSettings`, `TransformerSettings`, `MaskGITSettings`: the one home of the priors' defaults.
 
 Free of TensorFlow and Keras, so a command line can build its options (names, defaults and
 `help` texts from each field's metadata) without loading a model.
@@ -79,7 +79,33 @@ class TransformerSettings:
 
 TRANSFORMER_DEFAULTS = TransformerSettings()
 
+
+@dataclasses.dataclass(frozen=True)
+class MaskGITSettings(TransformerSettings):
+    """Architecture hyperparameters of `prior.MaskGIT` with their defaults.
+
+    The same fields as `TransformerSettings` (a stack of the same `TransformerBlock`s, here
+    bidirectional), with the same small CPU-friendly defaults: 4 blocks, width 128, 4 heads,
+    MLP 256, dropout 0.1; `MaskGIT.__init__` reads them from `MASKGIT_DEFAULTS`. The sampling
+    default, `MASKGIT_STEPS`, is below.
+
+    Example:
+
+    >>> settings = MaskGITSettings(num_layers=2)
+    >>> model = MaskGIT(num_embeddings=128, grid_shape=(7, 7), **dataclasses.asdict(settings))
+    """
+
+
+MASKGIT_DEFAULTS = MaskGITSettings()
+# MaskGIT's decoding steps when sampling (`MaskGIT.sample`, `vqgen sample --steps`): the paper
+# decodes 16x16 grids in 8 to 12 steps; 8 keeps sampling cheap on a CPU.
+MASKGIT_STEPS = 8
+
 # Every prior by the name the workflow (`vqgen train-prior --prior NAME`, the run config) uses,
 # with its defaults; the PixelCNN stays the default.
-PRIOR_SETTINGS = {"pixelcnn": PIXELCNN_DEFAULTS, "transformer": TRANSFORMER_DEFAULTS}
+PRIOR_SETTINGS = {
+    "pixelcnn": PIXELCNN_DEFAULTS,
+    "transformer": TRANSFORMER_DEFAULTS,
+    "maskgit": MASKGIT_DEFAULTS,
+}
 DEFAULT_PRIOR = "pixelcnn"

@@ -10,6 +10,29 @@ from prior.settings import TRANSFORMER_DEFAULTS
 from prior.transformer_block import TransformerBlock
 
 
+def grid_position_embeddings(row_embedding, column_embedding, index, cols):
+    """Factorised position embeddings `row[index // cols] + column[index % cols]` of raster positions.
+
+    The positions of every Transformer over code grids (`Transformer`, `MaskGIT`): a learned
+    vector per row plus one per column, `rows + cols` vectors instead of `rows * cols`.
+
+    Args:
+        row_embedding: `keras.layers.Embedding` with `rows` entries.
+        column_embedding: `keras.layers.Embedding` with `cols` entries, of the same width.
+        index: int tensor of any shape, raster positions `row * cols + column`.
+        cols: int, the grid's column count.
+
+    Returns:
+        float tensor `index.shape + (width,)`.
+
+    Example:
+
+    >>> grid_position_embeddings(rows_layer, cols_layer, ops.arange(12), cols=4).shape  # doctest: +SKIP
+    (12, 128)
+    """
+    return row_embedding(index // cols) + column_embedding(index % cols)
+
+
 @keras.saving.register_keras_serializable(package="prior")
 class Transformer(AutoregressivePrior):
     """Decoder-only Transformer prior over `(rows, cols)` grids of codes in `[0, K)`.
@@ -175,9 +198,8 @@ class Transformer(AutoregressivePrior):
         return start if labels is None else start + self.class_embedding(labels)
 
     def _positions(self, index):
-        """Position embeddings `row[index // cols] + column[index % cols]` for int `index` of any shape."""
-        cols = self.grid_shape[1]
-        return self.row_embedding(index // cols) + self.column_embedding(index % cols)
+        """Position embeddings of raster positions `index` (see `grid_position_embeddings`)."""
+        return grid_position_embeddings(self.row_embedding, self.column_embedding, index, self.grid_shape[1])
 
     # ------------------------------------------------------------------ full pass
 

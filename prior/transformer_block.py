@@ -10,12 +10,15 @@ from prior.arguments import is_int
 
 @keras.saving.register_keras_serializable(package="prior")
 class TransformerBlock(keras.layers.Layer):
-    """Pre-norm decoder block: causal multi-head self-attention, then an MLP.
+    """Pre-norm Transformer block: multi-head self-attention (causal or not), then an MLP.
 
     The block of GPT-2 (Radford et al. 2019) as used over VQ codes by VQGAN
     (Esser et al. 2021, "Taming Transformers for High-Resolution Image
     Synthesis"): `x + attention(norm(x))`, then `x + mlp(norm(x))` with a GELU
-    MLP; position `t` attends to positions `<= t` only.
+    MLP; position `t` attends to positions `<= t` only. With `causal=False`
+    every position attends to every position: the bidirectional encoder block
+    of BERT (Devlin et al. 2019) that MaskGIT (Chang et al. 2022) uses over
+    codes (`prior.MaskGIT`); such a block has no incremental step.
 
     It owns its incremental step: `call_with_cache` takes the one new
     position, writes its key and value into a per-block cache of shape
@@ -37,6 +40,8 @@ class TransformerBlock(keras.layers.Layer):
         intermediate_dim: int >= 1, hidden width of the MLP.
         dropout: float in `[0, 1)`, dropout on the attention weights and on
             both residual branches when training. Defaults to `0.0`.
+        causal: bool, whether position `t` sees only positions `<= t` (a
+            decoder block) rather than the whole sequence. Defaults to `True`.
         **kwargs: base `keras.layers.Layer` arguments (`name`, ...).
 
     Input shape:
@@ -47,7 +52,8 @@ class TransformerBlock(keras.layers.Layer):
 
     Raises:
         ValueError: if an argument is out of range, or `build` receives a
-            depth other than `hidden_dim`.
+            depth other than `hidden_dim`; `call_with_cache` on a block with
+            `causal=False`.
 
     Example:
 
@@ -56,7 +62,7 @@ class TransformerBlock(keras.layers.Layer):
     (2, 10, 32)
     """
 
-    def __init__(self, hidden_dim, num_heads, intermediate_dim, dropout=0.0, **kwargs):
+    def __init__(self, hidden_dim, num_heads, intermediate_dim, dropout=0.0, causal=True, **kwargs):
         if not is_int(hidden_dim) or hidden_dim < 1:
             raise ValueError(f"hidden_dim must be an int >= 1. Received: hidden_dim={hidden_dim}")
         if not is_int(num_heads) or num_heads < 1 or hidden_dim % num_heads:
@@ -70,12 +76,15 @@ class TransformerBlock(keras.layers.Layer):
             )
         if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0 <= dropout < 1:
             raise ValueError(f"dropout must be a float in [0, 1). Received: dropout={dropout}")
+        if not isinstance(causal, bool):
+            raise ValueError(f"causal must be a bool. Received: causal={causal!r}")
         super().__init__(**kwargs)
         self.hidden_dim = int(hidden_dim)
         self.num_heads = int(num_heads)
         self.head_dim = self.hidden_dim // self.num_heads
         self.intermediate_dim = int(intermediate_dim)
         self.dropout = float(dropout)
+        self.causal = causal
 
         # Attention: one Dense for the queries, keys and values of every head, one for the output
         self.attention_norm = keras.layers.LayerNormalization(epsilon=1e-5, name="attention_norm")
@@ -133,7 +142,8 @@ class TransformerBlock(keras.layers.Layer):
         return hidden + self.dropout_layer(mlp, training=training)
 
     def call(self, inputs, training=None):
-        """The block on a whole sequence, each position attending to itself and earlier ones.
+        """The block on a whole sequence, each position attending to itself and earlier ones
+        (to every position when `causal=False`).
 
         Args:
             inputs: float `(batch, sequence_length, hidden_dim)`.
@@ -145,7 +155,10 @@ class TransformerBlock(keras.layers.Layer):
         queries, keys, values = self._queries_keys_values(inputs)
         length = ops.shape(inputs)[1]
         positions = ops.arange(length)
-        visible = positions[None, :] <= positions[:, None]  # (T, T) lower triangle
+        if self.causal:
+            visible = positions[None, :] <= positions[:, None]  # (T, T) lower triangle
+        else:
+            visible = ops.ones((length, length), dtype="bool")  # (T, T) everything
         return self._attend(inputs, queries, keys, values, visible, training)
 
     def initial_cache(self, batch_size, sequence_length):
@@ -167,7 +180,13 @@ class TransformerBlock(keras.layers.Layer):
             `(outputs, cache)`: float `(batch, 1, hidden_dim)`, equal (up to float rounding) to
             `call` on the whole sequence at position `index`, and the cache with position
             `index`'s key and value written in.
+
+        Raises:
+            ValueError: for a bidirectional block (`causal=False`), whose positions all change
+                when any input does.
         """
+        if not self.causal:
+            raise ValueError(f"{self.name} is bidirectional (causal=False); it has no incremental step")
         queries, keys, values = self._queries_keys_values(inputs)  # each (B, H, 1, Dh)
         new_entry = ops.stack([keys, values], axis=1)  # (B, 2, H, 1, Dh)
         cache = ops.slice_update(cache, (0, 0, 0, index, 0), ops.cast(new_entry, cache.dtype))
@@ -185,4 +204,5 @@ class TransformerBlock(keras.layers.Layer):
             "num_heads": self.num_heads,
             "intermediate_dim": self.intermediate_dim,
             "dropout": self.dropout,
+            "causal": self.causal,
         }
