@@ -10,6 +10,8 @@ so bits per position = d x bits per code).
 
     python scripts/compare_quantizers.py                       # digits and photos:32, 350 steps each
     python scripts/compare_quantizers.py --data digits --steps 100 --prior-steps 100   # quicker
+    python scripts/compare_quantizers.py --data photos:32 --steps 200 --prior-steps 200 \
+        --quantizers "FSQ [8,5,5,5]"                          # one quantizer
 
 Each source trains for about the same number of steps (whole epochs: ceil(steps / batches per epoch)).
 
@@ -27,6 +29,7 @@ import numpy as np
 import prior
 from vqgen import VQVAE
 from vqgen.data import load_images, split_images, to_dataset
+from vqgen.evaluation import codebook_usage, psnr, tuple_usage
 from vqgen.settings import DATA_DEFAULTS, PRIOR_TRAINING_DEFAULTS, VQVAE_TRAINING_DEFAULTS
 
 # name -> VQVAE arguments; each about 10 bits per position.
@@ -41,19 +44,15 @@ def codes_used(model, codes):
     """Text: distinct codes over `codes` out of K (per level and distinct tuples for RVQ)."""
     k = model.num_embeddings
     if codes.ndim == 3:
-        used = len(np.unique(codes))
+        used = codebook_usage(codes, k)["codes_used"]
         return f"{used} / {k} ({100 * used / k:.0f}%)"
-    levels = [len(np.unique(codes[..., level])) for level in range(codes.shape[-1])]
-    tuples = len(np.unique(codes.reshape(-1, codes.shape[-1]), axis=0))
-    total = k ** codes.shape[-1]
+    levels = [codebook_usage(codes[..., level], k)["codes_used"] for level in range(codes.shape[-1])]
+    tuples = tuple_usage(codes, k)
     per_level = ", ".join(f"{used}/{k}" for used in levels)
-    return f"{tuples} / {total} tuples ({100 * tuples / total:.0f}%); levels {per_level}"
-
-
-def psnr(model, images):
-    """Mean per-image PSNR (dB) of the clipped reconstructions of `images` in [0, 1]."""
-    mse = np.mean((model.reconstruct(images) - images) ** 2, axis=(1, 2, 3))
-    return float(np.mean(10 * np.log10(1.0 / np.maximum(mse, 1e-10))))
+    return (
+        f"{tuples['tuples_used']} / {tuples['possible_tuples']} tuples ({tuples['fraction_used']:.0%}); "
+        f"levels {per_level}"
+    )
 
 
 def train_vqvae(arguments, train, epochs, batch_size):
@@ -80,16 +79,16 @@ def prior_bits_per_position(model, train_codes, validation_codes, epochs, batch_
     return results["bits_per_code"] * model.code_depth
 
 
-def compare(source, steps, prior_steps, batch_size):
-    """Rows of the table for one data source."""
+def compare(source, steps, prior_steps, batch_size, names=tuple(QUANTIZERS)):
+    """Rows of the table for one data source, for the quantizers `names` (keys of `QUANTIZERS`)."""
     train, validation = split_images(load_images(source), DATA_DEFAULTS.validation_fraction, seed=0)
     epochs = math.ceil(steps / math.ceil(len(train) / batch_size))
     prior_epochs = math.ceil(prior_steps / math.ceil(len(train) / batch_size))
     train_images = to_dataset(train, len(train)).get_single_element().numpy()
     validation_images = to_dataset(validation, len(validation)).get_single_element().numpy()
     rows = []
-    for name, arguments in QUANTIZERS.items():
-        model, speed = train_vqvae(arguments, train, epochs, batch_size)
+    for name in names:
+        model, speed = train_vqvae(QUANTIZERS[name], train, epochs, batch_size)
         validation_codes = model.encode(validation_images)
         bits = prior_bits_per_position(
             model, model.encode(train_images), validation_codes, prior_epochs, batch_size
@@ -101,7 +100,7 @@ def compare(source, steps, prior_steps, batch_size):
                 "quantizer": name,
                 "bits": model.bits_per_position,
                 "grid": "x".join(map(str, model.code_shape)),
-                "psnr": psnr(model, validation_images),
+                "psnr": float(np.mean(psnr(validation_images, model.reconstruct(validation_images)))),
                 "used": codes_used(model, validation_codes),
                 "speed": speed,
                 "prior": bits,
@@ -118,12 +117,17 @@ def main():
     parser.add_argument("--steps", type=int, default=350, help="stage-1 training steps, about")
     parser.add_argument("--prior-steps", type=int, default=350, help="prior training steps, about")
     parser.add_argument("--batch-size", type=int, default=VQVAE_TRAINING_DEFAULTS.batch_size)
+    parser.add_argument(
+        "--quantizers", nargs="+", default=list(QUANTIZERS), choices=list(QUANTIZERS), help="which to train"
+    )
     args = parser.parse_args()
 
     load_before = os.getloadavg()
     start = time.perf_counter()
     rows = [
-        row for source in args.data for row in compare(source, args.steps, args.prior_steps, args.batch_size)
+        row
+        for source in args.data
+        for row in compare(source, args.steps, args.prior_steps, args.batch_size, args.quantizers)
     ]
     minutes = (time.perf_counter() - start) / 60
     load_after = os.getloadavg()

@@ -221,19 +221,26 @@ def test_rvq_decodes_a_prefix_of_the_levels_and_refuses_other_depths():
             model.decode(bad)
 
 
-def test_fsq_gain_is_set_from_the_first_training_batch_only():
-    model = tiny_vqvae(quantizer="fsq", levels=[5, 4, 3])
-    images = blobs(16)
-    latents = model.encoder(images).numpy().reshape(-1, 3)
-    model.compile(optimizer=keras.optimizers.SGD(0.0))  # weights stay, so the first batch is known
-    model.encode(images)  # inference leaves the gain alone
-    np.testing.assert_array_equal(model.latent_scale.numpy(), np.ones(3))
-    model.fit(images, epochs=1, batch_size=16, verbose=0)
-    np.testing.assert_allclose(model.latent_scale.numpy(), 1 / latents.std(axis=0), rtol=1e-3)
-    model.fit(blobs(16, seed=1) * 0.5, epochs=1, batch_size=16, verbose=0)  # set once
-    np.testing.assert_allclose(model.latent_scale.numpy(), 1 / latents.std(axis=0), rtol=1e-3)
-    expected = model.quantizer.indices(model.encoder(images) * model.latent_scale)
-    np.testing.assert_array_equal(model.encode(images), expected)
+def test_fsq_standardises_the_encoder_output_by_running_statistics():
+    model = tiny_vqvae(quantizer="fsq", levels=[5, 4, 3], latent_decay=0.8)
+    first, second = blobs(16), blobs(16, seed=1) * 0.5
+    latents = [model.encoder(images).numpy().reshape(-1, 3) for images in (first, second)]
+    model.compile(optimizer=keras.optimizers.SGD(0.0))  # weights stay, so each batch's latents are known
+    model.encode(first)  # inference leaves the statistics alone
+    np.testing.assert_array_equal(model.latent_mean.numpy(), np.zeros(3))
+    np.testing.assert_array_equal(model.latent_variance.numpy(), np.ones(3))
+    model.fit(first, epochs=1, batch_size=16, verbose=0)  # the first batch sets them
+    np.testing.assert_allclose(model.latent_mean.numpy(), latents[0].mean(axis=0), rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(model.latent_variance.numpy(), latents[0].var(axis=0), rtol=1e-3)
+    model.fit(second, epochs=1, batch_size=16, verbose=0)  # then an EMA with `decay`
+    mean = 0.8 * latents[0].mean(axis=0) + 0.2 * latents[1].mean(axis=0)
+    variance = 0.8 * latents[0].var(axis=0) + 0.2 * latents[1].var(axis=0)
+    np.testing.assert_allclose(model.latent_mean.numpy(), mean, rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(model.latent_variance.numpy(), variance, rtol=1e-3)
+    standardised = (model.encoder(first).numpy() - mean) / np.sqrt(variance)
+    np.testing.assert_array_equal(model.encode(first), model.quantizer.indices(standardised))
+    with pytest.raises(ValueError, match=r"latent_decay must be in \[0, 1\)"):
+        tiny_vqvae(quantizer="fsq", latent_decay=1.0)
 
 
 def test_rvq_logs_each_levels_usage_as_counted_from_its_codes():

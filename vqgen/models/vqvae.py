@@ -35,10 +35,12 @@ class VQVAE(keras.Model):
     (`VectorQuantizer`); `"fsq"`, finite scalar quantization (`FiniteScalarQuantizer(levels)`: no
     codebook, no loss, `K = prod(levels)`, and the encoder's output depth is `len(levels)`, so
     `embedding_dim` and `num_embeddings` are ignored and report the FSQ values; with `init_from_data`
-    a per-channel gain, set on the first training batch to 1 / the std of each encoder channel,
-    scales the encoder output into the range the fixed levels cover: FSQ has no codebook to
-    initialise from the data, and without it the default encoder's small initial outputs all
-    round to one code and stay there, measured on the digits); `"rvq"`, residual VQ
+    each encoder channel is standardised by its running mean and variance (set on the first
+    training batch, then an EMA with `latent_decay`), which keeps it in the range the fixed levels
+    cover: FSQ has no codebook to initialise from the data; without it the default encoder's small
+    initial outputs all round to one code and stay there, and a gain fixed on the first batch let
+    a channel drift into tanh's flat tail where its gradient vanishes, both measured (README,
+    "Quantizers")); `"rvq"`, residual VQ
     (`ResidualVectorQuantizer`: `num_quantizers` codebooks of `num_embeddings` codes, so a position
     has `d = num_quantizers` codes and grids are `[h, w, d]`).
 
@@ -74,8 +76,9 @@ class VQVAE(keras.Model):
         epsilon: float. EMA Laplace smoothing. Defaults to the `VQVAESettings` value.
         restart_after_steps: int or None. Dead-code restart threshold in steps. Defaults to the
             `VQVAESettings` value.
-        init_from_data: bool. Initialise the codebook from the first batch. Defaults to the
-            `VQVAESettings` value.
+        init_from_data: bool. Initialise the codebook from the first batch (for `"fsq"`:
+            standardise the encoder output by running statistics). Defaults to the `VQVAESettings`
+            value.
         quantizer: str, one of `"vq"`, `"fsq"`, `"rvq"`. Defaults to the `VQVAESettings` value.
         levels: list of int. `"fsq"` only: the levels of each channel. Defaults to the
             `VQVAESettings` value.
@@ -83,6 +86,8 @@ class VQVAE(keras.Model):
             `VQVAESettings` value.
         quantizer_dropout: float in [0, 1]. `"rvq"` only: probability per training batch of using
             only a random prefix of the codebooks. Defaults to the `VQVAESettings` value.
+        latent_decay: float in [0, 1). `"fsq"` only: EMA decay of the running per-channel mean and
+            variance that standardise the encoder output. Defaults to the `VQVAESettings` value.
         seed: int or None. Seed of the quantizer's random choices.
         encoder: a Keras layer or None. Your own encoder mapping `(B, H, W, C)` images to
             `(B, H/f, W/f, embedding_dim)`; replaces the paper's (whose width arguments are then
@@ -124,6 +129,7 @@ class VQVAE(keras.Model):
         levels=VQVAE_DEFAULTS.levels,
         num_quantizers=VQVAE_DEFAULTS.num_quantizers,
         quantizer_dropout=VQVAE_DEFAULTS.quantizer_dropout,
+        latent_decay=VQVAE_DEFAULTS.latent_decay,
         seed=None,
         encoder=None,
         decoder=None,
@@ -142,6 +148,8 @@ class VQVAE(keras.Model):
             )
         if quantizer not in QUANTIZERS:
             raise ValueError(f"quantizer must be one of {QUANTIZERS}. Received: quantizer={quantizer!r}")
+        if not 0.0 <= latent_decay < 1.0:
+            raise ValueError(f"latent_decay must be in [0, 1). Received: latent_decay={latent_decay}")
         self.image_shape = (height, width, channels)
         self.grid_shape = (height // downsample, width // downsample)
         self.downsample = downsample
@@ -186,6 +194,7 @@ class VQVAE(keras.Model):
         self.levels = list(quantizer_layer.levels if quantizer == "fsq" else levels)
         self.num_quantizers = num_quantizers
         self.quantizer_dropout = quantizer_dropout
+        self.latent_decay = latent_decay
         # What the chosen quantizer makes: K codes of size D, `code_depth` codes per grid position.
         self.num_embeddings = quantizer_layer.num_embeddings
         self.embedding_dim = quantizer_layer.embedding_dim
@@ -214,17 +223,16 @@ class VQVAE(keras.Model):
             )
         self.quantizer.build(latent_shape)
         if self.quantizer_kind == "fsq":
-            # Per-channel gain on the encoder output, set from the first training batch.
-            self.latent_scale = self.add_weight(
-                name="latent_scale",
-                shape=(self.embedding_dim,),
-                initializer="ones",
-                trainable=False,
-                aggregation="only_first_replica",
-                dtype="float32",
+            # Running per-channel statistics of the encoder output, which `_latents` standardises.
+            stats = dict(shape=(self.embedding_dim,), trainable=False, aggregation="only_first_replica")
+            self.latent_mean = self.add_weight(
+                name="latent_mean", initializer="zeros", dtype="float32", **stats
             )
-            self.latent_scale_set = self.add_weight(
-                name="latent_scale_set",
+            self.latent_variance = self.add_weight(
+                name="latent_variance", initializer="ones", dtype="float32", **stats
+            )
+            self.latent_stats_set = self.add_weight(
+                name="latent_stats_set",
                 shape=(),
                 initializer="zeros",
                 trainable=False,
@@ -235,23 +243,23 @@ class VQVAE(keras.Model):
         self.built = True
 
     def _latents(self, images, training=False):
-        """The encoder's output, for FSQ times the data-initialised per-channel gain."""
+        """The encoder's output; for FSQ standardised per channel by the running statistics."""
         latents = self.encoder(images, training=training)
         if self.quantizer_kind != "fsq":
             return latents
         latents = tf.cast(latents, "float32")
         if training and self.vq_options["init_from_data"]:
-            # Branch-free, as VectorQuantizer's data initialisation: set once, from all replicas.
+            # The batch's mean and variance over all replicas, set on the first batch and then
+            # followed by an EMA with `latent_decay`; branch-free, as VectorQuantizer's data initialisation.
             flat = tf.stop_gradient(tf.reshape(latents, [-1, self.embedding_dim]))  # (N, d)
             count = sum_across_replicas(tf.cast(tf.shape(flat)[0], "float32"))
-            mean = sum_across_replicas(tf.reduce_sum(flat, axis=0)) / count
+            mean = sum_across_replicas(tf.reduce_sum(flat, axis=0)) / count  # (d,)
             variance = sum_across_replicas(tf.reduce_sum(tf.square(flat), axis=0)) / count - mean**2
-            first = tf.equal(self.latent_scale_set, 0)
-            self.latent_scale.assign(
-                tf.where(first, tf.math.rsqrt(tf.maximum(variance, 1e-12)), self.latent_scale)
-            )
-            self.latent_scale_set.assign(1)
-        return latents * self.latent_scale
+            decay = tf.where(tf.equal(self.latent_stats_set, 0), 0.0, self.latent_decay)
+            self.latent_mean.assign(decay * self.latent_mean + (1.0 - decay) * mean)
+            self.latent_variance.assign(decay * self.latent_variance + (1.0 - decay) * variance)
+            self.latent_stats_set.assign(1)
+        return (latents - self.latent_mean) * tf.math.rsqrt(tf.maximum(self.latent_variance, 1e-12))
 
     # ------------------------------------------------------------------ Keras training
 
@@ -527,6 +535,7 @@ class VQVAE(keras.Model):
                 "levels": list(self.levels),
                 "num_quantizers": self.num_quantizers,
                 "quantizer_dropout": self.quantizer_dropout,
+                "latent_decay": self.latent_decay,
             }
         )
         for part, custom in self.custom_parts.items():
