@@ -9,7 +9,6 @@ import tensorflow as tf
 from keras import ops
 
 from prior import sampling
-from prior.arguments import is_int
 from prior.code_prior import CodePrior
 from prior.distribute import logs_for_all_strategies, scale_loss_for_replicas
 
@@ -350,11 +349,7 @@ class AutoregressivePrior(CodePrior):
 
     def _run_sampler(self, num, temperature, top_k, labels, seed, method, guidance, codes=None, mask=None):
         """`sample_codes` on checked NumPy/Python arguments; guidance 1 runs the plain loop."""
-        if top_k is not None and (not is_int(top_k) or not 1 <= top_k <= self.num_embeddings):
-            raise ValueError(
-                f"top_k must be None or an int in [1, {self.num_embeddings}] (num_embeddings); "
-                f"received top_k={top_k!r}"
-            )
+        self.check_top_k(top_k)
         method = self.resolve_sampling_method(method)
         grids = self.sample_codes(
             tf.constant(num, tf.int32),

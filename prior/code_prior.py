@@ -208,6 +208,30 @@ class CodePrior(keras.Model):
             labels = np.full((num,), labels)
         return check_labels(labels, num, self.label_rows), int(seed)
 
+    def check_top_k(self, top_k):
+        """Validates `top_k`: None, or an int in `[1, num_embeddings]`.
+
+        Args:
+            top_k: the number of most likely codes to sample among, or None (all).
+
+        Returns:
+            `top_k`.
+
+        Raises:
+            ValueError: for any other value.
+
+        Example:
+
+        >>> model.check_top_k(32)
+        32
+        """
+        if top_k is not None and (not is_int(top_k) or not 1 <= top_k <= self.num_embeddings):
+            raise ValueError(
+                f"top_k must be None or an int in [1, {self.num_embeddings}] (num_embeddings); "
+                f"received top_k={top_k!r}"
+            )
+        return top_k
+
     def check_inpaint_arguments(self, codes, mask, labels, temperature, seed, guidance=1.0):
         """Validates the arguments every prior's `inpaint` takes.
 

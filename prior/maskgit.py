@@ -6,7 +6,7 @@ import tensorflow as tf
 from keras import ops
 
 from prior import sampling
-from prior.arguments import check_code_grid, is_int
+from prior.arguments import is_int
 from prior.code_prior import CodePrior
 from prior.distribute import logs_for_all_strategies, scale_loss_for_replicas
 from prior.guidance import guided_logits
@@ -371,11 +371,12 @@ class MaskGIT(CodePrior):
             ),
         )
 
-    def _decode(self, flat_codes, counts, temperature, seed, labels, guidance):
+    def _decode(self, flat_codes, counts, temperature, seed, labels, guidance, top_k):
         """MaskGIT's iterative decoding: one `tf.while_loop` over the steps of `counts` `(B, steps)`.
 
-        Step `t` draws every masked position from `softmax(logits / temperature)` with
-        `sampling.draw_codes` keyed `(seed, t)`; scores each draw by its log-probability plus
+        Step `t` draws every masked position from `softmax(logits / temperature)` (among the
+        `top_k` likeliest codes when set) with `sampling.draw_codes` keyed `(seed, t)`; scores
+        each draw by its log-probability plus
         `CONFIDENCE_NOISE * (1 - (t + 1) / steps)` times Gumbel noise keyed `(seed, -1 - t)`
         (given positions score +inf); and re-masks the `counts[:, t]` lowest-scoring positions
         (ties broken by position).
@@ -386,7 +387,7 @@ class MaskGIT(CodePrior):
         def decode_step(step, flat_codes):
             masked = tf.equal(flat_codes, self.mask_id)  # (B, T)
             logits = self._logits(flat_codes, labels, guidance)  # (B, T, K)
-            drawn = sampling.draw_codes(tf.reshape(logits, [B * T, K]), temperature, seed, step)
+            drawn = sampling.draw_codes(tf.reshape(logits, [B * T, K]), temperature, seed, step, top_k)
             drawn = tf.where(masked, tf.reshape(drawn, [B, T]), flat_codes)
             log_probs = tf.gather(tf.nn.log_softmax(logits), drawn, batch_dims=2)  # (B, T)
             annealing = CONFIDENCE_NOISE * (1.0 - tf.cast(step + 1, tf.float32) / tf.cast(steps, tf.float32))
@@ -408,7 +409,9 @@ class MaskGIT(CodePrior):
             lambda: tf.function(self._decode, reduce_retracing=True),
         )
 
-    def sample_codes(self, num_samples, temperature, seed, labels=None, guidance=None, steps=None):
+    def sample_codes(
+        self, num_samples, temperature, seed, labels=None, guidance=None, steps=None, top_k=None
+    ):
         """Graph-level sampler: tensors in, an int32 code-grid tensor out.
 
         Runs the whole decoding in one compiled `tf.function` (kept per configuration), from an
@@ -424,6 +427,7 @@ class MaskGIT(CodePrior):
             guidance: float32 scalar tensor >= 0 for a prior that `supports_guidance`, or None
                 (plain conditional sampling, no "no label" pass at all).
             steps: Python int in `[1, rows * cols]` or None, the decoding steps (see `sample`).
+            top_k: optional int32 scalar tensor in `[1, num_embeddings]`.
 
         Returns:
             int32 tensor `(num_samples, rows, cols)`.
@@ -462,12 +466,20 @@ class MaskGIT(CodePrior):
         if guidance is not None:
             guidance = tf.cast(guidance, tf.float32)
             checks.append(tf.debugging.assert_greater_equal(guidance, 0.0, message="guidance must be >= 0"))
+        if top_k is not None:
+            top_k = tf.cast(top_k, tf.int32)
+            checks += [
+                tf.debugging.assert_greater_equal(top_k, 1, message="top_k must be >= 1"),
+                tf.debugging.assert_less_equal(
+                    top_k, self.num_embeddings, message="top_k must be <= num_embeddings"
+                ),
+            ]
         counts = masked_counts(self.check_steps(steps, "cosine"), self.sequence_length)[None]  # (1, steps)
         with tf.control_dependencies(checks):
             all_masked = tf.fill([num_samples, self.sequence_length], tf.constant(self.mask_id, tf.int32))
             counts = tf.tile(tf.constant(counts), [num_samples, 1])
         decoded = self._compiled_decode(guidance is not None)(
-            all_masked, counts, temperature, tf.cast(seed, tf.int64), labels, guidance
+            all_masked, counts, temperature, tf.cast(seed, tf.int64), labels, guidance, top_k
         )
         return tf.reshape(decoded, [num_samples, *self.grid_shape])
 
@@ -496,6 +508,7 @@ class MaskGIT(CodePrior):
         labels=None,
         seed=None,
         guidance=1.0,
+        top_k=None,
         steps=None,
         schedule="cosine",
     ):
@@ -510,6 +523,8 @@ class MaskGIT(CodePrior):
             seed: optional int; the same seed gives the same grids. None draws a fresh seed.
             guidance: float >= 0, the classifier-free guidance scale (1: none, 0: as with the
                 "no label" class); other than 1 only for a prior with `label_dropout > 0`.
+            top_k: optional int in `[1, num_embeddings]`: draw only among the `top_k` most likely
+                codes at each position.
             steps: int in `[1, rows * cols]`, network passes; `rows * cols` commits one code per
                 step. None (the default): `MASKGIT_STEPS`, or `rows * cols` if that is fewer.
             schedule: `"cosine"` (the paper's), `"linear"` or `"square"`: how many codes stay
@@ -519,8 +534,8 @@ class MaskGIT(CodePrior):
             int32 NumPy array `(num, rows, cols)`.
 
         Raises:
-            ValueError: for an invalid `num`, `temperature`, `seed`, `guidance`, `steps`,
-                `schedule` or labels.
+            ValueError: for an invalid `num`, `temperature`, `seed`, `guidance`, `top_k`,
+                `steps`, `schedule` or labels.
 
         Example:
 
@@ -536,6 +551,7 @@ class MaskGIT(CodePrior):
             seed,
             labels,
             guidance,
+            self.check_top_k(top_k),
         ).reshape(num, *self.grid_shape)
 
     def inpaint(
@@ -546,6 +562,7 @@ class MaskGIT(CodePrior):
         temperature=1.0,
         seed=None,
         guidance=1.0,
+        top_k=None,
         steps=None,
         schedule="cosine",
     ):
@@ -560,30 +577,27 @@ class MaskGIT(CodePrior):
             codes: integer array `(num, rows, cols)` in `[0, K)`; the values at masked positions
                 are ignored.
             mask: bool array `(num, rows, cols)`, True = re-sample, False = keep.
-            labels, temperature, seed, guidance, steps, schedule: as in `sample`.
+            labels, temperature, seed, guidance, top_k, steps, schedule: as in `sample`.
 
         Returns:
             int32 NumPy array `(num, rows, cols)`: `codes` where `mask` is False; the input
             unchanged when `mask` has no True.
 
         Raises:
-            ValueError: as `sample`, or a `mask` that is not a bool array of the codes' shape.
+            ValueError: as `sample`, or codes or a mask of the wrong shape or type (see
+                `check_inpaint_arguments`).
 
         Example:
 
         >>> mask = np.zeros((1, 7, 7), bool); mask[:, 3:] = True  # re-draw the lower rows
         >>> filled = model.inpaint(codes[:1], mask, labels=[3], seed=0)
         """
-        codes = check_code_grid(codes, self.grid_shape, self.num_embeddings)
-        mask = np.asarray(mask)
-        if mask.dtype != bool or mask.shape != codes.shape:
-            raise ValueError(
-                f"mask must be a bool array of the codes' shape {codes.shape}; "
-                f"received dtype={mask.dtype}, shape={mask.shape}"
-            )
+        codes, mask, labels, seed = self.check_inpaint_arguments(
+            codes, mask, labels, temperature, seed, guidance
+        )
         num = codes.shape[0]
-        labels, seed = self.check_sampling_arguments(num, temperature, labels, seed, guidance)
         steps = self.check_steps(steps, schedule)
+        self.check_top_k(top_k)
         if not mask.any():
             return codes
         flat_mask = mask.reshape(num, -1)
@@ -592,9 +606,10 @@ class MaskGIT(CodePrior):
             if total:  # a grid with nothing to re-sample keeps counts of 0: no step changes it
                 counts[grid, : min(steps, total)] = masked_counts(min(steps, total), total, schedule)
         start = np.where(flat_mask, self.mask_id, codes.reshape(num, -1)).astype(np.int32)
-        return self._run_decode(start, counts, temperature, seed, labels, guidance).reshape(codes.shape)
+        decoded = self._run_decode(start, counts, temperature, seed, labels, guidance, top_k)
+        return decoded.reshape(codes.shape)
 
-    def _run_decode(self, flat_codes, counts, temperature, seed, labels, guidance):
+    def _run_decode(self, flat_codes, counts, temperature, seed, labels, guidance, top_k=None):
         """Runs the compiled decoding on NumPy inputs; guidance 1 runs no "no label" pass."""
         guided = guidance != 1.0
         decoded = self._compiled_decode(guided)(
@@ -604,6 +619,7 @@ class MaskGIT(CodePrior):
             tf.constant(seed, tf.int64),
             None if labels is None else tf.constant(labels),
             tf.constant(guidance, tf.float32) if guided else None,
+            None if top_k is None else tf.constant(top_k, tf.int32),
         )
         return decoded.numpy()
 

@@ -236,7 +236,7 @@ def test_inpainting_with_every_position_given_returns_the_input(make_maskgit):
     model = make_maskgit((2, 2))
     codes = np.random.default_rng(10).integers(0, K, size=(3, 2, 2))
     np.testing.assert_array_equal(model.inpaint(codes, np.zeros((3, 2, 2), bool), seed=0), codes)
-    with pytest.raises(ValueError, match="mask must be a bool array"):
+    with pytest.raises(ValueError, match="mask must be a bool array"):  # prior.arguments.check_inpaint_mask
         model.inpaint(codes, np.zeros((3, 2, 2), int))
 
 
@@ -282,3 +282,14 @@ def test_bad_arguments_are_refused(make_maskgit):
         model.sample(1, temperature=0.0)
     with pytest.raises(ValueError, match="unconditional"):
         model.sample(1, guidance=2.0)
+    with pytest.raises(ValueError, match="top_k"):
+        model.sample(1, top_k=K + 1)
+
+
+def test_top_1_draws_the_argmax_whatever_the_temperature(make_maskgit):
+    # The temperature shapes only the draws (the confidences use the untempered log-probabilities),
+    # and top_k=1 leaves a single code to draw, so the grids cannot depend on it.
+    model = make_maskgit((2, 3))
+    greedy = model.sample(3, seed=0, top_k=1, steps=3, temperature=0.5)
+    np.testing.assert_array_equal(model.sample(3, seed=0, top_k=1, steps=3, temperature=50.0), greedy)
+    assert (model.sample(3, seed=0, steps=3, temperature=50.0) != greedy).any()
