@@ -32,8 +32,8 @@ the machine slow each alike):
    statistics) forward + backward, decoder forward + backward with the reconstruction loss, the
    six running metrics, and Adam over every weight. The quantizer's previous nearest-code search
    (`||z||^2 - 2 z.E + ||E||^2` on the (N, K) product) and EMA sums (one-hot (N, K) matrix times
-   z) are kept here only, patched into a second model, to time the whole step before and after
-   their change in the same process.
+   z) are kept here only, patched into a second model, to time the whole step and the quantizer
+   part before and after their change in the same process (median of 9 rounds).
 6. Peak memory of each of the above (the priors at the default depth only): the growth of the
    resident high-water mark over the first step (or sampling call), tracing included, in a fresh
    subprocess that has built the model, and that process's peak.
@@ -63,8 +63,26 @@ from vqgen.models.distribute import sum_across_replicas  # noqa: E402
 from vqgen.runs.precision import precision_policy  # noqa: E402
 
 SETTINGS = {
-    "full": dict(image_size=128, num_embeddings=512, batch=32, rounds=3, steps=1, prior_rounds=2, samples=16),
-    "quick": dict(image_size=32, num_embeddings=64, batch=8, rounds=2, steps=1, prior_rounds=1, samples=4),
+    "full": dict(
+        image_size=128,
+        num_embeddings=512,
+        batch=32,
+        rounds=3,
+        steps=1,
+        prior_rounds=2,
+        samples=16,
+        profile_rounds=9,
+    ),
+    "quick": dict(
+        image_size=32,
+        num_embeddings=64,
+        batch=8,
+        rounds=2,
+        steps=1,
+        prior_rounds=1,
+        samples=4,
+        profile_rounds=2,
+    ),
 }
 # Peak FLOP per cycle per core on paper: float32 by two AVX-512 FMA units, bfloat16 by AMX.
 FLOP_PER_CYCLE = {"float32": 2 * 16 * 2, "bfloat16": 1024 * 2}
@@ -220,6 +238,11 @@ def total(tensors):
     return tf.add_n([tf.reduce_sum(tf.cast(tensor, "float32")) for tensor in tensors])
 
 
+WHOLE_STEP = "whole train step"
+QUANTIZER_PART = "quantizer forward + backward (nearest code, EMA, restarts, statistics)"
+BEFORE = ", previous quantizer"
+
+
 def step_parts(model, images, settings):
     """`{part: function}` running each part of `model`'s train step alone, compiled, on `images`."""
     size = settings["image_size"]
@@ -263,7 +286,7 @@ def step_parts(model, images, settings):
     return {
         "input pipeline (photos crops: shuffle, batch, uint8 -> float)": lambda: next(batches).numpy(),
         "encoder forward + backward": lambda: encoder().numpy(),
-        "quantizer forward + backward (nearest code, EMA, restarts, statistics)": lambda: quantizer().numpy(),
+        QUANTIZER_PART: lambda: quantizer().numpy(),
         "decoder forward + backward, reconstruction loss": lambda: decoder().numpy(),
         "metrics (six running means)": lambda: metrics().numpy(),
         "optimizer (Adam over every weight)": lambda: optimizer().numpy(),
@@ -271,43 +294,31 @@ def step_parts(model, images, settings):
 
 
 def benchmark_profile(settings, rows):
-    size, batch = settings["image_size"], settings["batch"]
+    size, batch, rounds = settings["image_size"], settings["batch"], settings["profile_rounds"]
     images = stage1_batch(settings)
     for precision in ("float32", "mixed_bfloat16"):
         setting = f"stage-1 step profile {size}x{size}x3, batch {batch}, {precision}"
         model = stage1_model(f"vqgen default {precision}", settings)
         previous = with_previous_quantizer(stage1_model(f"vqgen default {precision}", settings))
-        functions = {"whole train step": train_step(model, images)}
-        functions["whole train step, previous quantizer"] = train_step(previous, images)
+        functions = {WHOLE_STEP: train_step(model, images), WHOLE_STEP + BEFORE: train_step(previous, images)}
         functions.update(step_parts(model, images, settings))
-        seconds = interleaved_seconds(functions, settings["rounds"], settings["steps"])
-        whole, before = seconds.pop("whole train step"), seconds.pop("whole train step, previous quantizer")
-        parts = sum(value for name, value in seconds.items() if not name.startswith("input"))
-        rows.append(
-            row(
-                setting,
-                "whole train step, previous quantizer",
-                batch / before,
-                "images/s",
-                settings["rounds"],
-            )
-        )
-        rows.append(
-            row(
-                setting,
-                "whole train step",
-                batch / whole,
-                "images/s",
-                settings["rounds"],
-                {"previous quantizer": before / whole},
-                f"{1000 * whole:.0f} ms per step; the parts but the input add up to {1000 * parts:.0f} ms",
-            )
-        )
+        functions[QUANTIZER_PART + BEFORE] = step_parts(previous, images, settings)[QUANTIZER_PART]
+        seconds = interleaved_seconds(functions, rounds, settings["steps"])
+        whole = seconds[WHOLE_STEP]
+        parts = sum(value for name, value in seconds.items() if not name.startswith(("whole", "input")))
+        parts -= seconds[QUANTIZER_PART + BEFORE]
         for name, value in seconds.items():
-            share = f"{100 * value / whole:.1f}% of the whole step"
+            gains = {"previous quantizer": seconds[name + BEFORE] / value} if name + BEFORE in seconds else {}
+            if name.startswith("whole"):
+                detail = f"{1000 * value:.0f} ms per step"
+                if name == WHOLE_STEP:
+                    detail += f"; the parts but the input add up to {1000 * parts:.0f} ms"
+                rows.append(row(setting, name, batch / value, "images/s", rounds, gains, detail))
+                continue
+            detail = f"{100 * value / whole:.1f}% of the whole step"
             if name.startswith("input"):
-                share += " (prefetched, so it overlaps the step in fit)"
-            rows.append(row(setting, name, 1000 * value, "ms", settings["rounds"], {}, share))
+                detail += " (prefetched, so it overlaps the step in fit)"
+            rows.append(row(setting, name, 1000 * value, "ms", rounds, gains, detail))
 
 
 # ---------------------------------------------------------------------- peak memory (subprocesses)
