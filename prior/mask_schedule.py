@@ -18,11 +18,12 @@ from keras import ops
 
 from prior.arguments import is_int
 
-# gamma(ratio) of each schedule, written with keras.ops so it takes NumPy arrays and tensors alike.
+# gamma(ratio) of each schedule, given the array module `xp` to compute it with: keras.ops for
+# tensors (training), NumPy for the decoding plan (computed before any graph, in float64).
 SCHEDULES = {
-    "cosine": lambda ratio: ops.cos(ratio * (math.pi / 2)),
-    "linear": lambda ratio: 1.0 - ratio,
-    "square": lambda ratio: 1.0 - ratio * ratio,
+    "cosine": lambda ratio, xp: xp.cos(ratio * (math.pi / 2)),
+    "linear": lambda ratio, xp: 1.0 - ratio,
+    "square": lambda ratio, xp: 1.0 - ratio * ratio,
 }
 
 
@@ -66,7 +67,7 @@ def mask_ratio(ratio, schedule="cosine"):
     >>> float(mask_ratio(0.5))  # cos(pi / 4)
     0.7071067811865476
     """
-    return SCHEDULES[check_schedule(schedule)](ratio)
+    return SCHEDULES[check_schedule(schedule)](ratio, ops)
 
 
 def masked_counts(steps, total, schedule="cosine"):
@@ -107,7 +108,7 @@ def masked_counts(steps, total, schedule="cosine"):
             f"code); use steps <= {total}"
         )
     ratios = np.arange(1, steps + 1, dtype=np.float64) / steps
-    wanted = np.floor(total * np.asarray(mask_ratio(ratios, schedule), np.float64)).astype(np.int64)
+    wanted = np.floor(total * SCHEDULES[check_schedule(schedule)](ratios, np)).astype(np.int64)
     counts, before = [], total
     for step, count in enumerate(wanted):
         before = int(min(max(count, steps - step - 1), before - 1))

@@ -16,7 +16,13 @@ import os
 import sys
 import typing
 
-from prior.settings import DEFAULT_PRIOR, PRIOR_SETTINGS, PixelCNNSettings, TransformerSettings
+from prior.settings import (
+    DEFAULT_PRIOR,
+    PRIOR_SETTINGS,
+    MaskGITSettings,
+    PixelCNNSettings,
+    TransformerSettings,
+)
 from vqgen.runs.strategies import STRATEGIES
 from vqgen.settings import (
     DATA_DEFAULTS,
@@ -147,6 +153,8 @@ def _add_prior_options(parser):
     _add_settings(group, PixelCNNSettings())
     transformer = parser.add_argument_group("stage 2 (Transformer prior options, with --prior transformer)")
     _add_settings(transformer, TransformerSettings(), prefix="transformer_")
+    maskgit = parser.add_argument_group("stage 2 (MaskGIT prior options, with --prior maskgit)")
+    _add_settings(maskgit, MaskGITSettings(), prefix="maskgit_")
     training = parser.add_argument_group("stage-2 training")
     _add_settings(training, PRIOR_TRAINING_DEFAULTS, prefix="prior_")
     _add_settings(training, GUIDANCE_DEFAULTS)
@@ -194,8 +202,9 @@ def build_parser():
         "train-prior",
         help="train stage 2 (the prior) of a run",
         description="Code the run's dataset with its VQ-VAE "
-        "(cached in codes/, in shards) and train a prior on the codes (a gated PixelCNN, or a Transformer "
-        "with --prior transformer); writes prior.keras and prior_metrics.csv.",
+        "(cached in codes/, in shards) and train a prior on the codes (a gated PixelCNN, a Transformer "
+        "with --prior transformer, or a masked-token MaskGIT with --prior maskgit); writes prior.keras "
+        "and prior_metrics.csv.",
     )
     train_prior.add_argument("--run", required=True, help="run folder with a trained VQ-VAE")
     _add_prior_options(train_prior)
@@ -283,6 +292,7 @@ QUICK_STAGE1 = dict(epochs=1, hidden_channels=32, num_residual_blocks=1)
 QUICK_PRIOR = {
     "pixelcnn": dict(epochs=1, num_layers=3, filters=32),
     "transformer": dict(epochs=1, num_layers=2, hidden_dim=32, num_heads=2, intermediate_dim=64),
+    "maskgit": dict(epochs=1, num_layers=2, hidden_dim=32, num_heads=2, intermediate_dim=64),
 }
 
 
@@ -305,20 +315,28 @@ def _stage1(args, **defaults):
     )
 
 
+# The priors whose options are prefixed with their name, with the name their messages use.
+PREFIXED_PRIORS = {"transformer": "Transformer", "maskgit": "MaskGIT"}
+
+
 def _stage2(args, **defaults):
     from vqgen.runs.train_prior import train_prior
 
     pixelcnn_options = _given(args, PixelCNNSettings())
-    transformer_options = _given(args, TransformerSettings(), prefix="transformer_")
-    if transformer_options and args.prior != "transformer":
-        raise ValueError("the --transformer-* options need --prior transformer")
-    if pixelcnn_options and args.prior == "transformer":
+    # The other priors' options carry their name: --transformer-*, --maskgit-*
+    prefixed = {name: _given(args, PRIOR_SETTINGS[name], prefix=f"{name}_") for name in PREFIXED_PRIORS}
+    for name, options in prefixed.items():
+        if options and args.prior != name:
+            raise ValueError(f"the --{name}-* options need --prior {name}")
+    if pixelcnn_options and args.prior in PREFIXED_PRIORS:
         names = ", ".join("--" + name.replace("_", "-") for name in pixelcnn_options)
-        raise ValueError(f"{names}: PixelCNN options; the Transformer's are --transformer-*")
+        raise ValueError(
+            f"{names}: PixelCNN options; the {PREFIXED_PRIORS[args.prior]}'s are --{args.prior}-*"
+        )
     settings = {
         **defaults,
         **pixelcnn_options,
-        **transformer_options,
+        **prefixed.get(args.prior, {}),
         **_given(args, PRIOR_TRAINING_DEFAULTS, prefix="prior_"),
         **_given(args, GUIDANCE_DEFAULTS),
     }

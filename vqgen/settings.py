@@ -181,6 +181,11 @@ class SampleSettings:
         "classifier-free guidance scale s >= 0 (conditional prior trained with --label-dropout): each "
         "code is drawn from u + s (c - u), c the logits given the label, u without; 1: none",
     )
+    steps: int | None = _setting(
+        None,
+        "decoding steps of a MaskGIT prior, in [1, rows*cols] (default: MASKGIT_STEPS of prior/settings.py, "
+        "or rows*cols if fewer); the autoregressive priors refuse it",
+    )
 
 
 @dataclasses.dataclass(frozen=True)

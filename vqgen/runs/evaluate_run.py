@@ -13,6 +13,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+import prior
 from vqgen.data import load_images, to_dataset
 from vqgen.evaluation import (
     bits_per_code,
@@ -67,9 +68,23 @@ def usage_figures(vqvae, codes):
 
 
 def likelihood_figures(vqvae, prior_model, images, codes, reconstructions, labels, sigma):
-    """Bits per code and bits per image dimension of `images` (see `vqgen.evaluation.likelihood`)."""
+    """Bits per code and bits per image dimension of `images` (see `vqgen.evaluation.likelihood`).
+
+    A MaskGIT prior defines no likelihood: its figures are None and `masked_bits_per_code`, its
+    masked-token loss on the images' codes (`prior.MaskGIT.masked_bits_per_code`), stands instead.
+    """
     tokens = vqvae.to_token_grid(codes)
     positions = int(np.prod(tokens.shape[1:]))
+    if isinstance(prior_model, prior.MaskGIT):
+        masked = prior_model.masked_bits_per_code(tokens, labels if prior_model.conditional else None)
+        return {
+            "bits_per_code": None,
+            "masked_bits_per_code": masked,
+            "prior_bits_per_dim": None,
+            "bits_per_dim": None,
+            "decoder_sigma": sigma,
+            "conditional": bool(prior_model.conditional),
+        }
     nats = prior_model.log_prob(tokens, labels if prior_model.conditional else None)
     per_code = bits_per_code(nats, positions)
     prior_bits = per_code * positions
@@ -257,7 +272,12 @@ def format_table(result):
         used = f"{tuples['tuples_used']} / {tuples['possible_tuples']} ({tuples['fraction_used']:.0%})"
         rows += [("code tuples: used", used), ("code tuples: perplexity", f"{tuples['perplexity']:.1f}")]
     likelihood = result["likelihood"]
-    if likelihood is not None:
+    if likelihood is not None and likelihood["bits_per_code"] is None:  # MaskGIT: no likelihood
+        rows += [
+            ("prior bits per code", "n/a (MaskGIT defines no likelihood)"),
+            ("prior masked bits per code", f"{likelihood['masked_bits_per_code']:.3f}"),
+        ]
+    elif likelihood is not None:
         rows += [
             ("prior bits per code", f"{likelihood['bits_per_code']:.3f}"),
             ("prior bits per image dim", f"{likelihood['prior_bits_per_dim']:.4f}"),

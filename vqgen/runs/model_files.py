@@ -11,7 +11,7 @@ from vqgen.models.vqvae import VQVAE
 from vqgen.runs.atomic_file import atomic_path, write_bytes_atomically
 
 # The model class each stage of a run saves.
-STAGE_MODELS = {"vqvae": VQVAE, "prior": prior.AutoregressivePrior}  # the prior: a PixelCNN or Transformer
+STAGE_MODELS = {"vqvae": VQVAE, "prior": prior.CodePrior}  # the prior: a PixelCNN, Transformer or MaskGIT
 
 
 def save_model_file(model, path):
@@ -109,7 +109,7 @@ def load_stage_model(run, stage):
         stage: "vqvae" or "prior".
 
     Returns:
-        The `VQVAE`, or the prior (`prior.PixelCNN` or `prior.Transformer`).
+        The `VQVAE`, or the prior (`prior.PixelCNN`, `prior.Transformer` or `prior.MaskGIT`).
 
     Raises:
         FileNotFoundError: the stage has not finished.

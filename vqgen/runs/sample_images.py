@@ -5,6 +5,7 @@ import os
 
 import numpy as np
 
+import prior
 from vqgen.data.image_folder import decode_image_file
 from vqgen.runs.atomic_file import write_bytes_atomically
 from vqgen.runs.image_grid import save_image_grid
@@ -46,6 +47,7 @@ def sample_images(
     seed=None,
     out=None,
     overwrite=False,
+    steps=SAMPLE_DEFAULTS.steps,
 ):
     """Samples `num` images from a run's prior and VQ-VAE.
 
@@ -66,6 +68,8 @@ def sample_images(
         out: str or None. A `.png` path: writes the image grid there and the codes next to it
             as `<out without .png>.npy`.
         overwrite: bool. Replace an existing `out` (or its `.npy`) instead of refusing.
+        steps: int or None. Decoding steps of a MaskGIT prior (None: its default); refused by
+            the autoregressive priors.
 
     Returns:
         `(images float32 [num, H, W, C], codes int32 [num, h, w])`; codes `[num, h, w, d]` for a
@@ -88,12 +92,30 @@ def sample_images(
         labels, row_lengths = labels_by_class(num, pixelcnn.num_classes)
         layout = dict(row_lengths=row_lengths)  # one row per class
     tokens = pixelcnn.sample(
-        num, temperature=temperature, top_k=top_k, labels=labels, seed=seed, guidance=guidance
+        num,
+        temperature=temperature,
+        top_k=top_k,
+        labels=labels,
+        seed=seed,
+        guidance=guidance,
+        **_steps_option(pixelcnn, steps),
     )
     codes = vqvae.from_token_grid(tokens)  # (num, h, w), or (num, h, w, d) for residual VQ
     images = vqvae.decode(codes)
     _write_outputs(out, codes_out, images, codes, layout)
     return images, codes
+
+
+def _steps_option(code_prior, steps):
+    """`{"steps": steps}` for a MaskGIT prior (`{}` for None); an autoregressive prior refuses steps."""
+    if steps is None:
+        return {}
+    if not isinstance(code_prior, prior.MaskGIT):
+        raise ValueError(
+            f"--steps is for a MaskGIT prior; this run's prior is a {type(code_prior).__name__}, "
+            "which draws one code per step (drop --steps)"
+        )
+    return {"steps": steps}
 
 
 def _trained_run(run_path):
@@ -202,6 +224,7 @@ def inpaint_image(
     seed=None,
     out=None,
     overwrite=False,
+    steps=SAMPLE_DEFAULTS.steps,
 ):
     """Re-draws the part of an image under a pixel box with a run's prior, `num` times.
 
@@ -215,7 +238,7 @@ def inpaint_image(
         image_path: str. A PNG/JPEG/BMP/GIF of exactly the run's image size and channels.
         region: `(y0, x0, y1, x1)` ints, the pixel box `[y0, y1) x [x0, x1)` to re-draw.
         num: int >= 1. How many completions.
-        temperature, top_k, guidance, seed: as for `sample_images`.
+        temperature, top_k, guidance, seed, steps: as for `sample_images`.
         labels: int, the class of the image: required by a class-conditional prior.
         out: str or None. A `.png` path for the grid of completions (rows of 8); the codes go
             next to it as `<out without .png>.npy`.
@@ -257,7 +280,14 @@ def inpaint_image(
     tokens = np.repeat(vqvae.to_token_grid(codes), num, axis=0)
     mask = np.repeat(vqvae.to_token_grid(cell_depth[None]), num, axis=0)
     completed = code_prior.inpaint(
-        tokens, mask, labels=labels, temperature=temperature, seed=seed, guidance=guidance, top_k=top_k
+        tokens,
+        mask,
+        labels=labels,
+        temperature=temperature,
+        seed=seed,
+        guidance=guidance,
+        top_k=top_k,
+        **_steps_option(code_prior, steps),
     )
     codes = vqvae.from_token_grid(completed)
     images = vqvae.decode(codes)

@@ -19,7 +19,7 @@ from vqgen.runs.train_vqvae import stream_splits
 from vqgen.settings import GUIDANCE_DEFAULTS, PRIOR_TRAINING_DEFAULTS, split_settings
 
 # The model class of each prior named in `prior.settings.PRIOR_SETTINGS`.
-PRIOR_CLASSES = {"pixelcnn": prior.PixelCNN, "transformer": prior.Transformer}
+PRIOR_CLASSES = {"pixelcnn": prior.PixelCNN, "transformer": prior.Transformer, "maskgit": prior.MaskGIT}
 
 
 def coded_dataset(run, vqvae, data_config, verbose=1):
@@ -57,8 +57,8 @@ def train_prior(
     """Trains the stage-2 prior of a run and saves it as prior.keras.
 
     Writes codes/ (the coded dataset, in shards), prior.keras, prior_metrics.csv, checkpoints and
-    TensorBoard logs (as stage 1 does), and the validation bits per code into config.json under
-    "prior_results".
+    TensorBoard logs (as stage 1 does), and the validation bits per code (MaskGIT: bits per masked
+    code, its masked-token loss) into config.json under "prior_results".
 
     Args:
         run_path: str. A run folder with a trained VQ-VAE.
@@ -66,17 +66,17 @@ def train_prior(
         overwrite: bool. Replace an existing prior.
         strategy: "default", "mirrored" or "multiworker".
         verbose: Keras verbosity.
-        kind: "pixelcnn", "transformer" or None: which prior (a key of
+        kind: "pixelcnn", "transformer", "maskgit" or None: which prior (a key of
             `prior.settings.PRIOR_SETTINGS`), recorded as `config["prior"]["kind"]`. None means the
             recorded kind when resuming, else `prior.settings.DEFAULT_PRIOR`.
-        **settings: any field of that prior's settings (`prior.PixelCNNSettings` or
-            `prior.TransformerSettings`), of `vqgen.settings.GuidanceSettings` (`label_dropout`, used
+        **settings: any field of that prior's settings (`prior.PixelCNNSettings`,
+            `prior.TransformerSettings` or `prior.MaskGITSettings`), of `vqgen.settings.GuidanceSettings` (`label_dropout`, used
             by a conditional prior only; recorded in `config["prior"]`) or of
             `vqgen.settings.TrainingSettings`. A resumed prior must be given the same values (and
             kind) it started with.
 
     Returns:
-        The trained `prior.PixelCNN` or `prior.Transformer`.
+        The trained `prior.PixelCNN`, `prior.Transformer` or `prior.MaskGIT`.
 
     Raises:
         FileNotFoundError: the run or its VQ-VAE is missing.
@@ -171,7 +171,11 @@ def train_prior(
     pictures = prior_pictures(vqvae, num_classes, config["data"]["seed"])  # TensorBoard: a sample grid
     train_stage(run, "prior", model, train_batches, validation_data, training["epochs"], verbose, pictures)
     results = model.evaluate(validation_data, verbose=0, return_dict=True)
-    config["prior_results"] = {"validation_bits_per_code": results["bits_per_code"]}
+    config["prior_results"] = {  # MaskGIT has no bits per code, only its masked-token loss
+        f"validation_{name}": results[name]
+        for name in ("bits_per_code", "masked_bits_per_code")
+        if name in results
+    }
     run.write_config(config)
     finish_stage(run, "prior", model)
     return model
