@@ -53,6 +53,7 @@ class LoadTest:
         self.labels = (
             tf.constant(np.arange(num_samples) % 10, tf.int32) if "labels" in inputs else None
         )  # a conditional prior: labels 0, 1, ... (one per sample)
+        self.guidance = "guidance" in inputs  # a prior trained with label dropout: guidance 1 (none)
         image_shape = self.reconstruct.structured_input_signature[1]["images"].shape[1:]
         self.images = tf.constant(
             np.random.default_rng(0).uniform(size=(batch, *image_shape)).astype("float32")
@@ -69,6 +70,8 @@ class LoadTest:
         )
         if self.labels is not None:
             arguments["labels"] = self.labels
+        if self.guidance:
+            arguments["guidance"] = tf.constant(1.0, tf.float32)
         return self.sample(**arguments)["codes"].numpy()
 
     def call_reconstruct(self):

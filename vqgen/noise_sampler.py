@@ -7,7 +7,9 @@ drives it, and it is copied into every portable export as `noise_sampler.py`, so
 only NumPy and its runtime. Position `t` (raster order) is drawn by the Gumbel-max trick,
 `argmax(logits[:, t] + temperature * gumbel[:, t])`, from the caller's Gumbel noise; the exported
 SavedModel's `sample_from_noise` signature computes the same, so one noise tensor gives the same
-codes in all three formats (up to the runtimes' float rounding of the logits).
+codes in all three formats (up to the runtimes' float rounding of the logits). With classifier-free
+guidance (a prior trained with label dropout) each call runs a doubled batch, the labels and the
+"no label" class, and draws from `u + guidance * (c - u)` as the SavedModel does.
 
 Example (a LiteRT export; ONNX Runtime's `InferenceSession.run` works the same way):
 
@@ -41,7 +43,7 @@ def gumbel_noise(num, grid_shape, num_embeddings, seed=None):
     return -np.log(-np.log(uniform))
 
 
-def sample_with_noise(prior_logits, gumbel, temperature=1.0, labels=None):
+def sample_with_noise(prior_logits, gumbel, temperature=1.0, labels=None, guidance=1.0, no_label=None):
     """Draws code grids position by position with one `prior_logits` call per position.
 
     Args:
@@ -50,12 +52,18 @@ def sample_with_noise(prior_logits, gumbel, temperature=1.0, labels=None):
         gumbel: float32 array `[N, rows, cols, K]`, e.g. from `gumbel_noise`.
         temperature: float > 0. Defaults to 1.
         labels: int array `[N]` for a class-conditional prior, else None.
+        guidance: float >= 0, the classifier-free guidance scale; 1 (the default) draws from the
+            conditional logits `c` alone, any other value from `u + guidance * (c - u)`, `u` the
+            logits given the "no label" class (one call on the doubled batch per position).
+        no_label: int, the "no label" class of a prior trained with label dropout (its
+            `num_classes`); needed when `guidance` is not 1.
 
     Returns:
         int32 array `[N, rows, cols]`.
 
     Raises:
-        ValueError: `temperature` <= 0 or `gumbel` not 4-dimensional.
+        ValueError: `temperature` <= 0, `gumbel` not 4-dimensional, or a guidance other than 1
+            that is negative or lacks `labels` and `no_label`.
     """
     gumbel = np.asarray(gumbel, np.float32)
     if gumbel.ndim != 4:
@@ -63,11 +71,22 @@ def sample_with_noise(prior_logits, gumbel, temperature=1.0, labels=None):
     if not temperature > 0:
         raise ValueError(f"temperature must be > 0. Received: temperature={temperature!r}")
     num, rows, cols, _ = gumbel.shape
+    guided = guidance != 1
+    if guided and not (guidance >= 0 and labels is not None and no_label is not None):
+        raise ValueError(
+            f"guidance {guidance!r} needs a value >= 0, labels and no_label (the prior's num_classes)"
+        )
     temperature = np.float32(temperature)
     labels = None if labels is None else np.asarray(labels, np.int32)
+    if guided:  # the batch of every call: the grids with their labels, then with "no label"
+        labels = np.concatenate([labels, np.full_like(labels, no_label)])
     codes = np.zeros((num, rows, cols), np.int32)
     for row in range(rows):
         for col in range(cols):
-            logits = np.asarray(prior_logits(codes, labels), np.float32)[:, row, col]  # (N, K)
+            batch = np.concatenate([codes, codes]) if guided else codes
+            logits = np.asarray(prior_logits(batch, labels), np.float32)[:, row, col]  # (N or 2N, K)
+            if guided:
+                conditional, unconditional = logits[:num], logits[num:]
+                logits = unconditional + np.float32(guidance) * (conditional - unconditional)
             codes[:, row, col] = np.argmax(logits + temperature * gumbel[:, row, col], axis=-1)
     return codes

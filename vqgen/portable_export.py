@@ -27,6 +27,7 @@ import types
 
 import tensorflow as tf
 
+from prior import AutoregressivePrior
 from vqgen import noise_sampler
 from vqgen.export import _check_models, _export_config
 from vqgen.runs.atomic_file import atomic_path
@@ -103,7 +104,9 @@ def export_portable(path, vqvae, prior=None, format="litert", overwrite=False):
     Args:
         path: str or path-like. The folder to write.
         vqvae: a `vqgen.VQVAE`.
-        prior: optional `prior.PixelCNN` or `prior.Transformer` trained on `vqvae`'s codes.
+        prior: optional `prior.PixelCNN` or `prior.Transformer` trained on `vqvae`'s codes (a
+            `prior.MaskGIT` is refused: its iterative decoding is not the raster-order loop that
+            `vqgen.noise_sampler` runs around `prior_logits`; export it as a SavedModel).
         format: "litert" or "onnx".
         overwrite: bool. Replace a non-empty folder at `path`. Defaults to `False`.
 
@@ -111,7 +114,7 @@ def export_portable(path, vqvae, prior=None, format="litert", overwrite=False):
         str, `path`.
 
     Raises:
-        ValueError: an unknown format, or models as `export_saved_model` refuses them.
+        ValueError: an unknown format, a MaskGIT prior, or models as `export_saved_model` refuses them.
         FileExistsError: `path` is a file, or a non-empty folder and `overwrite` is False.
         ImportError: the converter is not installed (`pip install -e '.[export]'`).
 
@@ -121,6 +124,12 @@ def export_portable(path, vqvae, prior=None, format="litert", overwrite=False):
     if format not in PORTABLE_FORMATS:
         raise ValueError(f"format must be one of {sorted(PORTABLE_FORMATS)}. Received: format={format!r}")
     _check_models(vqvae, prior)
+    if prior is not None and not isinstance(prior, AutoregressivePrior):
+        raise ValueError(
+            f"a {type(prior).__name__} prior cannot be exported as {format}: that export samples in raster "
+            "order around one-pass logits (vqgen.noise_sampler), not by iterative decoding; export it "
+            "with --format saved_model"
+        )
     if not vqvae.built:  # the variables must exist before the functions capture them
         vqvae.build((None, *vqvae.image_shape))
     if prior is not None and not prior.built:
@@ -156,7 +165,8 @@ def load_portable(path):
 
     Returns:
         A namespace with `encode(images)`, `decode(codes)`, `config` (dict) and, with a prior,
-        `prior_logits(codes, labels=None)` and `sample(gumbel, temperature=1.0, labels=None)`.
+        `prior_logits(codes, labels=None)` and `sample(gumbel, temperature=1.0, labels=None,
+        guidance=1.0)` (guidance other than 1 for a prior trained with label dropout).
 
     Example:
     >>> model = load_portable("exported/digits-onnx")  # doctest: +SKIP
@@ -181,9 +191,17 @@ def load_portable(path):
             return logits(**inputs)["logits"]
 
         loaded.prior_logits = prior_logits_
-        loaded.sample = lambda gumbel, temperature=1.0, labels=None: noise_sampler.sample_with_noise(
-            prior_logits_, gumbel, temperature, labels
-        )
+        # The "no label" class of a prior trained with label dropout is its num_classes
+        no_label = config["prior"]["num_classes"] if config["prior"].get("label_dropout", 0) > 0 else None
+
+        def sample(gumbel, temperature=1.0, labels=None, guidance=1.0):
+            if guidance != 1 and no_label is None:
+                raise ValueError(f"guidance={guidance!r} needs a prior trained with label dropout; use 1")
+            return noise_sampler.sample_with_noise(
+                prior_logits_, gumbel, temperature, labels, guidance, no_label
+            )
+
+        loaded.sample = sample
     return loaded
 
 
