@@ -51,13 +51,12 @@ def tiny_run(tmp_path_factory, tiny_digits):
 
 @pytest.fixture(scope="session")
 def tiny_fsq_run(tmp_path_factory, tiny_digits):
-    """A finished tiny FSQ run: levels [5, 5, 3] (75 codes), 1 epoch, and a 1-epoch unconditional PixelCNN."""
-    from vqgen.runs.train_prior import train_prior
+    """A tiny FSQ run with stage 1 only: levels [5, 5, 3] (75 codes), 1 epoch (its codes are single
+    integers, so a prior sees them as it sees VQ codes)."""
     from vqgen.runs.train_vqvae import train_vqvae
 
     run = str(tmp_path_factory.mktemp("runs") / "tiny_fsq")
     train_vqvae(run, source=tiny_digits, epochs=1, verbose=0, quantizer="fsq", levels=[5, 5, 3], **TINY_VQVAE)
-    train_prior(run, epochs=1, num_layers=2, filters=8, verbose=0)
     return run
 
 

@@ -77,7 +77,9 @@ def test_evaluate_refuses_images_of_another_shape(tiny_run, tmp_path):
 @pytest.mark.parametrize("run_fixture", ["tiny_fsq_run", "tiny_rvq_run"])
 def test_evaluate_fsq_and_rvq_runs_against_numpy(run_fixture, request):
     run_path = request.getfixturevalue(run_fixture)
-    written = evaluate_run(run_path, samples=4, classifier_epochs=1)
+    # The prior's figures only for RVQ: FSQ's [N, h, w] grids take the VQ path the test above checks
+    rvq = run_fixture == "tiny_rvq_run"
+    written = evaluate_run(run_path, samples=4 if rvq else 0, classifier_epochs=1)
     run = RunFolder(run_path)
     vqvae = load_stage_model(run, "vqvae")
     _, validation = load_splits(run.read_config()["data"])
@@ -85,8 +87,8 @@ def test_evaluate_fsq_and_rvq_runs_against_numpy(run_fixture, request):
     assert written["num_images"] == len(images)
     # Usage over the whole set: one histogram of the 75 FSQ codes, or one per RVQ level of 16 codes
     codes = vqvae.encode(images)
-    levels = [codes] if run_fixture == "tiny_fsq_run" else [codes[..., 0], codes[..., 1]]
-    size = 5 * 5 * 3 if run_fixture == "tiny_fsq_run" else 16
+    levels = [codes[..., 0], codes[..., 1]] if rvq else [codes]
+    size = 16 if rvq else 5 * 5 * 3
     assert len(written["codebook"]) == len(levels)
     for level, (usage, level_codes) in enumerate(zip(written["codebook"], levels)):
         counts = np.bincount(level_codes.ravel(), minlength=size)
@@ -100,25 +102,24 @@ def test_evaluate_fsq_and_rvq_runs_against_numpy(run_fixture, request):
         assert usage["perplexity"] == pytest.approx(np.exp(-np.sum(p * np.log(p))))
         name = "codebook_usage.png" if len(levels) == 1 else f"codebook_usage_level{level}.png"
         assert os.path.getsize(os.path.join(run_path, "evaluation", name)) > 0
-    if run_fixture == "tiny_rvq_run":  # the distinct (level 0, level 1) pairs
+    if rvq:  # the distinct (level 0, level 1) pairs
         pairs = {tuple(pair) for pair in codes.reshape(-1, 2)}
         assert written["codebook_tuples"]["tuples_used"] == len(pairs)
         assert written["codebook_tuples"]["possible_tuples"] == 16**2
     else:
         assert written["codebook_tuples"] is None
-    assert ("code tuples: used" in format_table(written)) == (run_fixture == "tiny_rvq_run")
+    assert ("code tuples: used" in format_table(written)) == rvq
     # PSNR of the reconstructions, in NumPy
     mse = np.mean((vqvae.reconstruct(images).astype(np.float64) - images) ** 2, axis=(1, 2, 3))
     assert written["reconstruction"]["psnr_db"] == pytest.approx(np.mean(10 * np.log10(1 / mse)))
-    # Bits per code over every code of a grid: 7 x 7 positions x the depth
-    positions = 7 * 7 * len(levels)
+    if not rvq:
+        assert written["likelihood"] is None and written["samples"] is None
+        return
+    # Bits per code over every code of a grid: 7 x 7 positions x 2 levels
     prior_model = load_stage_model(run, "prior")
-    tokens = vqvae.to_token_grid(codes)
-    nats = prior_model.log_prob(tokens, validation.labels if prior_model.conditional else None)
-    assert written["likelihood"]["bits_per_code"] == pytest.approx(
-        np.mean(-nats / np.log(2) / positions), rel=1e-5
-    )
+    nats = prior_model.log_prob(vqvae.to_token_grid(codes), validation.labels)
+    assert written["likelihood"]["bits_per_code"] == pytest.approx(np.mean(-nats / np.log(2) / 98), rel=1e-5)
     assert written["likelihood"]["prior_bits_per_dim"] == pytest.approx(
-        written["likelihood"]["bits_per_code"] * positions / 784, rel=1e-6
+        written["likelihood"]["bits_per_code"] * 98 / 784, rel=1e-6
     )
     assert written["samples"]["num_samples"] == 4
