@@ -129,10 +129,12 @@ class TransformerBlock(keras.layers.Layer):
         """Attention over `keys`/`values` where `visible` `(T_query, T_key)` allows, then the MLP.
 
         Masked scores become `-inf`, so masked positions get a weight of exactly 0 and whatever
-        a cache holds there (zeros, before it is filled) does not matter.
+        a cache holds there (zeros, before it is filled) does not matter. `visible=None` (a
+        bidirectional block) masks nothing and skips the pass over the scores.
         """
         scores = ops.einsum("bhqd,bhkd->bhqk", queries, keys) / math.sqrt(self.head_dim)
-        scores = ops.where(visible[None, None], scores, ops.cast(float("-inf"), scores.dtype))
+        if visible is not None:
+            scores = ops.where(visible[None, None], scores, ops.cast(float("-inf"), scores.dtype))
         weights = self.dropout_layer(ops.softmax(ops.cast(scores, "float32"), axis=-1), training=training)
         attended = ops.einsum("bhqk,bhkd->bhqd", ops.cast(weights, values.dtype), values)
         attended = ops.transpose(attended, (0, 2, 1, 3))  # (B, T, H, Dh)
@@ -153,12 +155,10 @@ class TransformerBlock(keras.layers.Layer):
             float `(batch, sequence_length, hidden_dim)`.
         """
         queries, keys, values = self._queries_keys_values(inputs)
-        length = ops.shape(inputs)[1]
-        positions = ops.arange(length)
+        visible = None  # bidirectional: every position sees every position
         if self.causal:
+            positions = ops.arange(ops.shape(inputs)[1])
             visible = positions[None, :] <= positions[:, None]  # (T, T) lower triangle
-        else:
-            visible = ops.ones((length, length), dtype="bool")  # (T, T) everything
         return self._attend(inputs, queries, keys, values, visible, training)
 
     def initial_cache(self, batch_size, sequence_length):
