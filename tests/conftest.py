@@ -1,4 +1,7 @@
+import hashlib
 import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -37,6 +40,104 @@ TINY_VQVAE = dict(
 
 
 @pytest.fixture(scope="session")
+def tiny_vqvae_settings():
+    """TINY_VQVAE as `train_vqvae` keyword arguments (a copy): a stage 1 that trains in seconds."""
+    return dict(TINY_VQVAE)
+
+
+def _option_list(settings, prefix=""):
+    """`vqgen` command-line options for settings: `{"batch_size": 32}` -> `("--batch-size", "32")`;
+    `prefix` goes before each name (`"transformer-"`: `--transformer-num-layers`)."""
+    return tuple(
+        item
+        for name, value in settings.items()
+        for item in (f"--{prefix}{name.replace('_', '-')}", str(value))
+    )
+
+
+@pytest.fixture(scope="session")
+def tiny_train_args():
+    """The `vqgen train` options of a tiny run (TINY_VQVAE, one epoch, no progress bar), a tuple to
+    splice into an argv; a later `--epochs` or `--batch-size` overrides its value."""
+    return (*_option_list({"epochs": 1, **TINY_VQVAE}), "--quiet")
+
+
+@pytest.fixture(scope="session")
+def tiny_prior_args():
+    """The `vqgen train-prior` options of a tiny prior: one epoch of a 2-layer, 8-filter PixelCNN."""
+    return ("--prior-epochs", "1", "--num-layers", "2", "--filters", "8", "--quiet")
+
+
+@pytest.fixture
+def run_cli(capsys):
+    """`run_cli(argv)`: runs `vqgen ARGV` in this process; returns `(exit code, stdout, stderr)`.
+
+    Example: `code, out, err = run_cli(["sample", "--run", run, "--out", "x.png"])`.
+    """
+    from vqgen.cli import main
+
+    def run(args):
+        try:
+            code = main([str(arg) for arg in args])
+        except SystemExit as exit_:
+            code = exit_.code
+        captured = capsys.readouterr()
+        return code, captured.out, captured.err
+
+    return run
+
+
+def _hashes(path):
+    """sha256 of the file at `path`, or `{relative path: sha256}` of every file under the folder `path`
+    (hidden ones included); an empty or missing folder fails, as comparing it would prove nothing."""
+    if os.path.isfile(path):
+        with open(path, "rb") as stream:
+            return hashlib.sha256(stream.read()).hexdigest()
+    found = {
+        os.path.relpath(os.path.join(root, name), path): _hashes(os.path.join(root, name))
+        for root, _, names in os.walk(path)
+        for name in names
+    }
+    assert found, f"no files under {path}"
+    return found
+
+
+@pytest.fixture(scope="session")
+def hashes():
+    """`hashes(path)`: the sha256 of a file, or of every file under a folder by relative path, to
+    show that a command left files untouched (`hashes(run) == before`)."""
+    return _hashes
+
+
+def _run_command(args, cwd):
+    """Runs `vqgen ARGS` as the installed console command does, in a child process whose environment
+    has no TF_CPP_MIN_LOG_LEVEL (as a user's shell); returns the `subprocess.CompletedProcess`."""
+    environment = {name: value for name, value in os.environ.items() if name != "TF_CPP_MIN_LOG_LEVEL"}
+    command = [sys.executable, "-c", "import sys, vqgen_command; sys.exit(vqgen_command.main())", *args]
+    return subprocess.run(command, cwd=cwd, env=environment, capture_output=True, text=True, timeout=900)
+
+
+@pytest.fixture(scope="session")
+def run_command():
+    """`run_command(argv, cwd)`: `vqgen ARGV` run by the console command in a child process (see
+    `_run_command`), for what only a fresh process shows (its stderr, its exit code)."""
+    return _run_command
+
+
+@pytest.fixture(scope="session")
+def console_run(tmp_path_factory, tiny_digits, tiny_train_args, tiny_prior_args):
+    """`(result, run)`: one whole tiny `vqgen run` (both stages class-conditional, samples, export) by
+    the console command in a child process, its `CompletedProcess` and its run folder; shared by the
+    console-command and CLI tests, which copy the folder before changing it."""
+    folder = tmp_path_factory.mktemp("console")
+    run = str(folder / "run")
+    result = _run_command(
+        ["run", "--run", run, "--data", tiny_digits, *tiny_train_args, *tiny_prior_args], folder
+    )
+    return result, run
+
+
+@pytest.fixture(scope="session")
 def tiny_run(tmp_path_factory, tiny_digits):
     """A run folder trained in seconds: 160 digits, 2 epochs of a tiny VQ-VAE (K=16) and of a tiny
     class-conditional PixelCNN; shared by the tests that read a finished run."""
@@ -47,6 +148,20 @@ def tiny_run(tmp_path_factory, tiny_digits):
     train_vqvae(run, source=tiny_digits, epochs=2, verbose=0, **TINY_VQVAE)
     train_prior(run, conditional=True, epochs=2, num_layers=2, filters=8, verbose=0)
     return run
+
+
+@pytest.fixture(scope="session")
+def tiny_transformer_args():
+    """The `vqgen train-prior` options of a tiny Transformer prior: one epoch, 1 layer, width 8, 2 heads."""
+    settings = dict(num_layers=1, hidden_dim=8, num_heads=2, intermediate_dim=16)
+    return (
+        "--prior",
+        "transformer",
+        "--prior-epochs",
+        "1",
+        *_option_list(settings, prefix="transformer-"),
+        "--quiet",
+    )
 
 
 @pytest.fixture(scope="session")
@@ -61,16 +176,16 @@ def tiny_fsq_run(tmp_path_factory, tiny_digits):
 
 
 @pytest.fixture(scope="session")
-def tiny_rvq_run(tmp_path_factory, tiny_digits):
+def tiny_rvq_run(tmp_path_factory, tiny_digits, tiny_train_args, tiny_transformer_args):
     """A finished tiny residual-VQ run: d=2 levels of K=16, 1 epoch, and a 1-epoch class-conditional
-    Transformer prior over the depth-interleaved [7, 14] grids."""
-    from vqgen.runs.train_prior import train_prior
-    from vqgen.runs.train_vqvae import train_vqvae
+    Transformer prior over the depth-interleaved [7, 14] grids; made by `vqgen train --quantizer rvq
+    --num-quantizers 2` and `vqgen train-prior --conditional --prior transformer` (in this process)."""
+    from vqgen.cli import main
 
     run = str(tmp_path_factory.mktemp("runs") / "tiny_rvq")
-    train_vqvae(run, source=tiny_digits, epochs=1, verbose=0, quantizer="rvq", num_quantizers=2, **TINY_VQVAE)
-    transformer = dict(num_layers=1, hidden_dim=8, num_heads=2, intermediate_dim=16)
-    train_prior(run, conditional=True, kind="transformer", epochs=1, verbose=0, **transformer)
+    rvq = ["--quantizer", "rvq", "--num-quantizers", "2"]
+    assert main(["train", "--run", run, "--data", tiny_digits, *tiny_train_args, *rvq]) == 0
+    assert main(["train-prior", "--run", run, "--conditional", *tiny_transformer_args]) == 0
     return run
 
 

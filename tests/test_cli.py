@@ -1,6 +1,5 @@
 """The vqgen command line end to end on a tiny run, and its one-line errors."""
 
-import hashlib
 import json
 import os
 import re
@@ -14,70 +13,13 @@ import pytest
 import tensorflow as tf
 
 from vqgen.cli import main
-from vqgen.data import load_images
 from vqgen.runs.code_shards import CodeShards, file_hash
 from vqgen.runs.model_files import load_stage_model
 from vqgen.runs.run_folder import RunFolder
 
-TINY_STAGE1 = [
-    "--epochs",
-    "1",
-    "--num-embeddings",
-    "16",
-    "--embedding-dim",
-    "4",
-    "--hidden-channels",
-    "8",
-    "--residual-channels",
-    "4",
-    "--num-residual-blocks",
-    "1",
-    "--batch-size",
-    "32",
-    "--quiet",
-]
-TINY_PRIOR = ["--prior-epochs", "1", "--num-layers", "2", "--filters", "8", "--quiet"]
-
-
-def run_cli(args, capsys):
-    """Runs `vqgen ARGS` in-process; returns (exit code, stdout, stderr)."""
-    try:
-        code = main(args)
-    except SystemExit as exit_:
-        code = exit_.code
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
-
-
-def hashes(folder):
-    result = {}
-    for root, _, files in os.walk(folder):
-        for name in files:
-            path = os.path.join(root, name)
-            with open(path, "rb") as stream:
-                result[path] = hashlib.sha256(stream.read()).hexdigest()
-    return result
-
-
-@pytest.fixture(scope="module")
-def small_digits(tmp_path_factory):
-    digits = load_images("digits")
-    picks = np.random.default_rng(0).choice(len(digits), 160, replace=False)
-    path = tmp_path_factory.mktemp("data") / "digits.npz"
-    np.savez(path, images=digits.images[picks], labels=digits.labels[picks])
-    return str(path)
-
-
-@pytest.fixture(scope="module")
-def trained_run(tmp_path_factory, small_digits):
-    run = str(tmp_path_factory.mktemp("runs") / "tiny")
-    assert main(["train", "--run", run, "--data", small_digits, *TINY_STAGE1]) == 0
-    assert main(["train-prior", "--run", run, "--conditional", *TINY_PRIOR]) == 0
-    return run
-
 
 @pytest.mark.slow
-def test_train_train_prior_sample_writes_every_output(trained_run, tmp_path, capsys):
+def test_a_finished_run_has_every_output_and_sample_repeats_a_seed(tiny_run, tmp_path, run_cli):
     for name in (
         "config.json",
         "vqvae.keras",
@@ -90,21 +32,19 @@ def test_train_train_prior_sample_writes_every_output(trained_run, tmp_path, cap
         "checkpoints/vqvae/epoch_001.weights.h5",
         "checkpoints/prior/epoch_001.weights.h5",
     ):
-        assert os.path.isfile(os.path.join(trained_run, name)), name
+        assert os.path.isfile(os.path.join(tiny_run, name)), name
     for stage in ("vqvae", "prior"):  # both stages log through the same trainer
-        assert sorted(os.listdir(os.path.join(trained_run, "logs", stage))) == ["train", "validation"]
-    assert not os.path.exists(os.path.join(trained_run, "backup"))
+        assert sorted(os.listdir(os.path.join(tiny_run, "logs", stage))) == ["train", "validation"]
+    assert not os.path.exists(os.path.join(tiny_run, "backup"))
     out = str(tmp_path / "samples.png")
     code, stdout, _ = run_cli(
-        ["sample", "--run", trained_run, "-n", "6", "--label", "3", "--seed", "4", "--out", out], capsys
+        ["sample", "--run", tiny_run, "-n", "6", "--label", "3", "--seed", "4", "--out", out]
     )
     assert code == 0 and os.path.isfile(out)
     codes = np.load(out[:-4] + ".npy")
     assert codes.shape == (6, 7, 7) and codes.dtype == np.int32 and codes.min() >= 0 and codes.max() < 16
     again = str(tmp_path / "again.png")
-    run_cli(
-        ["sample", "--run", trained_run, "-n", "6", "--label", "3", "--seed", "4", "--out", again], capsys
-    )
+    run_cli(["sample", "--run", tiny_run, "-n", "6", "--label", "3", "--seed", "4", "--out", again])
     np.testing.assert_array_equal(np.load(again[:-4] + ".npy"), codes)
 
 
@@ -129,39 +69,41 @@ def test_train_train_prior_sample_writes_every_output(trained_run, tmp_path, cap
         (["train", "--run", "{tmp}/new", "--data", "no-such-dataset"], "no-such-dataset"),
     ],
 )
-def test_user_errors_exit_2_with_one_line_and_leave_files_alone(trained_run, tmp_path, capsys, args, message):
-    before = hashes(trained_run)
-    args = [a.format(run=trained_run, tmp=tmp_path) for a in args]
-    code, _, stderr = run_cli(args, capsys)
+def test_user_errors_exit_2_with_one_line_and_leave_files_alone(
+    tiny_run, tmp_path, run_cli, hashes, args, message
+):
+    before = hashes(tiny_run)
+    args = [a.format(run=tiny_run, tmp=tmp_path) for a in args]
+    code, _, stderr = run_cli(args)
     assert code == 2
     lines = stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("vqgen: error:") and message in lines[0], stderr
-    assert hashes(trained_run) == before
+    assert hashes(tiny_run) == before
     assert not os.path.exists(tmp_path / "new" / "vqvae.keras")
 
 
 @pytest.mark.slow
-def test_train_prior_and_sample_need_the_earlier_stage(tmp_path, small_digits, capsys):
+def test_train_prior_and_sample_need_the_earlier_stage(tmp_path, tiny_digits, tiny_train_args, run_cli):
     run = str(tmp_path / "half")
-    code, _, _ = run_cli(["train", "--run", run, "--data", small_digits, *TINY_STAGE1], capsys)
+    code, _, _ = run_cli(["train", "--run", run, "--data", tiny_digits, *tiny_train_args])
     assert code == 0
-    code, _, stderr = run_cli(["sample", "--run", run, "--out", str(tmp_path / "s.png")], capsys)
+    code, _, stderr = run_cli(["sample", "--run", run, "--out", str(tmp_path / "s.png")])
     assert code == 2 and "vqgen train-prior" in stderr
 
 
 @pytest.mark.slow
 def test_sample_without_label_runs_on_tensorflow_under_keras_backend_jax_one_row_per_class(
-    trained_run, tmp_path
+    tiny_run, tmp_path
 ):
     # The installed command in a child process whose environment asks Keras for jax (not installed)
     out = str(tmp_path / "s.png")
     environment = {**os.environ, "KERAS_BACKEND": "jax"}
     command = [sys.executable, "-c", "import sys, vqgen_command; sys.exit(vqgen_command.main())"]
-    args = ["sample", "--run", trained_run, "-n", "20", "--seed", "3", "--out", out]
+    args = ["sample", "--run", tiny_run, "-n", "20", "--seed", "3", "--out", out]
     result = subprocess.run([*command, *args], env=environment, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     # Two of each of the 10 classes, in class order: the grids the prior samples for those labels
-    prior = load_stage_model(RunFolder(trained_run), "prior")
+    prior = load_stage_model(RunFolder(tiny_run), "prior")
     assert prior.num_classes == 10
     expected = prior.sample(20, labels=np.repeat(np.arange(10), 2), seed=3)
     np.testing.assert_array_equal(np.load(out[:-4] + ".npy"), expected)
@@ -260,30 +202,30 @@ def forge_codes_shard(run, change):
 
 
 @pytest.fixture(scope="module")
-def unconditional_run(trained_run, tmp_path_factory):
+def unconditional_run(tiny_run, tmp_path_factory, tiny_prior_args):
     import shutil
 
     run = str(tmp_path_factory.mktemp("runs") / "unconditional")
-    shutil.copytree(trained_run, run)
-    assert main(["train-prior", "--run", run, "--overwrite", *TINY_PRIOR]) == 0
+    shutil.copytree(tiny_run, run)
+    assert main(["train-prior", "--run", run, "--overwrite", *tiny_prior_args]) == 0
     return run
 
 
-def bad_input_cases(tmp_path, trained_run, unconditional_run):
+def bad_input_cases(tmp_path, tiny_run, unconditional_run, tiny_train_args, tiny_prior_args):
     """(name, argv, expected words in the message, run folder whose files must stay unchanged)."""
     import shutil
 
     corrupt_run = str(tmp_path / "corrupt")
-    shutil.copytree(trained_run, corrupt_run)
-    truncated_copy(os.path.join(trained_run, "vqvae.keras"), os.path.join(corrupt_run, "vqvae.keras"))
+    shutil.copytree(tiny_run, corrupt_run)
+    truncated_copy(os.path.join(tiny_run, "vqvae.keras"), os.path.join(corrupt_run, "vqvae.keras"))
     bad_codes_run = str(tmp_path / "bad_codes")
-    shutil.copytree(trained_run, bad_codes_run)
+    shutil.copytree(tiny_run, bad_codes_run)
     forge_codes_shard(bad_codes_run, lambda codes: codes + 16)  # consistent hashes, codes out of range
     good = np.random.default_rng(0).uniform(size=(8, 28, 28, 1)).astype("float32")
     nan_images = good.copy()
     nan_images[0, 0, 0, 0] = np.nan
     os.makedirs(tmp_path / "empty_folder")
-    new_run = ["--run", str(tmp_path / "new"), *TINY_STAGE1]
+    new_run = ["--run", str(tmp_path / "new"), *tiny_train_args]
     return [
         (
             "corrupt .keras",
@@ -291,7 +233,7 @@ def bad_input_cases(tmp_path, trained_run, unconditional_run):
             "not a readable Keras model",
             corrupt_run,
         ),
-        ("missing run", ["train-prior", "--run", str(tmp_path / "nowhere")], "does not exist", trained_run),
+        ("missing run", ["train-prior", "--run", str(tmp_path / "nowhere")], "does not exist", tiny_run),
         (
             "truncated npz",
             [
@@ -301,13 +243,13 @@ def bad_input_cases(tmp_path, trained_run, unconditional_run):
                 *new_run,
             ],
             "cut.npz",
-            trained_run,
+            tiny_run,
         ),
         (
             "wrong size",
             ["train", "--data", write_npz(tmp_path / "size.npz", images=good[:, :26, :26]), *new_run],
             "not divisible",
-            trained_run,
+            tiny_run,
         ),
         (
             "wrong channels",
@@ -318,25 +260,25 @@ def bad_input_cases(tmp_path, trained_run, unconditional_run):
                 *new_run,
             ],
             "channels",
-            trained_run,
+            tiny_run,
         ),
         (
             "NaN pixels",
             ["train", "--data", write_npz(tmp_path / "nan.npz", images=nan_images), *new_run],
             "NaN",
-            trained_run,
+            tiny_run,
         ),
         (
             "empty folder",
             ["train", "--data", str(tmp_path / "empty_folder"), *new_run],
             "empty_folder",
-            trained_run,
+            tiny_run,
         ),
         (
             "unknown dataset",
             ["train", "--data", "tfds:no_such_dataset_anywhere", *new_run],
             "no_such_dataset_anywhere",
-            trained_run,
+            tiny_run,
         ),
         (
             "label for unconditional prior",
@@ -346,7 +288,7 @@ def bad_input_cases(tmp_path, trained_run, unconditional_run):
         ),
         (
             "out-of-range codes",
-            ["train-prior", "--run", bad_codes_run, "--overwrite", *TINY_PRIOR],
+            ["train-prior", "--run", bad_codes_run, "--overwrite", *tiny_prior_args],
             "16",
             bad_codes_run,
         ),
@@ -354,10 +296,13 @@ def bad_input_cases(tmp_path, trained_run, unconditional_run):
 
 
 @pytest.mark.slow
-def test_bad_input_sweep(trained_run, unconditional_run, tmp_path, capsys):
-    for name, args, expected, run in bad_input_cases(tmp_path, trained_run, unconditional_run):
+def test_bad_input_sweep(
+    tiny_run, unconditional_run, tmp_path, tiny_train_args, tiny_prior_args, run_cli, hashes
+):
+    cases = bad_input_cases(tmp_path, tiny_run, unconditional_run, tiny_train_args, tiny_prior_args)
+    for name, args, expected, run in cases:
         before = hashes(run)
-        code, _, stderr = run_cli(args, capsys)
+        code, _, stderr = run_cli(args)
         lines = stderr.strip().splitlines()
         assert code == 2, name
         assert len(lines) == 1 and lines[0].startswith("vqgen: error:"), (name, stderr)
@@ -371,63 +316,68 @@ def test_bad_input_sweep(trained_run, unconditional_run, tmp_path, capsys):
 
 
 @pytest.mark.slow
-def test_export_writes_a_saved_model_and_names_a_missing_stage(trained_run, tmp_path, capsys):
+def test_export_writes_a_saved_model_and_names_a_missing_stage(tiny_run, tmp_path, run_cli, hashes):
     out = str(tmp_path / "exported")
-    code, stdout, _ = run_cli(["export", "--run", trained_run, "--out", out], capsys)
+    code, stdout, _ = run_cli(["export", "--run", tiny_run, "--out", out])
     assert code == 0 and os.path.isfile(os.path.join(out, "saved_model.pb"))
     before = hashes(out)
-    code, _, stderr = run_cli(["export", "--run", trained_run, "--out", out], capsys)
+    code, _, stderr = run_cli(["export", "--run", tiny_run, "--out", out])
     assert code == 2 and "already exists" in stderr and hashes(out) == before
     stage_less = tmp_path / "stage_less"
     stage_less.mkdir()
     (stage_less / "config.json").write_text(
         '{"data": {}, "vqvae": {}, "vqvae_training": {}}'
     )  # stage 1 unfinished
-    code, _, stderr = run_cli(["export", "--run", str(stage_less), "--out", str(tmp_path / "x")], capsys)
+    code, _, stderr = run_cli(["export", "--run", str(stage_less), "--out", str(tmp_path / "x")])
     assert code == 2 and "vqgen train" in stderr and len(stderr.strip().splitlines()) == 1
     assert not os.path.exists(tmp_path / "x")
 
 
-def test_export_max_samples_sets_the_limit_of_the_served_sample(trained_run, tmp_path, capsys):
+def test_export_max_samples_sets_the_limit_of_the_served_sample(tiny_run, tmp_path, run_cli):
     import tensorflow as tf
 
     out = str(tmp_path / "limited")
-    assert run_cli(["export", "--run", trained_run, "--out", out, "--max-samples", "2"], capsys)[0] == 0
+    assert run_cli(["export", "--run", tiny_run, "--out", out, "--max-samples", "2"])[0] == 0
     sample = tf.saved_model.load(out).signatures["sample"]
-    scalars = dict(temperature=tf.constant(1.0), seed=tf.constant(0, tf.int64))
+    # tiny_run's prior has label dropout (the workflow default), so the signature takes guidance
+    scalars = dict(temperature=tf.constant(1.0), seed=tf.constant(0, tf.int64), guidance=tf.constant(1.0))
     assert sample(num_samples=tf.constant(2), labels=tf.constant([0, 1]), **scalars)["codes"].shape[0] == 2
     with pytest.raises(tf.errors.InvalidArgumentError, match="num_samples must be <= 2"):
         sample(num_samples=tf.constant(3), labels=tf.constant([0, 1, 2]), **scalars)
     refused = str(tmp_path / "refused")
-    args = ["export", "--run", trained_run, "--out", refused, "--max-samples", "0"]
-    code, _, stderr = run_cli(args, capsys)
+    args = ["export", "--run", tiny_run, "--out", refused, "--max-samples", "0"]
+    code, _, stderr = run_cli(args)
     assert code == 2 and "--max-samples" in stderr and not os.path.exists(refused)
 
 
-def test_foreign_folder_and_bad_fraction_are_refused_without_touching_files(tmp_path, small_digits, capsys):
+def test_foreign_folder_and_bad_fraction_are_refused_without_touching_files(
+    tmp_path, tiny_digits, tiny_train_args, run_cli, hashes
+):
     foreign = tmp_path / "foreign"
     foreign.mkdir()
     (foreign / "config.json").write_text('{"name": "not a run"}')
     (foreign / ".notes.tmp").write_text("mine")
     before = hashes(str(foreign))
-    code, _, stderr = run_cli(["train", "--run", str(foreign), "--data", small_digits, *TINY_STAGE1], capsys)
+    code, _, stderr = run_cli(["train", "--run", str(foreign), "--data", tiny_digits, *tiny_train_args])
     assert code == 2 and "not a vqgen run" in stderr and hashes(str(foreign)) == before
     fresh = tmp_path / "fresh"
     code, _, stderr = run_cli(
-        ["train", "--run", str(fresh), "--data", small_digits, "--validation-fraction", "0", *TINY_STAGE1],
-        capsys,
+        ["train", "--run", str(fresh), "--data", tiny_digits, "--validation-fraction", "0", *tiny_train_args],
     )
     assert code == 2 and "validation-fraction" in stderr and not fresh.exists()
 
 
 @pytest.mark.slow
-def test_run_does_the_whole_job_and_a_rerun_skips_finished_stages(tmp_path, small_digits, capsys):
-    run = str(tmp_path / "whole")
-    args = ["run", "--run", run, "--data", small_digits, *TINY_STAGE1, *TINY_PRIOR]
-    code, stdout, _ = run_cli(args, capsys)
-    assert code == 0
+def test_run_does_the_whole_job_and_a_rerun_skips_finished_stages(
+    console_run, tmp_path, tiny_digits, tiny_train_args, tiny_prior_args, run_cli, hashes
+):
+    result, whole_run = console_run  # `vqgen run --run WHOLE_RUN --data TINY_DIGITS ...` (conftest)
+    assert result.returncode == 0, result.stderr[-3000:]
     for line in ("stage 1:", "stage 2:", "(class-conditional)", "samples:", "export:"):
-        assert line in stdout
+        assert line in result.stdout
+    run = str(tmp_path / "whole")
+    shutil.copytree(whole_run, run)  # changed below
+    args = ["run", "--run", run, "--data", tiny_digits, *tiny_train_args, *tiny_prior_args]
     assert np.load(os.path.join(run, "samples.npy")).shape == (80, 7, 7)  # 8 per class, 10 classes
     assert os.path.isfile(os.path.join(run, "saved_model", "saved_model.pb"))
     checkpoints = hashes(os.path.join(run, "checkpoints", "vqvae"))
@@ -435,22 +385,22 @@ def test_run_does_the_whole_job_and_a_rerun_skips_finished_stages(tmp_path, smal
     coded = CodeShards.open(os.path.join(run, "codes")).arrays("train")
     with open(os.path.join(run, "codes", "train", "00000.npy"), "wb") as stream:
         stream.write(b"damaged")
-    code, stdout, _ = run_cli(["train-prior", "--run", run, "--overwrite", *TINY_PRIOR], capsys)
+    code, stdout, _ = run_cli(["train-prior", "--run", run, "--overwrite", *tiny_prior_args])
     assert code == 0 and "train/00000 damaged or missing; coding their images again" in stdout
     rebuilt = CodeShards.open(os.path.join(run, "codes")).arrays("train")  # the same codes, coded again
     for name, first, second in zip(("codes", "labels"), coded, rebuilt):
         np.testing.assert_array_equal(second, first, err_msg=name)
-    code, stdout, _ = run_cli(args, capsys)
+    code, stdout, _ = run_cli(args)
     assert code == 0 and "stage 1:" in stdout
     assert hashes(os.path.join(run, "checkpoints", "vqvae")) == checkpoints  # stage 1 not retrained
 
 
 @pytest.mark.slow
-def test_fsq_run_codes_one_integer_per_position(tmp_path, small_digits, capsys):
+def test_fsq_run_codes_one_integer_per_position(tmp_path, tiny_digits, tiny_train_args, run_cli):
     # The prior stage is the same as for "vq": FSQ codes are single integers in [0, prod(levels)).
     run = str(tmp_path / "fsq")
     options = ["--quantizer", "fsq", "--levels", "5,5,5"]
-    assert run_cli(["train", "--run", run, "--data", small_digits, *TINY_STAGE1, *options], capsys)[0] == 0
+    assert run_cli(["train", "--run", run, "--data", tiny_digits, *tiny_train_args, *options])[0] == 0
     with open(os.path.join(run, "config.json"), encoding="utf-8") as stream:
         config = json.load(stream)
     assert config["vqvae"]["quantizer"] == "fsq" and config["vqvae"]["levels"] == [5, 5, 5]
@@ -458,54 +408,36 @@ def test_fsq_run_codes_one_integer_per_position(tmp_path, small_digits, capsys):
 
 
 @pytest.mark.slow
-def test_rvq_run_trains_a_prior_over_the_depth_and_samples(tmp_path, small_digits, capsys):
+def test_rvq_run_trains_a_prior_over_the_depth_and_samples(tiny_rvq_run, tmp_path, tiny_prior_args, run_cli):
     run = str(tmp_path / "rvq")
-    options = ["--quantizer", "rvq", "--num-quantizers", "2"]
-    assert run_cli(["train", "--run", run, "--data", small_digits, *TINY_STAGE1, *options], capsys)[0] == 0
-    assert run_cli(["train-prior", "--run", run, *TINY_PRIOR], capsys)[0] == 0
+    shutil.copytree(tiny_rvq_run, run)  # `vqgen train --quantizer rvq --num-quantizers 2` (conftest)
+    assert run_cli(["train-prior", "--run", run, "--overwrite", *tiny_prior_args])[0] == 0  # a PixelCNN
     assert CodeShards.open(os.path.join(run, "codes")).arrays("train")[0].shape[1:] == (7, 7, 2)
     out = str(tmp_path / "samples.png")
-    assert run_cli(["sample", "--run", run, "-n", "3", "--seed", "1", "--out", out], capsys)[0] == 0
+    assert run_cli(["sample", "--run", run, "-n", "3", "--seed", "1", "--out", out])[0] == 0
     codes = np.load(out[:-4] + ".npy")
     assert codes.shape == (3, 7, 7, 2) and codes.min() >= 0 and codes.max() < 16
 
 
-def test_levels_must_be_comma_separated_integers(capsys):
-    code, _, stderr = run_cli(["train", "--run", "x", "--quantizer", "fsq", "--levels", "5,x"], capsys)
+def test_levels_must_be_comma_separated_integers(run_cli):
+    code, _, stderr = run_cli(["train", "--run", "x", "--quantizer", "fsq", "--levels", "5,x"])
     assert code == 2 and "comma-separated integers" in stderr
 
 
-TINY_TRANSFORMER = [
-    "--prior",
-    "transformer",
-    "--prior-epochs",
-    "1",
-    "--transformer-num-layers",
-    "1",
-    "--transformer-hidden-dim",
-    "8",
-    "--transformer-num-heads",
-    "2",
-    "--transformer-intermediate-dim",
-    "16",
-    "--quiet",
-]
-
-
 @pytest.mark.slow
-def test_transformer_prior_trains_samples_and_exports_like_the_pixelcnn(trained_run, tmp_path, capsys):
+def test_transformer_prior_trains_samples_and_exports_like_the_pixelcnn(
+    tiny_run, tmp_path, tiny_transformer_args, run_cli
+):
     run = str(tmp_path / "transformer")
-    shutil.copytree(trained_run, run)  # stage 1 and a PixelCNN prior, replaced below
+    shutil.copytree(tiny_run, run)  # stage 1 and a PixelCNN prior, replaced below
     code, _, stderr = run_cli(
-        ["train-prior", "--run", run, "--overwrite", "--filters", "8", *TINY_TRANSFORMER], capsys
+        ["train-prior", "--run", run, "--overwrite", "--filters", "8", *tiny_transformer_args]
     )
     assert code == 2 and "--filters: PixelCNN options" in stderr
-    code, _, stderr = run_cli(
-        ["train-prior", "--run", run, "--overwrite", "--transformer-num-layers", "1"], capsys
-    )
+    code, _, stderr = run_cli(["train-prior", "--run", run, "--overwrite", "--transformer-num-layers", "1"])
     assert code == 2 and "need --prior transformer" in stderr
-    args = ["train-prior", "--run", run, "--overwrite", "--conditional", *TINY_TRANSFORMER]
-    assert run_cli(args, capsys)[0] == 0
+    args = ["train-prior", "--run", run, "--overwrite", "--conditional", *tiny_transformer_args]
+    assert run_cli(args)[0] == 0
     with open(os.path.join(run, "config.json"), encoding="utf-8") as stream:
         recorded = json.load(stream)["prior"]
     assert recorded["kind"] == "transformer" and recorded["hidden_dim"] == 8 and recorded["conditional"]
@@ -513,32 +445,33 @@ def test_transformer_prior_trains_samples_and_exports_like_the_pixelcnn(trained_
         assert json.loads(archive.read("config.json"))["class_name"] == "Transformer"
     out = str(tmp_path / "samples.png")
     sample = ["sample", "--run", run, "-n", "5", "--label", "2", "--seed", "3", "--temperature", "0.8"]
-    assert run_cli([*sample, "--out", out], capsys)[0] == 0
+    assert run_cli([*sample, "--out", out])[0] == 0
     codes = np.load(out[:-4] + ".npy")
     assert codes.shape == (5, 7, 7) and codes.min() >= 0 and codes.max() < 16
     again = str(tmp_path / "again.png")
-    assert run_cli([*sample, "--out", again], capsys)[0] == 0
+    assert run_cli([*sample, "--out", again])[0] == 0
     np.testing.assert_array_equal(np.load(again[:-4] + ".npy"), codes)
     exported = str(tmp_path / "exported")
-    assert run_cli(["export", "--run", run, "--out", exported], capsys)[0] == 0
+    assert run_cli(["export", "--run", run, "--out", exported])[0] == 0
     signature = tf.saved_model.load(exported).signatures["sample"]
     outputs = signature(
         num_samples=tf.constant(5),
         temperature=tf.constant(0.8),
         seed=tf.constant(3, tf.int64),
         labels=tf.constant([2] * 5),
+        guidance=tf.constant(1.0),  # trained with the default label dropout
     )
     np.testing.assert_array_equal(outputs["codes"].numpy(), codes)
 
 
 @pytest.mark.slow
-def test_transformer_prior_samples_every_level_of_rvq_codes(tiny_rvq_run, tmp_path, capsys):
+def test_transformer_prior_samples_every_level_of_rvq_codes(tiny_rvq_run, tmp_path, run_cli):
     transformer = load_stage_model(RunFolder(tiny_rvq_run), "prior")
     assert type(transformer).__name__ == "Transformer"
     assert tuple(transformer.grid_shape) == (7, 7 * 2) and transformer.num_embeddings == 16
     out = str(tmp_path / "samples.png")
     args = ["sample", "--run", tiny_rvq_run, "-n", "4", "--label", "3", "--seed", "2", "--out", out]
-    assert run_cli(args, capsys)[0] == 0
+    assert run_cli(args)[0] == 0
     codes = np.load(out[:-4] + ".npy")
     assert codes.shape == (4, 7, 7, 2) and codes.dtype == np.int32
     for level in range(2):
@@ -547,3 +480,61 @@ def test_transformer_prior_samples_every_level_of_rvq_codes(tiny_rvq_run, tmp_pa
     tokens = transformer.sample(4, labels=3, seed=2)
     np.testing.assert_array_equal(codes[..., 0], tokens[:, :, 0::2])
     np.testing.assert_array_equal(codes[..., 1], tokens[:, :, 1::2])
+
+
+@pytest.mark.slow
+def test_maskgit_prior_trains_samples_evaluates_and_exports(tiny_run, tmp_path, run_cli, hashes):
+    run = str(tmp_path / "maskgit")
+    shutil.copytree(tiny_run, run)  # stage 1 and a PixelCNN prior, replaced below
+    code, _, stderr = run_cli(["train-prior", "--run", run, "--overwrite", "--maskgit-num-layers", "1"])
+    assert code == 2 and "need --prior maskgit" in stderr
+    tiny = ["--maskgit-num-layers", "1", "--maskgit-hidden-dim", "8", "--maskgit-num-heads", "2"]
+    args = ["train-prior", "--run", run, "--overwrite", "--conditional", "--prior", "maskgit", *tiny]
+    assert run_cli([*args, "--maskgit-intermediate-dim", "16", "--prior-epochs", "1", "--quiet"])[0] == 0
+    with open(os.path.join(run, "config.json"), encoding="utf-8") as stream:
+        config = json.load(stream)
+    assert config["prior"]["kind"] == "maskgit" and config["prior"]["hidden_dim"] == 8
+    assert set(config["prior_results"]) == {"validation_masked_bits_per_code"}
+    out = str(tmp_path / "samples.png")
+    sample = [
+        "sample",
+        "--run",
+        run,
+        "-n",
+        "5",
+        "--label",
+        "2",
+        "--seed",
+        "3",
+        "--steps",
+        "4",
+        "--guidance",
+        "2",
+    ]
+    assert run_cli([*sample, "--out", out])[0] == 0
+    codes = np.load(out[:-4] + ".npy")
+    assert codes.shape == (5, 7, 7) and codes.min() >= 0 and codes.max() < 16
+    before = hashes(run)
+    code, _, stderr = run_cli([*sample[:-4], "--steps", "50", "--out", str(tmp_path / "x.png")])
+    assert code == 2 and stderr.count("\n") == 1 and "steps must be an int in [1, 49]" in stderr
+    code, _, stderr = run_cli(["sample", "--run", tiny_run, "--steps", "4", "--out", str(tmp_path / "y.png")])
+    assert code == 2 and "--steps is for a MaskGIT prior" in stderr
+    code, _, stderr = run_cli(["export", "--run", run, "--out", str(tmp_path / "onnx"), "--format", "onnx"])
+    assert code == 2 and "export it with --format saved_model" in stderr and hashes(run) == before
+    code, stdout, _ = run_cli(["evaluate", "--run", run, "--samples", "0"])
+    assert code == 0 and "n/a (MaskGIT defines no likelihood)" in stdout and "masked bits per code" in stdout
+    exported = str(tmp_path / "exported")
+    assert run_cli(["export", "--run", run, "--out", exported])[0] == 0
+    loaded = tf.saved_model.load(exported)
+    assert "sample_from_noise" not in loaded.signatures
+    maskgit = load_stage_model(RunFolder(run), "prior")
+    outputs = loaded.signatures["sample"](
+        num_samples=tf.constant(3),
+        temperature=tf.constant(1.0),
+        seed=tf.constant(4, tf.int64),
+        labels=tf.constant([0, 1, 2]),
+        guidance=tf.constant(2.0),
+    )  # the exported sampler decodes in the default steps
+    np.testing.assert_array_equal(
+        outputs["codes"].numpy(), maskgit.sample(3, labels=[0, 1, 2], seed=4, guidance=2.0)
+    )

@@ -16,22 +16,7 @@ import pytest
 import vqgen
 from vqgen.data import load_images
 
-EPOCHS = 6
-TINY = [
-    "--num-embeddings",
-    "16",
-    "--embedding-dim",
-    "4",
-    "--hidden-channels",
-    "8",
-    "--residual-channels",
-    "4",
-    "--num-residual-blocks",
-    "1",
-    "--batch-size",
-    "16",
-    "--quiet",
-]
+EPOCHS = 4
 
 
 def completed_epochs(run):
@@ -43,10 +28,10 @@ def completed_epochs(run):
 
 
 @pytest.mark.slow
-def test_sigkill_at_random_moments_then_resume(tmp_path):
+def test_sigkill_at_random_moments_then_resume(tmp_path, tiny_train_args):
     digits = load_images("digits")
     data = tmp_path / "digits.npz"
-    np.savez(data, images=digits.images[:800], labels=digits.labels[:800])
+    np.savez(data, images=digits.images[:400], labels=digits.labels[:400])  # 360 to train on
     run = str(tmp_path / "run")
 
     def command(folder):
@@ -59,36 +44,44 @@ def test_sigkill_at_random_moments_then_resume(tmp_path):
             folder,
             "--data",
             str(data),
+            *tiny_train_args,
             "--epochs",
             str(EPOCHS),
+            "--batch-size",
+            "16",
             "--deterministic",
-            *TINY,
         ]
 
     environment = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
-    rng = random.Random(0)
-    for _ in range(2):
-        process = subprocess.Popen(
-            command(run), env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-        )
-        done_before = completed_epochs(run)
-        deadline = time.time() + 120
-        while completed_epochs(run) == done_before and process.poll() is None and time.time() < deadline:
-            time.sleep(0.05)
-        time.sleep(rng.uniform(0.0, 0.3))  # somewhere inside the next epoch or its saving
-        process.send_signal(signal.SIGKILL)
-        process.wait()
-    assert completed_epochs(run) < EPOCHS, "the kills came too late to test resuming"
-    assert os.path.isfile(os.path.join(run, "backup", "vqvae", "epoch.json")), (
-        "no epoch completed before the kills"
-    )
-    finished = subprocess.run(command(run), env=environment, capture_output=True, text=True, timeout=300)
-    assert finished.returncode == 0, finished.stderr
     uninterrupted = str(tmp_path / "uninterrupted")
-    reference = subprocess.run(
-        command(uninterrupted), env=environment, capture_output=True, text=True, timeout=300
+    reference = subprocess.Popen(  # the same training, never killed, runs beside the killed ones
+        command(uninterrupted), env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
     )
-    assert reference.returncode == 0, reference.stderr
+    try:
+        rng = random.Random(0)
+        for _ in range(2):
+            process = subprocess.Popen(
+                command(run), env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+            )
+            done_before = completed_epochs(run)
+            deadline = time.time() + 300
+            while completed_epochs(run) == done_before and process.poll() is None and time.time() < deadline:
+                time.sleep(0.05)
+            time.sleep(rng.uniform(0.0, 0.3))  # somewhere inside the next epoch or its saving
+            process.send_signal(signal.SIGKILL)
+            process.wait()
+        assert completed_epochs(run) < EPOCHS, "the kills came too late to test resuming"
+        assert os.path.isfile(os.path.join(run, "backup", "vqvae", "epoch.json")), (
+            "no epoch completed before the kills"
+        )
+        finished = subprocess.run(command(run), env=environment, capture_output=True, text=True, timeout=300)
+        assert finished.returncode == 0, finished.stderr
+        _, stderr = reference.communicate(timeout=300)
+        assert reference.returncode == 0, stderr
+    finally:
+        if reference.poll() is None:  # a failure above: the reference is not left running
+            reference.kill()
+            reference.wait()
     with open(os.path.join(run, "metrics.csv"), newline="") as stream:
         epochs = [int(row["epoch"]) for row in csv.DictReader(stream)]
     assert epochs == list(range(1, EPOCHS + 1))

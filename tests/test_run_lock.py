@@ -1,37 +1,16 @@
 """One writer per run folder: a second writer is refused naming the holder, files untouched."""
 
-import hashlib
 import os
 import signal
 import subprocess
 import sys
 import time
 
-import numpy as np
 import pytest
 
-from vqgen.cli import main
-from vqgen.data import load_images
 from vqgen.runs import run_lock
 from vqgen.runs.run_folder import RunFolder
 from vqgen.runs.run_lock import LOCK_NAME, RunLock
-
-TINY_STAGE1 = [
-    "--num-embeddings",
-    "16",
-    "--embedding-dim",
-    "4",
-    "--hidden-channels",
-    "8",
-    "--residual-channels",
-    "4",
-    "--num-residual-blocks",
-    "1",
-    "--batch-size",
-    "32",
-    "--quiet",
-]
-TINY_PRIOR = ["--prior-epochs", "1", "--num-layers", "2", "--filters", "8", "--quiet"]
 
 # Holds RunLock(argv[1]) until its stdin closes; loads run_lock.py alone (no TensorFlow: starts fast).
 HOLDER = f"""
@@ -43,43 +22,6 @@ with module.RunLock(sys.argv[1]):
     print("locked", flush=True)
     sys.stdin.read()
 """
-
-
-def run_cli(args, capsys):
-    try:
-        code = main(args)
-    except SystemExit as exit_:
-        code = exit_.code
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
-
-
-def hashes(folder):
-    """sha256 of every file under `folder` (hidden ones included), by relative path."""
-    result = {}
-    for root, _, files in os.walk(folder):
-        for name in files:
-            path = os.path.join(root, name)
-            with open(path, "rb") as stream:
-                result[os.path.relpath(path, folder)] = hashlib.sha256(stream.read()).hexdigest()
-    return result
-
-
-@pytest.fixture(scope="module")
-def small_digits(tmp_path_factory):
-    digits = load_images("digits")
-    picks = np.random.default_rng(0).choice(len(digits), 160, replace=False)
-    path = tmp_path_factory.mktemp("data") / "digits.npz"
-    np.savez(path, images=digits.images[picks], labels=digits.labels[picks])
-    return str(path)
-
-
-@pytest.fixture(scope="module")
-def trained_run(tmp_path_factory, small_digits):
-    run = str(tmp_path_factory.mktemp("runs") / "tiny")
-    assert main(["train", "--run", run, "--data", small_digits, "--epochs", "1", *TINY_STAGE1]) == 0
-    assert main(["train-prior", "--run", run, *TINY_PRIOR]) == 0
-    return run
 
 
 def hold(folder):
@@ -106,12 +48,12 @@ def release(holder):
     ],
     ids=["train", "train-prior", "run", "export"],
 )
-def test_second_writer_is_refused_naming_the_holder_and_touches_nothing(trained_run, capsys, args):
-    holder = hold(trained_run)
+def test_second_writer_is_refused_naming_the_holder_and_touches_nothing(tiny_run, run_cli, hashes, args):
+    holder = hold(tiny_run)
     try:
-        before = hashes(trained_run)
-        code, _, stderr = run_cli([arg.format(run=trained_run) for arg in args], capsys)
-        after = hashes(trained_run)
+        before = hashes(tiny_run)
+        code, _, stderr = run_cli([arg.format(run=tiny_run) for arg in args])
+        after = hashes(tiny_run)
     finally:
         release(holder)
     assert code == 2
@@ -122,20 +64,22 @@ def test_second_writer_is_refused_naming_the_holder_and_touches_nothing(trained_
     assert LOCK_NAME in before  # the holder's lock file was there all along, unchanged
 
 
-def test_readers_need_no_lock(trained_run, tmp_path, capsys):
-    holder = hold(trained_run)
+def test_readers_need_no_lock(tiny_run, tmp_path, run_cli):
+    holder = hold(tiny_run)
     try:
         out = str(tmp_path / "samples.png")
-        assert run_cli(["sample", "--run", trained_run, "-n", "2", "--out", out], capsys)[0] == 0
+        assert run_cli(["sample", "--run", tiny_run, "-n", "2", "--out", out])[0] == 0
     finally:
         release(holder)
     assert os.path.isfile(out)
 
 
 @pytest.mark.slow
-def test_a_running_training_finishes_while_a_second_writer_is_refused(tmp_path, small_digits, capsys):
+def test_a_running_training_finishes_while_a_second_writer_is_refused(
+    tmp_path, tiny_digits, tiny_train_args, run_cli
+):
     run = str(tmp_path / "run")
-    command = ["train", "--run", run, "--data", small_digits, "--epochs", "3", *TINY_STAGE1]
+    command = ["train", "--run", run, "--data", tiny_digits, *tiny_train_args, "--epochs", "3"]
     first = subprocess.Popen(
         [sys.executable, "-m", "vqgen.cli", *command], stdout=subprocess.PIPE, stderr=subprocess.PIPE
     )
@@ -144,7 +88,7 @@ def test_a_running_training_finishes_while_a_second_writer_is_refused(tmp_path, 
     while not (os.path.isfile(lock) and open(lock).read().strip() == str(first.pid)):
         assert first.poll() is None and time.monotonic() < deadline, "the first training never took the lock"
         time.sleep(0.05)
-    code, _, stderr = run_cli(command, capsys)
+    code, _, stderr = run_cli(command)
     assert code == 2 and f"is being written by process {first.pid}" in stderr, stderr
     assert first.wait(timeout=300) == 0, first.stderr.read().decode()[-2000:]
     folder = RunFolder(run)

@@ -1,20 +1,16 @@
 """A write the storage refuses (full disk, quota, ...) ends in one line and exit 2, and the run resumes."""
 
 import errno
-import hashlib
 import os
 import shutil
 import subprocess
 import sys
 
 import keras
-import numpy as np
 import pytest
 import tensorflow as tf
 
 import vqgen
-from vqgen.cli import main
-from vqgen.data import load_images
 from vqgen.export import export_saved_model
 from vqgen.runs.atomic_file import write_bytes_atomically
 from vqgen.runs.callbacks import EpochBackup, EpochCheckpoint, EpochSummaries, MetricsFile
@@ -23,24 +19,6 @@ from vqgen.runs.run_folder import TEMPORARY_NAME, RunFolder
 from vqgen.runs.run_lock import LOCK_NAME
 from vqgen.runs.write_error import WriteError, storage_errno
 
-TINY_STAGE1 = [
-    "--epochs",
-    "1",
-    "--num-embeddings",
-    "16",
-    "--embedding-dim",
-    "4",
-    "--hidden-channels",
-    "8",
-    "--residual-channels",
-    "4",
-    "--num-residual-blocks",
-    "1",
-    "--batch-size",
-    "32",
-    "--quiet",
-]
-TINY_PRIOR = ["--prior-epochs", "1", "--num-layers", "2", "--filters", "8", "--quiet"]
 RESUME = "; the run folder is intact, free space and run the same command again to resume"
 H5PY_CLOSE_ERROR = (
     "Can't decrement id ref count (file write failed: time = Fri Nov 27 21:23:32 2026\n, filename = "
@@ -82,24 +60,6 @@ def test_write_error_is_one_line_naming_the_file():
         error.advice(resumable=False)
         == f"{error}; nothing was replaced, free space and run the same command again"
     )
-
-
-@pytest.fixture(scope="module")
-def small_digits(tmp_path_factory):
-    digits = load_images("digits")
-    picks = np.random.default_rng(0).choice(len(digits), 160, replace=False)
-    path = tmp_path_factory.mktemp("data") / "digits.npz"
-    np.savez(path, images=digits.images[picks], labels=digits.labels[picks])
-    return str(path)
-
-
-def run_cli(args, capsys):
-    try:
-        code = main(args)
-    except SystemExit as exit_:
-        code = exit_.code
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 def leftovers(folder):
@@ -195,7 +155,7 @@ def write_export(folder, model):
         write_export,
     ],
 )
-def test_a_full_disk_at_each_write_site_raises_write_error_and_keeps_the_old_file(write, tmp_path):
+def test_a_full_disk_at_each_write_site_raises_write_error_and_keeps_the_old_file(write, tmp_path, hashes):
     folder = str(tmp_path)
     model = tiny_model()
     target = os.path.join(folder, write(folder, model))  # a first, successful write
@@ -210,36 +170,20 @@ def test_a_full_disk_at_each_write_site_raises_write_error_and_keeps_the_old_fil
     assert leftovers(folder) == []  # and no temporary is left beside it
 
 
-def hashes(path):
-    """sha256 of the file at `path`, or of every file under the folder `path`, by relative path."""
-    if os.path.isfile(path):
-        with open(path, "rb") as stream:
-            return hashlib.sha256(stream.read()).hexdigest()
-    result = {}
-    for root, _, files in os.walk(path):
-        for name in files:
-            with open(os.path.join(root, name), "rb") as stream:
-                result[os.path.relpath(os.path.join(root, name), path)] = hashlib.sha256(
-                    stream.read()
-                ).hexdigest()
-    assert result, path
-    return result
-
-
 @pytest.mark.slow
 def test_the_cli_reports_a_full_disk_in_one_line_and_the_same_command_resumes(
-    tmp_path, small_digits, capsys, monkeypatch
+    tmp_path, tiny_digits, tiny_train_args, tiny_prior_args, run_cli, monkeypatch
 ):
     run = str(tmp_path / "run")
     folder = RunFolder(run)
     commands = [  # (command, where the disk is full, the file named, the advice)
         (
-            ["train", "--run", run, "--data", small_digits, *TINY_STAGE1],
+            ["train", "--run", run, "--data", tiny_digits, *tiny_train_args],
             folder.checkpoints_path("vqvae"),
             os.path.join(folder.checkpoints_path("vqvae"), "epoch_001.weights.h5"),
             RESUME,
         ),
-        (["train-prior", "--run", run, *TINY_PRIOR], folder.codes_path, folder.codes_path, RESUME),
+        (["train-prior", "--run", run, *tiny_prior_args], folder.codes_path, folder.codes_path, RESUME),
         (
             ["export", "--run", run, "--out", folder.file("saved_model")],
             folder.file("saved_model"),
@@ -250,13 +194,13 @@ def test_the_cli_reports_a_full_disk_in_one_line_and_the_same_command_resumes(
     for command, site, named, advice in commands:
         with monkeypatch.context() as patch:
             fault = full_disk_at(patch, site)
-            code, _, stderr = run_cli(command, capsys)
+            code, _, stderr = run_cli(command)
         assert getattr(fault, "fired", False), (site, code, stderr)
         assert code == 2 and stderr.count("\n") == 1, stderr
         assert stderr.startswith(f"vqgen: error: no space left on device while writing {named}"), stderr
         assert stderr.endswith(f"{advice}\n"), stderr
         assert leftovers(run) == []
-        code, _, stderr = run_cli(command, capsys)  # space freed: the same command finishes the job
+        code, _, stderr = run_cli(command)  # space freed: the same command finishes the job
         assert code == 0, stderr
         assert leftovers(run) == []
     assert folder.finished("vqvae") and folder.finished("prior")
@@ -283,7 +227,9 @@ def small_tmpfs(tmp_path):
 
 
 @pytest.mark.slow
-def test_a_real_full_disk_fails_in_h5py_without_traceback_or_crash_and_resumes(small_tmpfs, small_digits):
+def test_a_real_full_disk_fails_in_h5py_without_traceback_or_crash_and_resumes(
+    small_tmpfs, tiny_digits, tiny_train_args, run_cli
+):
     run = os.path.join(small_tmpfs, "run")
     filler = os.path.join(small_tmpfs, "filler")
     statistics = os.statvfs(small_tmpfs)
@@ -291,9 +237,15 @@ def test_a_real_full_disk_fails_in_h5py_without_traceback_or_crash_and_resumes(s
         filler, "wb"
     ) as stream:  # leaves 32 KiB: config.json and metrics.csv fit, a checkpoint does not
         stream.write(b"\0" * (statistics.f_bavail * statistics.f_frsize - 32 * 1024))
-    command = [sys.executable, "-m", "vqgen.cli", "train", "--run", run, "--data", small_digits, *TINY_STAGE1]
+    args = ["train", "--run", run, "--data", tiny_digits, *tiny_train_args]
     environment = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
-    failed = subprocess.run(command, capture_output=True, text=True, env=environment, timeout=300)
+    failed = subprocess.run(  # a child process, to see how it exits
+        [sys.executable, "-m", "vqgen.cli", *args],
+        capture_output=True,
+        text=True,
+        env=environment,
+        timeout=300,
+    )
     assert failed.returncode == 2, failed.stderr[-3000:]  # not 139 (a segmentation fault at exit)
     ours = [line for line in failed.stderr.splitlines() if line.startswith("vqgen")]
     assert ours == [
@@ -304,6 +256,6 @@ def test_a_real_full_disk_fails_in_h5py_without_traceback_or_crash_and_resumes(s
         assert noise not in failed.stderr, failed.stderr[-3000:]
     assert leftovers(small_tmpfs) == []
     os.remove(filler)
-    resumed = subprocess.run(command, capture_output=True, text=True, env=environment, timeout=300)
-    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    code, _, stderr = run_cli(args)  # the same command, here in this process, resumes
+    assert code == 0, stderr[-3000:]
     assert RunFolder(run).finished("vqvae") and leftovers(small_tmpfs) == []
