@@ -12,7 +12,7 @@ import types
 import tensorflow as tf
 
 import vqgen
-from prior import AutoregressivePrior
+from prior import AutoregressivePrior, CodePrior, MaskGIT
 from prior.sampling import sample_full_from_noise
 from vqgen.models.vqvae import VQVAE
 from vqgen.runs.atomic_file import atomic_path
@@ -35,13 +35,16 @@ def export_saved_model(path, vqvae, prior=None, overwrite=False, max_samples=EXP
     - `decode`: `codes` int32 `[batch, h, w]` in `[0, K)` -> `images` float32 `[batch, H, W, C]`.
     - `reconstruct`: `images` -> `images`, `codes`.
     - `sample` (with a prior): `num_samples` int32 scalar >= 1, `temperature` float32 scalar > 0,
-      `seed` int64 scalar, and `labels` int32 `[num_samples]` for a class-conditional prior ->
-      `images`, `codes`. A seed draws the same codes as `prior.sample(..., seed=seed)` in-process.
+      `seed` int64 scalar, `labels` int32 `[num_samples]` for a class-conditional prior, and
+      `guidance` float32 scalar >= 0 for a prior trained with label dropout (classifier-free
+      guidance, `prior.guidance`; 1 runs the plain sampler) -> `images`, `codes`. A seed draws the
+      same codes as `prior.sample(..., seed=seed, guidance=guidance)` in-process.
     - `prior_logits` (with a prior): `codes` int32 `[batch, rows, cols]` (the prior's grids), and
       `labels` int32 `[batch]` for a class-conditional prior -> `logits` float32
       `[batch, rows, cols, K]`: one full pass of the prior.
     - `sample_from_noise` (with a prior): `gumbel` float32 `[num, rows, cols, K]` standard Gumbel
-      noise, `temperature` float32 scalar > 0 (and `labels`) -> `images`, `codes`: the full-pass
+      noise, `temperature` float32 scalar > 0 (and `labels`, and `guidance` as for `sample`) ->
+      `images`, `codes`: the full-pass
       sampler with the randomness as an input (`prior.sampling.sample_full_from_noise`), the same
       draws as the LiteRT and ONNX exports' NumPy loop (`vqgen.noise_sampler`) for the same noise.
     - `serving_default`: `sample` when a prior is exported, else `reconstruct`.
@@ -55,8 +58,10 @@ def export_saved_model(path, vqvae, prior=None, overwrite=False, max_samples=EXP
     Args:
         path: str or path-like. Folder to write the SavedModel to.
         vqvae: a `vqgen.VQVAE`.
-        prior: optional `prior.PixelCNN` or `prior.Transformer` trained on `vqvae`'s codes (same
-            `num_embeddings` and `grid_shape`).
+        prior: optional `prior.PixelCNN`, `prior.Transformer` or `prior.MaskGIT` trained on `vqvae`'s
+            codes (same `num_embeddings` and `grid_shape`). A MaskGIT gets no `prior_logits` and
+            `sample_from_noise` (the raster-order sampler's signatures); its `sample` decodes in
+            `MaskGIT`'s default steps.
         overwrite: bool. Replace a non-empty folder at `path`. Defaults to `False`.
         max_samples: int >= 1. The `sample` signature refuses a larger `num_samples` (with a message
             naming this limit) before it allocates anything. Defaults to
@@ -118,9 +123,9 @@ def _check_models(vqvae, pixelcnn):
         raise ValueError(f"vqvae must be a vqgen.VQVAE. Received: vqvae={type(vqvae).__name__}")
     if pixelcnn is None:
         return
-    if not isinstance(pixelcnn, AutoregressivePrior):
+    if not isinstance(pixelcnn, CodePrior):
         raise ValueError(
-            "prior must be a prior.PixelCNN, a prior.Transformer or None. "
+            "prior must be a prior.PixelCNN, a prior.Transformer, a prior.MaskGIT or None. "
             f"Received: prior={type(pixelcnn).__name__}"
         )
     # A residual-VQ model's prior sees (h, w * d) grids: VQVAE.to_token_grid.
@@ -139,8 +144,17 @@ def _export_config(vqvae, pixelcnn):
         "vqvae": vqvae.get_config(),
         "prior": None if pixelcnn is None else pixelcnn.get_config(),
         "prior_class": None if pixelcnn is None else type(pixelcnn).__name__,
-        "sampling_method": None if pixelcnn is None else pixelcnn.resolve_sampling_method("auto"),
+        "sampling_method": _sampling_method(pixelcnn),
     }
+
+
+def _sampling_method(pixelcnn):
+    """How the exported `sample` signature draws: the autoregressive loop, or MaskGIT's decoding steps."""
+    if pixelcnn is None:
+        return None
+    if isinstance(pixelcnn, MaskGIT):  # the exported sampler decodes in the default number of steps
+        return f"maskgit, {pixelcnn.check_steps(None, 'cosine')} steps, cosine schedule"
+    return pixelcnn.resolve_sampling_method("auto")
 
 
 def _shape_check(tensor, expected, message):
@@ -162,6 +176,28 @@ def _shape_check(tensor, expected, message):
             matches, tf.not_equal(padded[axis], -1) if size is None else tf.equal(padded[axis], size)
         )
     return tf.debugging.Assert(matches, [f"{message}; received shape", shape], summarize=rank + 8)
+
+
+def _guidance_checks(guidance):
+    """Graph assertions on a `guidance` input (none without one): a finite float >= 0."""
+    if guidance is None:
+        return []
+    message = "guidance must be a finite number >= 0 (1: none)"
+    return [
+        tf.debugging.assert_greater_equal(guidance, 0.0, message=message),
+        tf.debugging.assert_less(guidance, float("inf"), message=message),
+    ]
+
+
+def _guided_or_plain(guidance, sampler):
+    """`sampler(None)` (the plain loop) when `guidance` is None or 1 at run time, else `sampler(guidance)`.
+
+    A scale of 1 runs the plain loop, as in-process `sample(guidance=1)` does, so it gives exactly
+    the plain grids and costs no "no label" pass.
+    """
+    if guidance is None:
+        return sampler(None)
+    return tf.cond(tf.equal(guidance, 1.0), lambda: sampler(None), lambda: sampler(guidance))
 
 
 class _ServingModule(tf.Module):
@@ -209,12 +245,16 @@ class _ServingModule(tf.Module):
             tf.TensorSpec([], tf.float32, name="temperature"),
             tf.TensorSpec([], tf.int64, name="seed"),
         ]
+        # A prior trained with label dropout also takes the classifier-free guidance scale
+        guidance = [tf.TensorSpec([], tf.float32, name="guidance")] if pixelcnn.supports_guidance else []
         if pixelcnn.conditional:
             labels = tf.TensorSpec([None], tf.int32, name="labels")
-            sample = self._trace(self._sample_with_labels, *scalars, labels)
+            sample = self._trace(self._sample_with_labels, *scalars, labels, *guidance)
         else:
             sample = self._trace(self._sample, *scalars)
         signatures["sample"] = signatures["serving_default"] = sample
+        if not isinstance(pixelcnn, AutoregressivePrior):  # MaskGIT: no raster-order noise sampler
+            return signatures
         # The same prior driven by noise given as input (the portable exports' sampler)
         grids = tf.TensorSpec([None, *pixelcnn.grid_shape], tf.int32, name="codes")
         noise = [
@@ -223,7 +263,7 @@ class _ServingModule(tf.Module):
         ]
         labels = [tf.TensorSpec([None], tf.int32, name="labels")] if pixelcnn.conditional else []
         signatures["prior_logits"] = self._trace(self._prior_logits, grids, *labels)
-        signatures["sample_from_noise"] = self._trace(self._sample_from_noise, *noise, *labels)
+        signatures["sample_from_noise"] = self._trace(self._sample_from_noise, *noise, *labels, *guidance)
         return signatures
 
     @staticmethod
@@ -244,7 +284,7 @@ class _ServingModule(tf.Module):
         inputs = codes if labels is None else {"codes": codes, "labels": labels}
         return {"logits": tf.cast(self.models.prior(inputs), tf.float32)}
 
-    def _sample_from_noise(self, gumbel, temperature, labels=None):
+    def _sample_from_noise(self, gumbel, temperature, labels=None, guidance=None):
         checks = [tf.debugging.assert_greater(temperature, 0.0, message="temperature must be > 0")]
         if labels is not None:
             checks.append(
@@ -252,15 +292,19 @@ class _ServingModule(tf.Module):
                     tf.size(labels), tf.shape(gumbel)[0], message="labels must hold one label per noise grid"
                 )
             )
-        with tf.control_dependencies(checks):
-            tokens = sample_full_from_noise(self.models.prior, gumbel, tf.identity(temperature), labels)
+        with tf.control_dependencies(checks + _guidance_checks(guidance)):
+            temperature = tf.identity(temperature)
+            tokens = _guided_or_plain(
+                guidance,
+                lambda scale: sample_full_from_noise(self.models.prior, gumbel, temperature, labels, scale),
+            )
         codes = self.models.vqvae.from_token_grid(tokens)  # residual VQ: (n, h, w * d) -> (n, h, w, d)
         return {"images": self.models.vqvae.decode_tensor(codes), "codes": codes}
 
     def _sample(self, num_samples, temperature, seed):
         return self._sample_with_labels(num_samples, temperature, seed, labels=None)
 
-    def _sample_with_labels(self, num_samples, temperature, seed, labels):
+    def _sample_with_labels(self, num_samples, temperature, seed, labels, guidance=None):
         pixelcnn = self.models.prior
         checks = [
             tf.debugging.assert_less(
@@ -279,14 +323,17 @@ class _ServingModule(tf.Module):
             )
         )
         # sample_codes asserts num_samples >= 1, temperature > 0 and labels in [0, num_classes).
-        with tf.control_dependencies(checks):
+        with tf.control_dependencies(checks + _guidance_checks(guidance)):
             num_samples = tf.identity(num_samples)  # everything sized by it waits for the checks
-            codes = pixelcnn.sample_codes(
-                num_samples,
-                temperature,
-                seed,
-                labels=labels,
-                method=pixelcnn.resolve_sampling_method("auto"),
+            codes = _guided_or_plain(
+                guidance,
+                lambda scale: pixelcnn.sample_codes(
+                    num_samples,
+                    temperature,
+                    seed,
+                    labels=labels,
+                    guidance=scale,  # the faster loop of an autoregressive prior ("auto")
+                ),
             )
         codes = self.models.vqvae.from_token_grid(codes)  # residual VQ: (n, h, w * d) -> (n, h, w, d)
         return {"images": self.models.vqvae.decode_tensor(codes), "codes": codes}
