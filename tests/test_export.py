@@ -14,6 +14,7 @@ import tensorflow as tf
 import prior
 import vqgen
 from vqgen.export import export_saved_model
+from vqgen.noise_sampler import gumbel_noise, sample_with_noise
 from vqgen.settings import EXPORT_DEFAULTS
 
 LABELS = np.array([0, 2, 1, 2], np.int32)
@@ -39,9 +40,22 @@ CALLS = {
         ("sample", "sample", {**SAMPLE_ARGUMENTS, "labels": "labels"}),
         ("serving_default", "serving_default", {**SAMPLE_ARGUMENTS, "labels": "labels"}),
     ],
+    # trained with label dropout: its sample and sample_from_noise also take the guidance scale
     "transformer": [
-        ("sample", "sample", {**SAMPLE_ARGUMENTS, "labels": "labels"}),
-        ("sample_b", "sample", {**SAMPLE_B_ARGUMENTS, "labels": "labels"}),
+        ("sample", "sample", {**SAMPLE_ARGUMENTS, "labels": "labels", "guidance": "guidance_one"}),
+        ("sample_b", "sample", {**SAMPLE_B_ARGUMENTS, "labels": "labels", "guidance": "guidance_one"}),
+        ("guided", "sample", {**SAMPLE_ARGUMENTS, "labels": "labels", "guidance": "guidance_three"}),
+        ("no_label", "sample", {**SAMPLE_ARGUMENTS, "labels": "labels", "guidance": "guidance_zero"}),
+        (
+            "noise_guided",
+            "sample_from_noise",
+            {
+                "gumbel": "gumbel",
+                "temperature": "temperature",
+                "labels": "labels",
+                "guidance": "guidance_three",
+            },
+        ),
     ],
     "rvq": [
         ("encode", "encode", {"images": "images"}),
@@ -149,7 +163,13 @@ def models():
             num_embeddings=16, grid_shape=(2, 2), num_classes=3, num_layers=2, filters=8
         ),
         "transformer": prior.Transformer(
-            num_embeddings=16, grid_shape=(2, 2), num_classes=3, num_layers=1, hidden_dim=8, num_heads=2
+            num_embeddings=16,
+            grid_shape=(2, 2),
+            num_classes=3,
+            label_dropout=0.1,
+            num_layers=1,
+            hidden_dim=8,
+            num_heads=2,
         ),
         "rvq_vqvae": tiny_rvq_vqvae(),
         # over the (h, w * d) grids of VQVAE.to_token_grid
@@ -170,6 +190,10 @@ def inputs(tmp_path_factory):
         "seed_b": np.array(123, np.int64),
         "labels": LABELS,
         "rvq_codes": rng.integers(0, 16, size=(5, 2, 2, 2)).astype(np.int32),
+        "guidance_one": np.array(1.0, np.float32),
+        "guidance_three": np.array(3.0, np.float32),
+        "guidance_zero": np.array(0.0, np.float32),
+        "gumbel": gumbel_noise(len(LABELS), (2, 2), 16, seed=4),
     }
     path = tmp_path_factory.mktemp("inputs") / "inputs.npz"
     np.savez(path, **arrays)
@@ -189,6 +213,8 @@ def reference(models, inputs):
         "conditional_sample": conditional.sample(4, temperature=1.0, seed=7, labels=LABELS),
         "transformer_sample": models["transformer"].sample(4, temperature=1.0, seed=7, labels=LABELS),
         "transformer_sample_b": models["transformer"].sample(4, temperature=0.5, seed=123, labels=LABELS),
+        "transformer_guided": models["transformer"].sample(4, seed=7, labels=LABELS, guidance=3.0),
+        "transformer_no_label": models["transformer"].sample(4, seed=7, labels=3),  # 3: "no label"
         "rvq_codes": models["rvq_vqvae"].encode(inputs["images"]),
         "rvq_decoded": models["rvq_vqvae"].decode(inputs["rvq_codes"]),
         "rvq_sample": models["rvq_vqvae"].from_token_grid(models["rvq_prior"].sample(4, seed=7)),
@@ -215,7 +241,7 @@ def start(command, cwd=None):
 
 
 def finish(process):
-    stdout, stderr = process.communicate(timeout=300)
+    stdout, stderr = process.communicate(timeout=600)  # the loader runs every call of every export
     assert process.returncode == 0, stderr[-3000:]
     return stdout
 
@@ -341,7 +367,7 @@ def test_residual_vq_signatures_carry_the_depth_axis(loaded_elsewhere, models, r
 
 @pytest.mark.slow
 @pytest.mark.parametrize("loader", ["tf2", "tf1"])
-def test_transformer_sample_draws_the_in_process_codes(loaded_elsewhere, models, reference, loader):
+def test_transformer_sample_draws_the_in_process_codes(loaded_elsewhere, models, reference, inputs, loader):
     outputs = loaded_elsewhere["transformer"]
     np.testing.assert_array_equal(outputs[f"{loader}/sample/codes"], reference["transformer_sample"])
     np.testing.assert_array_equal(outputs[f"{loader}/sample_b/codes"], reference["transformer_sample_b"])
@@ -352,6 +378,16 @@ def test_transformer_sample_draws_the_in_process_codes(loaded_elsewhere, models,
         atol=1e-5,
         rtol=0,
     )
+    # Guidance: 3 as in-process, 0 as the "no label" class, and the noise-driven loop as NumPy's
+    np.testing.assert_array_equal(outputs[f"{loader}/guided/codes"], reference["transformer_guided"])
+    np.testing.assert_array_equal(outputs[f"{loader}/no_label/codes"], reference["transformer_no_label"])
+    assert not np.array_equal(reference["transformer_guided"], reference["transformer_sample"])
+
+    def logits(codes, labels):
+        return models["transformer"]({"codes": codes, "labels": labels}).numpy()
+
+    expected = sample_with_noise(logits, inputs["gumbel"], 1.0, LABELS, guidance=3.0, no_label=3)
+    np.testing.assert_array_equal(outputs[f"{loader}/noise_guided/codes"], expected)
     config = json.loads(str(outputs["config"]))
     assert config["prior_class"] == "Transformer"
     assert config["prior"] == json.loads(json.dumps(models["transformer"].get_config()))
@@ -426,7 +462,8 @@ def test_saved_model_cli_run_decodes_like_the_in_process_vqvae(elsewhere, refere
 
 @pytest.fixture(scope="module")
 def loaded(exports):
-    return {name: tf.saved_model.load(str(path)) for name, path in exports.items() if name != "codec"}
+    """The two exports the bad-input tests call, loaded in this process."""
+    return {name: tf.saved_model.load(str(exports[name])) for name in ("unconditional", "conditional")}
 
 
 def scalars(num_samples=4, temperature=1.0, seed=7):
