@@ -214,6 +214,11 @@ class MaskGIT(CodePrior):
         Returns:
             `(masked_codes, mask)`: int32 `(batch, rows, cols)` with `mask_id` at the masked
             positions, and the bool mask `(batch, rows, cols)` (True = masked).
+
+        Example:
+
+        >>> ratios, noise = np.full(4, 0.5), rng.uniform(size=(4, 49))  # 4 grids of 7x7
+        >>> masked, mask = model.mask_codes(codes[:4], ratios, noise)  # 35 masked per grid
         """
         codes = ops.cast(codes, "int32")
         T = self.sequence_length
@@ -486,11 +491,20 @@ class MaskGIT(CodePrior):
     def check_steps(self, steps, schedule):
         """Validates `steps` (an int in `[1, rows * cols]`, or None) and `schedule` (a `SCHEDULES` name).
 
+        Args:
+            steps: int or None, the decoding steps asked for.
+            schedule: str, a key of `prior.mask_schedule.SCHEDULES`.
+
         Returns:
-            The steps: `min(MASKGIT_STEPS, rows * cols)` for None.
+            The steps as an int: `min(MASKGIT_STEPS, rows * cols)` for None.
 
         Raises:
             ValueError: naming the argument and its valid range.
+
+        Example:
+
+        >>> MaskGIT(16, (2, 2)).check_steps(None, "cosine")  # 4 positions: at most 4 steps
+        4
         """
         check_schedule(schedule)
         if steps is None:
