@@ -20,7 +20,8 @@ FORMATS = ("litert", "onnx")
 
 @pytest.fixture(scope="module")
 def exports(tmp_path_factory):
-    """A tiny VQ-VAE and class-conditional PixelCNN with random weights, in all three formats."""
+    """A tiny VQ-VAE and class-conditional PixelCNN (label dropout: guidance) with random weights, in all
+    three formats."""
     rng = np.random.default_rng(0)
     vqvae = vqgen.VQVAE(
         input_shape=(28, 28, 1),
@@ -30,7 +31,9 @@ def exports(tmp_path_factory):
         residual_channels=4,
         num_residual_blocks=1,
     )
-    pixelcnn = prior.PixelCNN(num_embeddings=16, grid_shape=(7, 7), num_layers=3, filters=8, num_classes=10)
+    pixelcnn = prior.PixelCNN(
+        num_embeddings=16, grid_shape=(7, 7), num_layers=3, filters=8, num_classes=10, label_dropout=0.1
+    )
     if not vqvae.built:
         vqvae.build((None, 28, 28, 1))
     if not pixelcnn.built:
@@ -70,15 +73,19 @@ def test_the_same_noise_samples_the_same_grids_in_every_format(exports):
     def saved_logits(grid, labels_):  # the NumPy loop around the SavedModel's one-pass logits
         return logits(codes=tf.constant(grid), labels=tf.constant(labels_))["logits"].numpy()
 
-    for temperature in (1.0, 0.5):
+    for temperature, guidance in ((1.0, 1.0), (0.5, 1.0), (1.0, 2.5)):
         drawn = saved.signatures["sample_from_noise"](
-            gumbel=tf.constant(gumbel), temperature=tf.constant(temperature), labels=tf.constant(labels)
+            gumbel=tf.constant(gumbel),
+            temperature=tf.constant(temperature),
+            labels=tf.constant(labels),
+            guidance=tf.constant(guidance),
         )
         codes = drawn["codes"].numpy()
         assert len(np.unique(codes)) > 3  # the draws do depend on the noise
-        np.testing.assert_array_equal(sample_with_noise(saved_logits, gumbel, temperature, labels), codes)
+        expected = sample_with_noise(saved_logits, gumbel, temperature, labels, guidance, no_label=10)
+        np.testing.assert_array_equal(expected, codes)
         for name in FORMATS:
-            sampled = portable[name].sample(gumbel, temperature, labels)
+            sampled = portable[name].sample(gumbel, temperature, labels, guidance)
             np.testing.assert_array_equal(sampled, codes, err_msg=name)
             np.testing.assert_allclose(portable[name].decode(sampled), drawn["images"].numpy(), atol=1e-5)
 
