@@ -70,10 +70,10 @@ def train_prior(
             `prior.settings.PRIOR_SETTINGS`), recorded as `config["prior"]["kind"]`. None means the
             recorded kind when resuming, else `prior.settings.DEFAULT_PRIOR`.
         **settings: any field of that prior's settings (`prior.PixelCNNSettings`,
-            `prior.TransformerSettings` or `prior.MaskGITSettings`), of `vqgen.settings.GuidanceSettings` (`label_dropout`, used
-            by a conditional prior only; recorded in `config["prior"]`) or of
-            `vqgen.settings.TrainingSettings`. A resumed prior must be given the same values (and
-            kind) it started with.
+            `prior.TransformerSettings` or `prior.MaskGITSettings`), of
+            `vqgen.settings.GuidanceSettings` (`label_dropout`, used by a conditional prior only;
+            recorded in `config["prior"]`) or of `vqgen.settings.TrainingSettings`. A resumed
+            prior must be given the same values (and kind) it started with.
 
     Returns:
         The trained `prior.PixelCNN`, `prior.Transformer` or `prior.MaskGIT`.
