@@ -94,9 +94,17 @@ class AutoregressivePrior(CodePrior):
         return scale_loss_for_replicas(loss)
 
     def compute_metrics(self, x, y, y_pred, sample_weight=None):
-        """Updates `bits_per_code` (nats per code / ln 2) and returns all metrics."""
+        """Updates `bits_per_code` (nats per code / ln 2) and returns all metrics.
+
+        Each batch's mean counts with the batch's weight (its grid count, or the sum of
+        `sample_weight`), as Keras weights the loss, so a short last batch is not over-counted.
+        """
         nats = self._mean_nats_per_code(x, y, y_pred, sample_weight)
-        self.bits_per_code_tracker.update_state(nats / math.log(2.0))
+        codes = x["codes"] if isinstance(x, dict) else x
+        weight = ops.shape(codes)[0] if sample_weight is None else ops.sum(sample_weight)
+        self.bits_per_code_tracker.update_state(
+            nats / math.log(2.0), sample_weight=ops.cast(weight, nats.dtype)
+        )
         return logs_for_all_strategies(super().compute_metrics(x, y, y_pred, sample_weight))
 
     # ------------------------------------------------------------------ likelihood

@@ -227,6 +227,19 @@ def test_fit_on_codes_then_on_a_dataset_of_codes_lowers_loss_and_logs_bits_per_c
     assert math.isclose(after["loss"], nats_per_code, rel_tol=1e-3)
 
 
+def test_evaluate_bits_per_code_weights_each_grid_once_when_the_last_batch_is_short(small_prior):
+    # 5 grids at batch 2: batches of 2, 2 and 1. An unweighted mean of the three batch means would
+    # count the lone last grid twice; the metric must equal the NumPy mean over grids.
+    model = small_prior()
+    model.compile(optimizer="adam")
+    codes = np.random.default_rng(4).integers(0, 5, size=(5, 3, 4)).astype("int32")
+    logs = model.evaluate(codes, batch_size=2, verbose=0, return_dict=True)
+    logits = np.stack([model(codes[i : i + 1]).numpy()[0] for i in range(5)])
+    bits = -numpy_log_prob(logits, codes).mean() / 12 / math.log(2)
+    assert logs["bits_per_code"] == pytest.approx(bits, rel=1e-5)
+    assert logs["loss"] == pytest.approx(bits * math.log(2), rel=1e-5)
+
+
 @pytest.mark.slow
 def test_fit_accepts_a_dataset_of_code_and_label_dicts():
     model = prior.PixelCNN(8, (4, 4), num_classes=8, num_layers=2, filters=16, kernel_size=3)
