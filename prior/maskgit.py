@@ -281,9 +281,14 @@ class MaskGIT(CodePrior):
         return scale_loss_for_replicas(loss)
 
     def compute_metrics(self, x, y, y_pred, sample_weight=None):
-        """Updates `masked_bits_per_code` (nats per masked code / ln 2) and returns all metrics."""
+        """Updates `masked_bits_per_code` (nats per masked code / ln 2) and returns all metrics.
+
+        Each batch counts with its grid count, as Keras weights the loss, so a short last batch is
+        not over-counted.
+        """
         nats = self._mean_nats_per_masked_code(y, y_pred, sample_weight)
-        self.masked_bits_per_code_tracker.update_state(nats / np.log(2.0))
+        weight = ops.cast(ops.shape(y[0])[0], nats.dtype)
+        self.masked_bits_per_code_tracker.update_state(nats / np.log(2.0), sample_weight=weight)
         return logs_for_all_strategies(super().compute_metrics(x, y, y_pred, sample_weight))
 
     # ------------------------------------------------------------------ held-out loss

@@ -123,7 +123,7 @@ def test_fit_lowers_the_loss_and_logs_masked_bits_per_code():
     keras.utils.set_random_seed(0)
     model = prior.MaskGIT(K, (3, 3), num_classes=2, label_dropout=0.1, **TINY)
     model.compile(optimizer=keras.optimizers.Adam(1e-2))
-    labels = np.arange(64) % 2
+    labels = np.arange(72) % 2  # batches of 16 and a short last one of 8
     codes = (np.arange(9).reshape(1, 3, 3) * (labels[:, None, None] + 1)) % K  # two fixed grids
     history = model.fit({"codes": codes, "labels": labels}, epochs=4, batch_size=16, verbose=0).history
     assert history["loss"][-1] < 0.5 * history["loss"][0]
