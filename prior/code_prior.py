@@ -278,6 +278,23 @@ class CodePrior(keras.Model):
             functions[key] = build()
         return functions[key]
 
+    @classmethod
+    def from_config(cls, config):
+        """Rebuilds a saved prior in the dtype policy in force now, not the one it trained under.
+
+        A prior trained under `mixed_bfloat16` saves that policy in its config; restored on the
+        model alone, it would compute in bfloat16 while the layers it builds in `__init__` take
+        the global policy (float32 by default), and their outputs would not add up. Without the
+        saved `dtype`, model and layers follow the global policy together.
+
+        Args:
+            config: dict from `get_config`.
+
+        Returns:
+            A new prior of this class.
+        """
+        return super().from_config({key: value for key, value in config.items() if key != "dtype"})
+
     def get_config(self):
         return {
             **super().get_config(),

@@ -99,3 +99,49 @@ def test_cli_offers_precision_for_each_stage_with_the_settings_defaults():
     # Measured: both stages in bfloat16 where the CPU has it (equal quality, faster; README "Precision").
     assert (VQVAE_TRAINING_DEFAULTS.precision, PRIOR_TRAINING_DEFAULTS.precision) == ("auto", "auto")
     assert "auto" in PRECISIONS
+
+
+TINY_PRIORS = {
+    "pixelcnn": lambda: prior.PixelCNN(8, (3, 3), num_classes=2, num_layers=2, filters=8, label_dropout=0.1),
+    "transformer": lambda: prior.Transformer(
+        8,
+        (3, 3),
+        num_classes=2,
+        num_layers=1,
+        hidden_dim=16,
+        num_heads=2,
+        intermediate_dim=16,
+        label_dropout=0.1,
+    ),
+    "maskgit": lambda: prior.MaskGIT(
+        8,
+        (3, 3),
+        num_classes=2,
+        num_layers=1,
+        hidden_dim=16,
+        num_heads=2,
+        intermediate_dim=16,
+        label_dropout=0.1,
+    ),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(TINY_PRIORS))
+def test_a_prior_saved_under_mixed_bfloat16_loads_and_samples_in_float32(kind, tmp_path):
+    with precision_policy("mixed_bfloat16"):
+        trained = TINY_PRIORS[kind]()
+    path = str(tmp_path / "prior.keras")
+    trained.save(path)
+    loaded = keras.saving.load_model(path)
+    reference = TINY_PRIORS[kind]()  # built in float32, given the saved weights
+    reference.set_weights(trained.get_weights())
+    assert loaded.compute_dtype == "float32"
+    assert {layer.compute_dtype for layer in loaded._flatten_layers()} == {"float32"}
+    labels = np.array([0, 1, 1])
+    codes = np.random.default_rng(0).integers(0, 8, size=(3, 3, 3)).astype("int32")
+    inputs = {"codes": codes, "labels": labels}
+    np.testing.assert_allclose(loaded(inputs), reference(inputs), atol=1e-6)
+    np.testing.assert_array_equal(
+        loaded.sample(3, labels=labels, seed=4, guidance=2.0),
+        reference.sample(3, labels=labels, seed=4, guidance=2.0),
+    )
