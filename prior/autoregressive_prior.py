@@ -254,7 +254,11 @@ class AutoregressivePrior(CodePrior):
             )
             checks.append(tf.debugging.assert_greater_equal(labels, 0, message="labels must be >= 0"))
             checks.append(
-                tf.debugging.assert_less(labels, self.label_rows, message="labels must be < label_rows")
+                tf.debugging.assert_less(
+                    labels,
+                    self.label_rows,
+                    message="labels must be < num_classes (or == num_classes, no label, with label dropout)",
+                )
             )
         if guidance is not None:
             guidance = tf.cast(guidance, tf.float32)

@@ -184,7 +184,7 @@ def test_compiled_samplers_are_built_once_per_configuration(make_transformer):
     model.sample(2, seed=0)
     model.sample(3, temperature=0.5, seed=1)
     keys = sorted(key for key in model._compiled_functions.by_key if key[0] == "sample")
-    assert keys == [("sample", "cached", True, True)]
+    assert keys == [("sample", "cached", True, True, True, True)]
     assert not any("compiled" in path for path in (v.path for v in model.variables))
 
 

@@ -37,6 +37,26 @@ def labels_by_class(num, num_classes):
     return labels, [count for count in counts if count]
 
 
+def _check_class_labels(labels, code_prior):
+    """Refuses labels outside the run's classes, the prior's "no label" class included.
+
+    The prior itself accepts its "no label" class (`num_classes`, with label dropout) as a label;
+    a user asks for samples of no class with `--guidance 0` instead.
+
+    Raises:
+        ValueError: a label outside `[0, num_classes)` of a class-conditional prior.
+    """
+    if labels is None or not code_prior.conditional:
+        return
+    values = np.atleast_1d(np.asarray(labels))
+    if values.size and np.issubdtype(values.dtype, np.integer):
+        if values.min() < 0 or values.max() >= code_prior.num_classes:
+            raise ValueError(
+                f"labels must lie in [0, {code_prior.num_classes}) (the run's classes); received "
+                f"{values.min()}..{values.max()}; for samples of no class use --guidance 0"
+            )
+
+
 def sample_images(
     run_path,
     num=SAMPLE_DEFAULTS.num,
@@ -91,6 +111,7 @@ def sample_images(
     if labels is None and pixelcnn.conditional:
         labels, row_lengths = labels_by_class(num, pixelcnn.num_classes)
         layout = dict(row_lengths=row_lengths)  # one row per class
+    _check_class_labels(labels, pixelcnn)
     tokens = pixelcnn.sample(
         num,
         temperature=temperature,
@@ -275,6 +296,7 @@ def inpaint_image(
             f"the run's prior is class-conditional; give the image's class with --label (0 to "
             f"{code_prior.num_classes - 1})"
         )
+    _check_class_labels(labels, code_prior)
     codes = vqvae.encode(pixels[None])  # (1, h, w) or (1, h, w, d)
     cell_depth = np.broadcast_to(cells.reshape(cells.shape + (1,) * (codes.ndim - 3)), codes.shape[1:])
     tokens = np.repeat(vqvae.to_token_grid(codes), num, axis=0)
