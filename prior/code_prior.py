@@ -6,6 +6,7 @@ import types
 
 import keras
 import numpy as np
+import tensorflow as tf
 
 from prior.arguments import FLOAT32_MAX, check_code_grid, check_inpaint_mask, check_labels, is_int
 from prior.guidance import check_guidance, drop_labels
@@ -259,6 +260,73 @@ class CodePrior(keras.Model):
             raise ValueError("codes must hold at least one grid to inpaint; received 0")
         labels, seed = self.check_sampling_arguments(codes.shape[0], temperature, labels, seed, guidance)
         return codes, mask, labels, seed
+
+    def graph_sampling_arguments(self, num_samples, temperature, labels=None, top_k=None, guidance=None):
+        """The tensor arguments of a graph-level sampler, cast, with their assertions.
+
+        Every prior's `sample_codes` takes these tensors and checks them the same way; the
+        checks are `tf.debugging` assertions, to run under `tf.control_dependencies`.
+
+        Args:
+            num_samples: int scalar tensor, >= 1.
+            temperature: float scalar tensor, > 0.
+            labels: int `(num_samples,)` tensor when conditional, else None.
+            top_k: optional int scalar tensor in `[1, num_embeddings]`.
+            guidance: optional float scalar tensor >= 0 (needs `supports_guidance`).
+
+        Returns:
+            A tuple `(num_samples, temperature, labels, top_k, guidance, checks)`: the
+            arguments cast to int32 / float32 (None stays None) and the list of assertions.
+
+        Raises:
+            ValueError: labels given to / missing from the model, or guidance for a prior
+                trained without label dropout.
+
+        Example:
+
+        >>> *arguments, checks = model.graph_sampling_arguments(tf.constant(4), tf.constant(1.0))
+        """
+        if (labels is None) == self.conditional:
+            raise ValueError(
+                f"labels are required for a class-conditional {type(self).__name__} and not accepted "
+                f"otherwise; num_classes={self.num_classes}"
+            )
+        if guidance is not None and not self.supports_guidance:
+            raise ValueError(
+                f"guidance needs a {type(self).__name__} trained with label dropout; "
+                f"label_dropout={self.label_dropout}, num_classes={self.num_classes}"
+            )
+        num_samples = tf.cast(num_samples, tf.int32)
+        temperature = tf.cast(temperature, tf.float32)
+        checks = [
+            tf.debugging.assert_greater_equal(num_samples, 1, message="num_samples must be >= 1"),
+            tf.debugging.assert_greater(temperature, 0.0, message="temperature must be > 0"),
+        ]
+        if top_k is not None:
+            top_k = tf.cast(top_k, tf.int32)
+            checks += [
+                tf.debugging.assert_greater_equal(top_k, 1, message="top_k must be >= 1"),
+                tf.debugging.assert_less_equal(
+                    top_k, self.num_embeddings, message="top_k must be <= num_embeddings"
+                ),
+            ]
+        if labels is not None:
+            labels = tf.cast(labels, tf.int32)
+            checks += [
+                tf.debugging.assert_equal(
+                    tf.size(labels), num_samples, message="labels must hold one label per sample"
+                ),
+                tf.debugging.assert_greater_equal(labels, 0, message="labels must be >= 0"),
+                tf.debugging.assert_less(
+                    labels,
+                    self.label_rows,
+                    message="labels must be < num_classes (or == num_classes, no label, with label dropout)",
+                ),
+            ]
+        if guidance is not None:
+            guidance = tf.cast(guidance, tf.float32)
+            checks.append(tf.debugging.assert_greater_equal(guidance, 0.0, message="guidance must be >= 0"))
+        return num_samples, temperature, labels, top_k, guidance, checks
 
     def _compiled(self, key, build):
         """The `tf.function` for `key`, made by `build()` on first use and kept.

@@ -451,43 +451,9 @@ class MaskGIT(CodePrior):
 
         >>> grids = model.sample_codes(tf.constant(4), tf.constant(1.0), tf.constant(0, tf.int64))
         """
-        if (labels is None) == self.conditional:
-            raise ValueError(
-                f"labels are required for a class-conditional {type(self).__name__} and not accepted "
-                f"otherwise; num_classes={self.num_classes}"
-            )
-        if guidance is not None and not self.supports_guidance:
-            raise ValueError("guidance needs a prior trained with label dropout; pass guidance=None")
-        num_samples = tf.cast(num_samples, tf.int32)
-        temperature = tf.cast(temperature, tf.float32)
-        checks = [
-            tf.debugging.assert_greater_equal(num_samples, 1, message="num_samples must be >= 1"),
-            tf.debugging.assert_greater(temperature, 0.0, message="temperature must be > 0"),
-        ]
-        if labels is not None:
-            labels = tf.cast(labels, tf.int32)
-            checks += [
-                tf.debugging.assert_equal(
-                    tf.size(labels), num_samples, message="labels must hold one label per sample"
-                ),
-                tf.debugging.assert_greater_equal(labels, 0, message="labels must be >= 0"),
-                tf.debugging.assert_less(
-                    labels,
-                    self.label_rows,
-                    message="labels must be < num_classes (or == num_classes, no label, with label dropout)",
-                ),
-            ]
-        if guidance is not None:
-            guidance = tf.cast(guidance, tf.float32)
-            checks.append(tf.debugging.assert_greater_equal(guidance, 0.0, message="guidance must be >= 0"))
-        if top_k is not None:
-            top_k = tf.cast(top_k, tf.int32)
-            checks += [
-                tf.debugging.assert_greater_equal(top_k, 1, message="top_k must be >= 1"),
-                tf.debugging.assert_less_equal(
-                    top_k, self.num_embeddings, message="top_k must be <= num_embeddings"
-                ),
-            ]
+        num_samples, temperature, labels, top_k, guidance, checks = self.graph_sampling_arguments(
+            num_samples, temperature, labels, top_k, guidance
+        )
         counts = masked_counts(self.check_steps(steps, "cosine"), self.sequence_length)[None]  # (1, steps)
         with tf.control_dependencies(checks):
             all_masked = tf.fill([num_samples, self.sequence_length], tf.constant(self.mask_id, tf.int32))
