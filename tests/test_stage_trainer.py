@@ -11,6 +11,7 @@ import pytest
 import tensorflow as tf
 
 from vqgen.data import epoch_batches
+from vqgen.runs.callbacks import EpochBackup
 from vqgen.runs.run_folder import RunFolder
 from vqgen.runs.stage_trainer import check_resumed_settings, train_stage
 
@@ -146,3 +147,45 @@ def test_a_resumed_stage_refuses_changed_options(tmp_path):
     check_resumed_settings(run, "prior", {"epochs": 10, "filters": 64}, {"epochs": 10})  # same: fine
     with pytest.raises(ValueError, match=r"started with epochs=10 \(now 20\).*--overwrite"):
         check_resumed_settings(run, "prior", {"epochs": 10, "filters": 64}, {"epochs": 20})
+
+
+def tiny_prior(kind):
+    """A tiny prior with dropout 0.3, so the dropout draws (and MaskGIT's training masks) matter."""
+    import prior
+
+    keras.utils.set_random_seed(1)  # the same initial weights and seed-generator seeds every time
+    model_class = {"maskgit": prior.MaskGIT, "transformer": prior.Transformer}[kind]
+    model = model_class(6, (4, 4), num_layers=1, hidden_dim=8, num_heads=2, intermediate_dim=16, dropout=0.3)
+    model.compile(optimizer=keras.optimizers.SGD(0.1, momentum=0.5), jit_compile=False)
+    return model
+
+
+@pytest.mark.slow  # about 10 s: three fits, each tracing a train and a test step
+@pytest.mark.parametrize("kind", ["maskgit", "transformer"])
+def test_a_prior_resumed_from_the_backup_ends_bit_identical_to_an_uninterrupted_run(tmp_path, kind):
+    codes = np.random.default_rng(0).integers(0, 6, size=(16, 4, 4)).astype("int32")
+    validation = tf.data.Dataset.from_tensor_slices(codes).batch(8)
+
+    def prior_batches(epochs):
+        return lambda first_epoch: epoch_batches(codes, 4, 0, first_epoch, epochs)
+
+    uninterrupted = tiny_prior(kind)
+    train_stage(
+        RunFolder(tmp_path / "one_go"), "prior", uninterrupted, prior_batches(2), validation, 2, verbose=0
+    )
+    interrupted = RunFolder(tmp_path / "interrupted")
+    train_stage(interrupted, "prior", tiny_prior(kind), prior_batches(1), validation, 1, verbose=0)
+    resumed = tiny_prior(kind)  # a fresh process's model: only the backup carries epoch 1's state over
+    history = train_stage(interrupted, "prior", resumed, prior_batches(2), validation, 2, verbose=0)
+    assert len(history.history["loss"]) == 1  # epoch 2 only
+    # Weights, optimizer slots and the dropout / training-mask seed states
+    expected = uninterrupted.variables + uninterrupted.optimizer.variables
+    got = resumed.variables + resumed.optimizer.variables
+    assert len(expected) == len(got)
+    for before, after in zip(expected, got):
+        np.testing.assert_array_equal(before.numpy(), after.numpy(), err_msg=before.path)
+    other, seeds = {"maskgit": ("transformer", "2 random seed states but the model has 1")}.get(
+        kind, ("maskgit", "1 random seed states but the model has 2")
+    )
+    with pytest.raises(ValueError, match=f"holds {seeds}; resume with the model it was started with"):
+        EpochBackup(interrupted.backup_path("prior")).restore(tiny_prior(other))

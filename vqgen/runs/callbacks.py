@@ -7,6 +7,7 @@ import math
 import os
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from vqgen.runs.atomic_file import atomic_path, scratch_folder, write_text_atomically
@@ -100,8 +101,10 @@ class EpochBackup(keras.callbacks.Callback):
     """Keeps the training state of the last completed epoch in one folder, replaced atomically.
 
     At every epoch end it writes the model's weights (with the optimizer state and every
-    non-trainable variable, such as the EMA codebook statistics) and the epoch number into a
-    temporary folder and renames it onto `folder`, so a kill at any moment leaves either the
+    non-trainable variable, such as the EMA codebook statistics), the states of its random seed
+    generators (dropout, MaskGIT's training masks, label dropout: variables that Keras' weights files
+    leave out, so a resumed run would otherwise redraw the first epoch's masks) and the epoch number
+    into a temporary folder and renames it onto `folder`, so a kill at any moment leaves either the
     previous epoch's state or the new one, never a mixture or a truncated file (Keras'
     `BackupAndRestore` writes its two files in place, one after the other). `restore` loads it
     back before `fit(initial_epoch=...)`.
@@ -125,21 +128,53 @@ class EpochBackup(keras.callbacks.Callback):
         """Loads the saved state into `model` (built and compiled); returns the epochs completed."""
         if not os.path.isfile(os.path.join(self.folder, self.EPOCH)):
             return 0
+        with open(os.path.join(self.folder, self.EPOCH), encoding="utf-8") as stream:
+            state = json.load(stream)
+        seed_states = seed_generator_states(model)
+        saved_seeds = state.get("seed_states", [])  # absent from backups written before they were kept
+        if saved_seeds and len(saved_seeds) != len(seed_states):
+            raise ValueError(
+                f"The backup in {self.folder} holds {len(saved_seeds)} random seed states but the model has "
+                f"{len(seed_states)}; resume with the model it was started with, or start the stage again."
+            )
         with model.distribute_strategy.scope():  # optimizer slots live where the model does
             if not model.optimizer.built:
                 model.optimizer.build(model.trainable_variables)
             model.load_weights(os.path.join(self.folder, self.WEIGHTS))
-        with open(os.path.join(self.folder, self.EPOCH), encoding="utf-8") as stream:
-            return int(json.load(stream)["epochs_completed"])
+            for variable, value in zip(seed_states, saved_seeds):
+                variable.assign(np.asarray(value, variable.dtype))
+        return int(state["epochs_completed"])
 
     def on_epoch_end(self, epoch, logs=None):
         weights = weights_file_bytes(self.model)  # made in memory: HDF5 never meets a full disk
+        seeds = [np.asarray(variable.numpy()).tolist() for variable in seed_generator_states(self.model)]
         with atomic_path(self.folder) as temporary:
             os.makedirs(temporary)
             with open(os.path.join(temporary, self.WEIGHTS), "wb") as stream:
                 stream.write(weights)
             with open(os.path.join(temporary, self.EPOCH), "w", encoding="utf-8") as stream:
-                json.dump({"epochs_completed": epoch + 1}, stream)
+                json.dump({"epochs_completed": epoch + 1, "seed_states": seeds}, stream)
+
+
+def seed_generator_states(model):
+    """The state variables of `model`'s random seed generators, in a fixed order.
+
+    Keras counts them in `model.variables` but not in `model.weights`, and its weights files leave
+    them out; a resumed run must restore them to draw what an uninterrupted one would.
+
+    Args:
+        model: a built `keras.Model`.
+
+    Returns:
+        list of the `keras.random.SeedGenerator` state variables (int, shape `(2,)`), in the order of
+        `model.variables` (the same for two models of one architecture).
+
+    Example:
+    >>> [v.path for v in seed_generator_states(maskgit)]  # doctest: +SKIP
+    ['masking_seeds/seed_generator_state', 'seed_generator/seed_generator_state', ...]
+    """
+    weights = {id(variable) for variable in model.weights}
+    return [variable for variable in model.variables if id(variable) not in weights]
 
 
 class EpochSummaries(keras.callbacks.Callback):
