@@ -1,8 +1,12 @@
+import contextlib
 import hashlib
+import json
 import os
+import shutil
 import subprocess
 import sys
 
+import filelock
 import numpy as np
 import pytest
 
@@ -16,15 +20,42 @@ def _randomise_weights(model, scale, seed):
     return model
 
 
+@contextlib.contextmanager
+def _session_folder(tmp_path_factory, name):
+    """Yields `(folder, missing)` for a session fixture's output folder, built once per test session.
+
+    Under pytest-xdist (`-n 2`) every worker runs the session fixtures it needs; the folder then lives
+    in the temporary root all workers share, and a file lock lets the first worker build it while
+    the others wait and reuse it (`missing` is False for them). Without xdist it is a fresh
+    `mktemp` folder. The fixture writes into `folder` only when `missing`; a `.complete` marker is
+    left once the `with` body ends without an error, so a failed build is removed and made again.
+    """
+    if os.environ.get("PYTEST_XDIST_WORKER") is None:
+        yield tmp_path_factory.mktemp(name), True
+        return
+    folder = tmp_path_factory.getbasetemp().parent / f"shared_{name}"
+    with filelock.FileLock(f"{folder}.lock"):
+        marker = folder / ".complete"
+        if not marker.exists():
+            shutil.rmtree(folder, ignore_errors=True)  # what a failed build left
+            folder.mkdir()
+            yield folder, True
+            marker.touch()
+        else:
+            yield folder, False
+
+
 @pytest.fixture(scope="session")
 def tiny_digits(tmp_path_factory):
     """The path of an .npz of 160 labelled digits (a fixed pick), the data of the tiny runs."""
     from vqgen.data import load_images
 
-    digits = load_images("digits")
-    picks = np.random.default_rng(0).choice(len(digits), 160, replace=False)
-    source = tmp_path_factory.mktemp("data") / "digits.npz"
-    np.savez(source, images=digits.images[picks], labels=digits.labels[picks])
+    with _session_folder(tmp_path_factory, "data") as (folder, missing):
+        source = folder / "digits.npz"
+        if missing:
+            digits = load_images("digits")
+            picks = np.random.default_rng(0).choice(len(digits), 160, replace=False)
+            np.savez(source, images=digits.images[picks], labels=digits.labels[picks])
     return str(source)
 
 
@@ -129,11 +160,17 @@ def console_run(tmp_path_factory, tiny_digits, tiny_train_args, tiny_prior_args)
     """`(result, run)`: one whole tiny `vqgen run` (both stages class-conditional, samples, export) by
     the console command in a child process, its `CompletedProcess` and its run folder; shared by the
     console-command and CLI tests, which copy the folder before changing it."""
-    folder = tmp_path_factory.mktemp("console")
-    run = str(folder / "run")
-    result = _run_command(
-        ["run", "--run", run, "--data", tiny_digits, *tiny_train_args, *tiny_prior_args], folder
-    )
+    with _session_folder(tmp_path_factory, "console") as (folder, missing):
+        run = str(folder / "run")
+        if missing:
+            result = _run_command(
+                ["run", "--run", run, "--data", tiny_digits, *tiny_train_args, *tiny_prior_args], folder
+            )
+            recorded = {"returncode": result.returncode, "stdout": result.stdout, "stderr": result.stderr}
+            with open(folder / "result.json", "w", encoding="utf-8") as stream:
+                json.dump(recorded, stream)
+    with open(folder / "result.json", encoding="utf-8") as stream:
+        result = subprocess.CompletedProcess(args=["vqgen", "run"], **json.load(stream))
     return result, run
 
 
@@ -144,9 +181,11 @@ def tiny_run(tmp_path_factory, tiny_digits):
     from vqgen.runs.train_prior import train_prior
     from vqgen.runs.train_vqvae import train_vqvae
 
-    run = str(tmp_path_factory.mktemp("runs") / "tiny")
-    train_vqvae(run, source=tiny_digits, epochs=2, verbose=0, **TINY_VQVAE)
-    train_prior(run, conditional=True, epochs=2, num_layers=2, filters=8, verbose=0)
+    with _session_folder(tmp_path_factory, "tiny_run") as (folder, missing):
+        run = str(folder / "tiny")
+        if missing:
+            train_vqvae(run, source=tiny_digits, epochs=2, verbose=0, **TINY_VQVAE)
+            train_prior(run, conditional=True, epochs=2, num_layers=2, filters=8, verbose=0)
     return run
 
 
@@ -170,8 +209,12 @@ def tiny_fsq_run(tmp_path_factory, tiny_digits):
     integers, so a prior sees them as it sees VQ codes)."""
     from vqgen.runs.train_vqvae import train_vqvae
 
-    run = str(tmp_path_factory.mktemp("runs") / "tiny_fsq")
-    train_vqvae(run, source=tiny_digits, epochs=1, verbose=0, quantizer="fsq", levels=[5, 5, 3], **TINY_VQVAE)
+    with _session_folder(tmp_path_factory, "tiny_fsq_run") as (folder, missing):
+        run = str(folder / "tiny_fsq")
+        if missing:
+            train_vqvae(
+                run, source=tiny_digits, epochs=1, verbose=0, quantizer="fsq", levels=[5, 5, 3], **TINY_VQVAE
+            )
     return run
 
 
@@ -182,10 +225,12 @@ def tiny_rvq_run(tmp_path_factory, tiny_digits, tiny_train_args, tiny_transforme
     --num-quantizers 2` and `vqgen train-prior --conditional --prior transformer` (in this process)."""
     from vqgen.cli import main
 
-    run = str(tmp_path_factory.mktemp("runs") / "tiny_rvq")
-    rvq = ["--quantizer", "rvq", "--num-quantizers", "2"]
-    assert main(["train", "--run", run, "--data", tiny_digits, *tiny_train_args, *rvq]) == 0
-    assert main(["train-prior", "--run", run, "--conditional", *tiny_transformer_args]) == 0
+    with _session_folder(tmp_path_factory, "tiny_rvq_run") as (folder, missing):
+        run = str(folder / "tiny_rvq")
+        if missing:
+            rvq = ["--quantizer", "rvq", "--num-quantizers", "2"]
+            assert main(["train", "--run", run, "--data", tiny_digits, *tiny_train_args, *rvq]) == 0
+            assert main(["train-prior", "--run", run, "--conditional", *tiny_transformer_args]) == 0
     return run
 
 

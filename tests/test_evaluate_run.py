@@ -3,6 +3,7 @@
 import hashlib
 import json
 import os
+import shutil
 
 import numpy as np
 import pytest
@@ -15,25 +16,34 @@ from vqgen.runs.run_folder import RunFolder
 from vqgen.runs.train_vqvae import load_splits
 
 
+def copy_of(run, tmp_path):
+    """A copy of a session run to evaluate: `evaluate` writes into the run, which the other tests
+    (running at the same time with `-n 2`) read as it was trained."""
+    copy = str(tmp_path / "run")
+    shutil.copytree(run, copy)
+    return copy
+
+
 def file_hash(path):
     with open(path, "rb") as stream:
         return hashlib.sha256(stream.read()).hexdigest()
 
 
 @pytest.mark.slow
-def test_evaluate_writes_figures_pictures_and_caches_the_classifier(tiny_run, capsys):
-    assert main(["evaluate", "--run", tiny_run, "--samples", "20", "--classifier-epochs", "1"]) == 0
+def test_evaluate_writes_figures_pictures_and_caches_the_classifier(tiny_run, tmp_path, capsys):
+    run_path = copy_of(tiny_run, tmp_path)
+    assert main(["evaluate", "--run", run_path, "--samples", "20", "--classifier-epochs", "1"]) == 0
     table = capsys.readouterr().out
     for row in ("PSNR (dB)", "SSIM", "codes used", "perplexity", "dead codes", "prior bits per code"):
         assert row in table
     assert "sample label agreement" in table and "Fréchet distance, real validation" in table
-    with open(os.path.join(tiny_run, "evaluation.json"), encoding="utf-8") as stream:
+    with open(os.path.join(run_path, "evaluation.json"), encoding="utf-8") as stream:
         written = json.load(stream)
-    pictures = os.path.join(tiny_run, "evaluation")
+    pictures = os.path.join(run_path, "evaluation")
     for name in ("codebook_usage.png", "reconstructions.png", "samples.png", "classifier.keras"):
         assert os.path.getsize(os.path.join(pictures, name)) > 0
     # The figures agree with direct computations on the validation split
-    run = RunFolder(tiny_run)
+    run = RunFolder(run_path)
     vqvae = load_stage_model(run, "vqvae")
     _, validation = load_splits(run.read_config()["data"])
     images = validation.images.astype("float32") / 255.0
@@ -75,8 +85,8 @@ def test_evaluate_refuses_images_of_another_shape(tiny_run, tmp_path):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("run_fixture", ["tiny_fsq_run", "tiny_rvq_run"])
-def test_evaluate_fsq_and_rvq_runs_against_numpy(run_fixture, request):
-    run_path = request.getfixturevalue(run_fixture)
+def test_evaluate_fsq_and_rvq_runs_against_numpy(run_fixture, request, tmp_path):
+    run_path = copy_of(request.getfixturevalue(run_fixture), tmp_path)
     # The prior's figures only for RVQ: FSQ's [N, h, w] grids take the VQ path the test above checks
     rvq = run_fixture == "tiny_rvq_run"
     written = evaluate_run(run_path, samples=4 if rvq else 0, classifier_epochs=1)

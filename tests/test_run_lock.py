@@ -1,6 +1,7 @@
 """One writer per run folder: a second writer is refused naming the holder, files untouched."""
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -22,6 +23,15 @@ with module.RunLock(sys.argv[1]):
     print("locked", flush=True)
     sys.stdin.read()
 """
+
+
+@pytest.fixture(scope="module")
+def locked_run(tiny_run, tmp_path_factory):
+    """A copy of the session's tiny run for these tests to lock: the lock file they leave and take must
+    not show in the other tests' reads of `tiny_run` (with `-n 2` they run at the same time)."""
+    run = str(tmp_path_factory.mktemp("locked") / "run")
+    shutil.copytree(tiny_run, run)
+    return run
 
 
 def hold(folder):
@@ -48,12 +58,12 @@ def release(holder):
     ],
     ids=["train", "train-prior", "run", "export"],
 )
-def test_second_writer_is_refused_naming_the_holder_and_touches_nothing(tiny_run, run_cli, hashes, args):
-    holder = hold(tiny_run)
+def test_second_writer_is_refused_naming_the_holder_and_touches_nothing(locked_run, run_cli, hashes, args):
+    holder = hold(locked_run)
     try:
-        before = hashes(tiny_run)
-        code, _, stderr = run_cli([arg.format(run=tiny_run) for arg in args])
-        after = hashes(tiny_run)
+        before = hashes(locked_run)
+        code, _, stderr = run_cli([arg.format(run=locked_run) for arg in args])
+        after = hashes(locked_run)
     finally:
         release(holder)
     assert code == 2
@@ -64,11 +74,11 @@ def test_second_writer_is_refused_naming_the_holder_and_touches_nothing(tiny_run
     assert LOCK_NAME in before  # the holder's lock file was there all along, unchanged
 
 
-def test_readers_need_no_lock(tiny_run, tmp_path, run_cli):
-    holder = hold(tiny_run)
+def test_readers_need_no_lock(locked_run, tmp_path, run_cli):
+    holder = hold(locked_run)
     try:
         out = str(tmp_path / "samples.png")
-        assert run_cli(["sample", "--run", tiny_run, "-n", "2", "--out", out])[0] == 0
+        assert run_cli(["sample", "--run", locked_run, "-n", "2", "--out", out])[0] == 0
     finally:
         release(holder)
     assert os.path.isfile(out)
