@@ -1,7 +1,7 @@
 """What a custom Keras 3 training step needs to be right under any `tf.distribute` strategy.
 
 Used by every prior's train step. `prior` imports nothing from `vqgen`, so stage 1 keeps its own
-copy of these two helpers in `vqgen/models/distribute.py`.
+copy of the first two helpers in `vqgen/models/distribute.py`.
 """
 
 import tensorflow as tf
@@ -45,3 +45,53 @@ def scale_loss_for_replicas(loss):
     """
     replicas = tf.distribute.get_strategy().num_replicas_in_sync
     return loss if replicas == 1 else loss / tf.cast(replicas, loss.dtype)
+
+
+def sum_over_replicas(value):
+    """The sum of `value` over all replicas in sync: a tensor's global total inside a replicated step.
+
+    A step whose loss is a mean over a data-dependent count (MaskGIT's masked codes) divides by the
+    count of the whole global batch, which no replica has alone. Outside a replica context, or
+    with one replica, `value` is returned unchanged.
+
+    Args:
+        value: tensor computed by each replica on its share of the batch.
+
+    Returns:
+        The all-reduced sum, with the shape and dtype of `value`, equal on every replica.
+
+    Example:
+    >>> loss = masked_nats / sum_over_replicas(masked_count)  # doctest: +SKIP
+    """
+    context = tf.distribute.get_replica_context()
+    if context is None or context.num_replicas_in_sync == 1:
+        return value
+    return context.all_reduce(tf.distribute.ReduceOp.SUM, value)
+
+
+def replica_seed(seed_generator):
+    """The next stateless seed of `seed_generator`, made distinct on each replica in sync.
+
+    Every replica reads the same `keras.random.SeedGenerator` state, so `keras.random.uniform(...,
+    seed=seed_generator)` draws the same numbers on all of them: the replicas' random choices are
+    copies. Here the replica's id is folded into the seed (`tf.random.experimental.stateless_fold_in`)
+    when there is more than one replica; with one (no strategy, or one device) the seed is exactly
+    the one Keras' own random ops use, so single-device draws are unchanged.
+
+    Args:
+        seed_generator: `keras.random.SeedGenerator`; it advances by one, as with a Keras random op.
+
+    Returns:
+        int32 tensor `(2,)`, a seed for `tf.random.stateless_*` ops.
+
+    Example:
+    >>> seed = replica_seed(self.masking_seeds)  # doctest: +SKIP
+    >>> noise = tf.random.stateless_uniform([batch, 16], seed=seed)  # doctest: +SKIP
+    """
+    state = seed_generator.next()
+    # The int32 seed Keras' TensorFlow backend makes of the int64 state (its random._cast_seed)
+    seed = tf.cast(tf.math.floormod(state, tf.int32.max - 1), tf.int32)
+    context = tf.distribute.get_replica_context()
+    if context is None or context.num_replicas_in_sync == 1:
+        return seed
+    return tf.random.experimental.stateless_fold_in(seed, context.replica_id_in_sync_group)

@@ -14,9 +14,11 @@ pushes samples towards what distinguishes their class.
 
 import numbers
 
-from keras import ops, random
+import tensorflow as tf
+from keras import ops
 
 from prior.arguments import FLOAT32_MAX
+from prior.distribute import replica_seed
 
 
 def drop_labels(labels, rate, num_classes, seed_generator):
@@ -26,7 +28,8 @@ def drop_labels(labels, rate, num_classes, seed_generator):
         labels: int tensor `(batch,)` in `[0, num_classes)`.
         rate: Python float in `[0, 1]`; 0 returns `labels` itself (no random op is built).
         num_classes: int, the number of real classes (the "no label" index).
-        seed_generator: `keras.random.SeedGenerator` the draws come from.
+        seed_generator: `keras.random.SeedGenerator` the draws come from (the replica's id folded
+            in under a `tf.distribute` strategy, `prior.distribute.replica_seed`).
 
     Returns:
         int tensor `(batch,)` with the dtype of `labels`.
@@ -38,7 +41,8 @@ def drop_labels(labels, rate, num_classes, seed_generator):
     """
     if rate == 0:
         return labels
-    uniform = random.uniform(ops.shape(labels), seed=seed_generator)  # in [0, 1)
+    # in [0, 1); independent on each replica of a tf.distribute strategy (see `replica_seed`)
+    uniform = tf.random.stateless_uniform(tf.shape(labels), seed=replica_seed(seed_generator))
     return ops.where(uniform < rate, ops.cast(num_classes, labels.dtype), labels)
 
 

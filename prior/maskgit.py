@@ -8,7 +8,7 @@ from keras import ops
 from prior import sampling
 from prior.arguments import is_int
 from prior.code_prior import CodePrior
-from prior.distribute import logs_for_all_strategies, scale_loss_for_replicas
+from prior.distribute import logs_for_all_strategies, replica_seed, scale_loss_for_replicas, sum_over_replicas
 from prior.guidance import guided_logits
 from prior.mask_schedule import check_schedule, mask_ratio, masked_counts
 from prior.settings import MASKGIT_DEFAULTS, MASKGIT_STEPS
@@ -39,7 +39,10 @@ class MaskGIT(CodePrior):
     (`gamma` the cosine schedule of `prior.mask_schedule`), and the loss is
     the cross-entropy of the true codes at the masked positions only, logged
     as `masked_bits_per_code`. With `label_dropout > 0` labels are replaced by
-    the "no label" class at random, for classifier-free guidance.
+    the "no label" class at random, for classifier-free guidance. Under a
+    `tf.distribute` strategy each replica draws its own masks and dropped labels
+    (`prior.distribute.replica_seed`), and the loss is the mean over the masked
+    codes of the whole global batch, so a step equals one device's up to the draws.
 
     Sampling (`sample`) is MaskGIT's iterative decoding, in one compiled
     `tf.while_loop` of `steps` network passes: starting from an all-masked
@@ -228,7 +231,13 @@ class MaskGIT(CodePrior):
         return ops.where(mask, self.mask_id, codes), mask
 
     def _masked_batch(self, data):
-        """A training batch `codes` -> (masked inputs, (codes, mask), sample_weight)."""
+        """A training batch `codes` -> (masked inputs, (codes, mask), sample_weight).
+
+        The draws come from `masking_seeds`, through `prior.distribute.replica_seed`: under a
+        `tf.distribute` strategy each replica folds its id into the seed, so the replicas mask their
+        shares of the batch independently (not with copies of one draw); on one device the draws are
+        `keras.random.uniform`'s.
+        """
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
         if y is not None:
             raise ValueError(
@@ -239,8 +248,8 @@ class MaskGIT(CodePrior):
         B = ops.shape(codes)[0]
         masked, mask = self.mask_codes(
             codes,
-            keras.random.uniform((B,), seed=self.masking_seeds),
-            keras.random.uniform((B, self.sequence_length), seed=self.masking_seeds),
+            tf.random.stateless_uniform([B], seed=replica_seed(self.masking_seeds)),
+            tf.random.stateless_uniform([B, self.sequence_length], seed=replica_seed(self.masking_seeds)),
         )
         inputs = {**x, "codes": masked} if isinstance(x, dict) else masked
         return inputs, (ops.cast(codes, "int32"), mask), sample_weight
@@ -253,13 +262,14 @@ class MaskGIT(CodePrior):
         """Keras' test step on a batch whose codes are masked by `mask_codes`."""
         return super().test_step(self._masked_batch(data))
 
-    def _mean_nats_per_masked_code(self, y, y_pred, sample_weight):
+    def _masked_nats(self, y, y_pred, sample_weight):
+        """`(nats, count)`: summed cross-entropy at this replica's masked positions, and their count."""
         codes, mask = y
         nats = keras.losses.sparse_categorical_crossentropy(codes, y_pred, from_logits=True)  # (B, r, c)
         weights = ops.cast(mask, nats.dtype)
         if sample_weight is not None:
             weights = weights * ops.reshape(ops.cast(sample_weight, nats.dtype), (-1, 1, 1))
-        return ops.sum(nats * weights) / ops.maximum(ops.sum(weights), 1e-12)
+        return ops.sum(nats * weights), ops.stop_gradient(ops.sum(weights))
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         """Mean cross-entropy of the true codes at the masked positions, in nats per masked code.
@@ -272,23 +282,29 @@ class MaskGIT(CodePrior):
             training: whether this is a training step.
 
         Returns:
-            Scalar loss (plus any regularization losses), divided by the number of replicas
-            under a `tf.distribute` strategy.
+            Scalar loss (plus any regularization losses). Under a `tf.distribute` strategy, this
+            replica's share: its masked nats over the masked count of the whole global batch (the
+            replicas' counts differ, so a mean of their means would not be the global mean), plus the
+            regularization losses divided by the number of replicas; the replicas' summed gradients
+            are then those of one device on the global batch.
         """
-        loss = self._mean_nats_per_masked_code(y, y_pred, sample_weight)
+        nats, count = self._masked_nats(y, y_pred, sample_weight)
+        loss = nats / ops.maximum(sum_over_replicas(count), 1e-12)
         if self.losses:
-            loss = loss + ops.sum(self.losses)
-        return scale_loss_for_replicas(loss)
+            loss = loss + scale_loss_for_replicas(ops.sum(self.losses))
+        return loss
 
     def compute_metrics(self, x, y, y_pred, sample_weight=None):
         """Updates `masked_bits_per_code` (nats per masked code / ln 2) and returns all metrics.
 
         Each batch counts with its grid count, as Keras weights the loss, so a short last batch is
-        not over-counted.
+        not over-counted. Under a `tf.distribute` strategy each replica records the global batch's
+        mean (summed over the replicas) with its own grid count, so the metric is the one device's.
         """
-        nats = self._mean_nats_per_masked_code(y, y_pred, sample_weight)
+        nats, count = self._masked_nats(y, y_pred, sample_weight)
+        mean_nats = sum_over_replicas(nats) / ops.maximum(sum_over_replicas(count), 1e-12)
         weight = ops.cast(ops.shape(y[0])[0], nats.dtype)
-        self.masked_bits_per_code_tracker.update_state(nats / np.log(2.0), sample_weight=weight)
+        self.masked_bits_per_code_tracker.update_state(mean_nats / np.log(2.0), sample_weight=weight)
         return logs_for_all_strategies(super().compute_metrics(x, y, y_pred, sample_weight))
 
     # ------------------------------------------------------------------ held-out loss

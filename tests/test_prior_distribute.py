@@ -1,4 +1,5 @@
-"""Training of either prior (PixelCNN, Transformer) under tf.distribute matches single-device training."""
+"""Training of each prior (PixelCNN, Transformer, MaskGIT) under tf.distribute matches single-device training,
+and MaskGIT's replicas draw their training masks independently."""
 
 import json
 import subprocess
@@ -7,10 +8,13 @@ import textwrap
 
 import pytest
 
-# The models compared; the Transformer without dropout, whose masks differ per replica.
+# The models compared, without dropout (Keras' dropout masks depend on the split of the batch); MaskGIT
+# with `FixedMaskGIT`'s masks, which depend on the codes only, not on the replica's random draws.
 MODELS = {
     "pixelcnn": "prior.PixelCNN(6, (4, 4), num_classes=3, num_layers=2, filters=8, kernel_size=3)",
     "transformer": "prior.Transformer(6, (4, 4), num_classes=3, num_layers=2, hidden_dim=8, num_heads=2, "
+    "intermediate_dim=16, dropout=0.0)",
+    "maskgit": "FixedMaskGIT(6, (4, 4), num_classes=3, num_layers=2, hidden_dim=8, num_heads=2, "
     "intermediate_dim=16, dropout=0.0)",
 }
 
@@ -30,6 +34,16 @@ MIRRORED_SCRIPT = textwrap.dedent(
     codes = rng.integers(0, 6, size=(8, 4, 4)).astype("int32")
     labels = rng.integers(0, 3, size=8).astype("int32")
 
+    # MaskGIT masking the codes below 3: masks that do not depend on how the batch is split, and masked
+    # counts that differ between the two halves of the batch (the loss is a mean over all masked codes).
+    class FixedMaskGIT(prior.MaskGIT):
+
+        def _masked_batch(self, data):
+            codes = data["codes"]
+            mask = codes < 3
+            inputs = {**data, "codes": tf.where(mask, self.mask_id, codes)}
+            return inputs, (codes, mask), None
+
     def one_step(strategy, make_model):
         with strategy.scope():
             keras.utils.set_random_seed(1)
@@ -38,7 +52,8 @@ MIRRORED_SCRIPT = textwrap.dedent(
             model.compile(optimizer=keras.optimizers.SGD(0.5))
         data = tf.data.Dataset.from_tensor_slices({"codes": codes, "labels": labels}).batch(8)
         logs = model.fit(data, epochs=1, verbose=0).history
-        return [v.numpy() for v in model.weights], logs["loss"][0], logs["bits_per_code"][0]
+        metric = "masked_bits_per_code" if isinstance(model, prior.MaskGIT) else "bits_per_code"
+        return [v.numpy() for v in model.weights], logs["loss"][0], logs[metric][0]
 
     mirrored = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
     assert mirrored.num_replicas_in_sync == 2
@@ -48,6 +63,32 @@ MIRRORED_SCRIPT = textwrap.dedent(
         worst = max(float(np.max(np.abs(a - b))) for a, b in zip(single[0], distributed[0]))
         row = {"kind": kind, "worst": worst, "single": single[1:], "distributed": distributed[1:]}
         print(json.dumps(row))
+
+    # MaskGIT's own random masks and label dropout, drawn in one replicated step from two identical
+    # halves of a batch
+    with mirrored.scope():
+        maskgit = prior.MaskGIT(
+            6, (4, 4), num_classes=3, label_dropout=0.5, num_layers=1, hidden_dim=8, num_heads=2,
+            intermediate_dim=16,
+        )
+    same_halves = {"codes": np.concatenate([codes, codes]), "labels": np.concatenate([labels, labels])}
+    halves = tf.data.Dataset.from_tensor_slices(same_halves).batch(16)
+    batches = mirrored.experimental_distribute_dataset(halves)
+
+    def draws(batch):
+        masked_inputs, (_, mask), _ = maskgit._masked_batch(batch)
+        return mask, maskgit._split_inputs(masked_inputs, training=True)[1]
+
+    replicated = tf.function(lambda batch: mirrored.run(draws, args=(batch,)))
+    (first_mask, second_mask), (first_labels, second_labels) = [
+        mirrored.experimental_local_results(value) for value in replicated(next(iter(batches)))
+    ]
+    row = {
+        "kind": "replica_draws",
+        "masks_identical": bool(np.array_equal(first_mask, second_mask)),
+        "labels_identical": bool(np.array_equal(first_labels, second_labels)),
+    }
+    print(json.dumps(row))
     """
 )
 
@@ -69,5 +110,13 @@ def mirrored_against_single():
 def test_mirrored_step_equals_single_device_step(mirrored_against_single, kind):
     result = mirrored_against_single[kind]
     assert result["worst"] < 1e-5, result
-    for single, distributed in zip(result["single"], result["distributed"]):  # loss, bits per code
+    for single, distributed in zip(result["single"], result["distributed"]):  # loss, (masked) bits per code
         assert abs(single - distributed) < 1e-5, result
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("draws", ["masks", "labels"])
+def test_maskgit_replicas_draw_different_training_masks_and_dropped_labels(mirrored_against_single, draws):
+    # Each replica got the same 8 grids and labels: with the same draws they would mask the same
+    # positions and drop the same labels (label dropout 0.5).
+    assert not mirrored_against_single["replica_draws"][f"{draws}_identical"]
