@@ -7,19 +7,23 @@ training, a uniform draw) to the fraction of positions still masked: `gamma(0) =
 little to condition on, and many in the last ones.
 
 - `mask_ratio`: `gamma` of a named schedule, on NumPy arrays or tensors (training draws it per grid).
-- `masked_counts`: how many positions stay masked after each decoding step, as integers, for
-  `steps` steps over `total` positions: the one plan every MaskGIT sampler follows.
+- `masked_counts_tensor`: how many positions stay masked after each decoding step, as integers,
+  for `steps` steps over `total` positions: the one plan every MaskGIT sampler follows, in
+  TensorFlow ops, so that a graph (an exported sampler with a `steps` input) computes it too.
+- `masked_counts`: the same plan for Python ints, checked, as a NumPy array.
 """
 
+import functools
 import math
 
 import numpy as np
+import tensorflow as tf
 from keras import ops
 
 from prior.arguments import is_int
 
-# gamma(ratio) of each schedule, given the array module `xp` to compute it with: keras.ops for
-# tensors (training), NumPy for the decoding plan (computed before any graph, in float64).
+# gamma(ratio) of each schedule, given the module `xp` to compute it with: keras.ops for the training
+# ratios, TensorFlow for the decoding plan (in float64).
 SCHEDULES = {
     "cosine": lambda ratio, xp: xp.cos(ratio * (math.pi / 2)),
     "linear": lambda ratio, xp: 1.0 - ratio,
@@ -107,10 +111,46 @@ def masked_counts(steps, total, schedule="cosine"):
             f"steps={steps} is more than the {total} positions to decode (each step commits at least one "
             f"code); use steps <= {total}"
         )
-    ratios = np.arange(1, steps + 1, dtype=np.float64) / steps
-    wanted = np.floor(total * SCHEDULES[check_schedule(schedule)](ratios, np)).astype(np.int64)
-    counts, before = [], total
-    for step, count in enumerate(wanted):
-        before = int(min(max(count, steps - step - 1), before - 1))
-        counts.append(before)
-    return np.asarray(counts, np.int32)
+    return _cached_counts(int(steps), int(total), check_schedule(schedule)).copy()
+
+
+@functools.lru_cache(maxsize=256)
+def _cached_counts(steps, total, schedule):
+    # inpaint asks for one plan per grid: the few distinct ones are computed once
+    return masked_counts_tensor(steps, total, schedule).numpy()
+
+
+def masked_counts_tensor(steps, total, schedule="cosine"):
+    """`masked_counts` in TensorFlow ops, unchecked: eagerly, or in a graph for a tensor `steps`.
+
+    The clipping `before_t = min(max(wanted_t, steps - t - 1), before_{t-1} - 1)` (from
+    `before_{-1} = total`) unrolls to `min(total - 1, min_{s <= t}(max(wanted_s, steps - s - 1)
+    + s)) - t`: a running minimum, computed as a masked minimum over a `(steps, steps)` table.
+
+    Args:
+        steps: int or int32 scalar tensor in `[1, total]`; not checked here (`masked_counts`
+            checks Python ints, an exported sampler asserts its input).
+        total: int or int32 scalar tensor >= 1, the positions masked before the first step.
+        schedule: str, a key of `SCHEDULES`. Defaults to `"cosine"`.
+
+    Returns:
+        int32 tensor `(steps,)`, strictly decreasing to 0.
+
+    Raises:
+        ValueError: for an unknown schedule.
+
+    Example:
+
+    >>> masked_counts_tensor(tf.constant(4), 16)  # in a graph as well
+    <tf.Tensor: shape=(4,), dtype=int32, numpy=array([14, 11,  6,  0], dtype=int32)>
+    """
+    gamma = SCHEDULES[check_schedule(schedule)]
+    steps = tf.cast(steps, tf.int64)
+    total = tf.cast(total, tf.int64)
+    step = tf.range(steps)  # t = 0 .. steps - 1
+    ratios = tf.cast(step + 1, tf.float64) / tf.cast(steps, tf.float64)
+    wanted = tf.cast(tf.floor(tf.cast(total, tf.float64) * gamma(ratios, tf)), tf.int64)
+    bounds = tf.maximum(wanted, steps - step - 1) + step  # max(wanted_s, steps - s - 1) + s
+    earlier = step[None, :] <= step[:, None]  # row t: the steps s <= t
+    running = tf.reduce_min(tf.where(earlier, bounds[None, :], total), axis=1)
+    return tf.cast(tf.minimum(running, total - 1) - step, tf.int32)

@@ -10,7 +10,7 @@ from prior.arguments import is_int
 from prior.code_prior import CodePrior
 from prior.distribute import logs_for_all_strategies, replica_seed, scale_loss_for_replicas, sum_over_replicas
 from prior.guidance import guided_logits
-from prior.mask_schedule import check_schedule, mask_ratio, masked_counts
+from prior.mask_schedule import check_schedule, mask_ratio, masked_counts, masked_counts_tensor
 from prior.settings import MASKGIT_DEFAULTS, MASKGIT_STEPS
 from prior.transformer import grid_position_embeddings
 from prior.transformer_block import TransformerBlock
@@ -441,9 +441,9 @@ class MaskGIT(CodePrior):
         """Graph-level sampler: tensors in, an int32 code-grid tensor out.
 
         Runs the whole decoding in one compiled `tf.function` (kept per configuration), from an
-        all-masked grid through `steps` steps of `masked_counts(steps, rows * cols, "cosine")`.
-        Meant to be wrapped in an exporter's own `tf.function` signature; the argument checks are
-        `tf.debugging` assertions.
+        all-masked grid through `steps` steps of `masked_counts(steps, rows * cols, "cosine")`
+        (`masked_counts_tensor`, so `steps` may be a graph input). Meant to be wrapped in an
+        exporter's own `tf.function` signature; the argument checks are `tf.debugging` assertions.
 
         Args:
             num_samples: int32 scalar tensor, >= 1.
@@ -452,7 +452,8 @@ class MaskGIT(CodePrior):
             labels: int32 `(num_samples,)` tensor when conditional, else None.
             guidance: float32 scalar tensor >= 0 for a prior that `supports_guidance`, or None
                 (plain conditional sampling, no "no label" pass at all).
-            steps: Python int in `[1, rows * cols]` or None, the decoding steps (see `sample`).
+            steps: the decoding steps (see `sample`): a Python int in `[1, rows * cols]`, None (the
+                default), or an int32 scalar tensor, asserted in `[1, rows * cols]`.
             top_k: optional int32 scalar tensor in `[1, num_embeddings]`.
 
         Returns:
@@ -470,10 +471,19 @@ class MaskGIT(CodePrior):
         num_samples, temperature, labels, top_k, guidance, checks = self.graph_sampling_arguments(
             num_samples, temperature, labels, top_k, guidance
         )
-        counts = masked_counts(self.check_steps(steps, "cosine"), self.sequence_length)[None]  # (1, steps)
+        if tf.is_tensor(steps):
+            steps = tf.cast(steps, tf.int32)
+            message = f"steps must be an int in [1, {self.sequence_length}] (rows * cols)"
+            checks = checks + [
+                tf.debugging.assert_greater_equal(steps, 1, message=message),
+                tf.debugging.assert_less_equal(steps, self.sequence_length, message=message),
+            ]
+        else:
+            steps = self.check_steps(steps, "cosine")
         with tf.control_dependencies(checks):
             all_masked = tf.fill([num_samples, self.sequence_length], tf.constant(self.mask_id, tf.int32))
-            counts = tf.tile(tf.constant(counts), [num_samples, 1])
+            counts = masked_counts_tensor(tf.identity(steps), self.sequence_length)[None]  # (1, steps)
+            counts = tf.tile(counts, [num_samples, 1])
         decoded = self._compiled_decode(guidance is not None)(
             all_masked, counts, temperature, tf.cast(seed, tf.int64), labels, guidance, top_k
         )

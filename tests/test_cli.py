@@ -534,7 +534,8 @@ def test_maskgit_prior_trains_samples_evaluates_and_exports(tiny_run, tmp_path, 
         seed=tf.constant(4, tf.int64),
         labels=tf.constant([0, 1, 2]),
         guidance=tf.constant(2.0),
-    )  # the exported sampler decodes in the default steps
+        steps=tf.constant(3),
+    )  # the exported sampler decodes in the steps it is given
     np.testing.assert_array_equal(
-        outputs["codes"].numpy(), maskgit.sample(3, labels=[0, 1, 2], seed=4, guidance=2.0)
+        outputs["codes"].numpy(), maskgit.sample(3, labels=[0, 1, 2], seed=4, guidance=2.0, steps=3)
     )

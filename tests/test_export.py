@@ -621,6 +621,45 @@ def test_never_called_models_export_and_sample_as_in_process(prior_class, sizes,
     np.testing.assert_allclose(served["images"].numpy(), vqvae.decode(expected), atol=1e-5, rtol=0)
 
 
+@pytest.mark.parametrize("num_classes, label_dropout", [(None, 0.0), (3, 0.0), (3, 0.2)])
+def test_maskgit_sample_decodes_in_the_steps_asked_for_as_in_process(tmp_path, num_classes, label_dropout):
+    vqvae = vqgen.VQVAE(
+        input_shape=(12, 12, 1),
+        num_embeddings=16,
+        embedding_dim=4,
+        hidden_channels=8,
+        residual_channels=4,
+        num_residual_blocks=1,
+    )
+    sizes = dict(num_layers=1, hidden_dim=8, num_heads=2, intermediate_dim=16)
+    maskgit = prior.MaskGIT(16, (3, 3), num_classes=num_classes, label_dropout=label_dropout, **sizes)
+    path = export_saved_model(tmp_path / "maskgit", vqvae, maskgit)
+    loaded = tf.saved_model.load(str(path))
+    sample = loaded.signatures["sample"]
+    inputs, options = scalars(num_samples=4, seed=11), {}
+    if num_classes:
+        inputs["labels"], options["labels"] = tf.constant(LABELS), LABELS
+    if label_dropout:
+        inputs["guidance"], options["guidance"] = tf.constant(2.0), 2.0
+    in_process = {steps: maskgit.sample(4, seed=11, steps=steps, **options) for steps in (1, 3, 8)}
+    assert not np.array_equal(in_process[1], in_process[8])  # the steps change the grids
+    for steps, expected in in_process.items():  # 8: the default, min(MASKGIT_STEPS = 8, 3 * 3)
+        served = sample(**inputs, steps=tf.constant(steps))
+        np.testing.assert_array_equal(served["codes"].numpy(), expected)
+    message = re.escape("steps must be an int in [1, 9] (rows * cols)")
+    for steps in (0, 10):
+        with pytest.raises(tf.errors.InvalidArgumentError, match=message):
+            sample(**inputs, steps=tf.constant(steps))
+    # The default in the config asset, and in the SignatureDef for servers that fill in missing inputs
+    with open(loaded.config_file.asset_path.numpy(), encoding="utf-8") as stream:
+        assert json.load(stream)["sample_steps"] == 8
+    from tensorflow.core.protobuf import saved_model_pb2
+
+    with open(os.path.join(path, "saved_model.pb"), "rb") as stream:
+        saved = saved_model_pb2.SavedModel.FromString(stream.read())
+    assert list(saved.meta_graphs[0].signature_def["sample"].defaults["steps"].int_val) == [8]
+
+
 def test_sample_refuses_more_than_max_samples_before_allocating(models, tmp_path):
     path = export_saved_model(tmp_path / "limited", models["vqvae"], models["unconditional"], max_samples=3)
     sample = tf.saved_model.load(str(path)).signatures["sample"]

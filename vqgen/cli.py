@@ -239,7 +239,8 @@ def build_parser():
         "export",
         help="export a run as a TensorFlow SavedModel",
         description="Write a SavedModel with encode, decode, reconstruct "
-        "and (with a prior) sample signatures.",
+        "and (with a prior) sample signatures; a MaskGIT prior's sample takes a steps input "
+        "(its decoding steps, in [1, rows * cols]; the default is the config asset's sample_steps).",
     )
     export.add_argument("--run", required=True, help="run folder with a trained VQ-VAE")
     export.add_argument("--out", required=True, help="SavedModel folder to write")

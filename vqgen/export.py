@@ -37,8 +37,12 @@ def export_saved_model(path, vqvae, prior=None, overwrite=False, max_samples=EXP
     - `sample` (with a prior): `num_samples` int32 scalar >= 1, `temperature` float32 scalar > 0,
       `seed` int64 scalar, `labels` int32 `[num_samples]` for a class-conditional prior, and
       `guidance` float32 scalar >= 0 for a prior trained with label dropout (classifier-free
-      guidance, `prior.guidance`; 1 runs the plain sampler) -> `images`, `codes`. A seed draws the
-      same codes as `prior.sample(..., seed=seed, guidance=guidance)` in-process.
+      guidance, `prior.guidance`; 1 runs the plain sampler), and for a MaskGIT prior `steps` int32
+      scalar in `[1, rows * cols]`, its decoding steps (fewer: faster, coarser) -> `images`, `codes`.
+      A seed draws the same codes as `prior.sample(..., seed=seed, guidance=guidance, steps=steps)`
+      in-process. `steps` must be fed from Python (`tf.saved_model.load`); the prior's default
+      (`MaskGIT.check_steps(None, "cosine")`) is the config asset's `sample_steps` and the
+      SignatureDef's default of the input, for servers that honour SignatureDef defaults.
     - `prior_logits` (with a prior): `codes` int32 `[batch, rows, cols]` (the prior's grids), and
       `labels` int32 `[batch]` for a class-conditional prior -> `logits` float32
       `[batch, rows, cols, K]`: one full pass of the prior.
@@ -60,8 +64,7 @@ def export_saved_model(path, vqvae, prior=None, overwrite=False, max_samples=EXP
         vqvae: a `vqgen.VQVAE`.
         prior: optional `prior.PixelCNN`, `prior.Transformer` or `prior.MaskGIT` trained on `vqvae`'s
             codes (same `num_embeddings` and `grid_shape`). A MaskGIT gets no `prior_logits` and
-            `sample_from_noise` (the raster-order sampler's signatures); its `sample` decodes in
-            `MaskGIT`'s default steps.
+            `sample_from_noise` (the raster-order sampler's signatures); its `sample` takes `steps`.
         overwrite: bool. Replace a non-empty folder at `path`. Defaults to `False`.
         max_samples: int >= 1. The `sample` signature refuses a larger `num_samples` (with a message
             naming this limit) before it allocates anything. Defaults to
@@ -145,6 +148,8 @@ def _export_config(vqvae, pixelcnn):
         "prior": None if pixelcnn is None else pixelcnn.get_config(),
         "prior_class": None if pixelcnn is None else type(pixelcnn).__name__,
         "sampling_method": _sampling_method(pixelcnn),
+        # A MaskGIT's default decoding steps, the `steps` to feed `sample` when in doubt
+        "sample_steps": pixelcnn.check_steps(None, "cosine") if isinstance(pixelcnn, MaskGIT) else None,
     }
 
 
@@ -152,8 +157,8 @@ def _sampling_method(pixelcnn):
     """How the exported `sample` signature draws: the autoregressive loop, or MaskGIT's decoding steps."""
     if pixelcnn is None:
         return None
-    if isinstance(pixelcnn, MaskGIT):  # the exported sampler decodes in the default number of steps
-        return f"maskgit, {pixelcnn.check_steps(None, 'cosine')} steps, cosine schedule"
+    if isinstance(pixelcnn, MaskGIT):  # the exported sampler's steps are an input of `sample`
+        return f"maskgit, cosine schedule, steps input (default {pixelcnn.check_steps(None, 'cosine')})"
     return pixelcnn.resolve_sampling_method("auto")
 
 
@@ -247,9 +252,11 @@ class _ServingModule(tf.Module):
         ]
         # A prior trained with label dropout also takes the classifier-free guidance scale
         guidance = [tf.TensorSpec([], tf.float32, name="guidance")] if pixelcnn.supports_guidance else []
-        if pixelcnn.conditional:
-            labels = tf.TensorSpec([None], tf.int32, name="labels")
-            sample = self._trace(self._sample_with_labels, *scalars, labels, *guidance)
+        labels = [tf.TensorSpec([None], tf.int32, name="labels")] if pixelcnn.conditional else []
+        if isinstance(pixelcnn, MaskGIT):
+            sample = self._maskgit_sample(scalars, labels, guidance)
+        elif pixelcnn.conditional:
+            sample = self._trace(self._sample_with_labels, *scalars, *labels, *guidance)
         else:
             sample = self._trace(self._sample, *scalars)
         signatures["sample"] = signatures["serving_default"] = sample
@@ -269,6 +276,34 @@ class _ServingModule(tf.Module):
     @staticmethod
     def _trace(function, *specs):
         return tf.function(function, autograph=False).get_concrete_function(*specs)
+
+    def _maskgit_sample(self, scalars, labels, guidance):
+        """MaskGIT's `sample`: the other inputs, then `steps`, whose default the SignatureDef records.
+
+        Saved as a `tf.function` with an input signature (traced here), not a concrete function, so
+        that `tf.saved_model.save` records the tensor default of the last argument, `steps`.
+        """
+        default = tf.constant(self.models.prior.check_steps(None, "cosine"), tf.int32)
+        sample = self._sample_with_labels
+        if guidance:
+
+            def function(num_samples, temperature, seed, labels, guidance, steps=default):
+                return sample(num_samples, temperature, seed, labels, guidance, steps=steps)
+
+        elif labels:
+
+            def function(num_samples, temperature, seed, labels, steps=default):
+                return sample(num_samples, temperature, seed, labels, steps=steps)
+
+        else:
+
+            def function(num_samples, temperature, seed, steps=default):
+                return sample(num_samples, temperature, seed, None, steps=steps)
+
+        specs = [*scalars, *labels, *guidance, tf.TensorSpec([], tf.int32, name="steps")]
+        traced = tf.function(function, input_signature=specs, autograph=False)
+        traced.get_concrete_function()  # traced now, before check_no_new_variables
+        return traced
 
     def _encode(self, images):
         return {"codes": self.models.vqvae.encode_tensor(self._checked_images(images))}
@@ -304,8 +339,9 @@ class _ServingModule(tf.Module):
     def _sample(self, num_samples, temperature, seed):
         return self._sample_with_labels(num_samples, temperature, seed, labels=None)
 
-    def _sample_with_labels(self, num_samples, temperature, seed, labels, guidance=None):
+    def _sample_with_labels(self, num_samples, temperature, seed, labels, guidance=None, steps=None):
         pixelcnn = self.models.prior
+        steps = {} if steps is None else {"steps": steps}  # MaskGIT's decoding steps
         checks = [
             tf.debugging.assert_less(
                 temperature, float("inf"), message="temperature must be a finite number > 0"
@@ -333,6 +369,7 @@ class _ServingModule(tf.Module):
                     seed,
                     labels=labels,
                     guidance=scale,  # the faster loop of an autoregressive prior ("auto")
+                    **steps,
                 ),
             )
         codes = self.models.vqvae.from_token_grid(codes)  # residual VQ: (n, h, w * d) -> (n, h, w, d)
