@@ -20,9 +20,11 @@ the machine slow each alike):
    matmul in the same process.
 3. Prior training grids/s on 32x32 grids of K=512, batch 32: the default PixelCNN (depth from
    the grid: 16 blocks of kernel 5, which see the whole grid) in float32 and mixed_bfloat16;
-   the other covering choice, 8 blocks of kernel 9; and the old default (5 blocks of kernel 5,
-   which sees an 11x11 neighbourhood), for the cost of covering the grid.
-4. Sampling 16 grids of 32x32 with the default prior: the cached sampler, timed; the full
+   the other covering choice, 8 blocks of kernel 9, in both; and the old default (5 blocks of
+   kernel 5, which sees an 11x11 neighbourhood), for the cost of covering the grid
+   (`--prior-rounds` interleaved rounds, 2 by default).
+4. Sampling 16 grids of 32x32 with the cached sampler of each float32 prior that sees the whole
+   grid (the default and 8 blocks of kernel 9), timed; the default prior's full
    compiled loop would run the whole network once per position (1,024 passes), so its time is
    extrapolated from one timed full forward pass of the 16 grids (x 1,024), not run.
 5. Profile of the stage-1 train step (`--sections profile`), in float32 and mixed_bfloat16: each
@@ -91,6 +93,7 @@ PRIOR_VARIANTS = {
     "default depth float32": (dict(), "float32"),
     "default depth mixed_bfloat16": (dict(), "mixed_bfloat16"),
     "8 blocks of kernel 9 float32": (dict(num_layers=8, kernel_size=9), "float32"),
+    "8 blocks of kernel 9 mixed_bfloat16": (dict(num_layers=8, kernel_size=9), "mixed_bfloat16"),
     "5 blocks of kernel 5 float32 (old default)": (dict(num_layers=5), "float32"),
 }
 
@@ -422,19 +425,26 @@ def benchmark_prior(settings, rows):
         )
         rows.append(row(setting, variant, batch / value, "grids/s", settings["prior_rounds"], gains, detail))
 
-    # Sampling with the default prior: cached timed, full extrapolated from one forward pass.
-    model = models[baseline]
+    # Sampling: the cached sampler of every float32 variant that sees the whole grid, timed; the
+    # default prior's full loop extrapolated from one forward pass.
     count = settings["samples"]
-    model.sample(count, seed=0, method="cached")  # tracing and XLA compilation
-    cached = statistics.median(
-        _timed(lambda seed=seed: model.sample(count, seed=seed, method="cached")) for seed in range(1, 4)
-    )
+    sampling = f"sampling {count} grids {side}x{side}, K={settings['num_embeddings']}"
+    cached_seconds = {}
+    for variant, model in models.items():
+        covers = receptive_span(model.num_layers, model.kernel_size) >= span_to_cover(model.grid_shape)
+        if covers and PRIOR_VARIANTS[variant][1] == "float32":
+            model.sample(count, seed=0, method="cached")  # tracing and XLA compilation
+            cached_seconds[variant] = statistics.median(
+                _timed(lambda seed=seed, model=model: model.sample(count, seed=seed, method="cached"))
+                for seed in range(1, 4)
+            )
+    model = models[baseline]
+    cached = cached_seconds[baseline]
     grids = codes_batch(settings, count)
     forward = tf.function(lambda codes: model(codes))
     forward(grids).numpy()
     one_pass = statistics.median(_timed(lambda: forward(grids).numpy()) for _ in range(3))
     full = one_pass * side * side
-    sampling = f"sampling {count} grids {side}x{side}, K={settings['num_embeddings']}"
     rows.append(
         row(
             sampling,
@@ -449,6 +459,11 @@ def benchmark_prior(settings, rows):
     rows.append(
         row(sampling, "cached", cached, "s", 3, {"full (extrapolated)": full / cached}, "default prior")
     )
+    for variant, value in cached_seconds.items():
+        if variant != baseline:
+            rows.append(
+                row(sampling, f"cached, {variant}", value, "s", 3, {"default prior": cached / value}, "")
+            )
 
 
 def benchmark_memory(settings, rows):
@@ -490,13 +505,20 @@ def main():
         default=",".join(PRIOR_VARIANTS),
         help="comma-separated prior variants to time and measure (default: all)",
     )
+    parser.add_argument(
+        "--prior-rounds",
+        type=int,
+        help="interleaved rounds of the prior's train steps (default: 2; quick: 1)",
+    )
     parser.add_argument("--memory-worker", help=argparse.SUPPRESS)  # internal: one measuring subprocess
     args = parser.parse_args()
     if args.memory_worker:
         print(json.dumps(memory_worker(*json.loads(args.memory_worker))))
         return
     mode = "quick" if args.quick else "full"
-    settings = SETTINGS[mode]
+    settings = dict(SETTINGS[mode])
+    if args.prior_rounds is not None:
+        settings["prior_rounds"] = args.prior_rounds
     machine = machine_description()
     print(
         f"# vqgen at the paper's size ({mode})\n\n"

@@ -11,6 +11,14 @@ position per step, `rows * cols` steps) against MaskGIT's iterative decoding at 
 compilation; `compare_priors.seconds`), all in this process. It prints a table with each
 sampler's speed-up over the fastest autoregressive one, and the load average before and after
 (other jobs share the CPU).
+
+It then prints how fast MaskGIT could be on this CPU at all: its multiply-adds per network pass,
+counted from the model's sizes (per position and block: `4 D^2` for the query, key, value and
+output projections, `2 D M` for the MLP, `2 T D` for the attention scores and their weighted sum
+over all `T = rows * cols` positions; then `D K` for the output head), times the steps, over the
+FLOP/s of a 4096^3 matmul measured in this process (float32 and bfloat16): a lower bound on its
+seconds, set against the seconds that the issue's goal (10x the fastest autoregressive sampler)
+allows.
 """
 
 import argparse
@@ -18,6 +26,7 @@ import functools
 import json
 import os
 
+from benchmark_paper_size import measured_matmul_flops
 from compare_priors import seconds
 
 from prior.settings import PRIOR_SETTINGS
@@ -25,6 +34,15 @@ from vqgen.runs.train_prior import PRIOR_CLASSES
 
 NUM_GRIDS = 16
 AUTOREGRESSIVE = ("pixelcnn", "transformer")
+
+
+def maskgit_pass_flops(model, num_grids):
+    """Float operations (2 per multiply-add) of one MaskGIT network pass over `num_grids` grids,
+    counted from its sizes (see the module docstring); embeddings and norms left out."""
+    D, M, T = model.hidden_dim, model.intermediate_dim, model.sequence_length
+    per_position_and_block = 4 * D * D + 2 * D * M + 2 * T * D
+    per_position = model.num_layers * per_position_and_block + D * model.num_embeddings
+    return 2 * num_grids * T * per_position
 
 
 def sample_once(model, seeds, options):
@@ -44,8 +62,9 @@ def main():
     load_before = os.getloadavg()
     grid = (args.grid, args.grid)
     rows = []
+    models = {}
     for kind in (*AUTOREGRESSIVE, "maskgit"):
-        model = PRIOR_CLASSES[kind](num_embeddings=args.num_embeddings, grid_shape=grid)
+        model = models[kind] = PRIOR_CLASSES[kind](num_embeddings=args.num_embeddings, grid_shape=grid)
         seeds = iter(range(1_000_000))  # a new seed per call
         if kind in AUTOREGRESSIVE:  # the cached loop: "auto" on every grid measured
             options = [("cached", {})]
@@ -68,9 +87,39 @@ def main():
     for row in rows:
         ratio = row["speedup_vs_fastest_autoregressive"]
         print(f"{row['prior']:12s} {row['sampler']:9s} {row['seconds']:9.2f} {ratio:8.2f}x")
+    goal = fastest / 10
+    pass_flops = maskgit_pass_flops(models["maskgit"], NUM_GRIDS)
+    peaks = {dtype: measured_matmul_flops(dtype) for dtype in ("float32", "bfloat16")}
+    print(
+        f"\nThe goal, 10x the fastest autoregressive sampler: {goal:.3f} s. One MaskGIT pass over "
+        f"{NUM_GRIDS} grids: {pass_flops / 1e9:.1f} GFLOP; a measured 4096^3 matmul: "
+        + ", ".join(f"{peak / 1e9:.0f} GFLOP/s in {dtype}" for dtype, peak in peaks.items())
+    )
+    bounds = []
+    for steps in args.steps:
+        bound = {dtype: steps * pass_flops / peak for dtype, peak in peaks.items()}
+        bounds.append({"steps": steps, "seconds_at_matmul_peak": bound})
+        print(
+            f"MaskGIT {steps} steps at the matmul peak: at least "
+            + ", ".join(
+                f"{value:.2f} s in {dtype} ({value / goal:.1f}x the goal)" for dtype, value in bound.items()
+            )
+        )
     if args.json:
         with open(args.json, "w", encoding="utf-8") as stream:
-            json.dump({"rows": rows, "load": [load_before, load_after], **vars(args)}, stream, indent=2)
+            json.dump(
+                {
+                    "rows": rows,
+                    "load": [load_before, load_after],
+                    "goal_seconds": goal,
+                    "maskgit_pass_flops": pass_flops,
+                    "matmul_flops_per_second": peaks,
+                    "bounds": bounds,
+                    **vars(args),
+                },
+                stream,
+                indent=2,
+            )
 
 
 if __name__ == "__main__":

@@ -113,8 +113,9 @@ def compare_vqvae(args, train, validation):
         )
 
 
-def compare_priors(args, train, validation):
-    # One stage-1 model codes the data; every prior learns the same codes.
+def code_with_stage1(args, train, validation):
+    """Trains one stage-1 model (defaults, default precision, `args.vqvae_epochs`, K =
+    `args.num_embeddings`) on `train`; returns it with the training and held-out codes."""
     keras.utils.set_random_seed(0)
     with precision_policy(VQVAE_TRAINING_DEFAULTS.precision):
         vqvae = VQVAE(input_shape=train.image_shape, num_embeddings=args.num_embeddings, seed=0)
@@ -132,6 +133,12 @@ def compare_priors(args, train, validation):
         f"{vqvae.num_embeddings}, {len(np.unique(train_codes))} distinct in training",
         flush=True,
     )
+    return vqvae, train_codes, validation_codes
+
+
+def compare_priors(args, train, validation):
+    # One stage-1 model codes the data; every prior learns the same codes.
+    vqvae, train_codes, validation_codes = code_with_stage1(args, train, validation)
     prior_class = PRIOR_CLASSES[args.prior]
     models = build_models(
         args.policies, args.seeds, lambda seed: prior_class(vqvae.num_embeddings, vqvae.grid_shape)
