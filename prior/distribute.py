@@ -4,6 +4,7 @@ Used by every prior's train step. `prior` imports nothing from `vqgen`, so stage
 copy of the first two helpers in `vqgen/models/distribute.py`.
 """
 
+import keras
 import tensorflow as tf
 
 
@@ -95,3 +96,36 @@ def replica_seed(seed_generator):
     if context is None or context.num_replicas_in_sync == 1:
         return seed
     return tf.random.experimental.stateless_fold_in(seed, context.replica_id_in_sync_group)
+
+
+class ReplicaDropout(keras.layers.Dropout):
+    """`keras.layers.Dropout` whose masks differ between the replicas of a `tf.distribute` strategy.
+
+    Keras' own layer draws with its `seed_generator` directly, so every replica drops the same
+    positions of its share of the batch. This one draws with `replica_seed`: the same masks as
+    Keras' layer on one device, independent ones on each replica.
+
+    Args:
+        rate: float in `[0, 1)`, the fraction of the inputs dropped when training.
+        **kwargs: `keras.layers.Dropout` arguments (`name`, ...).
+
+    Example:
+    >>> dropout = ReplicaDropout(0.1, name="dropout")
+    >>> hidden = dropout(hidden, training=True)  # doctest: +SKIP
+    """
+
+    def call(self, inputs, training=False):
+        """Drops `rate` of `inputs` (scaling the rest by `1 / (1 - rate)`) when `training`, else returns them.
+
+        Args:
+            inputs: float tensor.
+            training: bool; False (the default) returns `inputs`.
+
+        Returns:
+            A tensor of the shape and dtype of `inputs`.
+        """
+        if not training or self.rate == 0:
+            return inputs
+        return tf.nn.experimental.stateless_dropout(
+            inputs, rate=self.rate, noise_shape=self.noise_shape, seed=replica_seed(self.seed_generator)
+        )

@@ -6,6 +6,7 @@ import keras
 from keras import ops
 
 from prior.arguments import is_int
+from prior.distribute import ReplicaDropout
 
 
 @keras.saving.register_keras_serializable(package="prior")
@@ -94,8 +95,8 @@ class TransformerBlock(keras.layers.Layer):
         self.mlp_norm = keras.layers.LayerNormalization(epsilon=1e-5, name="mlp_norm")
         self.mlp_hidden = keras.layers.Dense(self.intermediate_dim, activation="gelu", name="mlp_hidden")
         self.mlp_output = keras.layers.Dense(self.hidden_dim, name="mlp_output")
-        # Dropout (no weights; one layer, separate calls)
-        self.dropout_layer = keras.layers.Dropout(self.dropout, name="dropout")
+        # Dropout (no weights; one layer, separate calls), drawn independently on each replica
+        self.dropout_layer = ReplicaDropout(self.dropout, name="dropout")
 
     def build(self, input_shape):
         if input_shape[-1] != self.hidden_dim:

@@ -8,7 +8,7 @@ import textwrap
 
 import pytest
 
-# The models compared, without dropout (Keras' dropout masks depend on the split of the batch); MaskGIT
+# The models compared, without dropout (the replicas' dropout masks differ from one device's); MaskGIT
 # with `FixedMaskGIT`'s masks, which depend on the codes only, not on the replica's random draws.
 MODELS = {
     "pixelcnn": "prior.PixelCNN(6, (4, 4), num_classes=3, num_layers=2, filters=8, kernel_size=3)",
@@ -64,12 +64,12 @@ MIRRORED_SCRIPT = textwrap.dedent(
         row = {"kind": kind, "worst": worst, "single": single[1:], "distributed": distributed[1:]}
         print(json.dumps(row))
 
-    # MaskGIT's own random masks and label dropout, drawn in one replicated step from two identical
-    # halves of a batch
+    # MaskGIT's own random masks, label dropout and dropout, drawn in one replicated step from two
+    # identical halves of a batch
     with mirrored.scope():
         maskgit = prior.MaskGIT(
             6, (4, 4), num_classes=3, label_dropout=0.5, num_layers=1, hidden_dim=8, num_heads=2,
-            intermediate_dim=16,
+            intermediate_dim=16, dropout=0.5,
         )
     same_halves = {"codes": np.concatenate([codes, codes]), "labels": np.concatenate([labels, labels])}
     halves = tf.data.Dataset.from_tensor_slices(same_halves).batch(16)
@@ -77,17 +77,14 @@ MIRRORED_SCRIPT = textwrap.dedent(
 
     def draws(batch):
         masked_inputs, (_, mask), _ = maskgit._masked_batch(batch)
-        return mask, maskgit._split_inputs(masked_inputs, training=True)[1]
+        kept = maskgit.transformer_blocks[0].dropout_layer(tf.ones([8, 16, 8]), training=True)
+        return mask, maskgit._split_inputs(masked_inputs, training=True)[1], kept
 
     replicated = tf.function(lambda batch: mirrored.run(draws, args=(batch,)))
-    (first_mask, second_mask), (first_labels, second_labels) = [
-        mirrored.experimental_local_results(value) for value in replicated(next(iter(batches)))
-    ]
-    row = {
-        "kind": "replica_draws",
-        "masks_identical": bool(np.array_equal(first_mask, second_mask)),
-        "labels_identical": bool(np.array_equal(first_labels, second_labels)),
-    }
+    results = [mirrored.experimental_local_results(value) for value in replicated(next(iter(batches)))]
+    row = {"kind": "replica_draws"}
+    for name, (first, second) in zip(["masks", "labels", "dropout"], results):
+        row[f"{name}_identical"] = bool(np.array_equal(first, second))
     print(json.dumps(row))
     """
 )
@@ -115,8 +112,9 @@ def test_mirrored_step_equals_single_device_step(mirrored_against_single, kind):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("draws", ["masks", "labels"])
-def test_maskgit_replicas_draw_different_training_masks_and_dropped_labels(mirrored_against_single, draws):
-    # Each replica got the same 8 grids and labels: with the same draws they would mask the same
-    # positions and drop the same labels (label dropout 0.5).
+@pytest.mark.parametrize("draws", ["masks", "labels", "dropout"])
+def test_maskgit_replicas_draw_different_masks_dropped_labels_and_dropout(mirrored_against_single, draws):
+    # Each replica got the same 8 grids and labels (and the block's dropout the same ones): with the
+    # same draws they would mask the same positions, drop the same labels (label dropout 0.5) and
+    # zero the same activations (dropout 0.5).
     assert not mirrored_against_single["replica_draws"][f"{draws}_identical"]
