@@ -155,21 +155,27 @@ def tiny_rvq_vqvae():
 
 
 @pytest.fixture(scope="module")
-def models():
+def models(randomise_weights):
     return {
         "vqvae": tiny_vqvae(),
         "unconditional": prior.PixelCNN(num_embeddings=16, grid_shape=(2, 2), num_layers=2, filters=8),
         "conditional": prior.PixelCNN(
             num_embeddings=16, grid_shape=(2, 2), num_classes=3, num_layers=2, filters=8
         ),
-        "transformer": prior.Transformer(
-            num_embeddings=16,
-            grid_shape=(2, 2),
-            num_classes=3,
-            label_dropout=0.1,
-            num_layers=1,
-            hidden_dim=8,
-            num_heads=2,
+        # Seeded N(0, 1) weights: Keras' initial ones, small and unseeded, let guidance 3 draw the
+        # plain grids now and then, which the guided-sampling test must rule out to mean anything.
+        "transformer": randomise_weights(
+            prior.Transformer(
+                num_embeddings=16,
+                grid_shape=(2, 2),
+                num_classes=3,
+                label_dropout=0.1,
+                num_layers=1,
+                hidden_dim=8,
+                num_heads=2,
+            ),
+            1.0,
+            seed=1,
         ),
         "rvq_vqvae": tiny_rvq_vqvae(),
         # over the (h, w * d) grids of VQVAE.to_token_grid
