@@ -24,6 +24,12 @@ Sections (all on random or freshly trained weights, batch and seeds fixed):
 4. SavedModel `sample` signature (loaded with `tf.saved_model.load`) against the in-process
    `sample`, same seeds; the codes must be identical.
 
+The paper's size (128x128x3 -> 32x32 codes, K=512, batch 32: stage-1 images/s in float32 and
+bfloat16 against the Keras example recipe, FLOP/s, prior grids/s, cached against full sampling,
+peak memory, a profile of the train step) has its own script, `scripts/benchmark_paper_size.py`,
+since each of its rows takes minutes; MaskGIT against the autoregressive samplers is
+`scripts/benchmark_parallel_decoding.py`.
+
 Timings are medians of up to `repeats` calls after a warm-up call (tracing, XLA compilation),
 stopping early once a variant has spent its time budget; the table says how many calls were
 timed. "Gain" is the baseline's cost divided by the variant's (or the variant's throughput
