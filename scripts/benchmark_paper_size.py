@@ -25,8 +25,9 @@ the machine slow each alike):
    (`--prior-rounds` interleaved rounds, 2 by default).
 4. Sampling 16 grids of 32x32 with the cached sampler of each float32 prior that sees the whole
    grid (the default and 8 blocks of kernel 9), timed; the default prior's full
-   compiled loop would run the whole network once per position (1,024 passes), so its time is
-   extrapolated from one timed full forward pass of the 16 grids (x 1,024), not run.
+   compiled loop runs the whole network once per position (1,024 passes), so its time is
+   extrapolated from one timed full forward pass of the 16 grids (x 1,024); `--full-loop` also
+   runs it once (tracing included), for the measured ratio.
 5. Profile of the stage-1 train step (`--sections profile`), in float32 and mixed_bfloat16: each
    part timed alone as a compiled function in the same process, interleaved with the whole step
    (`model.train_function`): the input pipeline (the embedded `photos` crops: shuffle, batch,
@@ -445,6 +446,19 @@ def benchmark_prior(settings, rows):
     forward(grids).numpy()
     one_pass = statistics.median(_timed(lambda: forward(grids).numpy()) for _ in range(3))
     full = one_pass * side * side
+    if settings.get("full_loop"):  # one call, tracing included: minutes of tracing would not show
+        run = _timed(lambda: model.sample(count, seed=0, method="full"))
+        rows.append(
+            row(
+                sampling,
+                "full compiled loop (run once)",
+                run,
+                "s",
+                1,
+                {"extrapolation": full / run},
+                f"one call, tracing included; cached sampler {run / cached:.0f}x faster",
+            )
+        )
     rows.append(
         row(
             sampling,
@@ -510,6 +524,11 @@ def main():
         type=int,
         help="interleaved rounds of the prior's train steps (default: 2; quick: 1)",
     )
+    parser.add_argument(
+        "--full-loop",
+        action="store_true",
+        help="also run the default prior's full sampling loop once (about 25 min at 32x32 on 2 quiet cores)",
+    )
     parser.add_argument("--memory-worker", help=argparse.SUPPRESS)  # internal: one measuring subprocess
     args = parser.parse_args()
     if args.memory_worker:
@@ -519,6 +538,7 @@ def main():
     settings = dict(SETTINGS[mode])
     if args.prior_rounds is not None:
         settings["prior_rounds"] = args.prior_rounds
+    settings["full_loop"] = args.full_loop
     machine = machine_description()
     print(
         f"# vqgen at the paper's size ({mode})\n\n"
