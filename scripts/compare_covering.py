@@ -20,8 +20,7 @@ import argparse
 import os
 
 import keras
-import tensorflow as tf
-from compare_precision import code_with_stage1, float32_bits_per_code, steady_rate, train_interleaved
+from compare_precision import code_with_stage1, float32_bits_per_code, steady_rate, train_priors_interleaved
 
 import prior
 from vqgen.data import load_images, split_images
@@ -52,24 +51,8 @@ def main():
             model = prior.PixelCNN(vqvae.num_embeddings, vqvae.grid_shape, kernel_size=kernel_size)
             model.compile(optimizer=keras.optimizers.Adam(PRIOR_TRAINING_DEFAULTS.learning_rate))
         models[f"{model.num_layers} blocks of kernel {kernel_size}", args.seed] = model
-    validation_batches = tf.data.Dataset.from_tensor_slices(validation_codes).batch(len(validation_codes))
-    curves = {key: [] for key in models}
-
-    def evaluate_all():
-        for key, model in models.items():
-            logs = model.evaluate(validation_batches, verbose=0, return_dict=True)
-            curves[key].append(logs["bits_per_code"])
-        return "; held-out bits/code " + ", ".join(f"{curve[-1]:.4f}" for curve in curves.values())
-
-    seconds = train_interleaved(
-        models,
-        lambda epoch: (
-            tf.data.Dataset.from_tensor_slices(train_codes)
-            .shuffle(len(train_codes), seed=epoch)
-            .batch(PRIOR_TRAINING_DEFAULTS.batch_size)
-        ),
-        args.epochs,
-        evaluate_all,
+    seconds, curves = train_priors_interleaved(
+        models, train_codes, validation_codes, PRIOR_TRAINING_DEFAULTS.batch_size, args.epochs
     )
     budget = min(sum(times) for times in seconds.values())
     print(

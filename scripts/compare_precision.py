@@ -86,6 +86,37 @@ def train_interleaved(models, batches_of_epoch, epochs, after_epoch=None):
     return seconds
 
 
+def train_priors_interleaved(models, train_codes, validation_codes, batch_size, epochs):
+    """Trains every prior of `models` on `train_codes` with `train_interleaved` (epoch `e` shuffled
+    with seed `e`) and evaluates each on `validation_codes` after every epoch.
+
+    Returns:
+        `(seconds, curves)`: `{key: [seconds per epoch]}` and `{key: [held-out bits per code per epoch]}`.
+    """
+    # One batch: the held-out figure is the mean over every validation grid.
+    validation_batches = tf.data.Dataset.from_tensor_slices(validation_codes).batch(len(validation_codes))
+    curves = {key: [] for key in models}
+
+    def evaluate_all():
+        for key, model in models.items():
+            curves[key].append(
+                model.evaluate(validation_batches, verbose=0, return_dict=True)["bits_per_code"]
+            )
+        return "; held-out bits/code " + ", ".join(f"{curve[-1]:.4f}" for curve in curves.values())
+
+    seconds = train_interleaved(
+        models,
+        lambda epoch: (
+            tf.data.Dataset.from_tensor_slices(train_codes)
+            .shuffle(len(train_codes), seed=epoch)
+            .batch(batch_size)
+        ),
+        epochs,
+        evaluate_all,
+    )
+    return seconds, curves
+
+
 def steady_rate(items, seconds):
     """Items per second over the epochs after the first (which includes tracing)."""
     steady = seconds[1:] or seconds
@@ -146,27 +177,7 @@ def compare_priors(args, train, validation):
     for model in models.values():
         model.compile(optimizer=keras.optimizers.Adam(PRIOR_TRAINING_DEFAULTS.learning_rate))
     batch_size = args.batch_size or PRIOR_TRAINING_DEFAULTS.batch_size
-    # One batch: the bits_per_code metric averages batch means, exact only for equal batches.
-    validation_batches = tf.data.Dataset.from_tensor_slices(validation_codes).batch(len(validation_codes))
-    curves = {key: [] for key in models}
-
-    def evaluate_all():
-        for key, model in models.items():
-            curves[key].append(
-                model.evaluate(validation_batches, verbose=0, return_dict=True)["bits_per_code"]
-            )
-        return "; held-out bits/code " + ", ".join(f"{curve[-1]:.4f}" for curve in curves.values())
-
-    seconds = train_interleaved(
-        models,
-        lambda epoch: (
-            tf.data.Dataset.from_tensor_slices(train_codes)
-            .shuffle(len(train_codes), seed=epoch)
-            .batch(batch_size)
-        ),
-        args.epochs,
-        evaluate_all,
-    )
+    seconds, curves = train_priors_interleaved(models, train_codes, validation_codes, batch_size, args.epochs)
     print(f"\n{prior_class.__name__}, {next(iter(models.values())).count_params():,} parameters")
     print("| policy | seed | train grids/s (epochs 2+) | held-out bits/code, training policy | in float32 |")
     print("|---|---|---|---|---|")

@@ -101,28 +101,12 @@ def test_cli_offers_precision_for_each_stage_with_the_settings_defaults():
     assert "auto" in PRECISIONS
 
 
+# The Transformer and MaskGIT share their block settings.
+TINY_BLOCKS = dict(num_layers=1, hidden_dim=16, num_heads=2, intermediate_dim=16)
 TINY_PRIORS = {
     "pixelcnn": lambda: prior.PixelCNN(8, (3, 3), num_classes=2, num_layers=2, filters=8, label_dropout=0.1),
-    "transformer": lambda: prior.Transformer(
-        8,
-        (3, 3),
-        num_classes=2,
-        num_layers=1,
-        hidden_dim=16,
-        num_heads=2,
-        intermediate_dim=16,
-        label_dropout=0.1,
-    ),
-    "maskgit": lambda: prior.MaskGIT(
-        8,
-        (3, 3),
-        num_classes=2,
-        num_layers=1,
-        hidden_dim=16,
-        num_heads=2,
-        intermediate_dim=16,
-        label_dropout=0.1,
-    ),
+    "transformer": lambda: prior.Transformer(8, (3, 3), num_classes=2, label_dropout=0.1, **TINY_BLOCKS),
+    "maskgit": lambda: prior.MaskGIT(8, (3, 3), num_classes=2, label_dropout=0.1, **TINY_BLOCKS),
 }
 
 
