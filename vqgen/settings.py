@@ -130,6 +130,11 @@ class DataSettings:
         "with any colour image becomes RGB",
         choices=(1, 3),
     )
+    max_image_pixels: int = _setting(
+        89_478_485,
+        "largest height x width of an image file, checked in its header before it is decoded: a larger "
+        "one (e.g. a decompression bomb) stops the run with its name; Pillow's own warning limit",
+    )
     shuffle_buffer: int = _setting(
         10000,
         "images held for shuffling a tfds: source (read in order); folders and arrays are shuffled "
