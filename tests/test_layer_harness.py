@@ -21,8 +21,10 @@ from vqgen import (
     VectorQuantizer,
 )
 
-# (name, class, constructor arguments, input shape, output shape). The quantizers keep the shape of
-# their input; the EMA quantizer's codebook is a statistic, the gradient one's is trained.
+# (name, class, constructor arguments, input shape, output shape, trainable weights). The quantizers keep
+# the shape of their input; their weight counts are left to the harness (their internals are being
+# reworked). Otherwise: a kernel and a bias per convolution or Dense, a gamma and a beta per
+# LayerNormalization (Encoder: one strided, one 3x3, two per residual block and a 1x1 convolution).
 LAYER_CASES = [
     (
         "vector_quantizer_gradient",
@@ -30,6 +32,7 @@ LAYER_CASES = [
         dict(num_embeddings=8, embedding_dim=4, ema=False, seed=1),
         (2, 3, 3, 4),
         (2, 3, 3, 4),
+        None,
     ),
     (
         "vector_quantizer_ema",
@@ -37,14 +40,23 @@ LAYER_CASES = [
         dict(num_embeddings=8, embedding_dim=4, ema=True, seed=1),
         (2, 3, 3, 4),
         (2, 3, 3, 4),
+        None,
     ),
-    ("finite_scalar_quantizer", FiniteScalarQuantizer, dict(levels=(5, 3, 3)), (2, 3, 3, 3), (2, 3, 3, 3)),
+    (
+        "finite_scalar_quantizer",
+        FiniteScalarQuantizer,
+        dict(levels=(5, 3, 3)),
+        (2, 3, 3, 3),
+        (2, 3, 3, 3),
+        None,
+    ),
     (
         "residual_vector_quantizer",
         ResidualVectorQuantizer,
         dict(num_quantizers=2, num_embeddings=8, embedding_dim=4, seed=1),
         (2, 3, 3, 4),
         (2, 3, 3, 4),
+        None,
     ),
     (
         "residual_stack",
@@ -52,6 +64,7 @@ LAYER_CASES = [
         dict(channels=4, residual_channels=2, num_blocks=2),
         (2, 4, 4, 4),
         (2, 4, 4, 4),
+        8,
     ),
     (
         "encoder",
@@ -59,6 +72,7 @@ LAYER_CASES = [
         dict(embedding_dim=4, downsample=2, hidden_channels=4, residual_channels=2, num_residual_blocks=1),
         (2, 8, 8, 1),
         (2, 4, 4, 4),
+        10,
     ),
     (
         "decoder",
@@ -66,6 +80,7 @@ LAYER_CASES = [
         dict(channels=3, downsample=2, hidden_channels=4, residual_channels=2, num_residual_blocks=1),
         (2, 4, 4, 4),
         (2, 8, 8, 3),
+        8,
     ),
     (
         "masked_conv2d_a",
@@ -73,6 +88,7 @@ LAYER_CASES = [
         dict(filters=3, kernel_size=3, mask_type="A", padding="same"),
         (2, 5, 5, 2),
         (2, 5, 5, 3),
+        2,
     ),
     (
         "masked_conv2d_b",
@@ -80,6 +96,7 @@ LAYER_CASES = [
         dict(filters=3, kernel_size=3, mask_type="B"),
         (2, 5, 5, 2),
         (2, 3, 3, 3),
+        2,
     ),
     (
         "transformer_block_causal",
@@ -87,6 +104,7 @@ LAYER_CASES = [
         dict(hidden_dim=8, num_heads=2, intermediate_dim=16, dropout=0.1),
         (2, 5, 8),
         (2, 5, 8),
+        12,
     ),
     (
         "transformer_block_bidirectional",
@@ -94,6 +112,7 @@ LAYER_CASES = [
         dict(hidden_dim=8, num_heads=2, intermediate_dim=16, causal=False),
         (2, 5, 8),
         (2, 5, 8),
+        12,
     ),
 ]
 
@@ -104,12 +123,13 @@ class LayerHarnessTest(testing.TestCase):
 
 @pytest.mark.parametrize("case", LAYER_CASES, ids=[case[0] for case in LAYER_CASES])
 def test_layer_passes_the_keras_layer_harness(case):
-    _, layer_class, arguments, input_shape, output_shape = case
+    _, layer_class, arguments, input_shape, output_shape, trainable_weights = case
     LayerHarnessTest().run_layer_test(
         layer_class,
         init_kwargs=arguments,
         input_shape=input_shape,
         expected_output_shape=output_shape,
+        expected_num_trainable_weights=trainable_weights,
         run_training_check=True,
         run_mixed_precision_check=True,
     )
@@ -132,6 +152,8 @@ def test_gated_block_passes_the_keras_layer_harness(first_block, num_classes):
         input_shape=shapes,
         input_dtype=dtypes,
         expected_output_shape=((2, 4, 4, 3),) * 3,
+        # five convolutions (kernel and bias), and a per-class bias table per stack when conditional
+        expected_num_trainable_weights=10 if num_classes is None else 12,
         run_training_check=False,
         run_mixed_precision_check=True,
     )
