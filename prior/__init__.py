@@ -11,7 +11,7 @@ Convolutional Autoregressive Models", the Transformer's key/value cache (all in
 `prior.sampling`). The package works on any integer grids and imports nothing from `vqgen`.
 """
 
-from vqgen_command import require_tensorflow_backend
+from keras_backend_check import require_tensorflow_backend
 
 require_tensorflow_backend("prior")  # one ImportError under another Keras backend, before Keras loads it
 
