@@ -19,8 +19,7 @@ from vqgen.models import (
     ResidualVectorQuantizer,
     VectorQuantizer,
 )
-
-__version__ = "0.1.0"
+from vqgen.version import __version__
 
 
 def __getattr__(name):
@@ -34,6 +33,7 @@ def __getattr__(name):
 
 
 __all__ = [
+    "__version__",
     "data",
     "Decoder",
     "Encoder",

@@ -27,9 +27,9 @@ import types
 
 import tensorflow as tf
 
-from prior import AutoregressivePrior
+from prior.registry import kind_of
 from vqgen import noise_sampler
-from vqgen.export import _check_models, _export_config
+from vqgen.export import check_models, export_config
 from vqgen.runs.atomic_file import atomic_path
 
 PORTABLE_FORMATS = {"litert": "tflite", "onnx": "onnx"}
@@ -104,9 +104,10 @@ def export_portable(path, vqvae, prior=None, format="litert", overwrite=False):
     Args:
         path: str or path-like. The folder to write.
         vqvae: a `vqgen.VQVAE`.
-        prior: optional `prior.PixelCNN` or `prior.Transformer` trained on `vqvae`'s codes (a
-            `prior.MaskGIT` is refused: its iterative decoding is not the raster-order loop that
-            `vqgen.noise_sampler` runs around `prior_logits`; export it as a SavedModel).
+        prior: optional prior trained on `vqvae`'s codes whose registry entry allows a portable
+            export (`prior.registry`: the PixelCNN and the Transformer; a `prior.MaskGIT` is refused:
+            its iterative decoding is not the raster-order loop that `vqgen.noise_sampler` runs
+            around `prior_logits`; export it as a SavedModel).
         format: "litert" or "onnx".
         overwrite: bool. Replace a non-empty folder at `path`. Defaults to `False`.
 
@@ -123,8 +124,8 @@ def export_portable(path, vqvae, prior=None, format="litert", overwrite=False):
     """
     if format not in PORTABLE_FORMATS:
         raise ValueError(f"format must be one of {sorted(PORTABLE_FORMATS)}. Received: format={format!r}")
-    _check_models(vqvae, prior)
-    if prior is not None and not isinstance(prior, AutoregressivePrior):
+    check_models(vqvae, prior)
+    if prior is not None and not kind_of(prior).portable_export:
         raise ValueError(
             f"a {type(prior).__name__} prior cannot be exported as {format}: that export samples in raster "
             "order around one-pass logits (vqgen.noise_sampler), not by iterative decoding; export it "
@@ -150,7 +151,7 @@ def export_portable(path, vqvae, prior=None, format="litert", overwrite=False):
             convert(function, models, os.path.join(folder, f"{name}.{extension}"))
         shutil.copyfile(inspect.getsourcefile(noise_sampler), os.path.join(folder, "noise_sampler.py"))
         with open(os.path.join(folder, CONFIG_FILE), "w", encoding="utf-8") as stream:
-            config = {**_export_config(vqvae, prior), "format": format, "sampling_method": "noise"}
+            config = {**export_config(vqvae, prior), "format": format, "sampling_method": "noise"}
             json.dump(config, stream, indent=2, sort_keys=True)
         with atomic_path(path) as temporary:
             shutil.copytree(folder, temporary)
