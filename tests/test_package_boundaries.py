@@ -18,6 +18,8 @@ PACKAGES = ("vqgen", "prior")
 # The top-level modules beside the packages: the console command and the helpers both packages share.
 TOP_LEVEL_MODULES = ("keras_backend_check", "tf_distribute_helpers", "vqgen_command")
 COMMAND_LINE = {"vqgen_command", "vqgen.cli"}
+DESIGN_NOTE = ROOT / "docs" / "design.md"
+GRAPH_MARKER = "<!-- import-graph"
 
 IMPORTED_AFTER = r"""
 import importlib, json, os, sys
@@ -191,6 +193,38 @@ def test_no_module_imports_another_modules_private_names(library):
         if imported != module and name.startswith("_") and not name.endswith("__")
     ]
     assert not private, private
+
+
+def code_map_group(module):
+    """The group of `module` in the design note's import list (docs/design.md, "Who imports whom")."""
+    parts = module.split(".")
+    if parts[0] == "prior":
+        return module if module in ("prior", "prior.registry", "prior.settings") else "prior.*"
+    if module in ("vqgen.runs.atomic_file", "vqgen.runs.write_error"):
+        return "vqgen.runs.atomic_file"
+    if parts[0] == "vqgen" and len(parts) > 1 and parts[1] in ("data", "models", "evaluation", "runs"):
+        return f"vqgen.{parts[1]}.*"
+    return module
+
+
+def design_note_graph(text):
+    """`{group: set of groups}` from the fenced block after the import-graph marker of the design note."""
+    block = text.split(GRAPH_MARKER, 1)[1].split("```text", 1)[1].split("```", 1)[0]
+    graph = {}
+    for line in block.strip().splitlines():
+        group, imported = (part.strip() for part in line.split("->"))
+        graph[group] = set() if imported == "(nothing)" else {name.strip() for name in imported.split(",")}
+    return graph
+
+
+def test_the_design_notes_code_map_matches_the_import_graph(library):
+    _, graph = library
+    grouped = {code_map_group(module): set() for module in graph}
+    for module, imports in graph.items():
+        grouped[code_map_group(module)] |= {code_map_group(name) for name in imports} - {
+            code_map_group(module)
+        }
+    assert design_note_graph(DESIGN_NOTE.read_text(encoding="utf-8")) == grouped
 
 
 def test_the_cycle_check_finds_a_cycle_through_an_import_inside_a_function(tmp_path):
