@@ -88,7 +88,7 @@ def export_saved_model(path, vqvae, prior=None, overwrite=False, max_samples=EXP
     check_models(vqvae, prior)
     if isinstance(max_samples, bool) or not isinstance(max_samples, int) or max_samples < 1:
         raise ValueError(f"max_samples must be an int >= 1. Received: max_samples={max_samples!r}")
-    _build_untrained(vqvae, prior)
+    build_untrained(vqvae, prior)
     path = os.fspath(path)
     if os.path.isfile(path):
         raise FileExistsError(f"{path} is a file; choose a folder path for the SavedModel.")
@@ -108,12 +108,19 @@ def export_saved_model(path, vqvae, prior=None, overwrite=False, max_samples=EXP
     return path
 
 
-def _build_untrained(vqvae, prior):
+def build_untrained(vqvae, prior=None):
     """Creates the weights of a model that was never called or trained, before anything is traced.
 
-    The signatures read the models' variables as captured tensors; a variable first created while a
-    signature is being traced cannot be lifted out of that trace (`UnliftableError`), so every
-    variable must exist before `_ServingModule` collects them.
+    An export's functions read the models' variables as captured tensors; a variable first created
+    while a function is being traced cannot be lifted out of that trace (`UnliftableError`), so
+    every variable must exist before the export collects them.
+
+    Args:
+        vqvae: a `vqgen.VQVAE`.
+        prior: None or a prior.
+
+    Example:
+    >>> build_untrained(vqvae, prior)  # doctest: +SKIP
     """
     if not vqvae.built:
         vqvae.build((None, *vqvae.image_shape))
@@ -186,6 +193,61 @@ def _sampling_method(prior):
     return prior.resolve_sampling_method("auto")
 
 
+def trace_once(function, *specs):
+    """`function` traced once, without AutoGraph, for the input `specs`: the graph an export saves.
+
+    Args:
+        function: a Python function of tensors returning a dict of named output tensors.
+        *specs: one `tf.TensorSpec` per argument.
+
+    Returns:
+        The concrete function.
+
+    Example:
+    >>> encode = trace_once(lambda images: {"codes": vqvae.encode_tensor(images)}, spec)  # doctest: +SKIP
+    """
+    return tf.function(function, autograph=False).get_concrete_function(*specs)
+
+
+def prior_logits(prior, codes, labels=None):
+    """One full pass of `prior`: float32 logits `[N, rows, cols, K]` of code grids (and labels).
+
+    The `prior_logits` signature of the SavedModel and model of the portable exports.
+
+    Args:
+        prior: a prior (`prior.registry`).
+        codes: int32 tensor `[N, rows, cols]`.
+        labels: int32 tensor `[N]` for a class-conditional prior, else None.
+
+    Returns:
+        float32 tensor `[N, rows, cols, K]`.
+
+    Example:
+    >>> logits = prior_logits(prior, tf.zeros([2, 7, 7], tf.int32))  # doctest: +SKIP
+    """
+    inputs = codes if labels is None else {"codes": codes, "labels": labels}
+    return tf.cast(prior(inputs), tf.float32)
+
+
+def underlying_variables(models):
+    """The `tf.Variable`s beneath the Keras variables of `models`, as an export must track them.
+
+    With Keras 3 variables in a saved object graph, the SavedModel restores into copies that the
+    traced functions do not read, and the TF1 loader of `saved_model_cli run` and TensorFlow
+    Serving fails ("Could not find variable"); the underlying variables avoid both.
+
+    Args:
+        models: list of Keras models.
+
+    Returns:
+        list of `tf.Variable`.
+
+    Example:
+    >>> holder = tf.Module(); holder.model_variables = underlying_variables([vqvae])  # doctest: +SKIP
+    """
+    return [variable.value for model in models for variable in model.variables]
+
+
 def _shape_check(tensor, expected, message):
     """A graph assertion that `tensor` has shape `expected` (None: any size), for any input rank.
 
@@ -242,7 +304,7 @@ class _ServingModule(tf.Module):
         super().__init__(name="vqgen_export")
         self.models = types.SimpleNamespace(vqvae=vqvae, prior=prior)
         models = [vqvae] if prior is None else [vqvae, prior]
-        self.model_variables = [variable.value for model in models for variable in model.variables]
+        self.model_variables = underlying_variables(models)
         self.config_file = config_file
         self.max_samples = max_samples
 
@@ -262,9 +324,9 @@ class _ServingModule(tf.Module):
         images = tf.TensorSpec([None, *vqvae.image_shape], tf.float32, name="images")
         codes = tf.TensorSpec([None, *vqvae.code_shape], tf.int32, name="codes")
         signatures = {
-            "encode": self._trace(self._encode, images),
-            "decode": self._trace(self._decode, codes),
-            "reconstruct": self._trace(self._reconstruct, images),
+            "encode": trace_once(self._encode, images),
+            "decode": trace_once(self._decode, codes),
+            "reconstruct": trace_once(self._reconstruct, images),
         }
         if prior is None:
             signatures["serving_default"] = signatures["reconstruct"]
@@ -281,9 +343,9 @@ class _ServingModule(tf.Module):
         if parallel:
             sample = self._parallel_sample(scalars, labels, guidance)
         elif prior.conditional:
-            sample = self._trace(self._sample_with_labels, *scalars, *labels, *guidance)
+            sample = trace_once(self._sample_with_labels, *scalars, *labels, *guidance)
         else:
-            sample = self._trace(self._sample, *scalars)
+            sample = trace_once(self._sample, *scalars)
         signatures["sample"] = signatures["serving_default"] = sample
         if parallel:  # no raster-order noise sampler
             return signatures
@@ -294,13 +356,9 @@ class _ServingModule(tf.Module):
             tf.TensorSpec([], tf.float32, name="temperature"),
         ]
         labels = [tf.TensorSpec([None], tf.int32, name="labels")] if prior.conditional else []
-        signatures["prior_logits"] = self._trace(self._prior_logits, grids, *labels)
-        signatures["sample_from_noise"] = self._trace(self._sample_from_noise, *noise, *labels, *guidance)
+        signatures["prior_logits"] = trace_once(self._prior_logits, grids, *labels)
+        signatures["sample_from_noise"] = trace_once(self._sample_from_noise, *noise, *labels, *guidance)
         return signatures
-
-    @staticmethod
-    def _trace(function, *specs):
-        return tf.function(function, autograph=False).get_concrete_function(*specs)
 
     def _parallel_sample(self, scalars, labels, guidance):
         """A parallel-decoding prior's `sample` (MaskGIT's): the other inputs, then `steps`, whose
@@ -342,8 +400,7 @@ class _ServingModule(tf.Module):
         return {"images": self.models.vqvae.decode_tensor(codes), "codes": codes}
 
     def _prior_logits(self, codes, labels=None):
-        inputs = codes if labels is None else {"codes": codes, "labels": labels}
-        return {"logits": tf.cast(self.models.prior(inputs), tf.float32)}
+        return {"logits": prior_logits(self.models.prior, codes, labels)}
 
     def _sample_from_noise(self, gumbel, temperature, labels=None, guidance=None):
         checks = [tf.debugging.assert_greater(temperature, 0.0, message="temperature must be > 0")]
