@@ -155,6 +155,11 @@ class TrainingSettings:
         "AVX512-BF16, else float32 (saved models load in float32)",
         choices=PRECISIONS,
     )
+    keep_checkpoints: int = _setting(
+        2,
+        "per-epoch checkpoints kept in checkpoints/STAGE: the newest N epochs; an older one is deleted "
+        "only once the new one is written (resuming uses backup/, which is kept apart)",
+    )
 
 
 @dataclasses.dataclass(frozen=True)

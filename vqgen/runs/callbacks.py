@@ -5,6 +5,7 @@ import io
 import json
 import math
 import os
+import re
 
 import keras
 import numpy as np
@@ -12,6 +13,7 @@ import tensorflow as tf
 
 from vqgen.runs.atomic_file import atomic_path, scratch_folder, write_text_atomically
 from vqgen.runs.model_files import save_weights_file, weights_file_bytes
+from vqgen.settings import TrainingSettings
 
 
 class MetricsFile(keras.callbacks.Callback):
@@ -50,21 +52,76 @@ class MetricsFile(keras.callbacks.Callback):
 
 
 class EpochCheckpoint(keras.callbacks.Callback):
-    """Saves the model's weights after every epoch to `folder/epoch_NNN.weights.h5`, atomically.
+    """Saves the model's weights after every epoch to `folder/epoch_NNN.weights.h5`, keeping the newest.
+
+    Each checkpoint is written atomically; only then are the checkpoints of epochs older than the
+    newest `keep` removed (see `remove_old_checkpoints`), so a kill at any moment leaves the new
+    checkpoint complete and at worst one epoch too many, which the next epoch's clean-up removes.
 
     Args:
         folder: str. Where the checkpoints go.
+        keep: int >= 1. Checkpoints (epochs) kept. Defaults to
+            `vqgen.settings.TrainingSettings.keep_checkpoints`.
+
+    Raises:
+        ValueError: `keep` is below 1.
 
     Example:
-    >>> model.fit(data, epochs=5, callbacks=[EpochCheckpoint("run/checkpoints")])  # doctest: +SKIP
+    >>> model.fit(data, epochs=5, callbacks=[EpochCheckpoint("run/checkpoints", keep=2)])  # doctest: +SKIP
     """
 
-    def __init__(self, folder):
+    def __init__(self, folder, keep=TrainingSettings.keep_checkpoints):
         super().__init__()
+        if keep < 1:
+            raise ValueError(f"--keep-checkpoints must be at least 1. Received: keep={keep}")
         self.folder = folder
+        self.keep = keep
 
     def on_epoch_end(self, epoch, logs=None):
         save_weights_file(self.model, os.path.join(self.folder, f"epoch_{epoch + 1:03d}.weights.h5"))
+        remove_old_checkpoints(self.folder, self.keep)
+
+
+# A checkpoint is every file named `epoch_NNN.<anything>` (the weights today; any file a future
+# checkpoint adds, e.g. a discriminator's, is counted with its epoch). Temporary files start with ".".
+CHECKPOINT_FILE = re.compile(r"^epoch_(\d+)\.")
+
+
+def checkpoint_files(folder):
+    """The checkpoint files of `folder`, grouped by epoch.
+
+    Args:
+        folder: str. A checkpoints folder (missing: no checkpoints).
+
+    Returns:
+        dict of epoch number (int) to the sorted list of that epoch's file paths.
+
+    Example:
+    >>> checkpoint_files("runs/digits/checkpoints/vqvae")  # doctest: +SKIP
+    {9: ['runs/digits/checkpoints/vqvae/epoch_009.weights.h5'], 10: [...]}
+    """
+    epochs = {}
+    for name in sorted(os.listdir(folder)) if os.path.isdir(folder) else []:
+        match = CHECKPOINT_FILE.match(name)
+        if match:
+            epochs.setdefault(int(match.group(1)), []).append(os.path.join(folder, name))
+    return epochs
+
+
+def remove_old_checkpoints(folder, keep):
+    """Deletes every file of the checkpoints of `folder` but those of the newest `keep` epochs.
+
+    Args:
+        folder: str. A checkpoints folder.
+        keep: int >= 1. Epochs whose checkpoint files stay.
+
+    Example:
+    >>> remove_old_checkpoints("runs/digits/checkpoints/vqvae", keep=2)  # doctest: +SKIP
+    """
+    epochs = checkpoint_files(folder)
+    for epoch in sorted(epochs)[:-keep]:
+        for path in epochs[epoch]:
+            os.remove(path)
 
 
 class NonFiniteLossGuard(keras.callbacks.Callback):

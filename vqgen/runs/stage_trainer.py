@@ -2,9 +2,9 @@
 
 A stage ("vqvae" or "prior") of a run folder is trained by `train_stage`, which restores the last
 completed epoch from `backup/STAGE/` if an earlier attempt was interrupted and writes, after every
-epoch, the stage's metrics CSV, a checkpoint in `checkpoints/STAGE/`, TensorBoard scalars in
-`logs/STAGE/` and finally the backup (each atomically), so the backup only ever names an epoch whose
-outputs are all on disk. `finish_stage` saves the model file last: its presence is the one rule for a
+epoch, the stage's metrics CSV, a checkpoint in `checkpoints/STAGE/` (the newest `keep_checkpoints`
+kept), TensorBoard scalars in `logs/STAGE/` and finally the backup (each atomically), so the backup
+only ever names an epoch whose outputs are all on disk. `finish_stage` saves the model file last: its presence is the one rule for a
 finished stage (`RunFolder.finished`).
 """
 
@@ -14,6 +14,7 @@ import keras
 
 from vqgen.runs.callbacks import EpochBackup, EpochCheckpoint, EpochSummaries, MetricsFile, NonFiniteLossGuard
 from vqgen.runs.model_files import save_model_file
+from vqgen.settings import TrainingSettings
 
 
 def check_resumed_settings(run, stage, started, given):
@@ -46,7 +47,17 @@ def check_resumed_settings(run, stage, started, given):
         )
 
 
-def train_stage(run, stage, model, train_batches, validation_data, epochs, verbose=1, pictures=None):
+def train_stage(
+    run,
+    stage,
+    model,
+    train_batches,
+    validation_data,
+    epochs,
+    verbose=1,
+    pictures=None,
+    keep_checkpoints=TrainingSettings.keep_checkpoints,
+):
     """Trains `model` as `stage` of `run`, continuing from the last completed epoch if there is one.
 
     Training stops with a ValueError at the first non-finite loss, keeping the last good epoch.
@@ -63,6 +74,8 @@ def train_stage(run, stage, model, train_batches, validation_data, epochs, verbo
         verbose: Keras verbosity (1: progress bar).
         pictures: optional function `model -> {"images": ..., "histograms": ...}` whose pictures
             go into each epoch's TensorBoard event file (see `EpochSummaries`).
+        keep_checkpoints: int >= 1. Epochs whose checkpoint stays in `checkpoints/STAGE/` (the
+            newest; see `EpochCheckpoint`). Defaults to `TrainingSettings.keep_checkpoints`.
 
     Returns:
         The Keras `History` of the epochs run now (empty when every epoch had completed).
@@ -90,7 +103,7 @@ def train_stage(run, stage, model, train_batches, validation_data, epochs, verbo
         callbacks=[
             NonFiniteLossGuard(),
             MetricsFile(run.metrics_path(stage)),
-            EpochCheckpoint(run.checkpoints_path(stage)),
+            EpochCheckpoint(run.checkpoints_path(stage), keep_checkpoints),
             EpochSummaries(run.logs_path(stage), pictures),
             backup,  # last: it names an epoch only once everything above is on disk
         ],

@@ -166,7 +166,10 @@ def train_prior(
 
     run.write_config(config)
     pictures = prior_pictures(vqvae, num_classes, config["data"]["seed"])  # TensorBoard: a sample grid
-    train_stage(run, "prior", model, train_batches, validation_data, training["epochs"], verbose, pictures)
+    keep = training.get("keep_checkpoints", PRIOR_TRAINING_DEFAULTS.keep_checkpoints)  # older runs: none
+    train_stage(
+        run, "prior", model, train_batches, validation_data, training["epochs"], verbose, pictures, keep
+    )
     results = model.evaluate(validation_data, verbose=0, return_dict=True)
     config["prior_results"] = {  # MaskGIT has no bits per code, only its masked-token loss
         f"validation_{name}": results[name]

@@ -168,7 +168,8 @@ def train_vqvae(run_path, overwrite=False, strategy="default", verbose=1, **sett
         # TensorBoard: reconstructions, codebook usage (of at most PICTURED_IMAGES: memory stays bounded)
         pictures = vqvae_pictures(validation_images.first_images(PICTURED_IMAGES))
         epochs = training["epochs"]
-        train_stage(run, "vqvae", model, train_batches, validation_data, epochs, verbose, pictures)
+        keep = training.get("keep_checkpoints", VQVAE_TRAINING_DEFAULTS.keep_checkpoints)  # older runs: none
+        train_stage(run, "vqvae", model, train_batches, validation_data, epochs, verbose, pictures, keep)
     # From the array, not `to_dataset(...).take(1)`: a partly read `cache()` makes TensorFlow warn.
     originals = to_float_images(validation_images.first_images(32))
     save_comparison_grid(run.reconstructions_path, originals, model.reconstruct(originals), columns=8)
