@@ -6,6 +6,7 @@ vqgen train-prior --run runs/digits --conditional
 vqgen sample --run runs/digits -n 64 --label 3 --seed 0 --out samples.png
 vqgen export --run runs/digits --out exported/digits
 vqgen evaluate --run runs/digits --samples 500
+vqgen encode --run runs/digits --data digits --out codes/digits
 """
 
 import argparse
@@ -19,6 +20,7 @@ from prior.registry import DEFAULT_PRIOR, PRIORS
 from vqgen.runs.strategies import STRATEGIES
 from vqgen.settings import (
     DATA_DEFAULTS,
+    ENCODE_DEFAULTS,
     EVALUATE_DEFAULTS,
     EXPORT_DEFAULTS,
     EXPORT_FORMAT_DEFAULTS,
@@ -266,6 +268,21 @@ def build_parser():
     evaluate.add_argument("--seed", type=int, help="sampling seed (default: the run's seed)")
     _add_settings(evaluate, EVALUATE_DEFAULTS)
 
+    encode = commands.add_parser(
+        "encode",
+        help="code a dataset with a run's stage 1 and write the codes as shards",
+        description="Code every image of --data with the run's VQ-VAE (converted to the run's image size "
+        "and channels) and write TFRecord (or .npy) shards with a manifest.json (stage-1 hash, grid shape, "
+        "K, code depth, count, shards) to --out, any path TensorFlow's file system knows. Running it "
+        "again after an interruption resumes from the last complete shard.",
+    )
+    encode.add_argument("--run", required=True, help="run folder with a trained VQ-VAE")
+    encode.add_argument("--data", dest="source", required=True, help="the images to code (as for train)")
+    encode.add_argument("--out", required=True, help="output folder (local, gs://, ...)")
+    encode.add_argument("--overwrite", action="store_true", help="replace an existing --out")
+    encode.add_argument("--quiet", action="store_true", help="no progress bar")
+    _add_settings(encode, ENCODE_DEFAULTS)
+
     run = commands.add_parser(
         "run",
         help="train, train the prior, sample and export, in one go",
@@ -403,6 +420,8 @@ def _dispatch(args):
         result = evaluate_run(args.run, source=args.source, seed=args.seed, **_given(args, EVALUATE_DEFAULTS))
         print(format_table(result))
         print(f"Wrote {os.path.join(args.run, 'evaluation.json')} and the pictures in evaluation/")
+    elif args.command == "encode":
+        _encode(args)
     elif args.command == "run":
         from vqgen.runs.run_job import run_job
 
@@ -415,6 +434,19 @@ def _dispatch(args):
             prior_settings=_prior_settings(args),
             **_trainer_options(args),
         )
+
+
+def _encode(args):
+    """`vqgen encode`: the options, as `encode_run` arguments."""
+    from vqgen.runs.encode_run import encode_run
+
+    settings = _given(args, ENCODE_DEFAULTS)
+    if "format" in settings:
+        settings["file_format"] = settings.pop("format")
+    manifest = encode_run(
+        args.run, args.source, args.out, overwrite=args.overwrite, verbose=0 if args.quiet else 1, **settings
+    )
+    print(f"Wrote {manifest['num_examples']:,} codes in {len(manifest['shards'])} shards to {args.out}")
 
 
 def _error_line(error, command):

@@ -222,6 +222,20 @@ class EvaluateSettings:
 
 
 @dataclasses.dataclass(frozen=True)
+class EncodeSettings:
+    """How `vqgen encode` writes a dataset's codes."""
+
+    format: str = _setting(
+        "tfrecord",
+        "tfrecord: tf.train.Example shards (codes, shape, index, label); npy: codes, labels and index "
+        ".npy files per shard",
+        choices=("tfrecord", "npy"),
+    )
+    shard_size: int = _setting(4096, "images per shard (the unit of resuming and of memory use)")
+    batch_size: int = _setting(256, "images coded at once")
+
+
+@dataclasses.dataclass(frozen=True)
 class ExportSettings:
     """What an exported SavedModel will serve."""
 
@@ -246,6 +260,7 @@ SAMPLE_DEFAULTS = SampleSettings()
 EXPORT_DEFAULTS = ExportSettings()
 EVALUATE_DEFAULTS = EvaluateSettings()
 EXPORT_FORMAT_DEFAULTS = ExportFormatSettings()
+ENCODE_DEFAULTS = EncodeSettings()
 
 
 def split_settings(settings, sections, command):

@@ -7,7 +7,7 @@ atomic_file.py     every file is written aside and renamed into place
 run_lock.py        one writing process per run folder (`RunLock`)
 write_error.py     a write the storage refused, as one line (`WriteError`)
 model_files.py     `.keras` files saved atomically, loaded with one-line errors
-callbacks.py       metrics file, checkpoints, TensorBoard scalars, backup, non-finite guard
+callbacks.py       metrics file, checkpoints (the newest kept), TensorBoard scalars, backup, non-finite guard
 stage_trainer.py   the one resumable trainer both stages use
 precision.py       the mixed-precision policy of a stage ("auto": bfloat16 where the CPU computes it)
 strategies.py      `tf.distribute` strategies by name
@@ -19,6 +19,7 @@ sample_images.py   sample a run's prior and decode, or inpaint an image (`vqgen 
 evaluate_run.py    reconstruction, codebook, likelihood and sample figures (`vqgen evaluate`)
 export_run.py      export a run as a SavedModel (`vqgen export`)
 portable_run.py    export a run for LiteRT or ONNX (`vqgen export --format litert|onnx`)
+encode_run.py      code a dataset with a run's stage 1 into TFRecord or .npy shards (`vqgen encode`)
 run_job.py         the whole job: both stages, samples and an export (`vqgen run`)
 image_grid.py      PNG grids of images
 """

@@ -4,8 +4,8 @@ A stage ("vqvae" or "prior") of a run folder is trained by `train_stage`, which 
 completed epoch from `backup/STAGE/` if an earlier attempt was interrupted and writes, after every
 epoch, the stage's metrics CSV, a checkpoint in `checkpoints/STAGE/` (the newest `keep_checkpoints`
 kept), TensorBoard scalars in `logs/STAGE/` and finally the backup (each atomically), so the backup
-only ever names an epoch whose outputs are all on disk. `finish_stage` saves the model file last: its presence is the one rule for a
-finished stage (`RunFolder.finished`).
+only ever names an epoch whose outputs are all on disk. `finish_stage` saves the model file last: its
+presence is the one rule for a finished stage (`RunFolder.finished`).
 """
 
 import os
