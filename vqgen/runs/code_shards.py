@@ -40,7 +40,8 @@ def file_hash(path):
     return digest.hexdigest()
 
 
-def _npy_bytes(array):
+def npy_bytes(array):
+    """The bytes of `array` as a `.npy` file (no pickling)."""
     buffer = io.BytesIO()
     np.save(buffer, array, allow_pickle=False)
     return buffer.getvalue()
@@ -201,7 +202,7 @@ class CodeShards:
             names = {"codes": f"{index:05d}.npy", "labels": f"{index:05d}.labels.npy"}
             shard = {**names, "count": len(codes)}
             for name, array in (("codes", codes), ("labels", labels)):
-                data = _npy_bytes(array)
+                data = npy_bytes(array)
                 write_bytes_atomically(os.path.join(folder, part, names[name]), data)
                 shard[f"{name}_sha256"] = hashlib.sha256(data).hexdigest()
             entry["shards"][index] = shard

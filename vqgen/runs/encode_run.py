@@ -15,8 +15,6 @@ only when every shard is in place, so a reader can tell a complete output by it,
 whose renames are not atomic.
 """
 
-import hashlib
-import io
 import json
 import posixpath
 import re
@@ -28,6 +26,7 @@ import tensorflow as tf
 
 from vqgen.data import stream_images
 from vqgen.data.image_stream import naming_undecodable_files
+from vqgen.runs.code_shards import file_hash, npy_bytes
 from vqgen.runs.model_files import load_stage_model
 from vqgen.runs.run_folder import RunFolder
 from vqgen.settings import DATA_DEFAULTS, ENCODE_DEFAULTS
@@ -46,15 +45,6 @@ CODES_FEATURES = {
 }
 
 
-def stage1_hash(path):
-    """SHA-256 hex digest of a file's bytes (any `tf.io.gfile` path), read in blocks."""
-    digest = hashlib.sha256()
-    with tf.io.gfile.GFile(path, "rb") as stream:
-        for block in iter(lambda: stream.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _temporary_beside(path):
     return posixpath.join(posixpath.dirname(path), f".{posixpath.basename(path)}.{uuid.uuid4().hex[:8]}.tmp")
 
@@ -65,12 +55,6 @@ def _write_atomically(path, data):
     with tf.io.gfile.GFile(temporary, "wb") as stream:
         stream.write(data)
     tf.io.gfile.rename(temporary, path, overwrite=True)
-
-
-def _npy_bytes(array):
-    buffer = io.BytesIO()
-    np.save(buffer, array, allow_pickle=False)
-    return buffer.getvalue()
 
 
 def _read_json(path):
@@ -108,7 +92,7 @@ def _write_shard(out, name, file_format, codes, labels, indices):
     names = []
     for kind, array in arrays.items():
         names.append(f"{kind}{name[len('codes') :]}.npy")
-        _write_atomically(posixpath.join(out, names[-1]), _npy_bytes(array))
+        _write_atomically(posixpath.join(out, names[-1]), npy_bytes(array))
     return names
 
 
@@ -204,7 +188,7 @@ def encode_run(
     manifest = {
         "format": file_format,
         "source": str(source),
-        "stage1_sha256": stage1_hash(run.model_path("vqvae")),
+        "stage1_sha256": file_hash(run.model_path("vqvae")),
         "grid_shape": list(vqvae.grid_shape),
         "code_depth": int(vqvae.code_depth),
         "num_embeddings": int(vqvae.num_embeddings),
