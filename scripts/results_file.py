@@ -3,7 +3,8 @@
 Every script in `scripts/` that prints a table wraps its `main()` in `recording`; what the script prints
 to standard output (still shown live) becomes the body of the results file, under a header with the
 date, the exact command, the machine (CPU model from /proc/cpuinfo, cores, Python, TensorFlow and
-Keras versions) and the load average at start and at end. Only a full run writes
+Keras versions) and the load average at start and at end, and docs/benchmarks.md is rewritten to show
+it (scripts/write_benchmarks_page.py). Only a full run writes
 `benchmarks/results/`; a smoke run (`--quick`) writes to a temporary folder instead, so a smoke run can
 never replace a full run's figures. A run that fails (an exception, `--help`, a usage error) writes
 nothing.
@@ -161,6 +162,10 @@ def recording(name, full_run, folder=None, argv=None):
         stream.write(text)
     os.replace(path + ".tmp", path)
     print(f"Wrote {os.path.relpath(path)}" + ("" if full_run else " (a smoke run: not a result of record)"))
+    if folder == RESULTS_FOLDER:  # the docs show the latest result of every script
+        from write_benchmarks_page import write_page
+
+        print(f"Wrote {os.path.relpath(write_page())}")
 
 
 def run_and_record(main, name, internal_flags=()):
