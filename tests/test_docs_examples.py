@@ -19,7 +19,7 @@ Markers, written as HTML comments so that they do not show in the rendered page:
   tested here) to `runs/digits` before the page runs; getting-started's `vqgen run --run runs/digits`
   then finds both stages finished, skips them (as it does after a crash) and samples and exports.
 
-The whole file takes about as long as eleven `vqgen` processes (each imports TensorFlow), so pages
+The whole file costs about as much as ten `vqgen` processes (each imports TensorFlow), so pages
 share that run rather than train their own.
 """
 
@@ -179,6 +179,12 @@ def run_python(block, namespace):
     return printed.getvalue()
 
 
+def uses_shared_run(page):
+    """True when the page asks for the shared tiny run."""
+    with open(os.path.join(REPOSITORY, page)) as stream:
+        return SHARED_RUN in stream.read()
+
+
 def run_page(page, folder, shared_run):
     """Runs every unmarked block of `page` in `folder`; returns the blocks run and those skipped."""
     with open(os.path.join(REPOSITORY, page)) as stream:
@@ -243,8 +249,9 @@ def isolated_imports(folder):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("page", PAGES)
-def test_page_examples_run(page, shared_run, tmp_path, monkeypatch):
+def test_page_examples_run(page, tmp_path, monkeypatch, request):
     """Every unmarked Python and shell block of the page runs, and its stated outputs are printed."""
+    shared_run = request.getfixturevalue("shared_run") if uses_shared_run(page) else None
     monkeypatch.chdir(tmp_path)
     with isolated_imports(tmp_path):
         ran, skipped = run_page(page, str(tmp_path), shared_run)
