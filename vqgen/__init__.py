@@ -6,7 +6,7 @@ images as grids of integers, with a vector quantizer, finite scalar quantization
 MaskGIT. `vqgen.data` reads the image sources and `vqgen.export_saved_model` exports both stages.
 """
 
-from vqgen_command import require_tensorflow_backend
+from keras_backend_check import require_tensorflow_backend
 
 require_tensorflow_backend("vqgen")  # one ImportError under another Keras backend, before Keras loads it
 
@@ -21,8 +21,7 @@ from vqgen.models import (
     ResidualVectorQuantizer,
     VectorQuantizer,
 )
-
-__version__ = "0.1.0"
+from vqgen.version import __version__
 
 
 def __getattr__(name):
@@ -36,6 +35,7 @@ def __getattr__(name):
 
 
 __all__ = [
+    "__version__",
     "data",
     "Decoder",
     "Encoder",
