@@ -254,9 +254,8 @@ class VQVAE(keras.Model):
         with tf.GradientTape() as tape:
             reconstructions, logs = self.compute_losses(images, training=True)
             loss = self.optimizer.scale_loss(scale_loss_for_replicas(logs["loss"]))
-        weights = self.autoencoder_weights
-        gradients = tape.gradient(loss, weights)
-        self.optimizer.apply_gradients(zip(gradients, weights))
+        gradients = tape.gradient(loss, self.trainable_weights)
+        self.optimizer.apply_gradients(zip(gradients, self.trainable_weights))
         # Then each loss term with a network of its own trains it on this step's reconstructions.
         for term in self.loss_terms:
             logs.update(term.update(images, tf.stop_gradient(reconstructions)))
@@ -267,10 +266,19 @@ class VQVAE(keras.Model):
         return self._update_trackers(self.compute_losses(tf.cast(images, "float32"), training=False)[1])
 
     @property
-    def autoencoder_weights(self):
-        """The trainable weights the model's optimizer updates: all but those of the loss terms."""
-        own_terms = {id(weight) for term in self.loss_terms for weight in term.trainable_weights}
-        return [weight for weight in self.trainable_weights if id(weight) not in own_terms]
+    def trainable_weights(self):
+        """The weights the model's optimizer trains: every trainable weight but the loss terms' (a
+        term with a network of its own trains it with its own optimizer, in `LossTerm.update`)."""
+        return self._without_loss_terms(super().trainable_weights)
+
+    @property
+    def trainable_variables(self):
+        """The same as `trainable_weights` (Keras builds the optimizer from this list)."""
+        return self._without_loss_terms(super().trainable_variables)
+
+    def _without_loss_terms(self, variables):
+        terms = {id(variable) for term in getattr(self, "loss_terms", ()) for variable in term.variables}
+        return [variable for variable in variables if id(variable) not in terms]
 
     def compute_losses(self, images, training=False):
         """One pass of the model and every term of its loss.
