@@ -5,6 +5,8 @@ few flat settings (`vqgen.settings.VQVAESettings`); `build_quantizer` turns them
 quantizer object passed to `VQVAE(quantizer=...)` needs none of this.
 """
 
+import inspect
+
 from vqgen.models.finite_scalar_quantizer import FiniteScalarQuantizer
 from vqgen.models.residual_vector_quantizer import ResidualVectorQuantizer
 from vqgen.models.vector_quantizer import VectorQuantizer
@@ -80,3 +82,9 @@ def build_quantizer(
     raise ValueError(
         f"quantizer must be one of {QUANTIZERS} or a quantizer layer. Received: quantizer={kind!r}"
     )
+
+
+# The flat settings of the shortcuts (`VQVAE` takes them too, for a quantizer named by a string).
+SHORTCUT_SETTINGS = tuple(
+    name for name in inspect.signature(build_quantizer).parameters if name not in ("kind", "seed", "name")
+)

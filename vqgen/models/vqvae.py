@@ -15,25 +15,10 @@ from vqgen.models.distribute import logs_for_all_strategies, scale_loss_for_repl
 from vqgen.models.encoder import Encoder, check_downsample
 from vqgen.models.losses import MeanSquaredError, check_loss_terms
 from vqgen.models.quantization import check_quantizer
-from vqgen.models.quantizers import build_quantizer
+from vqgen.models.quantizers import SHORTCUT_SETTINGS, build_quantizer
 from vqgen.settings import VQVAE_DEFAULTS
 
 INFERENCE_BATCH_SIZE = 256
-# The constructor's flat settings that only shape a quantizer named by a string (see `build_quantizer`).
-SHORTCUT_SETTINGS = (
-    "num_embeddings",
-    "embedding_dim",
-    "beta",
-    "ema",
-    "decay",
-    "epsilon",
-    "restart_after_steps",
-    "init_from_data",
-    "levels",
-    "num_quantizers",
-    "quantizer_dropout",
-    "latent_decay",
-)
 
 
 @keras.saving.register_keras_serializable(package="vqgen")
