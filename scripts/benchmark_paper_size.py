@@ -268,7 +268,7 @@ def step_parts(model, images, settings):
             tape.watch(latents)
             result = model.quantizer.quantize_with_stats(latents, training=True)
             loss = total([result.quantized]) + result.loss
-        return total([tape.gradient(loss, latents), result.perplexity, result.codes_used])
+        return total([tape.gradient(loss, latents), *result.statistics.values()])
 
     @tf.function
     def decoder():
