@@ -151,3 +151,21 @@ def test_writes_through_tf_io_gfile_to_ram(tiny_run, tiny_digits, expected):
     with pytest.raises(FileExistsError, match="already exists"):
         encode_run(tiny_run, tiny_digits, out, verbose=0)
     tf.io.gfile.rmtree("ram://encode_test")
+
+
+def test_a_streamed_image_folder_is_coded_in_file_order(tmp_path, tiny_run, tiny_digits, expected):
+    from PIL import Image
+
+    codes, _, _ = expected
+    images = load_images(tiny_digits).images[:40]
+    folder = tmp_path / "pngs"
+    folder.mkdir()
+    for index, image in enumerate(images):
+        Image.fromarray(image[..., 0]).save(folder / f"{index:03d}.png")
+    out = str(tmp_path / "folder_codes")
+    manifest = encode_run(
+        tiny_run, str(folder), out, file_format="npy", shard_size=16, batch_size=8, verbose=0
+    )
+    assert not manifest["has_labels"] and [shard["count"] for shard in manifest["shards"]] == [16, 16, 8]
+    read = [np.load(os.path.join(out, name)) for name in shard_files(manifest) if name.startswith("codes")]
+    np.testing.assert_array_equal(np.concatenate(read), codes[:40])
