@@ -16,14 +16,21 @@ from vqgen.runs.callbacks import EpochBackup, EpochCheckpoint, EpochSummaries, M
 from vqgen.runs.model_files import save_model_file
 from vqgen.settings import TrainingSettings
 
+# Settings a resumed stage may change: they decide what is kept on disk, not what is computed.
+CHANGEABLE_ON_RESUME = ("keep_checkpoints",)
+
 
 def check_resumed_settings(run, stage, started, given):
     """Refuses to resume `stage` with options other than the ones it started with.
 
+    The settings of `CHANGEABLE_ON_RESUME` are the exception: their given values replace the
+    recorded ones in `started` (e.g. a lower `--keep-checkpoints` when the disk fills up).
+
     Args:
         run: RunFolder.
         stage: "vqvae" or "prior".
-        started: dict of the settings recorded when the stage started (from config.json).
+        started: dict of the settings recorded when the stage started (from config.json); updated
+            in place with the given values of `CHANGEABLE_ON_RESUME`.
         given: dict of the settings passed now (only those the user gave).
 
     Raises:
@@ -34,6 +41,7 @@ def check_resumed_settings(run, stage, started, given):
     >>> check_resumed_settings(run, "vqvae", {"epochs": 10}, {"epochs": 20})  # doctest: +SKIP
     ValueError: The unfinished vqvae stage in runs/digits was started with epochs=10 (now 20); ...
     """
+    started.update({name: value for name, value in given.items() if name in CHANGEABLE_ON_RESUME})
     changed = [
         f"{name}={started[name]!r} (now {value!r})"
         for name, value in sorted(given.items())
