@@ -1,5 +1,5 @@
-"""prior.sampling: the draw, the full and cached loops (cached == full), the method choice, and
-PixelCNN.sample / sample_codes over them: seeds, temperature, top_k, labels."""
+"""prior.sampling: the draws, the raster loop with the full-pass and cached steps (cached == full),
+the method choice, and PixelCNN.sample / sample_codes over them: seeds, temperature, top_k, labels."""
 
 import numpy as np
 import pytest
@@ -134,8 +134,17 @@ def test_noise_driven_loop_given_the_seeded_noise_draws_the_seeded_grids(conditi
     gumbel = tf.reshape(-tf.math.log(-tf.math.log(uniform)), [num, rows, cols, conditional.num_embeddings])
     labels = tf.constant([0, 1, 2, 0, 1])
     from_noise = sampling.sample_full_from_noise(conditional, gumbel, temperature, labels).numpy()
-    seeded = sampling.sample_full(conditional, tf.constant(num), temperature, seed, labels).numpy()
+    seeded = conditional.sample_codes(tf.constant(num), temperature, seed, labels, method="full").numpy()
     np.testing.assert_array_equal(from_noise, seeded)
+    # the same noise through the PixelCNN's own (cached) step in the one raster loop
+    noise_cached = sampling.sample_raster(
+        conditional,
+        sampling.noise_draw(gumbel, temperature),
+        tf.constant(num),
+        conditional.grid_shape,
+        labels,
+    ).numpy()
+    np.testing.assert_array_equal(noise_cached, seeded)
 
 
 def test_top_k_draws_are_among_the_k_most_likely_codes(unconditional):
