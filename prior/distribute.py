@@ -1,131 +1,21 @@
-"""What a custom Keras 3 training step needs to be right under any `tf.distribute` strategy.
+"""The `tf.distribute` helpers of the priors' train steps, by the names the `prior` modules import.
 
-Used by every prior's train step. `prior` imports nothing from `vqgen`, so stage 1 keeps its own
-copy of the first two helpers in `vqgen/models/distribute.py`.
+Each is defined once, in the top-level module `tf_distribute_helpers` that stage 1 shares (it
+imports neither `vqgen` nor `prior`); `sum_over_replicas` is its `sum_across_replicas`.
 """
 
-import keras
-import tensorflow as tf
+from tf_distribute_helpers import (
+    ReplicaDropout,
+    logs_for_all_strategies,
+    replica_seed,
+    scale_loss_for_replicas,
+)
+from tf_distribute_helpers import sum_across_replicas as sum_over_replicas
 
-
-def logs_for_all_strategies(logs):
-    """Returns a train/test step's logs in a form every tf.distribute strategy can reduce.
-
-    Keras 3 (up to at least 3.15) reduces step outputs across workers with
-    `strategy.reduce("MEAN", value, axis=0)`, which fails on the scalar metric results every model
-    returns. Under `MultiWorkerMirroredStrategy` each scalar gets a length-1 axis; elsewhere the
-    logs are returned unchanged.
-
-    Args:
-        logs: dict of scalar tensors, as returned by `train_step` / `compute_metrics`.
-
-    Returns:
-        The same dict, with `[1]`-shaped values under a multi-worker strategy.
-
-    Example:
-    >>> return logs_for_all_strategies({m.name: m.result() for m in self.metrics})  # doctest: +SKIP
-    """
-    if not isinstance(tf.distribute.get_strategy(), tf.distribute.MultiWorkerMirroredStrategy):
-        return logs
-    return {name: tf.reshape(value, [1]) for name, value in logs.items()}
-
-
-def scale_loss_for_replicas(loss):
-    """Divides a per-replica loss by the number of replicas, so summed gradients match the global batch.
-
-    Keras scales its own compiled losses this way; a step that computes its loss itself must too.
-
-    Args:
-        loss: scalar loss computed on one replica's share of the global batch.
-
-    Returns:
-        `loss / num_replicas_in_sync` (the loss itself with one replica).
-
-    Example:
-    >>> gradients = tape.gradient(scale_loss_for_replicas(loss), model.trainable_weights)  # doctest: +SKIP
-    """
-    replicas = tf.distribute.get_strategy().num_replicas_in_sync
-    return loss if replicas == 1 else loss / tf.cast(replicas, loss.dtype)
-
-
-def sum_over_replicas(value):
-    """The sum of `value` over all replicas in sync: a tensor's global total inside a replicated step.
-
-    A step whose loss is a mean over a data-dependent count (MaskGIT's masked codes) divides by the
-    count of the whole global batch, which no replica has alone. Outside a replica context, or
-    with one replica, `value` is returned unchanged.
-
-    Args:
-        value: tensor computed by each replica on its share of the batch.
-
-    Returns:
-        The all-reduced sum, with the shape and dtype of `value`, equal on every replica.
-
-    Example:
-    >>> loss = masked_nats / sum_over_replicas(masked_count)  # doctest: +SKIP
-    """
-    context = tf.distribute.get_replica_context()
-    if context is None or context.num_replicas_in_sync == 1:
-        return value
-    return context.all_reduce(tf.distribute.ReduceOp.SUM, value)
-
-
-def replica_seed(seed_generator):
-    """The next stateless seed of `seed_generator`, made distinct on each replica in sync.
-
-    Every replica reads the same `keras.random.SeedGenerator` state, so `keras.random.uniform(...,
-    seed=seed_generator)` draws the same numbers on all of them: the replicas' random choices are
-    copies. Here the replica's id is folded into the seed (`tf.random.experimental.stateless_fold_in`)
-    when there is more than one replica; with one (no strategy, or one device) the seed is exactly
-    the one Keras' own random ops use, so single-device draws are unchanged.
-
-    Args:
-        seed_generator: `keras.random.SeedGenerator`; it advances by one, as with a Keras random op.
-
-    Returns:
-        int32 tensor `(2,)`, a seed for `tf.random.stateless_*` ops.
-
-    Example:
-    >>> seed = replica_seed(self.masking_seeds)  # doctest: +SKIP
-    >>> noise = tf.random.stateless_uniform([batch, 16], seed=seed)  # doctest: +SKIP
-    """
-    state = seed_generator.next()
-    # The int32 seed Keras' TensorFlow backend makes of the int64 state (its random._cast_seed)
-    seed = tf.cast(tf.math.floormod(state, tf.int32.max - 1), tf.int32)
-    context = tf.distribute.get_replica_context()
-    if context is None or context.num_replicas_in_sync == 1:
-        return seed
-    return tf.random.experimental.stateless_fold_in(seed, context.replica_id_in_sync_group)
-
-
-class ReplicaDropout(keras.layers.Dropout):
-    """`keras.layers.Dropout` whose masks differ between the replicas of a `tf.distribute` strategy.
-
-    Keras' own layer draws with its `seed_generator` directly, so every replica drops the same
-    positions of its share of the batch. This one draws with `replica_seed`: the same masks as
-    Keras' layer on one device, independent ones on each replica.
-
-    Args:
-        rate: float in `[0, 1)`, the fraction of the inputs dropped when training.
-        **kwargs: `keras.layers.Dropout` arguments (`name`, ...).
-
-    Example:
-    >>> dropout = ReplicaDropout(0.1, name="dropout")
-    >>> hidden = dropout(hidden, training=True)  # doctest: +SKIP
-    """
-
-    def call(self, inputs, training=False):
-        """Drops `rate` of `inputs` (scaling the rest by `1 / (1 - rate)`) when `training`, else returns them.
-
-        Args:
-            inputs: float tensor.
-            training: bool; False (the default) returns `inputs`.
-
-        Returns:
-            A tensor of the shape and dtype of `inputs`.
-        """
-        if not training or self.rate == 0:
-            return inputs
-        return tf.nn.experimental.stateless_dropout(
-            inputs, rate=self.rate, noise_shape=self.noise_shape, seed=replica_seed(self.seed_generator)
-        )
+__all__ = [
+    "ReplicaDropout",
+    "logs_for_all_strategies",
+    "replica_seed",
+    "scale_loss_for_replicas",
+    "sum_over_replicas",
+]

@@ -1,7 +1,8 @@
 """`PixelCNNSettings`, `TransformerSettings`, `MaskGITSettings`: the one home of the priors' defaults.
 
 Free of TensorFlow and Keras, so a command line can build its options (names, defaults and
-`help` texts from each field's metadata) without loading a model.
+`help` texts from each field's metadata) without loading a model. Which settings belong to which
+prior, by name, is in `prior.registry`.
 """
 
 import dataclasses
@@ -100,12 +101,3 @@ MASKGIT_DEFAULTS = MaskGITSettings()
 # MaskGIT's decoding steps when sampling (`MaskGIT.sample`, `vqgen sample --steps`): the paper
 # decodes 16x16 grids in 8 to 12 steps; 8 keeps sampling cheap on a CPU.
 MASKGIT_STEPS = 8
-
-# Every prior by the name the workflow (`vqgen train-prior --prior NAME`, the run config) uses,
-# with its defaults; the PixelCNN stays the default.
-PRIOR_SETTINGS = {
-    "pixelcnn": PIXELCNN_DEFAULTS,
-    "transformer": TRANSFORMER_DEFAULTS,
-    "maskgit": MASKGIT_DEFAULTS,
-}
-DEFAULT_PRIOR = "pixelcnn"

@@ -29,8 +29,7 @@ import os
 from benchmark_paper_size import measured_matmul_flops
 from compare_priors import seconds
 
-from prior.settings import PRIOR_SETTINGS
-from vqgen.runs.train_prior import PRIOR_CLASSES
+from prior.registry import PRIORS
 
 NUM_GRIDS = 16
 AUTOREGRESSIVE = ("pixelcnn", "transformer")
@@ -64,7 +63,7 @@ def main():
     rows = []
     models = {}
     for kind in (*AUTOREGRESSIVE, "maskgit"):
-        model = models[kind] = PRIOR_CLASSES[kind](num_embeddings=args.num_embeddings, grid_shape=grid)
+        model = models[kind] = PRIORS[kind].model_class(num_embeddings=args.num_embeddings, grid_shape=grid)
         seeds = iter(range(1_000_000))  # a new seed per call
         if kind in AUTOREGRESSIVE:  # the cached loop: "auto" on every grid measured
             options = [("cached", {})]
@@ -80,7 +79,7 @@ def main():
     load_after = os.getloadavg()
     print(
         f"\n{NUM_GRIDS} grids of {args.grid}x{args.grid}, K={args.num_embeddings}, default sizes "
-        f"({', '.join(f'{kind}: {PRIOR_SETTINGS[kind]}' for kind in PRIOR_CLASSES)}); "
+        f"({', '.join(f'{kind}: {PRIORS[kind].settings}' for kind in PRIORS)}); "
         f"load average {load_before[0]:.1f} before, {load_after[0]:.1f} after"
     )
     print(f"{'prior':12s} {'sampler':9s} {'seconds':>9s} {'speed-up':>9s}")

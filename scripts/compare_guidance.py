@@ -5,7 +5,7 @@ codes, sampled at several guidance scales and scored by the evaluation classifie
     python scripts/compare_guidance.py --run runs/guidance --epochs 6
     python scripts/compare_guidance.py --run runs/guidance --epochs 1 --samples 100 --priors pixelcnn
 
-For every prior of the workflow (`vqgen.runs.train_prior.PRIOR_CLASSES`: the PixelCNN, the
+For every prior of the workflow (`prior.registry.PRIORS`: the PixelCNN, the
 Transformer and, where it exists, MaskGIT), a class-conditional prior with its default architecture
 is trained by `train_prior` (`--label-dropout`, `--epochs`) in a copy of the run's stage 1 under
 RUN/compare_guidance/KIND. Each is sampled `--samples` times (the classes in equal blocks, one seed)
@@ -24,6 +24,7 @@ import time
 
 import numpy as np
 
+from prior.registry import PRIORS
 from vqgen.data import to_float_images
 from vqgen.evaluation import classifier_predictions, frechet_distance
 from vqgen.runs.evaluate_run import load_or_train_classifier
@@ -31,7 +32,7 @@ from vqgen.runs.image_grid import save_image_grid
 from vqgen.runs.model_files import load_stage_model
 from vqgen.runs.run_folder import RunFolder
 from vqgen.runs.sample_images import labels_by_class
-from vqgen.runs.train_prior import PRIOR_CLASSES, train_prior
+from vqgen.runs.train_prior import train_prior
 from vqgen.runs.train_vqvae import load_splits
 from vqgen.settings import EVALUATE_DEFAULTS, GUIDANCE_DEFAULTS
 
@@ -67,7 +68,7 @@ def main():
     parser.add_argument("--label-dropout", type=float, default=GUIDANCE_DEFAULTS.label_dropout)
     parser.add_argument("--samples", type=int, default=EVALUATE_DEFAULTS.samples, help="samples per scale")
     parser.add_argument("--guidance", default="1,2,3", help="comma-separated guidance scales")
-    parser.add_argument("--priors", default=",".join(PRIOR_CLASSES), help="comma-separated prior kinds")
+    parser.add_argument("--priors", default=",".join(PRIORS), help="comma-separated prior kinds")
     parser.add_argument("--docs", default="docs", help="folder for the sample grids")
     parser.add_argument("--seed", type=int, default=0, help="sampling seed")
     args = parser.parse_args()
@@ -99,8 +100,8 @@ def main():
 
     rows = []
     for kind in kinds:
-        if kind not in PRIOR_CLASSES:
-            print(f"{kind}: not a prior of this tree (known: {', '.join(PRIOR_CLASSES)}); left out")
+        if kind not in PRIORS:
+            print(f"{kind}: not a prior of this tree (known: {', '.join(PRIORS)}); left out")
             continue
         folder = stage1_copy(run, kind)
         start = time.perf_counter()

@@ -31,11 +31,10 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from prior.settings import DEFAULT_PRIOR
+from prior.registry import DEFAULT_PRIOR, PRIORS
 from vqgen import VQVAE
 from vqgen.data import load_images, split_images, to_dataset
 from vqgen.runs.precision import precision_policy
-from vqgen.runs.train_prior import PRIOR_CLASSES
 from vqgen.settings import PRIOR_TRAINING_DEFAULTS, VQVAE_TRAINING_DEFAULTS
 
 
@@ -170,7 +169,7 @@ def code_with_stage1(args, train, validation):
 def compare_priors(args, train, validation):
     # One stage-1 model codes the data; every prior learns the same codes.
     vqvae, train_codes, validation_codes = code_with_stage1(args, train, validation)
-    prior_class = PRIOR_CLASSES[args.prior]
+    prior_class = PRIORS[args.prior].model_class
     models = build_models(
         args.policies, args.seeds, lambda seed: prior_class(vqvae.num_embeddings, vqvae.grid_shape)
     )
@@ -202,9 +201,7 @@ def main():
     )
     parser.add_argument("--data", default="photos")
     parser.add_argument("--num-embeddings", type=int, default=512)
-    parser.add_argument(
-        "--prior", choices=sorted(PRIOR_CLASSES), default=DEFAULT_PRIOR, help="prior stage: which"
-    )
+    parser.add_argument("--prior", choices=sorted(PRIORS), default=DEFAULT_PRIOR, help="prior stage: which")
     parser.add_argument("--vqvae-epochs", type=int, default=5, help="prior stage: epochs of the coding model")
     parser.add_argument("--policies", nargs="+", default=["float32", "mixed_bfloat16", "mixed_float16"])
     parser.add_argument("--seeds", nargs="+", type=int, default=[0], help="initial-weight seeds per policy")

@@ -26,11 +26,10 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from prior.settings import PRIOR_SETTINGS
+from prior.registry import PRIORS
 from vqgen.data import load_images, split_images, to_dataset
 from vqgen.runs.model_files import load_stage_model
 from vqgen.runs.run_folder import RunFolder
-from vqgen.runs.train_prior import PRIOR_CLASSES
 from vqgen.settings import PRIOR_TRAINING_DEFAULTS
 
 NUM_GRIDS = 16
@@ -70,7 +69,7 @@ def coded_splits(vqvae, data_config):
 def train(kind, arrays, num_embeddings, grid_shape, epochs, batch_size):
     """Trains one prior with its defaults; returns the model and per-epoch times and bits."""
     keras.utils.set_random_seed(0)
-    model = PRIOR_CLASSES[kind](num_embeddings=num_embeddings, grid_shape=grid_shape)
+    model = PRIORS[kind].model_class(num_embeddings=num_embeddings, grid_shape=grid_shape)
     model.compile(optimizer=keras.optimizers.Adam(PRIOR_TRAINING_DEFAULTS.learning_rate))
     clock = EpochClock()
     history = model.fit(
@@ -108,12 +107,12 @@ def main():
 
     # Training: equal epochs
     models = {}
-    for kind in PRIOR_SETTINGS:
+    for kind in PRIORS:
         model, ends, bits = train(kind, arrays, num_embeddings, grid_shape, args.epochs, args.batch_size)
         models[kind] = model
         steady = (ends[-1] - ends[0]) / (len(ends) - 1) if len(ends) > 1 else ends[0]
         results["kinds"][kind] = {
-            "settings": {name: getattr(model, name) for name in vars(PRIOR_SETTINGS[kind])},
+            "settings": {name: getattr(model, name) for name in vars(PRIORS[kind].settings)},
             "parameters": model.count_params(),
             "epoch_end_seconds": ends,
             "validation_bits_per_code": bits,
@@ -140,10 +139,10 @@ def main():
 
     # Sampling, 32x32 (untrained models of the default sizes, same K)
     if not args.skip_32:
-        for kind in PRIOR_SETTINGS:
+        for kind in PRIORS:
             entry = results["kinds"][kind]
             keras.utils.set_random_seed(0)
-            big = PRIOR_CLASSES[kind](num_embeddings=num_embeddings, grid_shape=(32, 32))
+            big = PRIORS[kind].model_class(num_embeddings=num_embeddings, grid_shape=(32, 32))
             entry["sample_cached_32x32_seconds"] = seconds(
                 functools.partial(big.sample, NUM_GRIDS, seed=1, method="cached"), max(1, args.repeats - 1)
             )

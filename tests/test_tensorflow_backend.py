@@ -1,5 +1,5 @@
 """`import vqgen` / `import prior` under another Keras backend: one ImportError naming the fix
-(`vqgen_command.require_tensorflow_backend`), each in a fresh interpreter (jax and torch are not
+(`keras_backend_check.require_tensorflow_backend`), each in a fresh interpreter (jax and torch are not
 installed here, so Keras itself cannot load them)."""
 
 import json

@@ -4,7 +4,7 @@ Stage 1 is a VQ-VAE (van den Oord et al. 2017, "Neural Discrete Representation L
 images as grids of integers; stage 2 (the `prior` package) is a gated PixelCNN over those grids.
 """
 
-from vqgen_command import require_tensorflow_backend
+from keras_backend_check import require_tensorflow_backend
 
 require_tensorflow_backend("vqgen")  # one ImportError under another Keras backend, before Keras loads it
 
@@ -19,8 +19,7 @@ from vqgen.models import (
     ResidualVectorQuantizer,
     VectorQuantizer,
 )
-
-__version__ = "0.1.0"
+from vqgen.version import __version__
 
 
 def __getattr__(name):
@@ -34,6 +33,7 @@ def __getattr__(name):
 
 
 __all__ = [
+    "__version__",
     "data",
     "Decoder",
     "Encoder",

@@ -10,19 +10,12 @@ vqgen evaluate --run runs/digits --samples 500
 
 import argparse
 import dataclasses
-import datetime
 import errno
 import os
 import sys
 import typing
 
-from prior.settings import (
-    DEFAULT_PRIOR,
-    PRIOR_SETTINGS,
-    MaskGITSettings,
-    PixelCNNSettings,
-    TransformerSettings,
-)
+from prior.registry import DEFAULT_PRIOR, PRIORS
 from vqgen.runs.strategies import STRATEGIES
 from vqgen.settings import (
     DATA_DEFAULTS,
@@ -140,21 +133,32 @@ def _add_stage1_options(parser):
     _add_settings(parser.add_argument_group("stage-1 training"), VQVAE_TRAINING_DEFAULTS)
 
 
+def _option_family(kind):
+    """`--transformer-*`: the command-line options of a prior whose options carry a prefix."""
+    return "--" + kind.option_prefix.replace("_", "-") + "*"
+
+
 def _add_prior_options(parser):
-    group = parser.add_argument_group("stage 2 (the prior; PixelCNN options)")
+    """Adds `--prior`, `--conditional`, each registered prior's options, and the stage-2 training options.
+
+    The options of the prior without a prefix (the PixelCNN) share the first group; every other
+    prior gets a group of its own, with its options prefixed by its name (`prior.registry`).
+    """
+    unprefixed = next(kind for kind in PRIORS.values() if not kind.option_prefix)
+    group = parser.add_argument_group(f"stage 2 (the prior; {unprefixed.display_name} options)")
     group.add_argument(
         "--prior",
-        choices=sorted(PRIOR_SETTINGS),
+        choices=sorted(PRIORS),
         help=f"which prior to train (default: {DEFAULT_PRIOR}; a resumed prior keeps its own)",
     )
     group.add_argument(
         "--conditional", action="store_true", help="condition the prior on the dataset's class labels"
     )
-    _add_settings(group, PixelCNNSettings())
-    transformer = parser.add_argument_group("stage 2 (Transformer prior options, with --prior transformer)")
-    _add_settings(transformer, TransformerSettings(), prefix="transformer_")
-    maskgit = parser.add_argument_group("stage 2 (MaskGIT prior options, with --prior maskgit)")
-    _add_settings(maskgit, MaskGITSettings(), prefix="maskgit_")
+    _add_settings(group, unprefixed.settings)
+    for kind in PRIORS.values():
+        if kind.option_prefix:
+            title = f"stage 2 ({kind.display_name} prior options, with --prior {kind.name})"
+            _add_settings(parser.add_argument_group(title), kind.settings, prefix=kind.option_prefix)
     training = parser.add_argument_group("stage-2 training")
     _add_settings(training, PRIOR_TRAINING_DEFAULTS, prefix="prior_")
     _add_settings(training, GUIDANCE_DEFAULTS)
@@ -265,8 +269,8 @@ def build_parser():
     run = commands.add_parser(
         "run",
         help="train, train the prior, sample and export, in one go",
-        description="The whole job with defaults that give recognisable "
-        "digits in about 6 minutes on 2 CPU cores.",
+        description="The whole job, with defaults that give recognisable digits on a CPU in minutes "
+        "(the README gives the measured time).",
     )
     for command in commands.choices.values():  # read by vqgen_command before TensorFlow loads
         command.add_argument(
@@ -275,7 +279,7 @@ def build_parser():
             help="show TensorFlow's C++ log (`vqgen` hides it unless TF_CPP_MIN_LOG_LEVEL is set)",
         )
     run.add_argument("--run", help="run folder (default: runs/run-<timestamp>)")
-    run.add_argument("--quick", action="store_true", help="a one-minute smoke run (tiny models)")
+    run.add_argument("--quick", action="store_true", help="a quick smoke run (tiny models, one epoch each)")
     run.add_argument(
         "--unconditional",
         action="store_true",
@@ -288,15 +292,6 @@ def build_parser():
     return parser
 
 
-# `vqgen run --quick`: a one-minute smoke run with tiny models.
-QUICK_STAGE1 = dict(epochs=1, hidden_channels=32, num_residual_blocks=1)
-QUICK_PRIOR = {
-    "pixelcnn": dict(epochs=1, num_layers=3, filters=32),
-    "transformer": dict(epochs=1, num_layers=2, hidden_dim=32, num_heads=2, intermediate_dim=64),
-    "maskgit": dict(epochs=1, num_layers=2, hidden_dim=32, num_heads=2, intermediate_dim=64),
-}
-
-
 def _given(args, defaults, prefix=""):
     """The options of the settings dataclass `defaults` that were given on the command line."""
     names = [field.name for field in dataclasses.fields(defaults)]
@@ -305,105 +300,64 @@ def _given(args, defaults, prefix=""):
     }
 
 
-def _stage1(args, **defaults):
-    from vqgen.runs.train_vqvae import train_vqvae
-
-    settings = {**defaults}
+def _stage1_settings(args):
+    """The stage-1 options given (data, VQ-VAE and training), as `train_vqvae` settings."""
+    settings = {}
     for section in (DATA_DEFAULTS, VQVAE_DEFAULTS, VQVAE_TRAINING_DEFAULTS):
         settings.update(_given(args, section))
-    return train_vqvae(
-        args.run, overwrite=args.overwrite, strategy=args.strategy, verbose=0 if args.quiet else 1, **settings
-    )
+    return settings
 
 
-# The priors whose options are prefixed with their name, with the name their messages use.
-PREFIXED_PRIORS = {"transformer": "Transformer", "maskgit": "MaskGIT"}
+def _prior_settings(args):
+    """The stage-2 options given, as `train_prior` settings; refuses another prior's options.
 
-
-def _stage2(args, **defaults):
-    from vqgen.runs.train_prior import train_prior
-
-    pixelcnn_options = _given(args, PixelCNNSettings())
-    # The other priors' options carry their name: --transformer-*, --maskgit-*
-    prefixed = {name: _given(args, PRIOR_SETTINGS[name], prefix=f"{name}_") for name in PREFIXED_PRIORS}
-    for name, options in prefixed.items():
-        if options and args.prior != name:
-            raise ValueError(f"the --{name}-* options need --prior {name}")
-    if pixelcnn_options and args.prior in PREFIXED_PRIORS:
-        names = ", ".join("--" + name.replace("_", "-") for name in pixelcnn_options)
+    The options of the prior without a prefix (the PixelCNN) apply unless `--prior` names a prior
+    whose options carry a prefix; those (`--transformer-*`, `--maskgit-*`) need their `--prior`.
+    """
+    options = {name: _given(args, kind.settings, prefix=kind.option_prefix) for name, kind in PRIORS.items()}
+    for name, kind in PRIORS.items():
+        if kind.option_prefix and options[name] and args.prior != name:
+            raise ValueError(f"the {_option_family(kind)} options need --prior {name}")
+    unprefixed = next(kind for kind in PRIORS.values() if not kind.option_prefix)
+    chosen = PRIORS.get(args.prior, unprefixed)
+    if options[unprefixed.name] and chosen.option_prefix:
+        names = ", ".join("--" + name.replace("_", "-") for name in options[unprefixed.name])
         raise ValueError(
-            f"{names}: PixelCNN options; the {PREFIXED_PRIORS[args.prior]}'s are --{args.prior}-*"
+            f"{names}: {unprefixed.display_name} options; the {chosen.display_name}'s are "
+            f"{_option_family(chosen)}"
         )
-    settings = {
-        **defaults,
-        **pixelcnn_options,
-        **prefixed.get(args.prior, {}),
+    return {
+        **options[unprefixed.name],
+        **options[chosen.name],
         **_given(args, PRIOR_TRAINING_DEFAULTS, prefix="prior_"),
         **_given(args, GUIDANCE_DEFAULTS),
     }
-    return train_prior(
-        args.run,
-        kind=args.prior,
-        conditional=args.conditional,
-        overwrite=args.overwrite,
-        strategy=args.strategy,
-        verbose=0 if args.quiet else 1,
-        **settings,
-    )
 
 
-def _export(run_path, out, overwrite, **settings):
-    from vqgen.runs.export_run import export_run
-
-    export_run(run_path, out, overwrite=overwrite, **settings)
-
-
-def _command_run(args):
-    from vqgen.runs.run_lock import RunLock
-
-    if args.run is None:
-        args.run = os.path.join("runs", datetime.datetime.now().strftime("run-%Y%m%d-%H%M%S"))
-    with RunLock(args.run, create=True):  # one writer for the whole job; the stages below re-enter it
-        _run_job(args)
-
-
-def _run_job(args):
-    from vqgen.runs.run_folder import RunFolder
-    from vqgen.runs.sample_images import sample_images
-
-    run = RunFolder(args.run)
-    quick = args.quick
-    # Run again after a crash, `run` skips the stages that finished and resumes the one that did not.
-    if args.overwrite or not run.finished("vqvae"):
-        _stage1(args, **(QUICK_STAGE1 if quick else {}))
-    print(f"stage 1: {run.model_path('vqvae')} (reconstructions: {run.reconstructions_path})")
-    config = run.read_config()
-    num_classes = config["data"]["num_classes"]
-    seed = config["data"]["seed"]
-    if args.overwrite or not run.finished("prior"):
-        args.conditional = args.conditional or (bool(num_classes) and not args.unconditional)
-        _stage2(args, **(QUICK_PRIOR[args.prior or DEFAULT_PRIOR] if quick else {}))
-    else:
-        args.conditional = config["prior"]["conditional"]
-    print(f"stage 2: {run.model_path('prior')}" + (" (class-conditional)" if args.conditional else ""))
-    samples = run.file("samples.png")
-    # Conditional: one row per class, 8 per class for up to 10 classes (80 spread over more classes).
-    num = 8 * min(num_classes, 10) if args.conditional else SAMPLE_DEFAULTS.num
-    sample_images(args.run, num=num, seed=seed, out=samples, overwrite=True)  # the run's own samples
-    print(f"samples: {samples} (codes: {run.file('samples.npy')})")
-    _export(args.run, run.file("saved_model"), overwrite=True)  # the run's own export, of these models
-    print(f"export: {run.file('saved_model')}")
+def _trainer_options(args):
+    """The keyword arguments both stages' trainers take from the common options."""
+    return dict(overwrite=args.overwrite, strategy=args.strategy, verbose=0 if args.quiet else 1)
 
 
 def _dispatch(args):
     if args.command == "train":
-        model = _stage1(args)
+        from vqgen.runs.train_vqvae import train_vqvae
+
+        model = train_vqvae(args.run, **_trainer_options(args), **_stage1_settings(args))
         print(
             f"Saved {os.path.join(args.run, 'vqvae.keras')} (codes {'x'.join(map(str, model.code_shape))}, "
             f"compression {model.compression_ratio:.1f}x)"
         )
     elif args.command == "train-prior":
-        _stage2(args)
+        from vqgen.runs.train_prior import train_prior
+
+        train_prior(
+            args.run,
+            kind=args.prior,
+            conditional=args.conditional,
+            **_trainer_options(args),
+            **_prior_settings(args),
+        )
         print(f"Saved {os.path.join(args.run, 'prior.keras')}")
     elif args.command == "sample" and (args.inpaint or args.region):
         from vqgen.runs.sample_images import inpaint_image, parse_region
@@ -439,7 +393,9 @@ def _dispatch(args):
         export_portable_run(args.run, args.out, args.format, overwrite=args.overwrite)
         print(f"Wrote the {args.format} export {args.out}")
     elif args.command == "export":
-        _export(args.run, args.out, args.overwrite, **_given(args, EXPORT_DEFAULTS))
+        from vqgen.runs.export_run import export_run
+
+        export_run(args.run, args.out, overwrite=args.overwrite, **_given(args, EXPORT_DEFAULTS))
         print(f"Wrote SavedModel {args.out}")
     elif args.command == "evaluate":
         from vqgen.runs.evaluate_run import evaluate_run, format_table
@@ -448,7 +404,17 @@ def _dispatch(args):
         print(format_table(result))
         print(f"Wrote {os.path.join(args.run, 'evaluation.json')} and the pictures in evaluation/")
     elif args.command == "run":
-        _command_run(args)
+        from vqgen.runs.run_job import run_job
+
+        run_job(
+            args.run,
+            kind=args.prior,
+            conditional=True if args.conditional else (False if args.unconditional else None),
+            quick=args.quick,
+            stage1_settings=_stage1_settings(args),
+            prior_settings=_prior_settings(args),
+            **_trainer_options(args),
+        )
 
 
 def _error_line(error, command):

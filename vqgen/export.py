@@ -1,4 +1,4 @@
-"""Exporting a trained VQ-VAE (and optionally its prior, PixelCNN or Transformer) as a TensorFlow SavedModel.
+"""Exporting a trained VQ-VAE (and optionally its prior, any of `prior.registry`) as a TensorFlow SavedModel.
 
 The SavedModel needs neither `vqgen` nor `prior` to run: `tf.saved_model.load`, `saved_model_cli`
 and TensorFlow Serving call its signatures directly.
@@ -11,12 +11,12 @@ import types
 
 import tensorflow as tf
 
-import vqgen
-from prior import AutoregressivePrior, CodePrior, MaskGIT
+from prior.registry import PARALLEL, kind_of
 from prior.sampling import sample_full_from_noise
 from vqgen.models.vqvae import VQVAE
 from vqgen.runs.atomic_file import atomic_path
 from vqgen.settings import EXPORT_DEFAULTS
+from vqgen.version import __version__
 
 CONFIG_ASSET_NAME = "vqgen_config.json"
 
@@ -75,8 +75,8 @@ def export_saved_model(path, vqvae, prior=None, overwrite=False, max_samples=EXP
 
     Raises:
         FileExistsError: `path` is a non-empty folder and `overwrite` is False, or `path` is a file.
-        ValueError: `vqvae` is not a `VQVAE`, `prior` is not a prior of the `prior` package, or its codebook
-            size or grid shape differs from the VQ-VAE's.
+        ValueError: `vqvae` is not a `VQVAE`, `prior` is not a registered prior (`prior.registry`), or
+            its codebook size or grid shape differs from the VQ-VAE's.
 
     Example:
     >>> export_saved_model("exports/digits/1", vqvae, prior)  # doctest: +SKIP
@@ -85,10 +85,10 @@ def export_saved_model(path, vqvae, prior=None, overwrite=False, max_samples=EXP
     ...                             seed=tf.constant(7, tf.int64))["images"].shape  # doctest: +SKIP
     TensorShape([4, 28, 28, 1])
     """
-    _check_models(vqvae, prior)
+    check_models(vqvae, prior)
     if isinstance(max_samples, bool) or not isinstance(max_samples, int) or max_samples < 1:
         raise ValueError(f"max_samples must be an int >= 1. Received: max_samples={max_samples!r}")
-    _build_untrained(vqvae, prior)
+    build_untrained(vqvae, prior)
     path = os.fspath(path)
     if os.path.isfile(path):
         raise FileExistsError(f"{path} is a file; choose a folder path for the SavedModel.")
@@ -99,7 +99,7 @@ def export_saved_model(path, vqvae, prior=None, overwrite=False, max_samples=EXP
     with tempfile.TemporaryDirectory() as staging:
         config_path = os.path.join(staging, CONFIG_ASSET_NAME)
         with open(config_path, "w", encoding="utf-8") as stream:
-            json.dump(_export_config(vqvae, prior), stream, indent=2, sort_keys=True)
+            json.dump(export_config(vqvae, prior), stream, indent=2, sort_keys=True)
         module = _ServingModule(vqvae, prior, tf.saved_model.Asset(config_path), max_samples)
         signatures = module.trace_signatures()
         module.check_no_new_variables()
@@ -108,58 +108,144 @@ def export_saved_model(path, vqvae, prior=None, overwrite=False, max_samples=EXP
     return path
 
 
-def _build_untrained(vqvae, pixelcnn):
+def build_untrained(vqvae, prior=None):
     """Creates the weights of a model that was never called or trained, before anything is traced.
 
-    The signatures read the models' variables as captured tensors; a variable first created while a
-    signature is being traced cannot be lifted out of that trace (`UnliftableError`), so every
-    variable must exist before `_ServingModule` collects them.
+    An export's functions read the models' variables as captured tensors; a variable first created
+    while a function is being traced cannot be lifted out of that trace (`UnliftableError`), so
+    every variable must exist before the export collects them.
+
+    Args:
+        vqvae: a `vqgen.VQVAE`.
+        prior: None or a prior.
+
+    Example:
+    >>> build_untrained(vqvae, prior)  # doctest: +SKIP
     """
     if not vqvae.built:
         vqvae.build((None, *vqvae.image_shape))
-    if pixelcnn is not None and not pixelcnn.built:
-        pixelcnn.build()
+    if prior is not None and not prior.built:
+        prior.build()
 
 
-def _check_models(vqvae, pixelcnn):
+def check_models(vqvae, prior):
+    """Checks that `vqvae` and `prior` can be exported together (by any export format).
+
+    Args:
+        vqvae: should be a `vqgen.VQVAE`.
+        prior: None, or should be a registered prior (`prior.registry`) trained on `vqvae`'s codes.
+
+    Raises:
+        ValueError: `vqvae` is not a `VQVAE`, `prior` is not a registered prior, or the prior's
+            codebook size or grid shape differs from the VQ-VAE's.
+
+    Example:
+    >>> check_models(vqvae, prior)  # doctest: +SKIP
+    """
     if not isinstance(vqvae, VQVAE):
         raise ValueError(f"vqvae must be a vqgen.VQVAE. Received: vqvae={type(vqvae).__name__}")
-    if pixelcnn is None:
+    if prior is None:
         return
-    if not isinstance(pixelcnn, CodePrior):
-        raise ValueError(
-            "prior must be a prior.PixelCNN, a prior.Transformer, a prior.MaskGIT or None. "
-            f"Received: prior={type(pixelcnn).__name__}"
-        )
+    kind_of(prior)  # ValueError naming the registered priors
     # A residual-VQ model's prior sees (h, w * d) grids: VQVAE.to_token_grid.
-    if pixelcnn.num_embeddings != vqvae.num_embeddings or pixelcnn.grid_shape != vqvae.token_grid_shape:
+    if prior.num_embeddings != vqvae.num_embeddings or prior.grid_shape != vqvae.token_grid_shape:
         raise ValueError(
-            f"The prior models {pixelcnn.num_embeddings} codes on {pixelcnn.grid_shape} grids but "
+            f"The prior models {prior.num_embeddings} codes on {prior.grid_shape} grids but "
             f"the VQ-VAE makes {vqvae.num_embeddings} codes on {vqvae.token_grid_shape} grids; export the "
             "prior trained on this VQ-VAE's codes."
         )
 
 
-def _export_config(vqvae, pixelcnn):
-    """The JSON-serialisable description stored as the config asset."""
+def export_config(vqvae, prior):
+    """The JSON-serialisable description an export stores beside its models (`vqgen_config.json`).
+
+    Args:
+        vqvae: a `vqgen.VQVAE`.
+        prior: None or a registered prior.
+
+    Returns:
+        dict with the toolkit version, both models' `get_config()`, the prior's class name, how
+        the exported `sample` draws, and a parallel-decoding prior's default `steps`.
+
+    Example:
+    >>> export_config(vqvae, None)["prior"] is None  # doctest: +SKIP
+    True
+    """
+    parallel = prior is not None and kind_of(prior).decoding == PARALLEL
     return {
-        "vqgen_version": vqgen.__version__,
+        "vqgen_version": __version__,
         "vqvae": vqvae.get_config(),
-        "prior": None if pixelcnn is None else pixelcnn.get_config(),
-        "prior_class": None if pixelcnn is None else type(pixelcnn).__name__,
-        "sampling_method": _sampling_method(pixelcnn),
+        "prior": None if prior is None else prior.get_config(),
+        "prior_class": None if prior is None else type(prior).__name__,
+        "sampling_method": _sampling_method(prior),
         # A MaskGIT's default decoding steps, the `steps` to feed `sample` when in doubt
-        "sample_steps": pixelcnn.check_steps(None, "cosine") if isinstance(pixelcnn, MaskGIT) else None,
+        "sample_steps": prior.check_steps(None, "cosine") if parallel else None,
     }
 
 
-def _sampling_method(pixelcnn):
-    """How the exported `sample` signature draws: the autoregressive loop, or MaskGIT's decoding steps."""
-    if pixelcnn is None:
+def _sampling_method(prior):
+    """How the exported `sample` signature draws: the raster loop, or the parallel decoding steps."""
+    if prior is None:
         return None
-    if isinstance(pixelcnn, MaskGIT):  # the exported sampler's steps are an input of `sample`
-        return f"maskgit, cosine schedule, steps input (default {pixelcnn.check_steps(None, 'cosine')})"
-    return pixelcnn.resolve_sampling_method("auto")
+    kind = kind_of(prior)
+    if kind.decoding == PARALLEL:  # the exported sampler's steps are an input of `sample`
+        return f"{kind.name}, cosine schedule, steps input (default {prior.check_steps(None, 'cosine')})"
+    return prior.resolve_sampling_method("auto")
+
+
+def trace_once(function, *specs):
+    """`function` traced once, without AutoGraph, for the input `specs`: the graph an export saves.
+
+    Args:
+        function: a Python function of tensors returning a dict of named output tensors.
+        *specs: one `tf.TensorSpec` per argument.
+
+    Returns:
+        The concrete function.
+
+    Example:
+    >>> encode = trace_once(lambda images: {"codes": vqvae.encode_tensor(images)}, spec)  # doctest: +SKIP
+    """
+    return tf.function(function, autograph=False).get_concrete_function(*specs)
+
+
+def prior_logits(prior, codes, labels=None):
+    """One full pass of `prior`: float32 logits `[N, rows, cols, K]` of code grids (and labels).
+
+    The `prior_logits` signature of the SavedModel and model of the portable exports.
+
+    Args:
+        prior: a prior (`prior.registry`).
+        codes: int32 tensor `[N, rows, cols]`.
+        labels: int32 tensor `[N]` for a class-conditional prior, else None.
+
+    Returns:
+        float32 tensor `[N, rows, cols, K]`.
+
+    Example:
+    >>> logits = prior_logits(prior, tf.zeros([2, 7, 7], tf.int32))  # doctest: +SKIP
+    """
+    inputs = codes if labels is None else {"codes": codes, "labels": labels}
+    return tf.cast(prior(inputs), tf.float32)
+
+
+def underlying_variables(models):
+    """The `tf.Variable`s beneath the Keras variables of `models`, as an export must track them.
+
+    With Keras 3 variables in a saved object graph, the SavedModel restores into copies that the
+    traced functions do not read, and the TF1 loader of `saved_model_cli run` and TensorFlow
+    Serving fails ("Could not find variable"); the underlying variables avoid both.
+
+    Args:
+        models: list of Keras models.
+
+    Returns:
+        list of `tf.Variable`.
+
+    Example:
+    >>> holder = tf.Module(); holder.model_variables = underlying_variables([vqvae])  # doctest: +SKIP
+    """
+    return [variable.value for model in models for variable in model.variables]
 
 
 def _shape_check(tensor, expected, message):
@@ -214,11 +300,11 @@ class _ServingModule(tf.Module):
     loader used by `saved_model_cli run` and TensorFlow Serving ("Could not find variable").
     """
 
-    def __init__(self, vqvae, pixelcnn, config_file, max_samples):
+    def __init__(self, vqvae, prior, config_file, max_samples):
         super().__init__(name="vqgen_export")
-        self.models = types.SimpleNamespace(vqvae=vqvae, prior=pixelcnn)
-        models = [vqvae] if pixelcnn is None else [vqvae, pixelcnn]
-        self.model_variables = [variable.value for model in models for variable in model.variables]
+        self.models = types.SimpleNamespace(vqvae=vqvae, prior=prior)
+        models = [vqvae] if prior is None else [vqvae, prior]
+        self.model_variables = underlying_variables(models)
         self.config_file = config_file
         self.max_samples = max_samples
 
@@ -234,15 +320,15 @@ class _ServingModule(tf.Module):
 
     def trace_signatures(self):
         """Traces every signature once (without AutoGraph); returns `{name: concrete function}`."""
-        vqvae, pixelcnn = self.models.vqvae, self.models.prior
+        vqvae, prior = self.models.vqvae, self.models.prior
         images = tf.TensorSpec([None, *vqvae.image_shape], tf.float32, name="images")
         codes = tf.TensorSpec([None, *vqvae.code_shape], tf.int32, name="codes")
         signatures = {
-            "encode": self._trace(self._encode, images),
-            "decode": self._trace(self._decode, codes),
-            "reconstruct": self._trace(self._reconstruct, images),
+            "encode": trace_once(self._encode, images),
+            "decode": trace_once(self._decode, codes),
+            "reconstruct": trace_once(self._reconstruct, images),
         }
-        if pixelcnn is None:
+        if prior is None:
             signatures["serving_default"] = signatures["reconstruct"]
             return signatures
         scalars = [
@@ -251,34 +337,32 @@ class _ServingModule(tf.Module):
             tf.TensorSpec([], tf.int64, name="seed"),
         ]
         # A prior trained with label dropout also takes the classifier-free guidance scale
-        guidance = [tf.TensorSpec([], tf.float32, name="guidance")] if pixelcnn.supports_guidance else []
-        labels = [tf.TensorSpec([None], tf.int32, name="labels")] if pixelcnn.conditional else []
-        if isinstance(pixelcnn, MaskGIT):
-            sample = self._maskgit_sample(scalars, labels, guidance)
-        elif pixelcnn.conditional:
-            sample = self._trace(self._sample_with_labels, *scalars, *labels, *guidance)
+        guidance = [tf.TensorSpec([], tf.float32, name="guidance")] if prior.supports_guidance else []
+        labels = [tf.TensorSpec([None], tf.int32, name="labels")] if prior.conditional else []
+        parallel = kind_of(prior).decoding == PARALLEL
+        if parallel:
+            sample = self._parallel_sample(scalars, labels, guidance)
+        elif prior.conditional:
+            sample = trace_once(self._sample_with_labels, *scalars, *labels, *guidance)
         else:
-            sample = self._trace(self._sample, *scalars)
+            sample = trace_once(self._sample, *scalars)
         signatures["sample"] = signatures["serving_default"] = sample
-        if not isinstance(pixelcnn, AutoregressivePrior):  # MaskGIT: no raster-order noise sampler
+        if parallel:  # no raster-order noise sampler
             return signatures
         # The same prior driven by noise given as input (the portable exports' sampler)
-        grids = tf.TensorSpec([None, *pixelcnn.grid_shape], tf.int32, name="codes")
+        grids = tf.TensorSpec([None, *prior.grid_shape], tf.int32, name="codes")
         noise = [
-            tf.TensorSpec([None, *pixelcnn.grid_shape, pixelcnn.num_embeddings], tf.float32, name="gumbel"),
+            tf.TensorSpec([None, *prior.grid_shape, prior.num_embeddings], tf.float32, name="gumbel"),
             tf.TensorSpec([], tf.float32, name="temperature"),
         ]
-        labels = [tf.TensorSpec([None], tf.int32, name="labels")] if pixelcnn.conditional else []
-        signatures["prior_logits"] = self._trace(self._prior_logits, grids, *labels)
-        signatures["sample_from_noise"] = self._trace(self._sample_from_noise, *noise, *labels, *guidance)
+        labels = [tf.TensorSpec([None], tf.int32, name="labels")] if prior.conditional else []
+        signatures["prior_logits"] = trace_once(self._prior_logits, grids, *labels)
+        signatures["sample_from_noise"] = trace_once(self._sample_from_noise, *noise, *labels, *guidance)
         return signatures
 
-    @staticmethod
-    def _trace(function, *specs):
-        return tf.function(function, autograph=False).get_concrete_function(*specs)
-
-    def _maskgit_sample(self, scalars, labels, guidance):
-        """MaskGIT's `sample`: the other inputs, then `steps`, whose default the SignatureDef records.
+    def _parallel_sample(self, scalars, labels, guidance):
+        """A parallel-decoding prior's `sample` (MaskGIT's): the other inputs, then `steps`, whose
+        default the SignatureDef records.
 
         Saved as a `tf.function` with an input signature (traced here), not a concrete function, so
         that `tf.saved_model.save` records the tensor default of the last argument, `steps`.
@@ -316,8 +400,7 @@ class _ServingModule(tf.Module):
         return {"images": self.models.vqvae.decode_tensor(codes), "codes": codes}
 
     def _prior_logits(self, codes, labels=None):
-        inputs = codes if labels is None else {"codes": codes, "labels": labels}
-        return {"logits": tf.cast(self.models.prior(inputs), tf.float32)}
+        return {"logits": prior_logits(self.models.prior, codes, labels)}
 
     def _sample_from_noise(self, gumbel, temperature, labels=None, guidance=None):
         checks = [tf.debugging.assert_greater(temperature, 0.0, message="temperature must be > 0")]
@@ -340,7 +423,7 @@ class _ServingModule(tf.Module):
         return self._sample_with_labels(num_samples, temperature, seed, labels=None)
 
     def _sample_with_labels(self, num_samples, temperature, seed, labels, guidance=None, steps=None):
-        pixelcnn = self.models.prior
+        prior = self.models.prior
         steps = {} if steps is None else {"steps": steps}  # MaskGIT's decoding steps
         checks = [
             tf.debugging.assert_less(
@@ -363,7 +446,7 @@ class _ServingModule(tf.Module):
             num_samples = tf.identity(num_samples)  # everything sized by it waits for the checks
             codes = _guided_or_plain(
                 guidance,
-                lambda scale: pixelcnn.sample_codes(
+                lambda scale: prior.sample_codes(
                     num_samples,
                     temperature,
                     seed,

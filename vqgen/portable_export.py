@@ -27,9 +27,16 @@ import types
 
 import tensorflow as tf
 
-from prior import AutoregressivePrior
+from prior.registry import kind_of
 from vqgen import noise_sampler
-from vqgen.export import _check_models, _export_config
+from vqgen.export import (
+    build_untrained,
+    check_models,
+    export_config,
+    prior_logits,
+    trace_once,
+    underlying_variables,
+)
 from vqgen.runs.atomic_file import atomic_path
 
 PORTABLE_FORMATS = {"litert": "tflite", "onnx": "onnx"}
@@ -51,35 +58,27 @@ def portable_functions(vqvae, prior=None):
     images = tf.TensorSpec([None, *vqvae.image_shape], tf.float32, name="images")
     codes = tf.TensorSpec([None, *vqvae.code_shape], tf.int32, name="codes")
     functions = {
-        "encode": (_trace(lambda images: {"codes": vqvae.encode_tensor(images)}, images), [vqvae]),
-        "decode": (_trace(lambda codes: {"images": vqvae.decode_tensor(codes)}, codes), [vqvae]),
+        "encode": (trace_once(lambda images: {"codes": vqvae.encode_tensor(images)}, images), [vqvae]),
+        "decode": (trace_once(lambda codes: {"images": vqvae.decode_tensor(codes)}, codes), [vqvae]),
     }
     if prior is None:
         return functions
     tokens = tf.TensorSpec([None, *prior.grid_shape], tf.int32, name="codes")
     if prior.conditional:
         labels = tf.TensorSpec([None], tf.int32, name="labels")
-        logits = _trace(lambda codes, labels: {"logits": prior_logits(prior, codes, labels)}, tokens, labels)
+        logits = trace_once(
+            lambda codes, labels: {"logits": prior_logits(prior, codes, labels)}, tokens, labels
+        )
     else:
-        logits = _trace(lambda codes: {"logits": prior_logits(prior, codes)}, tokens)
+        logits = trace_once(lambda codes: {"logits": prior_logits(prior, codes)}, tokens)
     functions["prior_logits"] = (logits, [prior])
     return functions
 
 
-def prior_logits(prior, codes, labels=None):
-    """One full pass of `prior`: float32 logits `[N, rows, cols, K]` of code grids (and labels)."""
-    inputs = codes if labels is None else {"codes": codes, "labels": labels}
-    return tf.cast(prior(inputs), tf.float32)
-
-
-def _trace(function, *specs):
-    return tf.function(function, autograph=False).get_concrete_function(*specs)
-
-
 def _variable_holder(models):
-    """A `tf.Module` tracking the models' underlying `tf.Variable`s (see `export._ServingModule`)."""
+    """A `tf.Module` tracking the models' underlying `tf.Variable`s (see `export.underlying_variables`)."""
     holder = tf.Module()
-    holder.model_variables = [variable.value for model in models for variable in model.variables]
+    holder.model_variables = underlying_variables(models)
     return holder
 
 
@@ -104,9 +103,10 @@ def export_portable(path, vqvae, prior=None, format="litert", overwrite=False):
     Args:
         path: str or path-like. The folder to write.
         vqvae: a `vqgen.VQVAE`.
-        prior: optional `prior.PixelCNN` or `prior.Transformer` trained on `vqvae`'s codes (a
-            `prior.MaskGIT` is refused: its iterative decoding is not the raster-order loop that
-            `vqgen.noise_sampler` runs around `prior_logits`; export it as a SavedModel).
+        prior: optional prior trained on `vqvae`'s codes whose registry entry allows a portable
+            export (`prior.registry`: the PixelCNN and the Transformer; a `prior.MaskGIT` is refused:
+            its iterative decoding is not the raster-order loop that `vqgen.noise_sampler` runs
+            around `prior_logits`; export it as a SavedModel).
         format: "litert" or "onnx".
         overwrite: bool. Replace a non-empty folder at `path`. Defaults to `False`.
 
@@ -123,17 +123,14 @@ def export_portable(path, vqvae, prior=None, format="litert", overwrite=False):
     """
     if format not in PORTABLE_FORMATS:
         raise ValueError(f"format must be one of {sorted(PORTABLE_FORMATS)}. Received: format={format!r}")
-    _check_models(vqvae, prior)
-    if prior is not None and not isinstance(prior, AutoregressivePrior):
+    check_models(vqvae, prior)
+    if prior is not None and not kind_of(prior).portable_export:
         raise ValueError(
             f"a {type(prior).__name__} prior cannot be exported as {format}: that export samples in raster "
             "order around one-pass logits (vqgen.noise_sampler), not by iterative decoding; export it "
             "with --format saved_model"
         )
-    if not vqvae.built:  # the variables must exist before the functions capture them
-        vqvae.build((None, *vqvae.image_shape))
-    if prior is not None and not prior.built:
-        prior.build()
+    build_untrained(vqvae, prior)  # the variables must exist before the functions capture them
     path = os.fspath(path)
     if os.path.isfile(path):
         raise FileExistsError(f"{path} is a file; choose a folder path for the export.")
@@ -150,7 +147,7 @@ def export_portable(path, vqvae, prior=None, format="litert", overwrite=False):
             convert(function, models, os.path.join(folder, f"{name}.{extension}"))
         shutil.copyfile(inspect.getsourcefile(noise_sampler), os.path.join(folder, "noise_sampler.py"))
         with open(os.path.join(folder, CONFIG_FILE), "w", encoding="utf-8") as stream:
-            config = {**_export_config(vqvae, prior), "format": format, "sampling_method": "noise"}
+            config = {**export_config(vqvae, prior), "format": format, "sampling_method": "noise"}
             json.dump(config, stream, indent=2, sort_keys=True)
         with atomic_path(path) as temporary:
             shutil.copytree(folder, temporary)

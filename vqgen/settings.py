@@ -130,6 +130,11 @@ class DataSettings:
         "with any colour image becomes RGB",
         choices=(1, 3),
     )
+    max_image_pixels: int = _setting(
+        89_478_485,
+        "largest height x width of an image file, checked in its header before it is decoded: a larger "
+        "one (e.g. a decompression bomb) stops the run with its name; Pillow's own warning limit",
+    )
     shuffle_buffer: int = _setting(
         10000,
         "images held for shuffling a tfds: source (read in order); folders and arrays are shuffled "
@@ -223,14 +228,13 @@ class ExportSettings:
 VECTOR_QUANTIZER_DEFAULTS = VectorQuantizerSettings()
 VQVAE_DEFAULTS = VQVAESettings()
 DATA_DEFAULTS = DataSettings()
-# Stage 1 in bfloat16 where the CPU computes it natively: on this project's 2-core AMX machine it
-# trained 2.4x faster at 128x128 with held-out PSNR 24.62 dB against 24.48 dB in float32 after 8
-# epochs on `photos` (scripts/compare_precision.py, README "At the paper's size").
+# Stage 1 in bfloat16 where the CPU computes it natively: faster, with held-out PSNR as in float32
+# (measured by scripts/compare_precision.py; figures in the README, "At the paper's size").
 VQVAE_TRAINING_DEFAULTS = TrainingSettings(precision="auto")
 # The prior trains for longer than stage 1, at a lower learning rate, and in bfloat16 where the CPU
-# computes it natively: held-out bits per code within 0.02 of float32 (PixelCNN on photos:32 and
-# digits codes, Transformer on photos:32), 1.2-1.6x faster on 7x7 and 8x8 grids, 2.24x on 32x32
-# (scripts/compare_precision.py --stage prior, scripts/benchmark_paper_size.py; README "Precision").
+# computes it natively: faster, with held-out bits per code as in float32 (measured by
+# scripts/compare_precision.py --stage prior and scripts/benchmark_paper_size.py; figures in the
+# README, "Precision").
 PRIOR_TRAINING_DEFAULTS = TrainingSettings(epochs=20, learning_rate=1e-3, precision="auto")
 GUIDANCE_DEFAULTS = GuidanceSettings()
 SAMPLE_DEFAULTS = SampleSettings()
@@ -272,3 +276,13 @@ def split_settings(settings, sections, command):
             raise ValueError(f"Unknown setting {key!r}; see `{command} --help` for the options.")
         given[owner][key] = value
     return given
+
+
+# `vqgen run --quick`: a smoke run with tiny models (one epoch each), to check an installation.
+QUICK_STAGE1 = dict(epochs=1, hidden_channels=32, num_residual_blocks=1)
+# The same per prior, by its name in `prior.registry.PRIORS` (architecture fields and `epochs`).
+QUICK_PRIOR = {
+    "pixelcnn": dict(epochs=1, num_layers=3, filters=32),
+    "transformer": dict(epochs=1, num_layers=2, hidden_dim=32, num_heads=2, intermediate_dim=64),
+    "maskgit": dict(epochs=1, num_layers=2, hidden_dim=32, num_heads=2, intermediate_dim=64),
+}

@@ -13,7 +13,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-import prior
+from prior.registry import kind_of
 from vqgen.data import load_images, to_dataset
 from vqgen.evaluation import (
     bits_per_code,
@@ -35,7 +35,7 @@ from vqgen.runs.model_files import load_model_file, load_stage_model, save_model
 from vqgen.runs.run_folder import RunFolder
 from vqgen.runs.run_lock import locks_run
 from vqgen.runs.train_vqvae import load_splits
-from vqgen.settings import EVALUATE_DEFAULTS
+from vqgen.settings import DATA_DEFAULTS, EVALUATE_DEFAULTS
 
 EVALUATION_FOLDER = "evaluation"
 CLASSIFIER_FILE = "classifier.keras"
@@ -67,25 +67,26 @@ def usage_figures(vqvae, codes):
     return figures, [usage["counts"] for usage in usages]
 
 
-def likelihood_figures(vqvae, prior_model, images, codes, reconstructions, labels, sigma):
+def likelihood_figures(vqvae, prior, images, codes, reconstructions, labels, sigma):
     """Bits per code and bits per image dimension of `images` (see `vqgen.evaluation.likelihood`).
 
-    A MaskGIT prior defines no likelihood: its figures are None and `masked_bits_per_code`, its
-    masked-token loss on the images' codes (`prior.MaskGIT.masked_bits_per_code`), stands instead.
+    A prior without an exact likelihood (`prior.registry`: MaskGIT) gets None for these figures;
+    `masked_bits_per_code`, its masked-token loss on the images' codes
+    (`prior.MaskGIT.masked_bits_per_code`), stands instead.
     """
     tokens = vqvae.to_token_grid(codes)
     positions = int(np.prod(tokens.shape[1:]))
-    if isinstance(prior_model, prior.MaskGIT):
-        masked = prior_model.masked_bits_per_code(tokens, labels if prior_model.conditional else None)
+    if not kind_of(prior).exact_likelihood:
+        masked = prior.masked_bits_per_code(tokens, labels if prior.conditional else None)
         return {
             "bits_per_code": None,
             "masked_bits_per_code": masked,
             "prior_bits_per_dim": None,
             "bits_per_dim": None,
             "decoder_sigma": sigma,
-            "conditional": bool(prior_model.conditional),
+            "conditional": bool(prior.conditional),
         }
-    nats = prior_model.log_prob(tokens, labels if prior_model.conditional else None)
+    nats = prior.log_prob(tokens, labels if prior.conditional else None)
     per_code = bits_per_code(nats, positions)
     prior_bits = per_code * positions
     dimensions = int(np.prod(images.shape[1:]))
@@ -96,7 +97,7 @@ def likelihood_figures(vqvae, prior_model, images, codes, reconstructions, label
             np.mean(bits_per_dimension(prior_bits, decoder_bits(images, reconstructions, sigma), dimensions))
         ),
         "decoder_sigma": sigma,
-        "conditional": bool(prior_model.conditional),
+        "conditional": bool(prior.conditional),
     }
 
 
@@ -110,14 +111,14 @@ def load_or_train_classifier(run, train_images, train_labels, num_classes, epoch
     return model
 
 
-def sample_figures(classifier, prior_model, vqvae, num_samples, seed, validation_images, train_features):
+def sample_figures(classifier, prior, vqvae, num_samples, seed, validation_images, train_features):
     """Label agreement of conditional samples and Fréchet distances in the classifier's feature space.
 
     The Fréchet distances are measured against the training split's features; the floor is the
     same distance for `num_samples` real validation images (at most all of them).
     """
-    labels = _requested_labels(num_samples, prior_model.num_classes) if prior_model.conditional else None
-    tokens = prior_model.sample(num_samples, labels=labels, seed=seed)
+    labels = _requested_labels(num_samples, prior.num_classes) if prior.conditional else None
+    tokens = prior.sample(num_samples, labels=labels, seed=seed)
     samples = vqvae.decode(vqvae.from_token_grid(tokens))
     predicted, sample_features = classifier_predictions(classifier, samples)
     _, validation_features = classifier_predictions(classifier, validation_images[:num_samples])
@@ -135,12 +136,12 @@ def _requested_labels(num_samples, num_classes):
     return (np.arange(num_samples) * num_classes // num_samples).astype(np.int32)
 
 
-def _first_of_each_class(samples, prior_model, per_class=8, classes=10):
+def _first_of_each_class(samples, prior, per_class=8, classes=10):
     """Rows of `per_class` samples of each of the first `classes` classes (the first 80 if unconditional)."""
-    if not prior_model.conditional:
+    if not prior.conditional:
         return samples[: per_class * classes]
-    labels = _requested_labels(len(samples), prior_model.num_classes)
-    rows = [samples[labels == label][:per_class] for label in range(min(classes, prior_model.num_classes))]
+    labels = _requested_labels(len(samples), prior.num_classes)
+    rows = [samples[labels == label][:per_class] for label in range(min(classes, prior.num_classes))]
     return np.concatenate([row for row in rows if len(row)])
 
 
@@ -190,10 +191,13 @@ def evaluate_run(
     run = RunFolder(run_path)
     config = run.read_config()
     vqvae = load_stage_model(run, "vqvae")
-    prior_model = load_stage_model(run, "prior") if run.finished("prior") else None
+    prior = load_stage_model(run, "prior") if run.finished("prior") else None
     seed = config["data"]["seed"] if seed is None else seed
     train_set, validation_set = load_splits(config["data"])
-    evaluated = validation_set if source is None else load_images(source)
+    max_image_pixels = config["data"].get(
+        "max_image_pixels", DATA_DEFAULTS.max_image_pixels
+    )  # the run's limit
+    evaluated = validation_set if source is None else load_images(source, max_image_pixels=max_image_pixels)
     if evaluated.image_shape != vqvae.image_shape:
         raise ValueError(
             f"{source} has images of shape {evaluated.image_shape} but the run's VQ-VAE takes "
@@ -222,16 +226,14 @@ def evaluate_run(
     train_images = _float_images(train_set)
     labels = evaluated.labels
     result["likelihood"] = None
-    if prior_model is not None and (not prior_model.conditional or labels is not None):
+    if prior is not None and (not prior.conditional or labels is not None):
         sigma = decoder_scale(train_images, vqvae.reconstruct(train_images))
-        result["likelihood"] = likelihood_figures(
-            vqvae, prior_model, images, codes, reconstructions, labels, sigma
-        )
+        result["likelihood"] = likelihood_figures(vqvae, prior, images, codes, reconstructions, labels, sigma)
 
     # Samples judged by a classifier of the training split
     result["samples"] = None
     num_classes = config["data"].get("num_classes")
-    if samples and prior_model is not None and num_classes and train_set.labels is not None:
+    if samples and prior is not None and num_classes and train_set.labels is not None:
         classifier = load_or_train_classifier(
             run, train_images, train_set.labels, num_classes, classifier_epochs, config["data"]["seed"]
         )
@@ -239,13 +241,13 @@ def evaluate_run(
         predicted, _ = classifier_predictions(classifier, validation_images)
         _, train_features = classifier_predictions(classifier, train_images)
         result["samples"], sampled = sample_figures(
-            classifier, prior_model, vqvae, samples, seed, validation_images, train_features
+            classifier, prior, vqvae, samples, seed, validation_images, train_features
         )
         result["samples"]["classifier_validation_accuracy"] = float(
             np.mean(predicted == validation_set.labels)
         )
         save_image_grid(
-            os.path.join(pictures, "samples.png"), _first_of_each_class(sampled, prior_model), columns=8
+            os.path.join(pictures, "samples.png"), _first_of_each_class(sampled, prior), columns=8
         )
 
     write_text_atomically(run.file("evaluation.json"), json.dumps(result, indent=2, sort_keys=True) + "\n")

@@ -1,7 +1,6 @@
 """Exporting a trained run folder as a SavedModel."""
 
 import contextlib
-import os
 
 from vqgen.export import export_saved_model
 from vqgen.runs.model_files import load_stage_model
@@ -31,14 +30,8 @@ def export_run(run_path, out, overwrite=False, max_samples=EXPORT_DEFAULTS.max_s
     >>> export_run("runs/digits", "exported/digits")  # doctest: +SKIP
     """
     run = RunFolder(run_path)
-    inside = os.path.isdir(run.path) and _is_inside(out, run.path)
-    with RunLock(run.path) if inside else contextlib.nullcontext():
+    with RunLock(run.path) if run.holds(out) else contextlib.nullcontext():
         run.read_config()
         vqvae = load_stage_model(run, "vqvae")
-        pixelcnn = load_stage_model(run, "prior") if run.finished("prior") else None
-        export_saved_model(out, vqvae, pixelcnn, overwrite=overwrite, max_samples=max_samples)
-
-
-def _is_inside(path, folder):
-    path, folder = os.path.realpath(path), os.path.realpath(folder)
-    return os.path.commonpath([path, folder]) == folder
+        prior = load_stage_model(run, "prior") if run.finished("prior") else None
+        export_saved_model(out, vqvae, prior, overwrite=overwrite, max_samples=max_samples)

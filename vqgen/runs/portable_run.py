@@ -1,10 +1,8 @@
 """Exporting a trained run folder for LiteRT or ONNX Runtime (`vqgen export --format litert|onnx`)."""
 
 import contextlib
-import os
 
 from vqgen.portable_export import export_portable
-from vqgen.runs.export_run import _is_inside
 from vqgen.runs.model_files import load_stage_model
 from vqgen.runs.run_folder import RunFolder
 from vqgen.runs.run_lock import RunLock
@@ -31,9 +29,8 @@ def export_portable_run(run_path, out, format, overwrite=False):
     >>> export_portable_run("runs/digits", "exported/digits-litert", "litert")  # doctest: +SKIP
     """
     run = RunFolder(run_path)
-    inside = os.path.isdir(run.path) and _is_inside(out, run.path)
-    with RunLock(run.path) if inside else contextlib.nullcontext():
+    with RunLock(run.path) if run.holds(out) else contextlib.nullcontext():
         run.read_config()
         vqvae = load_stage_model(run, "vqvae")
-        prior_model = load_stage_model(run, "prior") if run.finished("prior") else None
-        export_portable(out, vqvae, prior_model, format=format, overwrite=overwrite)
+        prior = load_stage_model(run, "prior") if run.finished("prior") else None
+        export_portable(out, vqvae, prior, format=format, overwrite=overwrite)

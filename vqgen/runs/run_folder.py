@@ -105,6 +105,27 @@ class RunFolder:
             elif os.path.exists(path):
                 os.remove(path)
 
+    def holds(self, path):
+        """Whether `path` lies inside this run folder (after resolving links), e.g. `RUN/saved_model`.
+
+        An existing run folder that holds an export's destination is written by that export, so the
+        export takes the run's `RunLock`; an export elsewhere only reads the run.
+
+        Args:
+            path: str or path-like, existing or not.
+
+        Returns:
+            bool; False when the run folder does not exist.
+
+        Example:
+        >>> RunFolder("runs/digits").holds("runs/digits/saved_model")  # doctest: +SKIP
+        True
+        """
+        if not os.path.isdir(self.path):
+            return False
+        path, folder = os.path.realpath(path), os.path.realpath(self.path)
+        return os.path.commonpath([path, folder]) == folder
+
     def exists(self):
         """Whether the folder exists and holds anything besides a writer's lock file."""
         return os.path.isdir(self.path) and any(name != LOCK_NAME for name in os.listdir(self.path))

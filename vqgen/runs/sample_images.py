@@ -5,7 +5,7 @@ import os
 
 import numpy as np
 
-import prior
+from prior.registry import PARALLEL, kind_of
 from vqgen.data.image_folder import decode_image_file
 from vqgen.runs.atomic_file import write_bytes_atomically
 from vqgen.runs.image_grid import save_image_grid
@@ -37,7 +37,7 @@ def labels_by_class(num, num_classes):
     return labels, [count for count in counts if count]
 
 
-def _check_class_labels(labels, code_prior):
+def _check_class_labels(labels, prior):
     """Refuses labels outside the run's classes, the prior's "no label" class included.
 
     The prior itself accepts its "no label" class (`num_classes`, with label dropout) as a label;
@@ -46,13 +46,13 @@ def _check_class_labels(labels, code_prior):
     Raises:
         ValueError: a label outside `[0, num_classes)` of a class-conditional prior.
     """
-    if labels is None or not code_prior.conditional:
+    if labels is None or not prior.conditional:
         return
     values = np.atleast_1d(np.asarray(labels))
     if values.size and np.issubdtype(values.dtype, np.integer):
-        if values.min() < 0 or values.max() >= code_prior.num_classes:
+        if values.min() < 0 or values.max() >= prior.num_classes:
             raise ValueError(
-                f"labels must lie in [0, {code_prior.num_classes}) (the run's classes); received "
+                f"labels must lie in [0, {prior.num_classes}) (the run's classes); received "
                 f"{values.min()}..{values.max()}; for samples of no class use --guidance 0"
             )
 
@@ -106,20 +106,20 @@ def sample_images(
     run = _trained_run(run_path)
     codes_out = _codes_path(out, overwrite)
     vqvae = load_stage_model(run, "vqvae")
-    pixelcnn = load_stage_model(run, "prior")
+    prior = load_stage_model(run, "prior")
     layout = dict(columns=min(8, num))  # rows of 8
-    if labels is None and pixelcnn.conditional:
-        labels, row_lengths = labels_by_class(num, pixelcnn.num_classes)
+    if labels is None and prior.conditional:
+        labels, row_lengths = labels_by_class(num, prior.num_classes)
         layout = dict(row_lengths=row_lengths)  # one row per class
-    _check_class_labels(labels, pixelcnn)
-    tokens = pixelcnn.sample(
+    _check_class_labels(labels, prior)
+    tokens = prior.sample(
         num,
         temperature=temperature,
         top_k=top_k,
         labels=labels,
         seed=seed,
         guidance=guidance,
-        **_steps_option(pixelcnn, steps),
+        **_steps_option(prior, steps),
     )
     codes = vqvae.from_token_grid(tokens)  # (num, h, w), or (num, h, w, d) for residual VQ
     images = vqvae.decode(codes)
@@ -127,13 +127,13 @@ def sample_images(
     return images, codes
 
 
-def _steps_option(code_prior, steps):
-    """`{"steps": steps}` for a MaskGIT prior (`{}` for None); an autoregressive prior refuses steps."""
+def _steps_option(prior, steps):
+    """`{"steps": steps}` for a parallel-decoding prior (MaskGIT; `{}` for None); raster priors refuse it."""
     if steps is None:
         return {}
-    if not isinstance(code_prior, prior.MaskGIT):
+    if kind_of(prior).decoding != PARALLEL:
         raise ValueError(
-            f"--steps is for a MaskGIT prior; this run's prior is a {type(code_prior).__name__}, "
+            f"--steps is for a MaskGIT prior; this run's prior is a {type(prior).__name__}, "
             "which draws one code per step (drop --steps)"
         )
     return {"steps": steps}
@@ -290,18 +290,18 @@ def inpaint_image(
             f"model takes {'x'.join(map(str, vqvae.image_shape))} images; convert the image to that size"
         )
     cells = region_cells(region, vqvae.image_shape, vqvae.grid_shape)  # (h, w)
-    code_prior = load_stage_model(run, "prior")
-    if code_prior.conditional and labels is None:
+    prior = load_stage_model(run, "prior")
+    if prior.conditional and labels is None:
         raise ValueError(
             f"the run's prior is class-conditional; give the image's class with --label (0 to "
-            f"{code_prior.num_classes - 1})"
+            f"{prior.num_classes - 1})"
         )
-    _check_class_labels(labels, code_prior)
+    _check_class_labels(labels, prior)
     codes = vqvae.encode(pixels[None])  # (1, h, w) or (1, h, w, d)
     cell_depth = np.broadcast_to(cells.reshape(cells.shape + (1,) * (codes.ndim - 3)), codes.shape[1:])
     tokens = np.repeat(vqvae.to_token_grid(codes), num, axis=0)
     mask = np.repeat(vqvae.to_token_grid(cell_depth[None]), num, axis=0)
-    completed = code_prior.inpaint(
+    completed = prior.inpaint(
         tokens,
         mask,
         labels=labels,
@@ -309,7 +309,7 @@ def inpaint_image(
         seed=seed,
         guidance=guidance,
         top_k=top_k,
-        **_steps_option(code_prior, steps),
+        **_steps_option(prior, steps),
     )
     codes = vqvae.from_token_grid(completed)
     images = vqvae.decode(codes)

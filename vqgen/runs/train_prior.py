@@ -5,8 +5,7 @@ import dataclasses
 import keras
 import numpy as np
 
-import prior
-from prior.settings import DEFAULT_PRIOR, PRIOR_SETTINGS
+from prior.registry import DEFAULT_PRIOR, prior_kind
 from vqgen.runs.code_shards import CodeShards
 from vqgen.runs.epoch_pictures import prior_pictures
 from vqgen.runs.model_files import load_stage_model
@@ -17,9 +16,6 @@ from vqgen.runs.stage_trainer import check_resumed_settings, finish_stage, is_re
 from vqgen.runs.strategies import make_strategy
 from vqgen.runs.train_vqvae import stream_splits
 from vqgen.settings import GUIDANCE_DEFAULTS, PRIOR_TRAINING_DEFAULTS, split_settings
-
-# The model class of each prior named in `prior.settings.PRIOR_SETTINGS`.
-PRIOR_CLASSES = {"pixelcnn": prior.PixelCNN, "transformer": prior.Transformer, "maskgit": prior.MaskGIT}
 
 
 def coded_dataset(run, vqvae, data_config, verbose=1):
@@ -66,9 +62,9 @@ def train_prior(
         overwrite: bool. Replace an existing prior.
         strategy: "default", "mirrored" or "multiworker".
         verbose: Keras verbosity.
-        kind: "pixelcnn", "transformer", "maskgit" or None: which prior (a key of
-            `prior.settings.PRIOR_SETTINGS`), recorded as `config["prior"]["kind"]`. None means the
-            recorded kind when resuming, else `prior.settings.DEFAULT_PRIOR`.
+        kind: "pixelcnn", "transformer", "maskgit" or None: which prior (a name of
+            `prior.registry.PRIORS`), recorded as `config["prior"]["kind"]`. None means the
+            recorded kind when resuming, else `prior.registry.DEFAULT_PRIOR`.
         **settings: any field of that prior's settings (`prior.PixelCNNSettings`,
             `prior.TransformerSettings` or `prior.MaskGITSettings`), of
             `vqgen.settings.GuidanceSettings` (`label_dropout`, used by a conditional prior only;
@@ -86,17 +82,18 @@ def train_prior(
             unfinished prior being resumed.
 
     Example:
-    >>> pixelcnn = train_prior("runs/digits", conditional=True, epochs=5)  # doctest: +SKIP
+    >>> prior = train_prior("runs/digits", conditional=True, epochs=5)  # doctest: +SKIP
     """
-    if kind is not None and kind not in PRIOR_SETTINGS:
-        raise ValueError(f"Unknown prior {kind!r}; choose one of {sorted(PRIOR_SETTINGS)}.")
+    if kind is not None:
+        prior_kind(kind)  # an unknown name fails before the run is read
     run = RunFolder(run_path)
     config = run.read_config()
     resuming = is_resumable(run, "prior") and "prior" in config and not overwrite
     if kind is None:  # an unfinished prior keeps its kind (runs from before the Transformer: PixelCNN)
         kind = config["prior"].get("kind", DEFAULT_PRIOR) if resuming else DEFAULT_PRIOR
+    registered = prior_kind(kind)
     sections = {
-        "prior": PRIOR_SETTINGS[kind],
+        "prior": registered.settings,
         "guidance": GUIDANCE_DEFAULTS,
         "prior_training": PRIOR_TRAINING_DEFAULTS,
     }
@@ -146,7 +143,7 @@ def train_prior(
     keras.utils.set_random_seed(config["data"]["seed"])
     # Runs from before `precision` existed trained in float32.
     with make_strategy(strategy).scope(), precision_policy(training.get("precision", "float32")):
-        model = PRIOR_CLASSES[kind](
+        model = registered.model_class(
             num_embeddings=vqvae.num_embeddings,
             grid_shape=vqvae.token_grid_shape,  # (h, w * d): residual-VQ depth interleaved
             num_classes=num_classes if conditional else None,
