@@ -5,8 +5,9 @@ two parts:
 
 - a *step*, which gives the logits of position `t` from the code drawn at `t - 1` and a cache:
   any object with `initial_cache(batch)` and `call_with_cache(previous_codes, cache, index,
-  labels)`. `FullPassStep` runs the whole network on the grid drawn so far (the reference loop of
-  PixelCNN, van den Oord et al., 2016); a prior's own `call_with_cache` computes only what the new
+  labels)` (and `complete_row` for once-per-row work, see `sample_raster`). `FullPassStep` runs
+  the whole network on the grid drawn so far (the reference loop of PixelCNN, van den Oord et al.,
+  2016); a prior's own `call_with_cache` computes only what the new
   code changes (the PixelCNN's gated stacks in the spirit of Ramachandran et al., 2017, "Fast
   Generation for Convolutional Autoregressive Models"; the Transformer's key/value caches);
 - a *draw*, which turns the logits of position `t` into codes: `seeded_draw` (`draw_codes`, keyed
@@ -272,20 +273,21 @@ def _kept_or_drawn(drawn, index, given):
 def sample_raster(
     step, draw, num_samples, grid_shape, labels=None, guidance=None, no_label=None, codes=None, mask=None
 ):
-    """Samples code grids position by position in raster order: rows, then the columns of each row.
+    """Samples code grids position by position in raster order.
 
     Position `t` feeds the code drawn at `t - 1` to `step.call_with_cache`, which returns the
     logits of position `t` and the updated cache; `draw` turns them (guided, with `guidance`) into
     the codes of position `t`, of which inpainting keeps the given ones where `mask` is False.
-    After each row, `step.complete_row` gets the row's codes: the once-per-row work of a step
-    (the PixelCNN's vertical stack), the cache unchanged for the others. The rows and the columns
-    are two nested `tf.while_loop`s, so the state a step changes only between rows is not carried
-    through every position.
+    That body is one `tf.while_loop` over every position, or, for a step with once-per-row work
+    (a `complete_row` method: the PixelCNN's vertical stack), over the columns of each row inside
+    a `tf.while_loop` over the rows: after each row `step.complete_row(row_codes, row_cache,
+    labels)` returns the next row's state and the cache of its first position, so the state only
+    rows change (`initial_row_cache(batch)` at the start) is not carried through every position.
 
     Args:
         step: the logits of one position: `FullPassStep(model)`, or a prior with its own
-            `initial_cache(batch)`, `call_with_cache(previous_codes, cache, index, labels)` and
-            `complete_row(row_codes, cache, labels)`.
+            `initial_cache(batch)` and `call_with_cache(previous_codes, cache, index, labels)`
+            (and `initial_row_cache`, `complete_row` for once-per-row work).
         draw: function `(logits (num_samples, K), index) -> int32 (num_samples,)`: `seeded_draw`
             or `noise_draw`.
         num_samples: int32 scalar tensor, >= 1.
