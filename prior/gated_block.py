@@ -84,30 +84,35 @@ class GatedBlock(keras.layers.Layer):
         self.padding = kernel_size // 2
         gate_channels = 2 * filters
         self.vertical_conv = keras.layers.Conv2D(
-            gate_channels, (self.padding + 1, kernel_size), name="vertical_conv"
+            gate_channels, (self.padding + 1, kernel_size), name="vertical_conv", dtype=self.dtype_policy
         )
-        self.vertical_to_horizontal = keras.layers.Conv2D(gate_channels, 1, name="vertical_to_horizontal")
+        self.vertical_to_horizontal = keras.layers.Conv2D(
+            gate_channels, 1, name="vertical_to_horizontal", dtype=self.dtype_policy
+        )
         self.horizontal_conv = MaskedConv2D(
             gate_channels,
             (1, kernel_size),
             mask_type="A" if self.first_block else "B",
             name="horizontal_conv",
+            dtype=self.dtype_policy,
         )
-        self.horizontal_output = keras.layers.Conv2D(filters, 1, name="horizontal_output")
-        self.skip_output = keras.layers.Conv2D(filters, 1, name="skip_output")
+        self.horizontal_output = keras.layers.Conv2D(
+            filters, 1, name="horizontal_output", dtype=self.dtype_policy
+        )
+        self.skip_output = keras.layers.Conv2D(filters, 1, name="skip_output", dtype=self.dtype_policy)
         if num_classes is None:
             self.vertical_label_bias = None
             self.horizontal_label_bias = None
         else:
             self.vertical_label_bias = keras.layers.Embedding(
-                num_classes, gate_channels, name="vertical_label_bias"
+                num_classes, gate_channels, name="vertical_label_bias", dtype=self.dtype_policy
             )
             self.horizontal_label_bias = keras.layers.Embedding(
-                num_classes, gate_channels, name="horizontal_label_bias"
+                num_classes, gate_channels, name="horizontal_label_bias", dtype=self.dtype_policy
             )
 
-    def build(self, input_shape):
-        batch, rows, cols, channels = input_shape
+    def build(self, vertical_shape, horizontal_shape=None, labels_shape=None):
+        batch, rows, cols, channels = vertical_shape  # both stacks have this shape; labels are (batch,)
         pad = self.padding
         gate_shape = (batch, rows, cols, 2 * self.filters)
         self.vertical_conv.build((batch, rows + pad, cols + 2 * pad, channels))

@@ -88,15 +88,25 @@ class TransformerBlock(keras.layers.Layer):
         self.causal = causal
 
         # Attention: one Dense for the queries, keys and values of every head, one for the output
-        self.attention_norm = keras.layers.LayerNormalization(epsilon=1e-5, name="attention_norm")
-        self.query_key_value = keras.layers.Dense(3 * self.hidden_dim, name="query_key_value")
-        self.attention_output = keras.layers.Dense(self.hidden_dim, name="attention_output")
+        self.attention_norm = keras.layers.LayerNormalization(
+            epsilon=1e-5, name="attention_norm", dtype=self.dtype_policy
+        )
+        self.query_key_value = keras.layers.Dense(
+            3 * self.hidden_dim, name="query_key_value", dtype=self.dtype_policy
+        )
+        self.attention_output = keras.layers.Dense(
+            self.hidden_dim, name="attention_output", dtype=self.dtype_policy
+        )
         # MLP
-        self.mlp_norm = keras.layers.LayerNormalization(epsilon=1e-5, name="mlp_norm")
-        self.mlp_hidden = keras.layers.Dense(self.intermediate_dim, activation="gelu", name="mlp_hidden")
-        self.mlp_output = keras.layers.Dense(self.hidden_dim, name="mlp_output")
+        self.mlp_norm = keras.layers.LayerNormalization(
+            epsilon=1e-5, name="mlp_norm", dtype=self.dtype_policy
+        )
+        self.mlp_hidden = keras.layers.Dense(
+            self.intermediate_dim, activation="gelu", name="mlp_hidden", dtype=self.dtype_policy
+        )
+        self.mlp_output = keras.layers.Dense(self.hidden_dim, name="mlp_output", dtype=self.dtype_policy)
         # Dropout (no weights; one layer, separate calls), drawn independently on each replica
-        self.dropout_layer = ReplicaDropout(self.dropout, name="dropout")
+        self.dropout_layer = ReplicaDropout(self.dropout, name="dropout", dtype=self.dtype_policy)
 
     def build(self, input_shape):
         if input_shape[-1] != self.hidden_dim:

@@ -104,4 +104,6 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    from results_file import run_and_record
+
+    run_and_record(main, "bench_cached_sampler")

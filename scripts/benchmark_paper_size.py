@@ -268,7 +268,7 @@ def step_parts(model, images, settings):
             tape.watch(latents)
             result = model.quantizer.quantize_with_stats(latents, training=True)
             loss = total([result.quantized]) + result.loss
-        return total([tape.gradient(loss, latents), result.perplexity, result.codes_used])
+        return total([tape.gradient(loss, latents), *result.statistics.values()])
 
     @tf.function
     def decoder():
@@ -586,4 +586,6 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    from results_file import run_and_record
+
+    run_and_record(main, "benchmark_paper_size", internal_flags=("--memory-worker",))

@@ -195,4 +195,6 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from results_file import run_and_record
+
+    run_and_record(main, "load_test")

@@ -5,7 +5,14 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from vqgen.data.image_conversion import convert_channels, image_transform, resize_and_crop, to_uint8
+from vqgen.data import load_images, stream_images
+from vqgen.data.image_conversion import (
+    convert_channels,
+    image_transform,
+    resize_and_crop,
+    set_channels,
+    to_uint8,
+)
 from vqgen.settings import parse_image_size
 
 
@@ -49,6 +56,45 @@ def test_alpha_is_composited_on_white_and_opaque_pixels_are_kept_exactly():
     np.testing.assert_array_equal(ours.reshape(-1, 3)[1:], rgba[..., :3].reshape(-1, 3)[1:])
     gray = random_pixels((3, 3), seed=4)
     np.testing.assert_array_equal(converted(gray, 3), np.repeat(gray[..., np.newaxis], 3, axis=-1))
+
+
+def hand_made_image(mode, seed):
+    """A 6x5 PIL image in `mode` with random pixels (alpha included; a palette image quantised from RGB)."""
+    if mode == "P":
+        return Image.fromarray(random_pixels((6, 5, 3), seed), "RGB").quantize(16)
+    pixels = random_pixels((6, 5, len(mode)), seed)
+    return Image.fromarray(pixels if len(mode) > 1 else pixels[..., 0], mode)
+
+
+@pytest.mark.parametrize(
+    "modes, channels",
+    [
+        (("RGB", "RGBA", "LA", "P", "L"), 3),  # any colour (a palette counts) makes the set RGB
+        (("L", "LA"), 1),
+        (("RGBA",), 3),
+        (("P",), 3),
+    ],
+)
+def test_both_folder_readers_apply_one_channel_rule_matching_pil(tmp_path, modes, channels):
+    folder = tmp_path / "images"
+    folder.mkdir()
+    references = []
+    for index, mode in enumerate(modes):
+        image = hand_made_image(mode, seed=index)
+        image.save(folder / f"{index}_{mode}.png")
+        references.append(pil_reference(Image.open(folder / f"{index}_{mode}.png"), channels))
+    in_memory = load_images(str(folder)).images
+    streamed = stream_images(str(folder)).to_image_set().images
+    assert set_channels(modes) == channels
+    assert in_memory.shape == streamed.shape == (len(modes), 6, 5, channels)
+    np.testing.assert_array_equal(in_memory, streamed)
+    assert np.abs(in_memory.astype(int) - np.stack(references)).max() <= 1
+
+
+def test_set_channels_is_gray_only_without_any_colour():
+    assert set_channels(["L", "LA", "1", "I;16"]) == 1
+    assert set_channels(["L", "RGB"]) == 3
+    assert set_channels(["LA", "P"]) == 3
 
 
 @pytest.mark.parametrize(

@@ -21,36 +21,39 @@ MIRRORED_SCRIPT = textwrap.dedent(
 
     images = np.random.default_rng(0).uniform(size=(16, 8, 8, 1)).astype("float32")
 
-    def one_step(strategy, ema):
+    def one_step(strategy, ema, quantizer="vq"):
         with strategy.scope():
             keras.utils.set_random_seed(1)
             model = VQVAE(input_shape=(8, 8, 1), num_embeddings=8, embedding_dim=4, hidden_channels=8,
-                          residual_channels=4, num_residual_blocks=1, ema=ema, init_from_data=False,
-                          restart_after_steps=5, seed=1)
+                          residual_channels=4, num_residual_blocks=1, ema=ema, restart_after_steps=5, seed=1,
+                          init_from_data=quantizer == "fsq", quantizer=quantizer, levels=[5, 4, 3])
             model.compile(optimizer=keras.optimizers.SGD(0.5))
-        before = model.quantizer.codebook.numpy().copy()
+        before = [v.numpy().copy() for v in model.quantizer.weights]
         model.fit(tf.data.Dataset.from_tensor_slices(images).batch(16), epochs=1, verbose=0, shuffle=False)
-        assert np.max(np.abs(model.quantizer.codebook.numpy() - before)) > 1e-4  # the step moved it
+        # The step moved the codebook, or FSQ's running statistics.
+        assert np.max(np.abs(model.quantizer.weights[0].numpy() - before[0])) > 1e-4
         return [v.numpy() for v in model.weights]
 
     mirrored = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
     assert mirrored.num_replicas_in_sync == 2
-    for ema in (True, False):
-        single, distributed = one_step(tf.distribute.get_strategy(), ema), one_step(mirrored, ema)
+    for name, ema, quantizer in (("ema", True, "vq"), ("gradient", False, "vq"), ("fsq", True, "fsq")):
+        single = one_step(tf.distribute.get_strategy(), ema, quantizer)
+        distributed = one_step(mirrored, ema, quantizer)
         worst = max(float(np.max(np.abs(a - b))) for a, b in zip(single, distributed))
-        print("ema" if ema else "gradient", "max difference", worst)
+        print(name, "max difference", worst)
         assert worst < 1e-5, worst
     """
 )
 
 
 @pytest.mark.slow
-def test_mirrored_step_equals_single_device_step_with_ema_and_gradient_codebooks():
+def test_mirrored_step_equals_single_device_step_with_ema_and_gradient_codebooks_and_fsq():
     result = subprocess.run(
         [sys.executable, "-c", MIRRORED_SCRIPT], capture_output=True, text=True, timeout=240
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "ema max difference" in result.stdout and "gradient max difference" in result.stdout
+    assert "fsq max difference" in result.stdout
 
 
 WORKER_SCRIPT = textwrap.dedent(

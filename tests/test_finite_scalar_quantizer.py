@@ -1,5 +1,6 @@
 """FiniteScalarQuantizer against independent references: NumPy bounding and rounding, NumPy's own
-mixed-radix helpers (`ravel_multi_index` / `unravel_index`), and the analytic derivative of the bound."""
+mixed-radix helpers (`ravel_multi_index` / `unravel_index`), the analytic derivative of the bound, and
+a NumPy EMA of the running per-channel mean and variance."""
 
 import keras
 import numpy as np
@@ -7,7 +8,7 @@ import pytest
 import tensorflow as tf
 
 from vqgen.models.finite_scalar_quantizer import FiniteScalarQuantizer
-from vqgen.models.vector_quantizer import Quantization
+from vqgen.models.quantization import Quantization
 
 EPS = 1e-3  # the paper's margin inside the tanh bound
 
@@ -58,7 +59,7 @@ def test_indices_and_output_equal_numpy_reference(levels):
     digits = (rounded + np.array(levels) // 2).astype("int64")
     expected = np.ravel_multi_index(np.moveaxis(digits, -1, 0), levels, order="F")  # (3, 5, 4)
 
-    quantizer = FiniteScalarQuantizer(levels=levels)
+    quantizer = FiniteScalarQuantizer(levels=levels, standardize=False)  # training leaves z as it is
     result = quantizer.quantize_with_stats(z, training=True)
     assert isinstance(result, Quantization)
     np.testing.assert_array_equal(result.indices.numpy(), expected)
@@ -77,8 +78,11 @@ def test_perplexity_and_codes_used_of_a_known_histogram():
     z = numpy_preimage(digits - np.array(levels) // 2, levels).astype("float32")
     result = quantizer.quantize_with_stats(z)
     p = np.array([3, 1, 2, 2]) / 8.0
-    np.testing.assert_allclose(float(result.perplexity), np.exp(-np.sum(p * np.log(p))), rtol=1e-5)
-    np.testing.assert_allclose(float(result.codes_used), 4 / 20, rtol=1e-6)
+    np.testing.assert_allclose(
+        float(result.statistics["perplexity"]), np.exp(-np.sum(p * np.log(p))), rtol=1e-5
+    )
+    np.testing.assert_allclose(float(result.statistics["codes_used"]), 4 / 20, rtol=1e-6)
+    assert tuple(result.statistics) == quantizer.statistic_names
 
 
 def test_gradient_is_straight_through_the_rounding():
@@ -88,7 +92,8 @@ def test_gradient_is_straight_through_the_rounding():
     weights = rng.normal(size=(2, 3, 3, 3)).astype("float32")
     with tf.GradientTape() as tape:
         tape.watch(z)
-        output = tf.reduce_sum(weights * FiniteScalarQuantizer(levels=levels)(z, training=True))
+        quantizer = FiniteScalarQuantizer(levels=levels, standardize=False)
+        output = tf.reduce_sum(weights * quantizer(z, training=True))
     # d quantized / dz = d bound / dz / (L // 2) = half_l * (1 - tanh^2(z + shift)) / (L // 2).
     levels_np = np.array(levels, dtype="float64")
     half_l = (levels_np - 1.0) * (1.0 - EPS) / 2.0
@@ -97,16 +102,59 @@ def test_gradient_is_straight_through_the_rounding():
     np.testing.assert_allclose(tape.gradient(output, z).numpy(), weights * derivative, rtol=1e-5, atol=1e-7)
 
 
-def test_has_no_weights():
-    quantizer = FiniteScalarQuantizer()
-    quantizer(tf.zeros((2, 3, 3, 4)))
-    assert quantizer.weights == [] and quantizer.trainable_weights == []
+def numpy_running_statistics(batches, decay):
+    """The per-channel mean and variance of the first batch, then an EMA with `decay`, in float64."""
+    mean = variance = None
+    for batch in batches:
+        flat = batch.reshape(-1, batch.shape[-1]).astype("float64")
+        if mean is None:
+            mean, variance = flat.mean(axis=0), flat.var(axis=0)
+        else:
+            mean = decay * mean + (1 - decay) * flat.mean(axis=0)
+            variance = decay * variance + (1 - decay) * flat.var(axis=0)
+    return mean, variance
+
+
+def test_standardises_by_running_statistics_updated_only_in_training():
+    levels, decay = [5, 4, 3], 0.8
+    quantizer = FiniteScalarQuantizer(levels=levels, decay=decay)
+    assert quantizer.trainable_weights == []  # nothing to learn by gradient
+    rng = np.random.default_rng(4)
+    # Channels far from the unit range of the levels: each its own offset and scale.
+    batches = [(rng.normal(size=(4, 3, 3, 3)) * [3.0, 0.2, 10.0] + [5.0, -1.0, 0.0]).astype("float32")]
+    batches += [(batches[0][:2] * 0.5 + 1.0), batches[0][1:] ** 2]
+    quantizer.quantize_with_stats(batches[0], training=False)  # inference leaves the statistics alone
+    quantizer.indices(batches[0])
+    np.testing.assert_array_equal(quantizer.mean.numpy(), np.zeros(3))
+    np.testing.assert_array_equal(quantizer.variance.numpy(), np.ones(3))
+    for seen in range(1, len(batches) + 1):
+        result = quantizer.quantize_with_stats(batches[seen - 1], training=True)
+        mean, variance = numpy_running_statistics(batches[:seen], decay)
+        np.testing.assert_allclose(quantizer.mean.numpy(), mean, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(quantizer.variance.numpy(), variance, rtol=1e-4)
+    # A training pass quantizes with the statistics it has just set; so do `indices` and `call` after.
+    z = batches[-1]
+    rounded = np.round(numpy_bound((z - mean) / np.sqrt(variance), levels))
+    digits = (rounded + np.array(levels) // 2).astype("int64")
+    expected = np.ravel_multi_index(np.moveaxis(digits, -1, 0), levels, order="F")
+    np.testing.assert_array_equal(result.indices.numpy(), expected)
+    np.testing.assert_array_equal(quantizer.indices(z).numpy(), expected)
+    np.testing.assert_allclose(quantizer(z).numpy(), rounded / (np.array(levels) // 2), atol=1e-6)
+
+
+def test_without_standardize_training_leaves_the_statistics():
+    quantizer = FiniteScalarQuantizer(levels=[5, 5], standardize=False)
+    quantizer.quantize_with_stats(np.full((2, 2, 2, 2), 3.0, "float32"), training=True)
+    np.testing.assert_array_equal(quantizer.mean.numpy(), np.zeros(2))
+    np.testing.assert_array_equal(quantizer.variance.numpy(), np.ones(2))
+    with pytest.raises(ValueError, match=r"decay must be in \[0, 1\)"):
+        FiniteScalarQuantizer(decay=1.0)
 
 
 def test_config_round_trip_and_keras_file(tmp_path):
     quantizer = FiniteScalarQuantizer(levels=(7, 5, 4), name="fsq")
     config = quantizer.get_config()
-    assert set(config) - set(keras.layers.Layer().get_config()) == {"levels"}
+    assert set(config) - set(keras.layers.Layer().get_config()) == {"levels", "standardize", "decay"}
     assert config["levels"] == [7, 5, 4]
     assert FiniteScalarQuantizer.from_config(config).get_config() == config
 
@@ -132,7 +180,7 @@ def test_mixed_precision_computes_in_float32():
     assert result.quantized.dtype == tf.float32
     np.testing.assert_array_equal(result.quantized.numpy(), reference.quantized.numpy())
     np.testing.assert_array_equal(result.indices.numpy(), reference.indices.numpy())
-    assert result.perplexity.dtype == tf.float32 and result.loss.dtype == tf.float32
+    assert result.statistics["perplexity"].dtype == tf.float32 and result.loss.dtype == tf.float32
     output = mixed(z)  # the layer call returns the compute dtype
     assert output.dtype == tf.float16
     np.testing.assert_array_equal(output.numpy().astype("float32"), reference.quantized.numpy())

@@ -49,7 +49,7 @@ def test_models_built_under_a_mixed_policy_compute_in_it_with_float32_variables(
     scaled = isinstance(vqvae.optimizer, keras.optimizers.LossScaleOptimizer)
     assert scaled == (precision == "mixed_float16")
     # Losses and logits stay float32 (training under the policy: the end-to-end test below).
-    assert vqvae._loss_terms(images, training=False)["loss"].dtype == "float32"
+    assert vqvae.compute_losses(images, training=False)[1]["loss"].dtype == "float32"
     assert pixelcnn(codes).dtype == "float32"
 
 

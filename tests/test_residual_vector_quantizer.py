@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from vqgen.models.quantization import Quantization
 from vqgen.models.residual_vector_quantizer import ResidualVectorQuantizer
-from vqgen.models.vector_quantizer import Quantization, VectorQuantizer
+from vqgen.models.vector_quantizer import VectorQuantizer
 
 
 def numpy_greedy_residual(z, codebooks):
@@ -66,8 +67,8 @@ def test_one_level_equals_a_vector_quantizer(ema):
         np.testing.assert_allclose(got.quantized.numpy(), want.quantized.numpy(), atol=1e-6)
         np.testing.assert_array_equal(got.indices.numpy(), want.indices.numpy()[..., None])
         np.testing.assert_allclose(float(got.loss), float(want.loss), rtol=1e-6)
-        np.testing.assert_allclose(float(got.perplexity), float(want.perplexity), rtol=1e-6)
-        np.testing.assert_allclose(float(got.codes_used), float(want.codes_used), rtol=1e-6)
+        for name in want.statistics:
+            np.testing.assert_allclose(float(got.statistics[name]), float(want.statistics[name]), rtol=1e-6)
         for got_weight, want_weight in zip(residual.weights, single.weights):
             np.testing.assert_allclose(got_weight.numpy(), want_weight.numpy(), rtol=1e-6)
 
@@ -135,10 +136,28 @@ def test_quantizer_dropout_uses_a_prefix_of_the_levels():
         np.testing.assert_allclose(quantizer.lookup(expected[..., :k]).numpy(), reference, atol=1e-6)
         np.testing.assert_allclose(float(result.loss), sum(level_losses[:k]), rtol=1e-5)
         np.testing.assert_allclose(stats.loss.numpy()[k:], 0.0)
+        # Statistics: every level's usage (a dropped level's too), and their mean over the levels used.
+        for name, of_codes in (("perplexity", numpy_perplexity), ("codes_used", numpy_codes_used)):
+            per_level = [of_codes(expected[..., level], K) for level in range(d)]
+            got = [float(result.statistics[f"{name}_level_{level}"]) for level in range(d)]
+            np.testing.assert_allclose(got, per_level, rtol=1e-5)
+            np.testing.assert_allclose(float(result.statistics[name]), np.mean(per_level[:k]), rtol=1e-5)
+        assert tuple(result.statistics) == quantizer.statistic_names
     assert seen == {1, 2, 3}
     # Inference never drops a level.
     _, stats = quantizer.quantize_with_level_stats(z, training=False)
     assert int(stats.active_levels) == d
+
+
+def numpy_perplexity(codes, K):
+    """exp(-sum p log p) of the histogram of `codes` over K codes."""
+    p = np.bincount(codes.ravel(), minlength=K) / codes.size
+    return np.exp(-np.sum(p[p > 0] * np.log(p[p > 0])))
+
+
+def numpy_codes_used(codes, K):
+    """The fraction of the K codes that occur in `codes`."""
+    return len(np.unique(codes)) / K
 
 
 def test_dropped_levels_are_not_updated():

@@ -204,8 +204,9 @@ def test_usage_statistics_match_histogram():
     quantizer.codebook.assign(np.array([[0.0], [10.0], [20.0], [30.0]], "float32"))
     z = np.array([[0.1], [0.2], [9.9], [10.1]], "float32")  # codes 0, 0, 1, 1
     result = quantizer.quantize_with_stats(z)
-    np.testing.assert_allclose(result.perplexity.numpy(), 2.0, rtol=1e-5)
-    np.testing.assert_allclose(result.codes_used.numpy(), 0.5)
+    np.testing.assert_allclose(result.statistics["perplexity"].numpy(), 2.0, rtol=1e-5)
+    np.testing.assert_allclose(result.statistics["codes_used"].numpy(), 0.5)
+    assert tuple(result.statistics) == quantizer.statistic_names
 
 
 def test_bad_inputs_raise_one_line_errors():

@@ -1,7 +1,9 @@
 """vqgen: two-stage discrete generative modelling in Keras 3.
 
 Stage 1 is a VQ-VAE (van den Oord et al. 2017, "Neural Discrete Representation Learning") that codes
-images as grids of integers; stage 2 (the `prior` package) is a gated PixelCNN over those grids.
+images as grids of integers, with a vector quantizer, finite scalar quantization or residual VQ; stage 2
+(the `prior` package) is a prior over those grids: a gated PixelCNN, a decoder-only Transformer or
+MaskGIT. `vqgen.data` reads the image sources and `vqgen.export_saved_model` exports both stages.
 """
 
 from keras_backend_check import require_tensorflow_backend
@@ -14,6 +16,7 @@ from vqgen.models import (
     Decoder,
     Encoder,
     FiniteScalarQuantizer,
+    LossTerm,
     Quantization,
     ResidualStack,
     ResidualVectorQuantizer,
@@ -39,6 +42,7 @@ __all__ = [
     "Encoder",
     "export_saved_model",
     "FiniteScalarQuantizer",
+    "LossTerm",
     "Quantization",
     "ResidualStack",
     "ResidualVectorQuantizer",

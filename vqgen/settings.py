@@ -1,6 +1,6 @@
 """The one home of vqgen's defaults: a frozen dataclass per concern, free of TensorFlow.
 
-The constructors' signatures (`VQVAE`, `Encoder`, `Decoder`, `VectorQuantizer`), the run config
+The constructors' signatures (`VQVAE`, `Encoder`, `Decoder`, the quantizers), the run config
 written to `config.json` and the CLI's options and help text all read their defaults from here, so a
 default changes in one line. The prior's model defaults live in `prior/settings.py` (the `prior`
 package imports nothing from `vqgen`).
@@ -60,8 +60,28 @@ class VectorQuantizerSettings:
 
 
 @dataclasses.dataclass(frozen=True)
+class FiniteScalarQuantizerSettings:
+    """Defaults of the `FiniteScalarQuantizer` layer."""
+
+    levels: tuple[int, ...] = _setting(
+        (8, 5, 5, 5), "levels per channel (1000 codes, the paper's 2^10 choice)"
+    )
+    standardize: bool = _setting(
+        True,
+        "standardise each channel by its running mean and variance, so it stays in the range the fixed "
+        "levels cover",
+    )
+    decay: float = _setting(0.99, "EMA decay of the running per-channel mean and variance")
+
+
+@dataclasses.dataclass(frozen=True)
 class VQVAESettings:
-    """Defaults of the stage-1 model, as measured in `scripts/compare_keras_example.py` (README)."""
+    """Defaults of the stage-1 model and of its quantizer shortcuts (`quantizer="vq" | "fsq" | "rvq"`).
+
+    The VQ settings differ from the paper's plain quantizer (`VectorQuantizerSettings`): an EMA codebook
+    initialised from the first batch, with codes unused for `restart_after_steps` steps re-seeded from
+    encoder outputs (`scripts/compare_keras_example.py` compares the two).
+    """
 
     num_embeddings: int = _setting(256, "codebook size K")
     embedding_dim: int = _setting(16, "code vector size D")
@@ -72,7 +92,7 @@ class VQVAESettings:
         choices=("vq", "fsq", "rvq"),
     )
     levels: tuple[int, ...] = _setting(
-        (8, 5, 5, 5),
+        FiniteScalarQuantizerSettings.levels,
         "fsq only: levels per channel, comma-separated; the encoder depth is their count and K their "
         "product (--embedding-dim and --num-embeddings are ignored)",
     )
@@ -81,7 +101,7 @@ class VQVAESettings:
         0.0, "rvq only: probability per training batch of using only the first k < d codebooks"
     )
     latent_decay: float = _setting(
-        0.99,
+        FiniteScalarQuantizerSettings.decay,
         "fsq only: EMA decay of the running per-channel mean and variance that standardise the encoder "
         "output (with --init-from-data)",
     )
@@ -129,6 +149,11 @@ class DataSettings:
         "1 (gray) or 3 (RGB): convert every image (alpha is composited on white); without it a set "
         "with any colour image becomes RGB",
         choices=(1, 3),
+    )
+    max_image_pixels: int = _setting(
+        89_478_485,
+        "largest height x width of an image file, checked in its header before it is decoded: a larger "
+        "one (e.g. a decompression bomb) stops the run with its name; Pillow's own warning limit",
     )
     shuffle_buffer: int = _setting(
         10000,
@@ -221,6 +246,7 @@ class ExportSettings:
 
 
 VECTOR_QUANTIZER_DEFAULTS = VectorQuantizerSettings()
+FINITE_SCALAR_QUANTIZER_DEFAULTS = FiniteScalarQuantizerSettings()
 VQVAE_DEFAULTS = VQVAESettings()
 DATA_DEFAULTS = DataSettings()
 # Stage 1 in bfloat16 where the CPU computes it natively: faster, with held-out PSNR as in float32

@@ -7,9 +7,31 @@ streamed without a preprocessing pass. The references the tests compare against 
 
 import tensorflow as tf
 
+# Pillow modes without colour: a set whose images are all in these modes is gray (1 channel).
+GRAY_MODES = ("1", "L", "LA", "La", "I", "I;16", "I;16B", "I;16L", "F")
 # ITU-R BT.601 luma weights, the ones PIL's convert("L") and tf.image.rgb_to_grayscale use.
 LUMA_WEIGHTS = (0.299, 0.587, 0.114)
 WHITE = 255.0
+
+
+def set_channels(modes):
+    """The channels of a set of images: 1 when none has colour, else 3 (the one rule of every reader).
+
+    Both folder readers (the streamed `stream_image_folder` and the in-memory `load_image_folder`)
+    pick a set's channels with this rule from the Pillow modes in the files' headers, then convert
+    each image with `convert_channels`: gray, gray + alpha, palette, RGB and RGBA files mix freely.
+
+    Args:
+        modes: iterable of Pillow mode names (`"L"`, `"LA"`, `"P"`, `"RGB"`, `"RGBA"`, ...).
+
+    Returns:
+        1 or 3.
+
+    Example:
+    >>> set_channels(["L", "LA"]), set_channels(["L", "RGBA"]), set_channels(["P"])
+    (1, 3, 3)
+    """
+    return 1 if all(mode in GRAY_MODES for mode in modes) else 3
 
 
 def convert_channels(pixels, channels):

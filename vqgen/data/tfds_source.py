@@ -4,7 +4,9 @@ import numpy as np
 import tensorflow as tf
 
 from vqgen.data.error_text import first_line
+from vqgen.data.image_header import decode_within_limit
 from vqgen.data.image_set import ImageSet
+from vqgen.settings import DATA_DEFAULTS
 
 TFDS_PREFIX = "tfds:"
 # Examples per batch when copying a TFDS split into NumPy (bounded memory per step, few steps).
@@ -64,7 +66,36 @@ def _prepared_builder(name, data_dir, split, image_size=None):
     return builder
 
 
-def load_tfds(name, data_dir=None, split="train"):
+def _examples(builder, name, split, max_image_pixels):
+    """The split's examples in stored order, numbered, each `"image"` decoded under the pixel limit.
+
+    TFDS stores an `Image` feature as encoded PNG/JPEG bytes; they are read undecoded
+    (`SkipDecoding`) and decoded by `decode_within_limit`, so an image of more than
+    `max_image_pixels` pixels fails the pipeline naming its example, without being decoded. Other
+    image features are decoded by TFDS.
+
+    Returns:
+        A Dataset of `(position, example)`.
+    """
+    import tensorflow_datasets as tfds
+
+    feature = builder.info.features["image"]
+    if not isinstance(feature, tfds.features.Image) or feature.dtype != tf.uint8:
+        return builder.as_dataset(split=split, shuffle_files=False).enumerate()
+    examples = builder.as_dataset(
+        split=split, shuffle_files=False, decoders={"image": tfds.decode.SkipDecoding()}
+    ).enumerate()
+    depth = feature.shape[-1] or 0  # as TFDS decodes it: the feature's channels (0: the file's own)
+
+    def decoded(position, example):
+        label = tf.strings.join(["example ", tf.strings.as_string(position), f" of {TFDS_PREFIX}{name}"])
+        image = decode_within_limit(example["image"], label, max_image_pixels, channels=depth)
+        return position, {**example, "image": tf.ensure_shape(image, feature.shape)}
+
+    return examples.map(decoded, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+
+
+def load_tfds(name, data_dir=None, split="train", max_image_pixels=DATA_DEFAULTS.max_image_pixels):
     """Loads a TFDS image dataset split fully into memory as an ImageSet.
 
     Builds the dataset with `tfds.builder(name, data_dir=data_dir)` (what `tfds.load` does),
@@ -78,6 +109,8 @@ def load_tfds(name, data_dir=None, split="train"):
         data_dir: str or None. Where TFDS keeps prepared data; None uses TFDS's default
             (`~/tensorflow_datasets`).
         split: str. A TFDS split expression, e.g. `"train"`, `"test"`, `"train[:10%]"`.
+        max_image_pixels: int >= 1. The largest height x width of an image, checked in its encoded
+            header before it is decoded. Defaults to the `DataSettings` value.
 
     Returns:
         An `ImageSet` of uint8 images named `"tfds:NAME"`.
@@ -98,8 +131,8 @@ def load_tfds(name, data_dir=None, split="train"):
     label = features["label"] if "label" in features else None
     has_labels = isinstance(label, tfds.features.ClassLabel)
     keys = ("image", "label") if has_labels else ("image",)
-    examples = builder.as_dataset(split=split, shuffle_files=False)
-    examples = examples.map(lambda example: tuple(example[key] for key in keys))
+    examples = _examples(builder, name, split, max_image_pixels)
+    examples = examples.map(lambda position, example: tuple(example[key] for key in keys))
     batches = list(tfds.as_numpy(examples.batch(READ_BATCH_SIZE)))
     if not batches:
         raise ValueError(f"TFDS split {split!r} of {name!r} holds no examples; choose a non-empty split")
@@ -112,7 +145,15 @@ def load_tfds(name, data_dir=None, split="train"):
     )
 
 
-def stream_tfds(name, data_dir=None, split="train", image_size=None, channels=None, shuffle_buffer=10000):
+def stream_tfds(
+    name,
+    data_dir=None,
+    split="train",
+    image_size=None,
+    channels=None,
+    shuffle_buffer=10000,
+    max_image_pixels=DATA_DEFAULTS.max_image_pixels,
+):
     """A TFDS split as an `ImageStream`, read from TFDS's files with `as_dataset` (no NumPy copy).
 
     The examples are read in the order TFDS stores them (`shuffle_files=False`), numbered, and
@@ -128,6 +169,8 @@ def stream_tfds(name, data_dir=None, split="train", image_size=None, channels=No
         image_size: `(H, W)` or None. Scale and centre-crop; required for datasets of mixed sizes.
         channels: 1, 3 or None (the dataset's own).
         shuffle_buffer: int. Images held for shuffling (the split is read in order).
+        max_image_pixels: int >= 1. The largest height x width of an image, checked in its encoded
+            header before it is decoded (see `load_tfds`).
 
     Returns:
         An `ImageStream`.
@@ -154,8 +197,7 @@ def stream_tfds(name, data_dir=None, split="train", image_size=None, channels=No
         raise ValueError(f"TFDS split {split!r} of {name!r} holds no examples; choose a non-empty split")
 
     def sequence():
-        examples = builder.as_dataset(split=split, shuffle_files=False).enumerate()
-        return examples.map(
+        return _examples(builder, name, split, max_image_pixels).map(
             lambda position, example: (
                 position,
                 transform(example["image"]),

@@ -6,18 +6,26 @@ Nothing here imports `prior`; the workflow in `vqgen.runs` joins the two stages.
 from vqgen.models.decoder import Decoder
 from vqgen.models.encoder import Encoder
 from vqgen.models.finite_scalar_quantizer import FiniteScalarQuantizer
+from vqgen.models.losses import LossTerm, MeanSquaredError
+from vqgen.models.quantization import Quantization, check_quantizer
+from vqgen.models.quantizers import QUANTIZERS, build_quantizer
 from vqgen.models.residual_stack import ResidualStack
 from vqgen.models.residual_vector_quantizer import ResidualVectorQuantizer
-from vqgen.models.vector_quantizer import Quantization, VectorQuantizer
+from vqgen.models.vector_quantizer import VectorQuantizer
 from vqgen.models.vqvae import VQVAE
 
 __all__ = [
+    "QUANTIZERS",
     "Decoder",
     "Encoder",
     "FiniteScalarQuantizer",
+    "LossTerm",
+    "MeanSquaredError",
     "Quantization",
     "ResidualStack",
     "ResidualVectorQuantizer",
     "VQVAE",
     "VectorQuantizer",
+    "build_quantizer",
+    "check_quantizer",
 ]

@@ -55,9 +55,15 @@ class Decoder(keras.layers.Layer):
         self.hidden_channels = hidden_channels
         self.residual_channels = residual_channels
         self.num_residual_blocks = num_residual_blocks
-        self.conv3x3 = keras.layers.Conv2D(hidden_channels, 3, padding="same", name="conv3x3")
+        self.conv3x3 = keras.layers.Conv2D(
+            hidden_channels, 3, padding="same", name="conv3x3", dtype=self.dtype_policy
+        )
         self.residual_stack = ResidualStack(
-            hidden_channels, residual_channels, num_residual_blocks, name="residual_stack"
+            hidden_channels,
+            residual_channels,
+            num_residual_blocks,
+            name="residual_stack",
+            dtype=self.dtype_policy,
         )
         num_strided = int(math.log2(downsample))
         self.strided_transposed_convs = [
@@ -68,6 +74,7 @@ class Decoder(keras.layers.Layer):
                 padding="same",
                 activation=None if i == num_strided - 1 else "relu",  # linear output
                 name=f"up{i}",
+                dtype=self.dtype_policy,
             )
             for i in range(num_strided)
         ]

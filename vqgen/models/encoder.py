@@ -74,14 +74,21 @@ class Encoder(keras.layers.Layer):
                 padding="same",
                 activation="relu",
                 name=f"down{i}",
+                dtype=self.dtype_policy,
             )
             for i in range(num_strided)
         ]
-        self.conv3x3 = keras.layers.Conv2D(hidden_channels, 3, padding="same", name="conv3x3")
-        self.residual_stack = ResidualStack(
-            hidden_channels, residual_channels, num_residual_blocks, name="residual_stack"
+        self.conv3x3 = keras.layers.Conv2D(
+            hidden_channels, 3, padding="same", name="conv3x3", dtype=self.dtype_policy
         )
-        self.project = keras.layers.Conv2D(embedding_dim, 1, name="to_embedding")
+        self.residual_stack = ResidualStack(
+            hidden_channels,
+            residual_channels,
+            num_residual_blocks,
+            name="residual_stack",
+            dtype=self.dtype_policy,
+        )
+        self.project = keras.layers.Conv2D(embedding_dim, 1, name="to_embedding", dtype=self.dtype_policy)
 
     def build(self, input_shape):
         shape = tuple(input_shape)

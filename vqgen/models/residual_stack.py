@@ -36,8 +36,10 @@ class ResidualStack(keras.layers.Layer):
         self.num_blocks = num_blocks
         self.blocks = [
             (
-                keras.layers.Conv2D(residual_channels, 3, padding="same", name=f"block{i}_conv3x3"),
-                keras.layers.Conv2D(channels, 1, name=f"block{i}_conv1x1"),
+                keras.layers.Conv2D(
+                    residual_channels, 3, padding="same", name=f"block{i}_conv3x3", dtype=self.dtype_policy
+                ),
+                keras.layers.Conv2D(channels, 1, name=f"block{i}_conv1x1", dtype=self.dtype_policy),
             )
             for i in range(num_blocks)
         ]

@@ -11,7 +11,8 @@ import inspect
 import keras
 import tensorflow as tf
 
-from vqgen.models.vector_quantizer import Quantization, VectorQuantizer
+from vqgen.models.quantization import Quantization
+from vqgen.models.vector_quantizer import VectorQuantizer
 
 # The per-level options default to whatever VectorQuantizer declares: one home per default.
 _LEVEL_DEFAULTS = {
@@ -20,6 +21,8 @@ _LEVEL_DEFAULTS = {
     if parameter.default is not inspect.Parameter.empty
 }
 
+# The statistics logged for each level `i`, as `NAME_level_i` (fields of `LevelStats`).
+LEVEL_STATISTICS = ("perplexity", "codes_used")
 LevelStats = collections.namedtuple("LevelStats", ["loss", "perplexity", "codes_used", "active_levels"])
 LevelStats.__doc__ = """What each level of a `ResidualVectorQuantizer` did in one pass.
 
@@ -49,6 +52,11 @@ class ResidualVectorQuantizer(keras.layers.Layer):
     Quantizer dropout (SoundStream): while training, with probability `quantizer_dropout` per
     batch only the first `k ~ Uniform{1, ..., d}` levels are used; the others contribute zero, add
     no loss and are not updated, so the model learns to decode from any prefix of the codes.
+
+    The layer has the quantizer protocol of `vqgen.models.quantization`, with `d` codes per position
+    (`code_shape == (d,)`); its statistics are the mean `perplexity` and `codes_used` over the levels
+    used, and each level's as `perplexity_level_i` and `codes_used_level_i` (a level dropped by
+    quantizer dropout reports the codes it would have picked).
 
     Args:
         num_quantizers: int. The number of levels d. At least 1.
@@ -156,6 +164,18 @@ class ResidualVectorQuantizer(keras.layers.Layer):
         for quantizer in self.quantizers:
             quantizer.build(input_shape)
 
+    @property
+    def code_shape(self):
+        """The shape of one position's codes: `(num_quantizers,)`, level 0 first."""
+        return (self.num_quantizers,)
+
+    @property
+    def statistic_names(self):
+        """The keys of `Quantization.statistics`: the mean over the levels used, then each level's."""
+        return ("perplexity", "codes_used") + tuple(
+            f"{name}_level_{level}" for level in range(self.num_quantizers) for name in LEVEL_STATISTICS
+        )
+
     def call(self, inputs, training=None):
         result = self.quantize_with_stats(inputs, training=training)
         self.add_loss(result.loss)
@@ -176,9 +196,9 @@ class ResidualVectorQuantizer(keras.layers.Layer):
 
         Returns:
             A `Quantization` namedtuple: `quantized` (same shape and dtype as `inputs`), `indices`
-            int32 `[..., num_quantizers]`, `loss` the sum of the levels' losses, `perplexity` and
-            `codes_used` the mean over the levels used. `quantize_with_level_stats` also returns
-            each level's figures.
+            int32 `[..., num_quantizers]`, `loss` the sum of the levels' losses, and `statistics`
+            (keys `statistic_names`). `quantize_with_level_stats` also returns each level's loss
+            and how many levels were used.
         """
         return self.quantize_with_level_stats(inputs, training=training)[0]
 
@@ -190,8 +210,8 @@ class ResidualVectorQuantizer(keras.layers.Layer):
             training: bool. Whether to update the levels and apply quantizer dropout.
 
         Returns:
-            A pair `(Quantization, LevelStats)`. The `Quantization` is the one of
-            `quantize_with_stats`; `LevelStats` holds per-level `loss`, `perplexity` and
+            A pair `(Quantization, LevelStats)`. The `Quantization` is the one of `quantize_with_stats`;
+            `LevelStats` holds per-level `loss`, `perplexity` and
             `codes_used` (each `[num_quantizers]`) and `active_levels`. A level dropped this batch
             still reports the indices and usage it would have had, but adds no loss and output.
         """
@@ -219,20 +239,27 @@ class ResidualVectorQuantizer(keras.layers.Layer):
             residual = residual - level_q
             indices.append(result.indices)
             losses.append(tf.where(active, result.loss, 0.0))
-            perplexities.append(result.perplexity)
-            codes_used.append(result.codes_used)
+            perplexities.append(result.statistics["perplexity"])
+            codes_used.append(result.statistics["codes_used"])
 
         quantized = z + tf.stop_gradient(z_q - z)  # straight-through estimator
         mask = tf.cast(tf.range(self.num_quantizers) < active_levels, "float32")  # (d,)
         level_stats = LevelStats(
             tf.stack(losses), tf.stack(perplexities), tf.stack(codes_used), active_levels
         )
+        statistics = {
+            name: tf.reduce_sum(mask * getattr(level_stats, name)) / tf.reduce_sum(mask)
+            for name in LEVEL_STATISTICS
+        }
+        for level in range(self.num_quantizers):
+            statistics.update(
+                {f"{name}_level_{level}": getattr(level_stats, name)[level] for name in LEVEL_STATISTICS}
+            )
         quantization = Quantization(
             tf.cast(quantized, inputs.dtype),
             tf.stack(indices, axis=-1),  # (..., d)
             tf.reduce_sum(level_stats.loss),
-            tf.reduce_sum(mask * level_stats.perplexity) / tf.reduce_sum(mask),
-            tf.reduce_sum(mask * level_stats.codes_used) / tf.reduce_sum(mask),
+            statistics,
         )
         return quantization, level_stats
 

@@ -3,64 +3,12 @@
 Reference: van den Oord, Vinyals and Kavukcuoglu, "Neural Discrete Representation Learning" (2017).
 """
 
-import collections
-
 import keras
 import tensorflow as tf
 
 from vqgen.models.distribute import broadcast_from_first_replica, sum_across_replicas
+from vqgen.models.quantization import Quantization, checked_codes, code_usage
 from vqgen.settings import VECTOR_QUANTIZER_DEFAULTS
-
-Quantization = collections.namedtuple(
-    "Quantization", ["quantized", "indices", "loss", "perplexity", "codes_used"]
-)
-Quantization.__doc__ = """What one pass through the quantizer produced.
-
-Fields:
-    quantized: the straight-through quantized tensor, same shape and dtype as the input.
-    indices: int32 tensor `[..., h, w]` of the nearest code at every position.
-    loss: float32 scalar, the codebook term plus `beta` times the commitment term (only the
-        commitment term when the codebook is learned by EMA).
-    perplexity: float32 scalar, exp(-sum p log p) of the batch's code histogram.
-    codes_used: float32 scalar, the fraction of the K codes that the batch used.
-"""
-
-
-def checked_codes(codes, num_embeddings):
-    """Returns `codes` as int32, refusing non-integers and codes outside `[0, num_embeddings)`.
-
-    Shared by every quantizer's `lookup`.
-
-    Args:
-        codes: integer tensor-like of any shape.
-        num_embeddings: int. The number of codes.
-
-    Returns:
-        int32 tensor of the same shape (in a graph, guarded by assertions).
-
-    Raises:
-        ValueError: non-integer codes, or (eagerly) a code out of range; in a graph a code out of
-            range fails with `tf.errors.InvalidArgumentError`.
-
-    Example:
-    >>> checked_codes([[0, 3]], num_embeddings=4)  # doctest: +SKIP
-    """
-    codes = tf.convert_to_tensor(codes)
-    if not codes.dtype.is_integer:
-        raise ValueError(f"codes must be integers. Received: dtype={codes.dtype.name}")
-    codes = tf.cast(codes, "int32")
-    message = f"codes must be in [0, {num_embeddings}): use codes produced by this model"
-    if tf.executing_eagerly():
-        if tf.size(codes) > 0 and (tf.reduce_min(codes) < 0 or tf.reduce_max(codes) >= num_embeddings):
-            low, high = int(tf.reduce_min(codes)), int(tf.reduce_max(codes))
-            raise ValueError(f"{message}. Received codes in [{low}, {high}]")
-        return codes
-    checks = [
-        tf.debugging.assert_non_negative(codes, message=message),
-        tf.debugging.assert_less(codes, num_embeddings, message=message),
-    ]
-    with tf.control_dependencies(checks):
-        return tf.identity(codes)
 
 
 @keras.saving.register_keras_serializable(package="vqgen")
@@ -83,6 +31,7 @@ class VectorQuantizer(keras.layers.Layer):
     even under a mixed-precision policy. Under a `tf.distribute`
     strategy, code counts and EMA sums are summed across replicas so every replica keeps the same
     codebook. Codebook updates (EMA, restarts, data initialisation) only happen when `training=True`.
+    The layer has the quantizer protocol of `vqgen.models.quantization` (one code per position).
 
     Args:
         num_embeddings: int. The number of codes K. At least 2.
@@ -222,6 +171,16 @@ class VectorQuantizer(keras.layers.Layer):
             dtype="int32",
         )
 
+    @property
+    def code_shape(self):
+        """The shape of one position's codes: `()`, a single code."""
+        return ()
+
+    @property
+    def statistic_names(self):
+        """The keys of `Quantization.statistics`: `("perplexity", "codes_used")`."""
+        return ("perplexity", "codes_used")
+
     def call(self, inputs, training=None):
         result = self.quantize_with_stats(inputs, training=training)
         self.add_loss(result.loss)
@@ -244,7 +203,8 @@ class VectorQuantizer(keras.layers.Layer):
                 from data.
 
         Returns:
-            A `Quantization` namedtuple (quantized, indices, loss, perplexity, codes_used).
+            A `Quantization` namedtuple: `quantized`, `indices` int32 `[...]`, `loss`, and
+            `statistics` with the batch's `perplexity` and `codes_used`.
         """
         if not self.built:
             self.build(inputs.shape)
@@ -272,11 +232,8 @@ class VectorQuantizer(keras.layers.Layer):
 
         z_q = tf.reshape(flat_z_q, tf.shape(z))
         quantized = z + tf.stop_gradient(z_q - z)  # straight-through estimator
-        probabilities = counts / tf.maximum(tf.reduce_sum(counts), 1.0)
-        perplexity = tf.exp(-tf.reduce_sum(probabilities * tf.math.log(probabilities + 1e-10)))
-        codes_used = tf.reduce_mean(tf.cast(counts > 0, "float32"))
         indices = tf.reshape(flat_indices, tf.shape(z)[:-1])
-        return Quantization(tf.cast(quantized, inputs.dtype), indices, loss, perplexity, codes_used)
+        return Quantization(tf.cast(quantized, inputs.dtype), indices, loss, code_usage(counts))
 
     def indices(self, inputs):
         """Returns the index of the nearest code at every position.
@@ -333,8 +290,7 @@ class VectorQuantizer(keras.layers.Layer):
 
         `argmin_k ||z - e_k||^2 = argmin_k ||e_k||^2 - 2 z.e_k`: `||z||^2` is left out and the
         factor -2 is applied to the (K, D) codebook, so the only (N, K) work is the matmul, one
-        add and the argmin: two fewer passes over N x K values (`python
-        scripts/benchmark_paper_size.py --sections profile` times the step with the longer form).
+        add and the argmin: two fewer passes over N x K values than the direct form.
         """
         codebook = tf.convert_to_tensor(self.codebook)
         distances = tf.matmul(flat_z, -2.0 * codebook, transpose_b=True) + tf.reduce_sum(

@@ -1,9 +1,6 @@
-"""The VQ-VAE model: encoder, vector quantizer and decoder trained end to end.
+"""The VQ-VAE model: encoder, quantizer and decoder trained end to end.
 
-References: van den Oord, Vinyals and Kavukcuoglu, "Neural Discrete Representation Learning" (2017);
-for the other quantizers, Mentzer et al., "Finite Scalar Quantization: VQ-VAE Made Simple" (2023) and
-Zeghidour et al., "SoundStream" (2021) / Lee et al., "Autoregressive Image Generation using Residual
-Quantization" (2022).
+Reference: van den Oord, Vinyals and Kavukcuoglu, "Neural Discrete Representation Learning" (2017).
 """
 
 import math
@@ -14,72 +11,65 @@ import numpy as np
 import tensorflow as tf
 
 from vqgen.models.decoder import Decoder
-from vqgen.models.distribute import logs_for_all_strategies, scale_loss_for_replicas, sum_across_replicas
+from vqgen.models.distribute import logs_for_all_strategies, scale_loss_for_replicas
 from vqgen.models.encoder import Encoder, check_downsample
-from vqgen.models.finite_scalar_quantizer import FiniteScalarQuantizer
-from vqgen.models.residual_vector_quantizer import ResidualVectorQuantizer
-from vqgen.models.vector_quantizer import VectorQuantizer
+from vqgen.models.losses import MeanSquaredError, check_loss_terms
+from vqgen.models.quantization import check_quantizer
+from vqgen.models.quantizers import SHORTCUT_SETTINGS, build_quantizer
 from vqgen.settings import VQVAE_DEFAULTS
 
 INFERENCE_BATCH_SIZE = 256
-QUANTIZERS = ("vq", "fsq", "rvq")
-# What residual VQ logs for each level as `NAME_level_I` (fields of `LevelStats`).
-LEVEL_METRICS = ("perplexity", "codes_used")
 
 
 @keras.saving.register_keras_serializable(package="vqgen")
 class VQVAE(keras.Model):
     """A VQ-VAE that codes `H x W x C` images as `H/f x W/f` grids of integers in `[0, K)`.
 
-    The quantizer is one of three (`quantizer=`): `"vq"`, the paper's learned codebook
+    The model is three parts: an encoder mapping images to `[B, H/f, W/f, D]` vectors, a quantizer
+    turning each vector into codes, and a decoder mapping the quantized vectors back to images. The
+    quantizer is any layer with the quantizer protocol (`vqgen.models.quantization`), given as an
+    object (`quantizer=vqgen.FiniteScalarQuantizer(levels=[8, 5, 5, 5])`) or by a shortcut built
+    from this constructor's flat settings (`build_quantizer`): `"vq"`, the paper's learned codebook
     (`VectorQuantizer`); `"fsq"`, finite scalar quantization (`FiniteScalarQuantizer(levels)`: no
-    codebook, no loss, `K = prod(levels)`, and the encoder's output depth is `len(levels)`, so
-    `embedding_dim` and `num_embeddings` are ignored and report the FSQ values; with `init_from_data`
-    each encoder channel is standardised by its running mean and variance (set on the first
-    training batch, then an EMA with `latent_decay`), which keeps it in the range the fixed levels
-    cover: FSQ has no codebook to initialise from the data; without it the default encoder's small
-    initial outputs all round to one code and stay there, and a gain fixed on the first batch let
-    a channel drift into tanh's flat tail where its gradient vanishes, both measured (README,
-    "Quantizers")); `"rvq"`, residual VQ
-    (`ResidualVectorQuantizer`: `num_quantizers` codebooks of `num_embeddings` codes, so a position
-    has `d = num_quantizers` codes and grids are `[h, w, d]`).
+    codebook, `K = prod(levels)`, encoder depth `len(levels)`; with `init_from_data` it standardises
+    each channel by running statistics); `"rvq"`, residual VQ (`ResidualVectorQuantizer`:
+    `num_quantizers` codebooks, so a position has `d = num_quantizers` codes and grids are
+    `[h, w, d]`). K, D and the codes of a position are the quantizer's.
 
     Trains with `compile(optimizer=...)` and `fit(images)` on arrays or a `tf.data.Dataset` of float
     images in [0, 1] (a dataset may also yield `(images, labels)`; labels are ignored). The loss is
-    the mean squared reconstruction error plus the quantizer's loss; `fit` logs `loss`,
-    `reconstruction_loss`, `vq_loss`, `perplexity`, `codes_used` (fraction of the K codes used by
-    the batch) and `psnr` (dB, for images in [0, 1]). For `"rvq"`, `perplexity` and `codes_used`
-    are the mean over the levels used, and each level `i` is also logged as `perplexity_level_i`
-    and `codes_used_level_i` (a level dropped by quantizer dropout reports the codes it would
-    have picked).
-
-    The defaults (`vqgen.settings.VQVAESettings`) are the ones measured in
-    `scripts/compare_keras_example.py`: an EMA codebook
-    initialised from the first batch, with codes unused for `restart_after_steps` steps re-seeded
-    from encoder outputs.
+    `reconstruction_loss(images, reconstructions)` (the mean squared error by default) plus the
+    quantizer's loss plus each of `loss_terms`; `fit` logs `loss`, `reconstruction_loss`,
+    `vq_loss`, the quantizer's statistics (`perplexity`, `codes_used`: the fraction of the K codes
+    used by the batch, and for `"rvq"` each level's `perplexity_level_i` and `codes_used_level_i`),
+    `psnr` (dB, for images in [0, 1]) and each loss term under its name. A loss term with a network
+    of its own trains it after the model's step (`LossTerm.update`).
 
     Args:
         input_shape: tuple `(H, W, C)`. H and W divisible by `downsample`; C is 1 or 3.
         num_embeddings: int. Codebook size K (of each level for `"rvq"`; ignored for `"fsq"`).
-            Defaults to the `VQVAESettings` value.
+            Shortcut setting. Defaults to the `VQVAESettings` value.
         embedding_dim: int. Code vector size D (ignored for `"fsq"`, where it is `len(levels)`).
-            Defaults to the `VQVAESettings` value.
+            Shortcut setting. Defaults to the `VQVAESettings` value.
         downsample: int, one of 2, 4, 8. Defaults to the `VQVAESettings` value.
         hidden_channels: int. Width of encoder and decoder convolutions. Defaults to the
             `VQVAESettings` value.
         residual_channels: int. Width inside residual blocks. Defaults to the `VQVAESettings` value.
         num_residual_blocks: int. Defaults to the `VQVAESettings` value.
-        beta: float. Commitment cost. Defaults to the `VQVAESettings` value.
-        ema: bool. Learn the codebook by EMA. Defaults to the `VQVAESettings` value.
-        decay: float. EMA decay. Defaults to the `VQVAESettings` value (measured best for short
-            trainings; the paper's value suits long ones).
-        epsilon: float. EMA Laplace smoothing. Defaults to the `VQVAESettings` value.
-        restart_after_steps: int or None. Dead-code restart threshold in steps. Defaults to the
-            `VQVAESettings` value.
-        init_from_data: bool. Initialise the codebook from the first batch (for `"fsq"`:
-            standardise the encoder output by running statistics). Defaults to the `VQVAESettings`
+        beta: float. Commitment cost. Shortcut setting. Defaults to the `VQVAESettings` value.
+        ema: bool. Learn the codebook by EMA. Shortcut setting. Defaults to the `VQVAESettings`
             value.
-        quantizer: str, one of `"vq"`, `"fsq"`, `"rvq"`. Defaults to the `VQVAESettings` value.
+        decay: float. EMA decay of the codebook. Shortcut setting. Defaults to the `VQVAESettings`
+            value.
+        epsilon: float. EMA Laplace smoothing. Shortcut setting. Defaults to the `VQVAESettings`
+            value.
+        restart_after_steps: int or None. Dead-code restart threshold in steps. Shortcut setting.
+            Defaults to the `VQVAESettings` value.
+        init_from_data: bool. Initialise the codebook from the first batch (for `"fsq"`:
+            standardise the encoder output by running statistics). Shortcut setting. Defaults to
+            the `VQVAESettings` value.
+        quantizer: str, one of `"vq"`, `"fsq"`, `"rvq"`, or a quantizer layer (then the shortcut
+            settings must keep their defaults). Defaults to the `VQVAESettings` value.
         levels: list of int. `"fsq"` only: the levels of each channel. Defaults to the
             `VQVAESettings` value.
         num_quantizers: int. `"rvq"` only: the number of codebooks d. Defaults to the
@@ -88,16 +78,22 @@ class VQVAE(keras.Model):
             only a random prefix of the codebooks. Defaults to the `VQVAESettings` value.
         latent_decay: float in [0, 1). `"fsq"` only: EMA decay of the running per-channel mean and
             variance that standardise the encoder output. Defaults to the `VQVAESettings` value.
-        seed: int or None. Seed of the quantizer's random choices.
+        seed: int or None. Seed of the shortcut quantizer's random choices.
         encoder: a Keras layer or None. Your own encoder mapping `(B, H, W, C)` images to
             `(B, H/f, W/f, embedding_dim)`; replaces the paper's (whose width arguments are then
             unused). Must be serializable for `.keras` saving. Defaults to `None`.
         decoder: a Keras layer or None. Your own decoder, the inverse shape map. Defaults to `None`.
+        reconstruction_loss: a callable `(images, reconstructions) -> float32 scalar`, such as
+            `vqgen.models.MeanSquaredError()` or a `keras.losses.Loss`; serializable for `.keras`
+            saving. Defaults to `MeanSquaredError()`.
+        loss_terms: list of `LossTerm` layers added to the loss, each logged under its name.
+            Defaults to none.
         **kwargs: base `keras.Model` arguments (`name`, ...).
 
     Raises:
-        ValueError: for a size not divisible by `downsample`, a channel count other than 1 or 3, or
-            any argument out of range.
+        ValueError: for a size not divisible by `downsample`, a channel count other than 1 or 3, an
+            unknown quantizer or one without the quantizer protocol, a shortcut setting given with a
+            quantizer object, a loss term named like a logged metric, or any argument out of range.
 
     Example:
     >>> model = VQVAE(input_shape=(28, 28, 1), num_embeddings=128, embedding_dim=16)
@@ -106,6 +102,7 @@ class VQVAE(keras.Model):
     >>> codes = model.encode(images[:8])          # int32 (8, 7, 7)
     >>> model.decode(codes).shape
     (8, 28, 28, 1)
+    >>> fsq = VQVAE(input_shape=(28, 28, 1), quantizer=FiniteScalarQuantizer(levels=[8, 5, 5, 5]))
     >>> VQVAE(input_shape=(28, 28, 1), quantizer="rvq", num_quantizers=2).encode(images[:8]).shape
     (8, 7, 7, 2)
     """
@@ -133,6 +130,8 @@ class VQVAE(keras.Model):
         seed=None,
         encoder=None,
         decoder=None,
+        reconstruction_loss=None,
+        loss_terms=(),
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -146,18 +145,43 @@ class VQVAE(keras.Model):
                 f"Image size {height}x{width} is not divisible by the downsampling factor "
                 f"{downsample}; resize or pad the images, or choose another --downsample."
             )
-        if quantizer not in QUANTIZERS:
-            raise ValueError(f"quantizer must be one of {QUANTIZERS}. Received: quantizer={quantizer!r}")
-        if not 0.0 <= latent_decay < 1.0:
-            raise ValueError(f"latent_decay must be in [0, 1). Received: latent_decay={latent_decay}")
+        shortcut = dict(
+            num_embeddings=num_embeddings,
+            embedding_dim=embedding_dim,
+            beta=beta,
+            ema=ema,
+            decay=decay,
+            epsilon=epsilon,
+            restart_after_steps=restart_after_steps,
+            init_from_data=init_from_data,
+            levels=levels,
+            num_quantizers=num_quantizers,
+            quantizer_dropout=quantizer_dropout,
+            latent_decay=latent_decay,
+        )
+        if isinstance(quantizer, str):
+            quantizer = build_quantizer(quantizer, seed=seed, **shortcut)
+        else:
+            check_quantizer(quantizer)
+            given = [name for name in SHORTCUT_SETTINGS if shortcut[name] != getattr(VQVAE_DEFAULTS, name)]
+            given += ["seed"] if seed is not None else []
+            if given:
+                raise ValueError(
+                    f"{', '.join(given)} only shape the 'vq' / 'fsq' / 'rvq' shortcuts; set them on the "
+                    f"quantizer object instead. Received: quantizer={type(quantizer).__name__}"
+                )
+        loss_terms = check_loss_terms(loss_terms, quantizer.statistic_names)
         self.image_shape = (height, width, channels)
         self.grid_shape = (height // downsample, width // downsample)
         self.downsample = downsample
         self.hidden_channels = hidden_channels
         self.residual_channels = residual_channels
         self.num_residual_blocks = num_residual_blocks
+        # What the quantizer makes: K codes, vectors of size D, codes of shape `code_shape` per position.
+        self.num_embeddings = quantizer.num_embeddings
+        self.embedding_dim = quantizer.embedding_dim
 
-        # Layers
+        # Layers (assigned in this order, which fixes the order of `weights`)
         widths = dict(
             downsample=downsample,
             hidden_channels=hidden_channels,
@@ -165,48 +189,15 @@ class VQVAE(keras.Model):
             num_residual_blocks=num_residual_blocks,
         )
         self.custom_parts = {"encoder": encoder is not None, "decoder": decoder is not None}
-        # The VQ options, kept for get_config whichever quantizer uses them.
-        self.vq_options = dict(
-            beta=beta,
-            ema=ema,
-            decay=decay,
-            epsilon=epsilon,
-            restart_after_steps=restart_after_steps,
-            init_from_data=init_from_data,
-            seed=seed,
-        )
-        self.quantizer_kind = quantizer
-        if quantizer == "fsq":
-            quantizer_layer = FiniteScalarQuantizer(levels, name="quantizer")
-        elif quantizer == "rvq":
-            quantizer_layer = ResidualVectorQuantizer(
-                num_quantizers,
-                num_embeddings,
-                embedding_dim,
-                quantizer_dropout=quantizer_dropout,
-                name="quantizer",
-                **self.vq_options,
-            )
-        else:
-            quantizer_layer = VectorQuantizer(
-                num_embeddings, embedding_dim, name="quantizer", **self.vq_options
-            )
-        self.levels = list(quantizer_layer.levels if quantizer == "fsq" else levels)
-        self.num_quantizers = num_quantizers
-        self.quantizer_dropout = quantizer_dropout
-        self.latent_decay = latent_decay
-        # What the chosen quantizer makes: K codes of size D, `code_depth` codes per grid position.
-        self.num_embeddings = quantizer_layer.num_embeddings
-        self.embedding_dim = quantizer_layer.embedding_dim
-        self.code_depth = num_quantizers if quantizer == "rvq" else 1
         self.encoder = encoder or Encoder(self.embedding_dim, name="encoder", **widths)
-        self.quantizer = quantizer_layer
+        self.quantizer = quantizer
         self.decoder = decoder or Decoder(channels, name="decoder", **widths)
+        self.reconstruction_loss = reconstruction_loss or MeanSquaredError()
+        self.loss_terms = list(loss_terms)
 
-        # Metrics shown by fit/evaluate; residual VQ also logs each level's usage.
-        names = ["loss", "reconstruction_loss", "vq_loss", "perplexity", "codes_used", "psnr"]
-        if quantizer == "rvq":
-            names += [f"{name}_level_{level}" for level in range(num_quantizers) for name in LEVEL_METRICS]
+        # Metrics shown by fit/evaluate
+        names = ["loss", "reconstruction_loss", "vq_loss", *quantizer.statistic_names, "psnr"]
+        names += [name for term in self.loss_terms for name in (term.name, *term.log_names)]
         self.trackers = [keras.metrics.Mean(name=name) for name in names]
         self._compiled_functions = types.SimpleNamespace(cache={})
         self.build((None,) + self.image_shape)
@@ -221,50 +212,21 @@ class VQVAE(keras.Model):
                 f"{expected} (grid {self.grid_shape}, embedding_dim {self.embedding_dim}); "
                 "fix the encoder's output size or depth."
             )
-        self.quantizer.build(latent_shape)
-        if self.quantizer_kind == "fsq":
-            # Running per-channel statistics of the encoder output, which `_latents` standardises.
-            stats = dict(shape=(self.embedding_dim,), trainable=False, aggregation="only_first_replica")
-            self.latent_mean = self.add_weight(
-                name="latent_mean", initializer="zeros", dtype="float32", **stats
-            )
-            self.latent_variance = self.add_weight(
-                name="latent_variance", initializer="ones", dtype="float32", **stats
-            )
-            self.latent_stats_set = self.add_weight(
-                name="latent_stats_set",
-                shape=(),
-                initializer="zeros",
-                trainable=False,
-                aggregation="only_first_replica",
-                dtype="int32",
-            )
+        if not self.quantizer.built:  # a quantizer given built (or deserialized) keeps its weights
+            self.quantizer.build(latent_shape)
         self.decoder.build(latent_shape)
         self.built = True
 
-    def _latents(self, images, training=False):
-        """The encoder's output; for FSQ standardised per channel by the running statistics."""
-        latents = self.encoder(images, training=training)
-        if self.quantizer_kind != "fsq":
-            return latents
-        latents = tf.cast(latents, "float32")
-        if training and self.vq_options["init_from_data"]:
-            # The batch's mean and variance over all replicas, set on the first batch and then
-            # followed by an EMA with `latent_decay`; branch-free, as VectorQuantizer's data initialisation.
-            flat = tf.stop_gradient(tf.reshape(latents, [-1, self.embedding_dim]))  # (N, d)
-            count = sum_across_replicas(tf.cast(tf.shape(flat)[0], "float32"))
-            mean = sum_across_replicas(tf.reduce_sum(flat, axis=0)) / count  # (d,)
-            variance = sum_across_replicas(tf.reduce_sum(tf.square(flat), axis=0)) / count - mean**2
-            decay = tf.where(tf.equal(self.latent_stats_set, 0), 0.0, self.latent_decay)
-            self.latent_mean.assign(decay * self.latent_mean + (1.0 - decay) * mean)
-            self.latent_variance.assign(decay * self.latent_variance + (1.0 - decay) * variance)
-            self.latent_stats_set.assign(1)
-        return (latents - self.latent_mean) * tf.math.rsqrt(tf.maximum(self.latent_variance, 1e-12))
+    def load_own_variables(self, store):
+        # The model has no variables of its own. Files written before quantizers held their whole
+        # state kept FSQ's running statistics here, as the model's; they belong to the quantizer.
+        if len(store.keys()):
+            self.quantizer.load_own_variables(store)
 
     # ------------------------------------------------------------------ Keras training
 
     def call(self, images, training=None):
-        return self.decoder(self.quantizer(self._latents(images, training=training), training=training))
+        return self.decoder(self.quantizer(self.encoder(images, training=training), training=training))
 
     @property
     def metrics(self):
@@ -272,45 +234,68 @@ class VQVAE(keras.Model):
 
     def train_step(self, data):
         images, _, _ = keras.utils.unpack_x_y_sample_weight(data)
+        images = tf.cast(images, "float32")
+        # The model's step: every loss term, one gradient, its optimizer.
         with tf.GradientTape() as tape:
-            terms = self._loss_terms(images, training=True)
-            loss = self.optimizer.scale_loss(scale_loss_for_replicas(terms["loss"]))
+            reconstructions, logs = self.compute_losses(images, training=True)
+            loss = self.optimizer.scale_loss(scale_loss_for_replicas(logs["loss"]))
         gradients = tape.gradient(loss, self.trainable_weights)
         self.optimizer.apply_gradients(zip(gradients, self.trainable_weights))
-        return self._update_trackers(terms)
+        # Then each loss term with a network of its own trains it on this step's reconstructions.
+        for term in self.loss_terms:
+            logs.update(term.update(images, tf.stop_gradient(reconstructions)))
+        return self._update_trackers(logs)
 
     def test_step(self, data):
         images, _, _ = keras.utils.unpack_x_y_sample_weight(data)
-        return self._update_trackers(self._loss_terms(images, training=False))
+        return self._update_trackers(self.compute_losses(tf.cast(images, "float32"), training=False)[1])
 
-    def _loss_terms(self, images, training):
-        images = tf.cast(images, "float32")
-        latents = self._latents(images, training=training)
-        if self.quantizer_kind == "rvq":
-            result, level_stats = self.quantizer.quantize_with_level_stats(latents, training=training)
-        else:
-            result, level_stats = self.quantizer.quantize_with_stats(latents, training=training), None
-        reconstructions = tf.cast(self.decoder(result.quantized, training=training), "float32")
+    @property
+    def trainable_weights(self):
+        """The weights the model's optimizer trains: every trainable weight but the loss terms' (a
+        term with a network of its own trains it with its own optimizer, in `LossTerm.update`)."""
+        return self._without_loss_terms(super().trainable_weights)
+
+    @property
+    def trainable_variables(self):
+        """The same as `trainable_weights` (Keras builds the optimizer from this list)."""
+        return self._without_loss_terms(super().trainable_variables)
+
+    def _without_loss_terms(self, variables):
+        terms = {id(variable) for term in getattr(self, "loss_terms", ()) for variable in term.variables}
+        return [variable for variable in variables if id(variable) not in terms]
+
+    def compute_losses(self, images, training=False):
+        """One pass of the model and every term of its loss.
+
+        Args:
+            images: float32 tensor `[B, H, W, C]` in [0, 1].
+            training: bool. Whether the quantizer updates its state (and layers train).
+
+        Returns:
+            A pair: the float32 reconstructions `[B, H, W, C]` (not clipped), and a dict of float32
+            scalars: `loss` (the sum minimised), `reconstruction_loss`, `vq_loss`, the quantizer's
+            statistics, `psnr` and each loss term's value under its name.
+        """
+        quantization = self.quantizer.quantize_with_stats(
+            self.encoder(images, training=training), training=training
+        )
+        reconstructions = tf.cast(self.decoder(quantization.quantized, training=training), "float32")
+        reconstruction_loss = self.reconstruction_loss(images, reconstructions)
+        loss = reconstruction_loss + quantization.loss
+        logs = {"reconstruction_loss": reconstruction_loss, "vq_loss": quantization.loss}
+        logs.update(quantization.statistics)
         squared_error = tf.reduce_mean(tf.square(reconstructions - images), axis=[1, 2, 3])  # (B,)
-        reconstruction_loss = tf.reduce_mean(squared_error)
-        terms = {
-            "loss": reconstruction_loss + result.loss,
-            "reconstruction_loss": reconstruction_loss,
-            "vq_loss": result.loss,
-            "perplexity": result.perplexity,
-            "codes_used": result.codes_used,
-            "psnr": tf.reduce_mean(-10.0 * tf.math.log(squared_error + 1e-10) / math.log(10.0)),
-        }
-        if level_stats is not None:  # residual VQ: each level's usage
-            for level in range(self.code_depth):
-                terms.update(
-                    {f"{name}_level_{level}": getattr(level_stats, name)[level] for name in LEVEL_METRICS}
-                )
-        return terms
+        logs["psnr"] = tf.reduce_mean(-10.0 * tf.math.log(squared_error + 1e-10) / math.log(10.0))
+        for term in self.loss_terms:
+            logs[term.name] = tf.cast(term(images, reconstructions, training=training), "float32")
+            loss += logs[term.name]
+        logs["loss"] = loss
+        return reconstructions, logs
 
-    def _update_trackers(self, terms):
+    def _update_trackers(self, logs):
         for tracker in self.trackers:
-            tracker.update_state(terms[tracker.name])
+            tracker.update_state(logs[tracker.name])
         return logs_for_all_strategies({tracker.name: tracker.result() for tracker in self.trackers})
 
     # ------------------------------------------------------------------ graph-level codec
@@ -322,16 +307,16 @@ class VQVAE(keras.Model):
             images: float tensor `[B, H, W, C]` in [0, 1].
 
         Returns:
-            int32 tensor `[B, h, w]`, or `[B, h, w, d]` for `"rvq"`.
+            int32 tensor `[B, h, w, *quantizer.code_shape]`: `[B, h, w]`, or `[B, h, w, d]` for `"rvq"`.
         """
-        return self.quantizer.indices(self._latents(tf.cast(images, "float32")))
+        return self.quantizer.indices(self.encoder(tf.cast(images, "float32")))
 
     def decode_tensor(self, codes):
         """Graph-compatible `decode`: int32 codes → float32 images in [0, 1].
 
         Args:
-            codes: int tensor `[B, h, w]` (`[B, h, w, k]`, `1 <= k <= d`, for `"rvq"`); values
-                outside `[0, K)` fail a graph assertion.
+            codes: int tensor `[B, h, w]` (`[B, h, w, k]`, `1 <= k <= d`, for a quantizer with `d`
+                codes per position); values outside `[0, K)` fail a graph assertion.
 
         Returns:
             float32 tensor `[B, H, W, C]`, clipped to [0, 1].
@@ -390,6 +375,11 @@ class VQVAE(keras.Model):
         return self.decode(self.encode(images))
 
     @property
+    def code_depth(self):
+        """The number of codes d of one grid position: 1, or `num_quantizers` for `"rvq"`."""
+        return int(np.prod(self.quantizer.code_shape, dtype="int64"))
+
+    @property
     def bits_per_position(self):
         """Bits of the codes of one grid position: `d * log2 K` (`d = 1` unless `"rvq"`)."""
         return self.code_depth * math.log2(self.num_embeddings)
@@ -434,7 +424,7 @@ class VQVAE(keras.Model):
     @property
     def code_shape(self):
         """The shape of one image's codes: `(h, w)`, or `(h, w, d)` for `"rvq"`."""
-        return self.grid_shape + ((self.code_depth,) if self.quantizer_kind == "rvq" else ())
+        return self.grid_shape + tuple(self.quantizer.code_shape)
 
     def check_images(self, images):
         """Validates images for this model and returns them as float32 in [0, 1].
@@ -524,18 +514,13 @@ class VQVAE(keras.Model):
         config.update(
             {
                 "input_shape": list(self.image_shape),
-                "num_embeddings": self.num_embeddings,
-                "embedding_dim": self.embedding_dim,
                 "downsample": self.downsample,
                 "hidden_channels": self.hidden_channels,
                 "residual_channels": self.residual_channels,
                 "num_residual_blocks": self.num_residual_blocks,
-                **self.vq_options,
-                "quantizer": self.quantizer_kind,
-                "levels": list(self.levels),
-                "num_quantizers": self.num_quantizers,
-                "quantizer_dropout": self.quantizer_dropout,
-                "latent_decay": self.latent_decay,
+                "quantizer": keras.saving.serialize_keras_object(self.quantizer),
+                "reconstruction_loss": keras.saving.serialize_keras_object(self.reconstruction_loss),
+                "loss_terms": [keras.saving.serialize_keras_object(term) for term in self.loss_terms],
             }
         )
         for part, custom in self.custom_parts.items():
@@ -544,8 +529,13 @@ class VQVAE(keras.Model):
 
     @classmethod
     def from_config(cls, config):
+        """Rebuilds a model from `get_config`'s dict, or from that of a model saved before quantizers
+        were objects (a quantizer name with flat settings, which the shortcut builds alike)."""
         config = dict(config)
-        for part in ("encoder", "decoder"):
-            if config.get(part) is not None:
+        for part in ("encoder", "decoder", "quantizer", "reconstruction_loss"):
+            if isinstance(config.get(part), dict):
                 config[part] = keras.saving.deserialize_keras_object(config[part])
+        config["loss_terms"] = [
+            keras.saving.deserialize_keras_object(term) for term in config.get("loss_terms", [])
+        ]
         return cls(**config)

@@ -35,7 +35,7 @@ from vqgen.runs.model_files import load_model_file, load_stage_model, save_model
 from vqgen.runs.run_folder import RunFolder
 from vqgen.runs.run_lock import locks_run
 from vqgen.runs.train_vqvae import load_splits
-from vqgen.settings import EVALUATE_DEFAULTS
+from vqgen.settings import DATA_DEFAULTS, EVALUATE_DEFAULTS
 
 EVALUATION_FOLDER = "evaluation"
 CLASSIFIER_FILE = "classifier.keras"
@@ -194,7 +194,10 @@ def evaluate_run(
     prior = load_stage_model(run, "prior") if run.finished("prior") else None
     seed = config["data"]["seed"] if seed is None else seed
     train_set, validation_set = load_splits(config["data"])
-    evaluated = validation_set if source is None else load_images(source)
+    max_image_pixels = config["data"].get(
+        "max_image_pixels", DATA_DEFAULTS.max_image_pixels
+    )  # the run's limit
+    evaluated = validation_set if source is None else load_images(source, max_image_pixels=max_image_pixels)
     if evaluated.image_shape != vqvae.image_shape:
         raise ValueError(
             f"{source} has images of shape {evaluated.image_shape} but the run's VQ-VAE takes "

@@ -39,6 +39,7 @@ def stream_splits(data_config, verbose=1):
         image_size=data_config.get("image_size"),
         channels=data_config.get("channels"),
         shuffle_buffer=data_config.get("shuffle_buffer", DATA_DEFAULTS.shuffle_buffer),
+        max_image_pixels=data_config.get("max_image_pixels", DATA_DEFAULTS.max_image_pixels),
         verbose=verbose,
     )
     return images.split(data_config["validation_fraction"], seed=data_config["seed"])
