@@ -1,4 +1,4 @@
-"""The serving commands and request bodies the docs give, as the exact text the docs show.
+"""The serving commands and request bodies of docs/serving.md, as the exact text the page shows.
 
 `tests/test_serving_examples.py` runs every command verbatim (`bash -c`) and feeds every REST body's
 `inputs` to the loaded signature, against the SavedModels that `vqgen run` writes:

@@ -18,6 +18,20 @@ from vqgen.runs.model_files import load_stage_model
 from vqgen.runs.run_folder import RunFolder
 
 LABELS = [0, 1, 2, 3]  # the labels the examples send
+SERVING_PAGE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "docs", "serving.md")
+
+
+def test_the_serving_page_shows_every_example_verbatim():
+    with open(SERVING_PAGE, encoding="utf-8") as stream:
+        page = stream.read()
+    examples = [
+        *serving_examples.CONDITIONAL_COMMANDS,
+        *serving_examples.UNCONDITIONAL_COMMANDS,
+        *serving_examples.CONDITIONAL_REST_BODIES,
+        *serving_examples.UNCONDITIONAL_REST_BODIES,
+    ]
+    for example in examples:
+        assert example in page, f"docs/serving.md does not show: {example}"
 
 
 @pytest.fixture(scope="module")
