@@ -6,7 +6,7 @@ Nothing here imports `prior`; the workflow in `vqgen.runs` joins the two stages.
 from vqgen.models.decoder import Decoder
 from vqgen.models.encoder import Encoder
 from vqgen.models.finite_scalar_quantizer import FiniteScalarQuantizer
-from vqgen.models.losses import LossTerm, MeanSquaredError
+from vqgen.models.losses import LossTerm, MeanAbsoluteError, MeanSquaredError
 from vqgen.models.quantization import Quantization, check_quantizer
 from vqgen.models.quantizers import QUANTIZERS, build_quantizer
 from vqgen.models.residual_stack import ResidualStack
@@ -20,6 +20,7 @@ __all__ = [
     "Encoder",
     "FiniteScalarQuantizer",
     "LossTerm",
+    "MeanAbsoluteError",
     "MeanSquaredError",
     "Quantization",
     "ResidualStack",
