@@ -65,8 +65,6 @@ def main():
         noise_inputs = {"gumbel": tf.constant(gumbel), "temperature": tf.constant(1.0)}
         if labels is not None:
             noise_inputs["labels"] = tf.constant(labels)
-        if prior_model.supports_guidance:  # trained with label dropout: guidance 1 (none)
-            noise_inputs["guidance"] = tf.constant(1.0)
         saved_codes = saved.signatures["sample_from_noise"](**noise_inputs)["codes"].numpy()
         decoders = {
             "in-process `VQVAE.decode`": lambda: vqvae.decode(codes),

@@ -52,13 +52,7 @@ class LoadTest:
         inputs = self.sample.structured_input_signature[1]
         self.labels = (
             tf.constant(np.arange(num_samples) % 10, tf.int32) if "labels" in inputs else None
-        )  # a conditional prior: labels 0, 1, ... (one per sample)
-        self.guidance = "guidance" in inputs  # a prior trained with label dropout: guidance 1 (none)
-        if "steps" in inputs:  # a MaskGIT prior: its default decoding steps, from the config asset
-            with open(model.config_file.asset_path.numpy(), encoding="utf-8") as stream:
-                self.steps = tf.constant(json.load(stream)["sample_steps"], tf.int32)
-        else:
-            self.steps = None
+        )  # a conditional prior: labels 0, 1, ... (one per sample); `sample` takes nothing else
         image_shape = self.reconstruct.structured_input_signature[1]["images"].shape[1:]
         self.images = tf.constant(
             np.random.default_rng(0).uniform(size=(batch, *image_shape)).astype("float32")
@@ -75,10 +69,6 @@ class LoadTest:
         )
         if self.labels is not None:
             arguments["labels"] = self.labels
-        if self.guidance:
-            arguments["guidance"] = tf.constant(1.0, tf.float32)
-        if self.steps is not None:
-            arguments["steps"] = self.steps
         return self.sample(**arguments)["codes"].numpy()
 
     def call_reconstruct(self):

@@ -339,11 +339,16 @@ def test_export_max_samples_sets_the_limit_of_the_served_sample(tiny_run, tmp_pa
     out = str(tmp_path / "limited")
     assert run_cli(["export", "--run", tiny_run, "--out", out, "--max-samples", "2"])[0] == 0
     sample = tf.saved_model.load(out).signatures["sample"]
-    # tiny_run's prior has label dropout (the workflow default), so the signature takes guidance
-    scalars = dict(temperature=tf.constant(1.0), seed=tf.constant(0, tf.int64), guidance=tf.constant(1.0))
+    scalars = dict(temperature=tf.constant(1.0), seed=tf.constant(0, tf.int64))
     assert sample(num_samples=tf.constant(2), labels=tf.constant([0, 1]), **scalars)["codes"].shape[0] == 2
     with pytest.raises(tf.errors.InvalidArgumentError, match="num_samples must be <= 2"):
         sample(num_samples=tf.constant(3), labels=tf.constant([0, 1, 2]), **scalars)
+    # tiny_run's prior has label dropout (the workflow default): the guided signature has the limit too
+    guided = tf.saved_model.load(out).signatures["sample_guided"]
+    with pytest.raises(tf.errors.InvalidArgumentError, match="num_samples must be <= 2"):
+        guided(
+            num_samples=tf.constant(3), labels=tf.constant([0, 1, 2]), guidance=tf.constant(2.0), **scalars
+        )
     refused = str(tmp_path / "refused")
     args = ["export", "--run", tiny_run, "--out", refused, "--max-samples", "0"]
     code, _, stderr = run_cli(args)
@@ -459,8 +464,7 @@ def test_transformer_prior_trains_samples_and_exports_like_the_pixelcnn(
         temperature=tf.constant(0.8),
         seed=tf.constant(3, tf.int64),
         labels=tf.constant([2] * 5),
-        guidance=tf.constant(1.0),  # trained with the default label dropout
-    )
+    )  # the first release's inputs, though the prior has the default label dropout
     np.testing.assert_array_equal(outputs["codes"].numpy(), codes)
 
 
@@ -528,14 +532,17 @@ def test_maskgit_prior_trains_samples_evaluates_and_exports(tiny_run, tmp_path, 
     loaded = tf.saved_model.load(exported)
     assert "sample_from_noise" not in loaded.signatures
     maskgit = load_stage_model(RunFolder(run), "prior")
-    outputs = loaded.signatures["sample"](
+    inputs = dict(
         num_samples=tf.constant(3),
         temperature=tf.constant(1.0),
         seed=tf.constant(4, tf.int64),
         labels=tf.constant([0, 1, 2]),
-        guidance=tf.constant(2.0),
-        steps=tf.constant(3),
-    )  # the exported sampler decodes in the steps it is given
-    np.testing.assert_array_equal(
+    )
+    outputs = loaded.signatures["sample_guided_with_steps"](
+        **inputs, guidance=tf.constant(2.0), steps=tf.constant(3)
+    )
+    np.testing.assert_array_equal(  # the exported sampler decodes in the steps it is given
         outputs["codes"].numpy(), maskgit.sample(3, labels=[0, 1, 2], seed=4, guidance=2.0, steps=3)
     )
+    outputs = loaded.signatures["sample"](**inputs)  # the default steps, guidance 1
+    np.testing.assert_array_equal(outputs["codes"].numpy(), maskgit.sample(3, labels=[0, 1, 2], seed=4))

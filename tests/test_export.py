@@ -10,6 +10,8 @@ import sys
 import numpy as np
 import pytest
 import tensorflow as tf
+from tensorflow.core.framework import types_pb2
+from tensorflow.core.protobuf import saved_model_pb2
 
 import prior
 import vqgen
@@ -40,15 +42,22 @@ CALLS = {
         ("sample", "sample", {**SAMPLE_ARGUMENTS, "labels": "labels"}),
         ("serving_default", "serving_default", {**SAMPLE_ARGUMENTS, "labels": "labels"}),
     ],
-    # trained with label dropout: its sample and sample_from_noise also take the guidance scale
+    # trained with label dropout: sample and sample_from_noise take the first release's inputs (guidance
+    # 1), sample_guided and sample_from_noise_guided also the guidance scale
     "transformer": [
-        ("sample", "sample", {**SAMPLE_ARGUMENTS, "labels": "labels", "guidance": "guidance_one"}),
-        ("sample_b", "sample", {**SAMPLE_B_ARGUMENTS, "labels": "labels", "guidance": "guidance_one"}),
-        ("guided", "sample", {**SAMPLE_ARGUMENTS, "labels": "labels", "guidance": "guidance_three"}),
-        ("no_label", "sample", {**SAMPLE_ARGUMENTS, "labels": "labels", "guidance": "guidance_zero"}),
+        ("sample", "sample", {**SAMPLE_ARGUMENTS, "labels": "labels"}),
+        ("sample_b", "sample", {**SAMPLE_B_ARGUMENTS, "labels": "labels"}),
+        ("guided_one", "sample_guided", {**SAMPLE_ARGUMENTS, "labels": "labels", "guidance": "guidance_one"}),
+        ("guided", "sample_guided", {**SAMPLE_ARGUMENTS, "labels": "labels", "guidance": "guidance_three"}),
+        ("no_label", "sample_guided", {**SAMPLE_ARGUMENTS, "labels": "labels", "guidance": "guidance_zero"}),
+        (
+            "noise",
+            "sample_from_noise",
+            {"gumbel": "gumbel", "temperature": "temperature", "labels": "labels"},
+        ),
         (
             "noise_guided",
-            "sample_from_noise",
+            "sample_from_noise_guided",
             {
                 "gumbel": "gumbel",
                 "temperature": "temperature",
@@ -261,7 +270,8 @@ def rvq_export(models, tmp_path_factory):
 @pytest.fixture(scope="module")
 def elsewhere(exports, rvq_export, inputs, tmp_path_factory):
     """Results of separate processes, run side by side: every signature called in a process that
-    cannot import vqgen or prior, `saved_model_cli show --all`, and `saved_model_cli run` of decode."""
+    cannot import vqgen or prior, `saved_model_cli show --all` of two exports, and `saved_model_cli
+    run` of decode."""
     folder = tmp_path_factory.mktemp("subprocess")
     jobs = [
         {
@@ -276,6 +286,7 @@ def elsewhere(exports, rvq_export, inputs, tmp_path_factory):
     processes = {
         "loader": start([sys.executable, "-c", LOAD_WITHOUT_TOOLKIT, json.dumps(jobs)], cwd=folder),
         "show": start(["saved_model_cli", "show", "--dir", str(exports["conditional"]), "--all"]),
+        "show_transformer": start(["saved_model_cli", "show", "--dir", str(exports["transformer"]), "--all"]),
         "run": start(
             [
                 "saved_model_cli",
@@ -296,7 +307,7 @@ def elsewhere(exports, rvq_export, inputs, tmp_path_factory):
     outputs = {name: finish(process) for name, process in processes.items()}
     return {
         "outputs": {name: dict(np.load(job["out"])) for name, job in zip(CALLS, jobs)},
-        "show": outputs["show"],
+        "show": {"conditional": outputs["show"], "transformer": outputs["show_transformer"]},
         "run_images": np.load(folder / "cli" / "images.npy"),
     }
 
@@ -384,7 +395,8 @@ def test_transformer_sample_draws_the_in_process_codes(loaded_elsewhere, models,
         atol=1e-5,
         rtol=0,
     )
-    # Guidance: 3 as in-process, 0 as the "no label" class, and the noise-driven loop as NumPy's
+    # Guidance: 1 as sample, 3 as in-process, 0 as the "no label" class, and the noise-driven loop as NumPy's
+    np.testing.assert_array_equal(outputs[f"{loader}/guided_one/codes"], reference["transformer_sample"])
     np.testing.assert_array_equal(outputs[f"{loader}/guided/codes"], reference["transformer_guided"])
     np.testing.assert_array_equal(outputs[f"{loader}/no_label/codes"], reference["transformer_no_label"])
     assert not np.array_equal(reference["transformer_guided"], reference["transformer_sample"])
@@ -394,6 +406,8 @@ def test_transformer_sample_draws_the_in_process_codes(loaded_elsewhere, models,
 
     expected = sample_with_noise(logits, inputs["gumbel"], 1.0, LABELS, guidance=3.0, no_label=3)
     np.testing.assert_array_equal(outputs[f"{loader}/noise_guided/codes"], expected)
+    expected = sample_with_noise(logits, inputs["gumbel"], 1.0, LABELS)
+    np.testing.assert_array_equal(outputs[f"{loader}/noise/codes"], expected)
     config = json.loads(str(outputs["config"]))
     assert config["prior_class"] == "Transformer"
     assert config["prior"] == json.loads(json.dumps(models["transformer"].get_config()))
@@ -411,6 +425,28 @@ def test_serving_default_is_sample_with_a_prior_else_reconstruct(loaded_elsewher
     codec_signatures = set(loaded_elsewhere["codec"]["signatures"])
     assert codec_signatures == {"encode", "decode", "reconstruct", "serving_default"}
     assert "sample" in set(loaded_elsewhere["unconditional"]["signatures"])
+
+
+@pytest.mark.slow
+def test_the_guided_signatures_are_those_of_a_prior_trained_with_label_dropout(loaded_elsewhere):
+    codec = {"encode", "decode", "reconstruct", "serving_default"}
+    raster = codec | {"sample", "prior_logits", "sample_from_noise"}
+    guided = raster | {"sample_guided", "sample_from_noise_guided"}
+    for export, expected in {"unconditional": raster, "conditional": raster, "transformer": guided}.items():
+        assert set(loaded_elsewhere[export]["signatures"]) == expected, export
+
+
+def signature_defs(path):
+    """The SignatureDefs of the SavedModel at `path`, read from its saved_model.pb."""
+    with open(os.path.join(path, "saved_model.pb"), "rb") as stream:
+        return saved_model_pb2.SavedModel.FromString(stream.read()).meta_graphs[0].signature_def
+
+
+@pytest.mark.slow
+def test_no_signature_has_a_default_that_a_server_would_have_to_fill_in(exports, rvq_export):
+    for path in [*exports.values(), rvq_export]:
+        for name, definition in signature_defs(path).items():
+            assert not definition.defaults, (path, name)
 
 
 @pytest.mark.slow
@@ -444,7 +480,7 @@ def signature_blocks(show_output):
 
 @pytest.mark.slow
 def test_saved_model_cli_show_lists_every_signature(elsewhere):
-    blocks = signature_blocks(elsewhere["show"])
+    blocks = signature_blocks(elsewhere["show"]["conditional"])
     images = ("DT_FLOAT", "(-1, 8, 8, 1)")
     codes = ("DT_INT32", "(-1, 2, 2)")
     sample_inputs = {
@@ -461,6 +497,33 @@ def test_saved_model_cli_show_lists_every_signature(elsewhere):
         assert blocks[name] == {"inputs": sample_inputs, "outputs": both}
 
 
+def listed_as_in_the_config(blocks):
+    """`signature_blocks` written as the config asset lists signatures: numpy dtype names, shape lists."""
+
+    def describe(dtype, shape):
+        sizes = [int(size) for size in shape.strip("()").split(",") if size.strip()]
+        name = tf.as_dtype(types_pb2.DataType.Value(dtype)).name  # DT_FLOAT -> float32
+        return {"dtype": name, "shape": [None if size == -1 else size for size in sizes]}
+
+    return {
+        name: {
+            side: {tensor: describe(*info) for tensor, info in tensors.items()}
+            for side, tensors in block.items()
+        }
+        for name, block in blocks.items()
+        if name != "__saved_model_init_op"
+    }
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("export", ["conditional", "transformer"])
+def test_the_config_asset_lists_every_signature_as_saved_model_cli_shows_it(elsewhere, export):
+    config = json.loads(str(elsewhere["outputs"][export]["config"]))
+    shown = listed_as_in_the_config(signature_blocks(elsewhere["show"][export]))
+    assert set(shown) == set(config["signatures"]) and "sample" in shown
+    assert config["signatures"] == shown
+
+
 @pytest.mark.slow
 def test_saved_model_cli_run_decodes_like_the_in_process_vqvae(elsewhere, reference):
     np.testing.assert_allclose(elsewhere["run_images"], reference["decoded"], atol=1e-5, rtol=0)
@@ -468,8 +531,11 @@ def test_saved_model_cli_run_decodes_like_the_in_process_vqvae(elsewhere, refere
 
 @pytest.fixture(scope="module")
 def loaded(exports):
-    """The two exports the bad-input tests call, loaded in this process."""
-    return {name: tf.saved_model.load(str(exports[name])) for name in ("unconditional", "conditional")}
+    """The exports the bad-input tests call, loaded in this process."""
+    return {
+        name: tf.saved_model.load(str(exports[name]))
+        for name in ("unconditional", "conditional", "transformer")
+    }
 
 
 def scalars(num_samples=4, temperature=1.0, seed=7):
@@ -536,6 +602,26 @@ CODES_RANGE = re.escape("codes must be in [0, 16)")
             "sample",
             dict(**scalars(), labels=tf.zeros([4, 1], tf.int32)),
             re.escape("labels must have shape [num_samples]"),
+        ),
+        *[
+            (
+                "transformer",
+                "sample_guided",
+                dict(**scalars(), labels=tf.constant(LABELS), guidance=tf.constant(guidance)),
+                re.escape("guidance must be a finite number >= 0"),
+            )
+            for guidance in (-1.0, float("inf"))
+        ],
+        (
+            "transformer",
+            "sample_from_noise_guided",
+            dict(
+                gumbel=tf.zeros([4, 2, 2, 16]),
+                temperature=tf.constant(1.0),
+                labels=tf.constant(LABELS),
+                guidance=tf.constant(-0.5),
+            ),
+            re.escape("guidance must be a finite number >= 0"),
         ),
     ],
 )
@@ -628,7 +714,9 @@ def test_never_called_models_export_and_sample_as_in_process(prior_class, sizes,
 
 
 @pytest.mark.parametrize("num_classes, label_dropout", [(None, 0.0), (3, 0.0), (3, 0.2)])
-def test_maskgit_sample_decodes_in_the_steps_asked_for_as_in_process(tmp_path, num_classes, label_dropout):
+def test_maskgit_samples_in_the_default_steps_or_those_asked_for_as_in_process(
+    tmp_path, num_classes, label_dropout
+):
     vqvae = vqgen.VQVAE(
         input_shape=(12, 12, 1),
         num_embeddings=16,
@@ -640,30 +728,45 @@ def test_maskgit_sample_decodes_in_the_steps_asked_for_as_in_process(tmp_path, n
     sizes = dict(num_layers=1, hidden_dim=8, num_heads=2, intermediate_dim=16)
     maskgit = prior.MaskGIT(16, (3, 3), num_classes=num_classes, label_dropout=label_dropout, **sizes)
     path = export_saved_model(tmp_path / "maskgit", vqvae, maskgit)
-    loaded = tf.saved_model.load(str(path))
-    sample = loaded.signatures["sample"]
+    signatures = tf.saved_model.load(str(path)).signatures
+    samplers = {"sample", "sample_with_steps"}
+    if label_dropout:
+        samplers |= {"sample_guided", "sample_guided_with_steps"}
+    assert set(signatures) == samplers | {"encode", "decode", "reconstruct", "serving_default"}
     inputs, options = scalars(num_samples=4, seed=11), {}
     if num_classes:
         inputs["labels"], options["labels"] = tf.constant(LABELS), LABELS
-    if label_dropout:
-        inputs["guidance"], options["guidance"] = tf.constant(2.0), 2.0
     in_process = {steps: maskgit.sample(4, seed=11, steps=steps, **options) for steps in (1, 3, 8)}
     assert not np.array_equal(in_process[1], in_process[8])  # the steps change the grids
-    for steps, expected in in_process.items():  # 8: the default, min(MASKGIT_STEPS = 8, 3 * 3)
-        served = sample(**inputs, steps=tf.constant(steps))
+    # sample: the first release's inputs only, the default steps (8 = min(MASKGIT_STEPS, 3 * 3))
+    np.testing.assert_array_equal(signatures["sample"](**inputs)["codes"].numpy(), in_process[8])
+    np.testing.assert_array_equal(maskgit.sample(4, seed=11, **options), in_process[8])
+    for steps, expected in in_process.items():
+        served = signatures["sample_with_steps"](**inputs, steps=tf.constant(steps))
         np.testing.assert_array_equal(served["codes"].numpy(), expected)
     message = re.escape("steps must be an int in [1, 9] (rows * cols)")
     for steps in (0, 10):
         with pytest.raises(tf.errors.InvalidArgumentError, match=message):
-            sample(**inputs, steps=tf.constant(steps))
-    # The default in the config asset, and in the SignatureDef for servers that fill in missing inputs
-    with open(loaded.config_file.asset_path.numpy(), encoding="utf-8") as stream:
-        assert json.load(stream)["sample_steps"] == 8
-    from tensorflow.core.protobuf import saved_model_pb2
-
-    with open(os.path.join(path, "saved_model.pb"), "rb") as stream:
-        saved = saved_model_pb2.SavedModel.FromString(stream.read())
-    assert list(saved.meta_graphs[0].signature_def["sample"].defaults["steps"].int_val) == [8]
+            signatures["sample_with_steps"](**inputs, steps=tf.constant(steps))
+    if label_dropout:
+        guidance = tf.constant(2.0)
+        for steps in (3, 8):
+            expected = maskgit.sample(4, seed=11, steps=steps, guidance=2.0, **options)
+            served = signatures["sample_guided_with_steps"](
+                **inputs, guidance=guidance, steps=tf.constant(steps)
+            )
+            np.testing.assert_array_equal(served["codes"].numpy(), expected)
+        expected = maskgit.sample(4, seed=11, guidance=2.0, **options)
+        np.testing.assert_array_equal(
+            signatures["sample_guided"](**inputs, guidance=guidance)["codes"], expected
+        )
+    # The default steps are in the config asset; no SignatureDef holds a default
+    with open(os.path.join(path, "assets", "vqgen_config.json"), encoding="utf-8") as stream:
+        config = json.load(stream)
+    assert config["sample_steps"] == 8
+    assert set(config["signatures"]) == set(signatures)
+    assert config["signatures"]["sample_with_steps"]["inputs"]["steps"] == {"dtype": "int32", "shape": []}
+    assert not any(definition.defaults for definition in signature_defs(path).values())
 
 
 def test_sample_refuses_more_than_max_samples_before_allocating(models, tmp_path):

@@ -1,6 +1,8 @@
 """LiteRT and ONNX exports against the SavedModel: the same codes, images within 1e-5, the same
 sampled grids for the same noise."""
 
+import os
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -9,7 +11,7 @@ import prior
 import vqgen
 from vqgen.export import export_saved_model
 from vqgen.noise_sampler import gumbel_noise, sample_with_noise
-from vqgen.portable_export import export_portable, load_portable
+from vqgen.portable_export import PORTABLE_FORMATS, export_portable, load_portable
 
 pytest.importorskip("tf2onnx")
 pytest.importorskip("onnxruntime")
@@ -44,10 +46,11 @@ def exports(tmp_path_factory):
         )
     folder = tmp_path_factory.mktemp("exports")
     saved = tf.saved_model.load(export_saved_model(str(folder / "saved_model"), vqvae, pixelcnn))
-    portable = {
-        name: load_portable(export_portable(str(folder / name), vqvae, pixelcnn, format=name))
-        for name in FORMATS
-    }
+    portable = {}
+    for name in FORMATS:
+        path = export_portable(str(folder / name), vqvae, pixelcnn, format=name)
+        portable[name] = load_portable(path)
+        portable[name].path = path  # for the tests that open the model files themselves
     return saved, portable
 
 
@@ -74,12 +77,13 @@ def test_the_same_noise_samples_the_same_grids_in_every_format(exports):
         return logits(codes=tf.constant(grid), labels=tf.constant(labels_))["logits"].numpy()
 
     for temperature, guidance in ((1.0, 1.0), (0.5, 1.0), (1.0, 2.5)):
-        drawn = saved.signatures["sample_from_noise"](
-            gumbel=tf.constant(gumbel),
-            temperature=tf.constant(temperature),
-            labels=tf.constant(labels),
-            guidance=tf.constant(guidance),
+        inputs = dict(
+            gumbel=tf.constant(gumbel), temperature=tf.constant(temperature), labels=tf.constant(labels)
         )
+        if guidance == 1:  # the signature without a guidance input samples with guidance 1
+            drawn = saved.signatures["sample_from_noise"](**inputs)
+        else:
+            drawn = saved.signatures["sample_from_noise_guided"](**inputs, guidance=tf.constant(guidance))
         codes = drawn["codes"].numpy()
         assert len(np.unique(codes)) > 3  # the draws do depend on the noise
         expected = sample_with_noise(saved_logits, gumbel, temperature, labels, guidance, no_label=10)
@@ -88,6 +92,57 @@ def test_the_same_noise_samples_the_same_grids_in_every_format(exports):
             sampled = portable[name].sample(gumbel, temperature, labels, guidance)
             np.testing.assert_array_equal(sampled, codes, err_msg=name)
             np.testing.assert_allclose(portable[name].decode(sampled), drawn["images"].numpy(), atol=1e-5)
+
+
+def runtime_inputs_and_outputs(path, name):
+    """`(inputs, outputs)` of the model file `path` as its runtime reports them: `{name: {"dtype",
+    "shape"}}` and the output names and dtypes (`{name: dtype}`), unknown sizes as None."""
+    if name == "onnx":
+        import onnxruntime
+
+        session = onnxruntime.InferenceSession(path, providers=["CPUExecutionProvider"])
+        dtypes = {"tensor(float)": "float32", "tensor(int32)": "int32"}
+
+        def size(value):
+            return value if isinstance(value, int) else None
+
+        inputs = {
+            node.name: {"dtype": dtypes[node.type], "shape": [size(value) for value in node.shape]}
+            for node in session.get_inputs()
+        }
+        return inputs, {node.name: dtypes[node.type] for node in session.get_outputs()}
+    from ai_edge_litert.interpreter import Interpreter
+
+    runner = Interpreter(model_path=path).get_signature_runner()
+    inputs = {
+        input_name: {
+            "dtype": np.dtype(details["dtype"]).name,
+            "shape": [None if value == -1 else int(value) for value in details["shape_signature"]],
+        }
+        for input_name, details in runner.get_input_details().items()
+    }
+    outputs = {
+        output: np.dtype(details["dtype"]).name for output, details in runner.get_output_details().items()
+    }
+    return inputs, outputs
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", FORMATS)
+def test_the_config_lists_each_model_file_as_its_runtime_reports_it(exports, name):
+    _, portable = exports
+    listed = portable[name].config["models"]
+    assert set(listed) == {"encode", "decode", "prior_logits"}
+    for model, listing in listed.items():
+        inputs, outputs = runtime_inputs_and_outputs(
+            os.path.join(portable[name].path, f"{model}.{PORTABLE_FORMATS[name]}"), name
+        )
+        assert listing["inputs"] == inputs, model
+        assert {output: info["dtype"] for output, info in listing["outputs"].items()} == outputs, model
+    assert listed["prior_logits"]["inputs"] == {
+        "codes": {"dtype": "int32", "shape": [None, 7, 7]},
+        "labels": {"dtype": "int32", "shape": [None]},
+    }
 
 
 def test_unknown_format_is_refused(tmp_path):

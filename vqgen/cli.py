@@ -245,8 +245,10 @@ def build_parser():
         "export",
         help="export a run as a TensorFlow SavedModel",
         description="Write a SavedModel with encode, decode, reconstruct "
-        "and (with a prior) sample signatures; a MaskGIT prior's sample takes a steps input "
-        "(its decoding steps, in [1, rows * cols]; the default is the config asset's sample_steps).",
+        "and (with a prior) sample signatures: sample takes num_samples, temperature, seed (and labels "
+        "for a class-conditional prior) and nothing else; sample_guided adds guidance (a prior trained "
+        "with label dropout), and a MaskGIT prior's sample_with_steps adds its decoding steps. The config "
+        "asset, assets/vqgen_config.json, lists every signature and its inputs.",
     )
     export.add_argument("--run", required=True, help="run folder with a trained VQ-VAE")
     export.add_argument("--out", required=True, help="SavedModel folder to write")

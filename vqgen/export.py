@@ -35,38 +35,49 @@ def export_saved_model(path, vqvae, prior=None, overwrite=False, max_samples=EXP
     - `decode`: `codes` int32 `[batch, h, w]` in `[0, K)` -> `images` float32 `[batch, H, W, C]`.
     - `reconstruct`: `images` -> `images`, `codes`.
     - `sample` (with a prior): `num_samples` int32 scalar >= 1, `temperature` float32 scalar > 0,
-      `seed` int64 scalar, `labels` int32 `[num_samples]` for a class-conditional prior, and
-      `guidance` float32 scalar >= 0 for a prior trained with label dropout (classifier-free
-      guidance, `prior.guidance`; 1 runs the plain sampler), and for a MaskGIT prior `steps` int32
-      scalar in `[1, rows * cols]`, its decoding steps (fewer: faster, coarser) -> `images`, `codes`.
-      A seed draws the same codes as `prior.sample(..., seed=seed, guidance=guidance, steps=steps)`
-      in-process. `steps` must be fed from Python (`tf.saved_model.load`); the prior's default
-      (`MaskGIT.check_steps(None, "cosine")`) is the config asset's `sample_steps` and the
-      SignatureDef's default of the input, for servers that honour SignatureDef defaults.
-    - `prior_logits` (with a prior): `codes` int32 `[batch, rows, cols]` (the prior's grids), and
-      `labels` int32 `[batch]` for a class-conditional prior -> `logits` float32
+      `seed` int64 scalar, and `labels` int32 `[num_samples]` for a class-conditional prior ->
+      `images`, `codes`: the first release's contract, with no other input. It samples without
+      guidance (a scale of 1) and, for a MaskGIT prior, in its default decoding steps (the config
+      asset's `sample_steps`). A seed draws the same codes as `prior.sample(num_samples,
+      temperature=..., seed=seed, labels=...)` in-process.
+    - `sample_guided` (a prior trained with label dropout): the inputs of `sample` and `guidance`
+      float32 scalar >= 0, the classifier-free guidance scale (`prior.guidance`; 1: none, 0: the
+      "no label" class) -> `images`, `codes`, as `prior.sample(..., guidance=guidance)`.
+    - `sample_with_steps` (a MaskGIT prior): the inputs of `sample` and `steps` int32 scalar in
+      `[1, rows * cols]`, the decoding steps (fewer: faster, coarser), as
+      `prior.sample(..., steps=steps)`.
+    - `sample_guided_with_steps` (a MaskGIT prior trained with label dropout): the inputs of
+      `sample`, `guidance` and `steps`.
+    - `prior_logits` (a raster-order prior): `codes` int32 `[batch, rows, cols]` (the prior's
+      grids), and `labels` int32 `[batch]` for a class-conditional prior -> `logits` float32
       `[batch, rows, cols, K]`: one full pass of the prior.
-    - `sample_from_noise` (with a prior): `gumbel` float32 `[num, rows, cols, K]` standard Gumbel
-      noise, `temperature` float32 scalar > 0 (and `labels`, and `guidance` as for `sample`) ->
-      `images`, `codes`: the full-pass
-      sampler with the randomness as an input (`prior.sampling.sample_full_from_noise`), the same
-      draws as the LiteRT and ONNX exports' NumPy loop (`vqgen.noise_sampler`) for the same noise.
+    - `sample_from_noise` (a raster-order prior): `gumbel` float32 `[num, rows, cols, K]` standard
+      Gumbel noise, `temperature` float32 scalar > 0, and `labels` for a class-conditional prior ->
+      `images`, `codes`: the full-pass sampler with the randomness as an input
+      (`prior.sampling.sample_full_from_noise`), the same draws as the LiteRT and ONNX exports'
+      NumPy loop (`vqgen.noise_sampler`) for the same noise, without guidance.
+    - `sample_from_noise_guided` (a raster-order prior trained with label dropout): the inputs of
+      `sample_from_noise` and `guidance`.
     - `serving_default`: `sample` when a prior is exported, else `reconstruct`.
 
+    Every input of every signature is required: no SignatureDef records a default (TensorFlow
+    Serving and `saved_model_cli` do not fill them in), so a signature takes exactly the inputs
+    listed here, and guidance or steps are asked for by choosing the signature that takes them.
     Bad inputs fail inside the graph (`tf.errors.InvalidArgumentError`) with a message naming the
-    expected shape or range. The toolkit version and both models' `get_config()` are stored as
-    the JSON asset `assets/vqgen_config.json`, found after loading at
-    `loaded.config_file.asset_path`. The export is written to a temporary sibling folder and
-    renamed onto `path` only once complete, so a failure never leaves a half-written export.
+    expected shape or range. The toolkit version, both models' `get_config()` and the signatures
+    with their inputs and outputs (`signature_listing`) are stored as the JSON asset
+    `assets/vqgen_config.json`, found after loading at `loaded.config_file.asset_path`. The export
+    is written to a temporary sibling folder and renamed onto `path` only once complete, so a
+    failure never leaves a half-written export.
 
     Args:
         path: str or path-like. Folder to write the SavedModel to.
         vqvae: a `vqgen.VQVAE`.
         prior: optional `prior.PixelCNN`, `prior.Transformer` or `prior.MaskGIT` trained on `vqvae`'s
             codes (same `num_embeddings` and `grid_shape`). A MaskGIT gets no `prior_logits` and
-            `sample_from_noise` (the raster-order sampler's signatures); its `sample` takes `steps`.
+            `sample_from_noise` (the raster-order sampler's signatures), and the `steps` signatures.
         overwrite: bool. Replace a non-empty folder at `path`. Defaults to `False`.
-        max_samples: int >= 1. The `sample` signature refuses a larger `num_samples` (with a message
+        max_samples: int >= 1. Every `sample*` signature refuses a larger `num_samples` (with a message
             naming this limit) before it allocates anything. Defaults to
             `vqgen.settings.EXPORT_DEFAULTS.max_samples` (1024).
 
@@ -96,13 +107,15 @@ def export_saved_model(path, vqvae, prior=None, overwrite=False, max_samples=EXP
         raise FileExistsError(
             f"{path} already exists and is not empty; choose another path or pass overwrite=True."
         )
+    module = _ServingModule(vqvae, prior, max_samples)
+    signatures = module.trace_signatures()
+    module.check_no_new_variables()
+    config = {**export_config(vqvae, prior), "signatures": signature_listing(signatures)}
     with tempfile.TemporaryDirectory() as staging:
         config_path = os.path.join(staging, CONFIG_ASSET_NAME)
         with open(config_path, "w", encoding="utf-8") as stream:
-            json.dump(export_config(vqvae, prior), stream, indent=2, sort_keys=True)
-        module = _ServingModule(vqvae, prior, tf.saved_model.Asset(config_path), max_samples)
-        signatures = module.trace_signatures()
-        module.check_no_new_variables()
+            json.dump(config, stream, indent=2, sort_keys=True)
+        module.config_file = tf.saved_model.Asset(config_path)
         with atomic_path(path) as temporary:
             tf.saved_model.save(module, temporary, signatures=signatures)
     return path
@@ -178,7 +191,7 @@ def export_config(vqvae, prior):
         "prior": None if prior is None else prior.get_config(),
         "prior_class": None if prior is None else type(prior).__name__,
         "sampling_method": _sampling_method(prior),
-        # A MaskGIT's default decoding steps, the `steps` to feed `sample` when in doubt
+        # A MaskGIT's default decoding steps: those of its `sample` and `sample_guided` signatures
         "sample_steps": prior.check_steps(None, "cosine") if parallel else None,
     }
 
@@ -188,17 +201,50 @@ def _sampling_method(prior):
     if prior is None:
         return None
     kind = kind_of(prior)
-    if kind.decoding == PARALLEL:  # the exported sampler's steps are an input of `sample`
-        return f"{kind.name}, cosine schedule, steps input (default {prior.check_steps(None, 'cosine')})"
+    if kind.decoding == PARALLEL:  # `sample` decodes in the default steps, `sample_with_steps` in any
+        return f"{kind.name}, cosine schedule, {prior.check_steps(None, 'cosine')} steps unless asked for"
     return prior.resolve_sampling_method("auto")
 
 
-def trace_once(function, *specs):
+def signature_listing(functions):
+    """The inputs and outputs of traced functions, as an export's config lists its signatures.
+
+    Args:
+        functions: dict `name -> concrete function` returning a dict of named tensors (what
+            `trace_once` makes).
+
+    Returns:
+        dict `name -> {"inputs": {input: {"dtype": str, "shape": list}}, "outputs": {...}}`, with
+        dtypes as NumPy names ("int32") and shapes as lists whose unknown sizes are None; an input's
+        name is the one a client sends.
+
+    Example:
+    >>> signature_listing({"decode": decode})["decode"]["inputs"]  # doctest: +SKIP
+    {'codes': {'dtype': 'int32', 'shape': [None, 7, 7]}}
+    """
+
+    def describe(tensor):
+        return {"dtype": tensor.dtype.name, "shape": tensor.shape.as_list()}
+
+    listing = {}
+    for name, function in functions.items():
+        args, kwargs = function.structured_input_signature
+        specs = [spec for spec in [*args, *kwargs.values()] if isinstance(spec, tf.TensorSpec)]
+        listing[name] = {
+            "inputs": {spec.name: describe(spec) for spec in specs},
+            "outputs": {output: describe(tensor) for output, tensor in function.structured_outputs.items()},
+        }
+    return listing
+
+
+def trace_once(function, *specs, **named_specs):
     """`function` traced once, without AutoGraph, for the input `specs`: the graph an export saves.
 
     Args:
         function: a Python function of tensors returning a dict of named output tensors.
-        *specs: one `tf.TensorSpec` per argument.
+        *specs: one `tf.TensorSpec` per leading positional argument.
+        **named_specs: `tf.TensorSpec`s of arguments given by name; the arguments given no spec
+            keep their Python defaults and are no inputs of the traced function.
 
     Returns:
         The concrete function.
@@ -206,7 +252,7 @@ def trace_once(function, *specs):
     Example:
     >>> encode = trace_once(lambda images: {"codes": vqvae.encode_tensor(images)}, spec)  # doctest: +SKIP
     """
-    return tf.function(function, autograph=False).get_concrete_function(*specs)
+    return tf.function(function, autograph=False).get_concrete_function(*specs, **named_specs)
 
 
 def prior_logits(prior, codes, labels=None):
@@ -291,6 +337,49 @@ def _guided_or_plain(guidance, sampler):
     return tf.cond(tf.equal(guidance, 1.0), lambda: sampler(None), lambda: sampler(guidance))
 
 
+def _prior_signatures(prior):
+    """The signatures an export adds for `prior`: `{name: (function, input names)}`.
+
+    `function` is what the signature runs ("sample", "prior_logits" or "sample_from_noise"). The
+    suffix `_guided` adds the `guidance` input (a prior trained with label dropout), `_with_steps`
+    the `steps` input (a parallel-decoding prior); the signatures without them sample with
+    guidance 1 and the default steps.
+    """
+    labels = ("labels",) if prior.conditional else ()
+    sample = ("num_samples", "temperature", "seed", *labels)
+    guided = prior.supports_guidance
+    signatures = {"sample": ("sample", sample)}
+    if guided:
+        signatures["sample_guided"] = ("sample", (*sample, "guidance"))
+    if kind_of(prior).decoding == PARALLEL:  # no raster-order logits or noise sampler
+        signatures["sample_with_steps"] = ("sample", (*sample, "steps"))
+        if guided:
+            signatures["sample_guided_with_steps"] = ("sample", (*sample, "guidance", "steps"))
+        return signatures
+    noise = ("gumbel", "temperature", *labels)
+    signatures["prior_logits"] = ("prior_logits", ("codes", *labels))
+    signatures["sample_from_noise"] = ("sample_from_noise", noise)
+    if guided:
+        signatures["sample_from_noise_guided"] = ("sample_from_noise", (*noise, "guidance"))
+    return signatures
+
+
+def _prior_input_specs(prior):
+    """`{input name: tf.TensorSpec}` of every input a signature of `prior` may take."""
+    grid = list(prior.grid_shape)
+    specs = [
+        tf.TensorSpec([], tf.int32, name="num_samples"),
+        tf.TensorSpec([], tf.float32, name="temperature"),
+        tf.TensorSpec([], tf.int64, name="seed"),
+        tf.TensorSpec([None], tf.int32, name="labels"),
+        tf.TensorSpec([], tf.float32, name="guidance"),
+        tf.TensorSpec([], tf.int32, name="steps"),
+        tf.TensorSpec([None, *grid], tf.int32, name="codes"),  # the prior's grids
+        tf.TensorSpec([None, *grid, prior.num_embeddings], tf.float32, name="gumbel"),
+    ]
+    return {spec.name: spec for spec in specs}
+
+
 class _ServingModule(tf.Module):
     """What is saved: the models' variables, the config asset and the signature functions.
 
@@ -300,12 +389,11 @@ class _ServingModule(tf.Module):
     loader used by `saved_model_cli run` and TensorFlow Serving ("Could not find variable").
     """
 
-    def __init__(self, vqvae, prior, config_file, max_samples):
+    def __init__(self, vqvae, prior, max_samples):
         super().__init__(name="vqgen_export")
         self.models = types.SimpleNamespace(vqvae=vqvae, prior=prior)
         models = [vqvae] if prior is None else [vqvae, prior]
         self.model_variables = underlying_variables(models)
-        self.config_file = config_file
         self.max_samples = max_samples
 
     def check_no_new_variables(self):
@@ -319,7 +407,11 @@ class _ServingModule(tf.Module):
             )
 
     def trace_signatures(self):
-        """Traces every signature once (without AutoGraph); returns `{name: concrete function}`."""
+        """Traces every signature once (without AutoGraph); returns `{name: concrete function}`.
+
+        Each signature is traced for the inputs it takes, given by name (`trace_once`), so that no
+        signature has an input beyond its contract and none has a default.
+        """
         vqvae, prior = self.models.vqvae, self.models.prior
         images = tf.TensorSpec([None, *vqvae.image_shape], tf.float32, name="images")
         codes = tf.TensorSpec([None, *vqvae.code_shape], tf.int32, name="codes")
@@ -331,63 +423,16 @@ class _ServingModule(tf.Module):
         if prior is None:
             signatures["serving_default"] = signatures["reconstruct"]
             return signatures
-        scalars = [
-            tf.TensorSpec([], tf.int32, name="num_samples"),
-            tf.TensorSpec([], tf.float32, name="temperature"),
-            tf.TensorSpec([], tf.int64, name="seed"),
-        ]
-        # A prior trained with label dropout also takes the classifier-free guidance scale
-        guidance = [tf.TensorSpec([], tf.float32, name="guidance")] if prior.supports_guidance else []
-        labels = [tf.TensorSpec([None], tf.int32, name="labels")] if prior.conditional else []
-        parallel = kind_of(prior).decoding == PARALLEL
-        if parallel:
-            sample = self._parallel_sample(scalars, labels, guidance)
-        elif prior.conditional:
-            sample = trace_once(self._sample_with_labels, *scalars, *labels, *guidance)
-        else:
-            sample = trace_once(self._sample, *scalars)
-        signatures["sample"] = signatures["serving_default"] = sample
-        if parallel:  # no raster-order noise sampler
-            return signatures
-        # The same prior driven by noise given as input (the portable exports' sampler)
-        grids = tf.TensorSpec([None, *prior.grid_shape], tf.int32, name="codes")
-        noise = [
-            tf.TensorSpec([None, *prior.grid_shape, prior.num_embeddings], tf.float32, name="gumbel"),
-            tf.TensorSpec([], tf.float32, name="temperature"),
-        ]
-        labels = [tf.TensorSpec([None], tf.int32, name="labels")] if prior.conditional else []
-        signatures["prior_logits"] = trace_once(self._prior_logits, grids, *labels)
-        signatures["sample_from_noise"] = trace_once(self._sample_from_noise, *noise, *labels, *guidance)
+        functions = {
+            "sample": self._sample,
+            "prior_logits": self._prior_logits,
+            "sample_from_noise": self._sample_from_noise,
+        }
+        specs = _prior_input_specs(prior)
+        for name, (function, inputs) in _prior_signatures(prior).items():
+            signatures[name] = trace_once(functions[function], **{input: specs[input] for input in inputs})
+        signatures["serving_default"] = signatures["sample"]
         return signatures
-
-    def _parallel_sample(self, scalars, labels, guidance):
-        """A parallel-decoding prior's `sample` (MaskGIT's): the other inputs, then `steps`, whose
-        default the SignatureDef records.
-
-        Saved as a `tf.function` with an input signature (traced here), not a concrete function, so
-        that `tf.saved_model.save` records the tensor default of the last argument, `steps`.
-        """
-        default = tf.constant(self.models.prior.check_steps(None, "cosine"), tf.int32)
-        sample = self._sample_with_labels
-        if guidance:
-
-            def function(num_samples, temperature, seed, labels, guidance, steps=default):
-                return sample(num_samples, temperature, seed, labels, guidance, steps=steps)
-
-        elif labels:
-
-            def function(num_samples, temperature, seed, labels, steps=default):
-                return sample(num_samples, temperature, seed, labels, steps=steps)
-
-        else:
-
-            def function(num_samples, temperature, seed, steps=default):
-                return sample(num_samples, temperature, seed, None, steps=steps)
-
-        specs = [*scalars, *labels, *guidance, tf.TensorSpec([], tf.int32, name="steps")]
-        traced = tf.function(function, input_signature=specs, autograph=False)
-        traced.get_concrete_function()  # traced now, before check_no_new_variables
-        return traced
 
     def _encode(self, images):
         return {"codes": self.models.vqvae.encode_tensor(self._checked_images(images))}
@@ -419,10 +464,7 @@ class _ServingModule(tf.Module):
         codes = self.models.vqvae.from_token_grid(tokens)  # residual VQ: (n, h, w * d) -> (n, h, w, d)
         return {"images": self.models.vqvae.decode_tensor(codes), "codes": codes}
 
-    def _sample(self, num_samples, temperature, seed):
-        return self._sample_with_labels(num_samples, temperature, seed, labels=None)
-
-    def _sample_with_labels(self, num_samples, temperature, seed, labels, guidance=None, steps=None):
+    def _sample(self, num_samples, temperature, seed, labels=None, guidance=None, steps=None):
         prior = self.models.prior
         steps = {} if steps is None else {"steps": steps}  # MaskGIT's decoding steps
         checks = [

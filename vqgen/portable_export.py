@@ -8,7 +8,8 @@ same Keras objects as the SavedModel (`VQVAE.encode_tensor`, `VQVAE.decode_tenso
     decode.EXT          codes -> images
     prior_logits.EXT    codes int32 [N, rows, cols] (+ labels int32 [N]) -> logits float32 [N, rows, cols, K]
     noise_sampler.py    `gumbel_noise`, `sample_with_noise` (a copy of `vqgen.noise_sampler`)
-    vqgen_config.json   the vqgen version and both models' configurations
+    vqgen_config.json   the vqgen version, both models' configurations, and under "models" each
+                        model file's inputs and outputs (names, dtypes, shapes; `signature_listing`)
 
 with EXT `tflite` (LiteRT) or `onnx`. Sampling a grid of `rows * cols` codes calls `prior_logits`
 once per position (the full-pass sampler; the SavedModel's cached sampler is a `tf.while_loop` with
@@ -34,6 +35,7 @@ from vqgen.export import (
     check_models,
     export_config,
     prior_logits,
+    signature_listing,
     trace_once,
     underlying_variables,
 )
@@ -143,11 +145,15 @@ def export_portable(path, vqvae, prior=None, format="litert", overwrite=False):
     with tempfile.TemporaryDirectory() as staging:
         folder = os.path.join(staging, "export")
         os.makedirs(folder)
-        for name, (function, models) in portable_functions(vqvae, prior).items():
+        functions = portable_functions(vqvae, prior)
+        for name, (function, models) in functions.items():
             convert(function, models, os.path.join(folder, f"{name}.{extension}"))
         shutil.copyfile(inspect.getsourcefile(noise_sampler), os.path.join(folder, "noise_sampler.py"))
         with open(os.path.join(folder, CONFIG_FILE), "w", encoding="utf-8") as stream:
             config = {**export_config(vqvae, prior), "format": format, "sampling_method": "noise"}
+            config["models"] = signature_listing(
+                {name: function for name, (function, _) in functions.items()}
+            )
             json.dump(config, stream, indent=2, sort_keys=True)
         with atomic_path(path) as temporary:
             shutil.copytree(folder, temporary)

@@ -19,7 +19,7 @@ def export_run(run_path, out, overwrite=False, max_samples=EXPORT_DEFAULTS.max_s
         run_path: str. A run folder with at least a trained VQ-VAE.
         out: str. The SavedModel folder to write (atomically).
         overwrite: bool. Replace an existing export at `out`.
-        max_samples: int. The most samples one call of the exported `sample` signature may ask for.
+        max_samples: int. The most samples one call of an exported `sample*` signature may ask for.
 
     Raises:
         FileNotFoundError: the run or its VQ-VAE is missing.
