@@ -3,7 +3,9 @@
 Nothing here imports `prior`; the workflow in `vqgen.runs` joins the two stages.
 """
 
+from vqgen.models.adversarial_loss import AdversarialLoss
 from vqgen.models.decoder import Decoder
+from vqgen.models.discriminator import PatchDiscriminator
 from vqgen.models.encoder import Encoder
 from vqgen.models.finite_scalar_quantizer import FiniteScalarQuantizer
 from vqgen.models.losses import LossTerm, MeanSquaredError
@@ -16,11 +18,13 @@ from vqgen.models.vqvae import VQVAE
 
 __all__ = [
     "QUANTIZERS",
+    "AdversarialLoss",
     "Decoder",
     "Encoder",
     "FiniteScalarQuantizer",
     "LossTerm",
     "MeanSquaredError",
+    "PatchDiscriminator",
     "Quantization",
     "ResidualStack",
     "ResidualVectorQuantizer",
