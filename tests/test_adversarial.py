@@ -173,3 +173,19 @@ def test_quick_run_with_adversarial_training_exports_no_discriminator(tmp_path):
     prior = keras.saving.load_model(os.path.join(run, "prior.keras"))
     expected = sorted(tuple(v.shape) for v in model.codec_variables + prior.variables)
     assert sorted(tuple(shape) for name, shape in saved if name.startswith("model_variables/")) == expected
+
+
+def test_the_epoch_backup_holds_the_discriminator_and_its_optimizer(tmp_path):
+    from vqgen.runs.callbacks import EpochBackup
+
+    model = _tiny_model(weight=0.5)
+    backup = EpochBackup(str(tmp_path / "backup"))
+    model.fit(_images(16), epochs=1, batch_size=8, verbose=0, callbacks=[backup])
+    fresh = _tiny_model(weight=0.5)
+    assert backup.restore(fresh) == 1
+    term, restored = model.loss_terms[0], fresh.loss_terms[0]
+    assert int(restored.optimizer.iterations.numpy()) == 2
+    for saved, loaded in zip(
+        term.variables + term.optimizer.variables, restored.variables + restored.optimizer.variables
+    ):
+        np.testing.assert_array_equal(saved.numpy(), loaded.numpy())
