@@ -1,4 +1,4 @@
-"""`AutoregressivePrior`: what every raster-order prior shares (loss, log_prob, sampling loops)."""
+"""`AutoregressivePrior`: what every raster-order prior shares (loss, log_prob, sampling)."""
 
 import functools
 import math
@@ -21,14 +21,17 @@ class AutoregressivePrior(CodePrior):
 
     A subclass models `p(codes) = prod_t p(code_t | code_<t)` in raster order
     (optionally given a class label): it builds its layers in `__init__`,
-    returns logits `(batch, rows, cols, K)` from `call` and names its
-    incremental sampling loop in `CACHED_SAMPLER` (a function of
-    `prior.sampling`). On top of `CodePrior` (checks, `_compiled`), this class
-    gives every autoregressive prior the same surface: the loss and the
-    `bits_per_code` metric for `compile`/`fit`, `log_prob`, and
-    `sample` / `sample_codes` over the
-    loops of `prior.sampling` (all drawing with `sampling.draw_codes`, so a
-    seed gives the same grids with every loop, in-process or exported).
+    returns logits `(batch, rows, cols, K)` from `call`, and gives its
+    incremental step, `initial_cache(batch)` and `call_with_cache(previous_codes,
+    cache, index, labels)`, the logits of one position from the code drawn
+    before it (and `complete_row` if it has once-per-row work). On top of
+    `CodePrior` (checks, `_compiled`), this class gives every autoregressive
+    prior the same surface: the loss and the `bits_per_code` metric for
+    `compile`/`fit`, `log_prob`, and `sample` / `inpaint` / `sample_codes`
+    over `prior.sampling.sample_raster` with the model's own step
+    (`method="cached"`) or `sampling.FullPassStep` (`method="full"`), both
+    drawing with `sampling.draw_codes`, so a seed gives the same grids with
+    either step, in-process or exported.
 
     Args:
         num_embeddings: int >= 2, the number `K` of distinct codes.
@@ -42,12 +45,10 @@ class AutoregressivePrior(CodePrior):
     Example:
 
     >>> class MyPrior(AutoregressivePrior):  # doctest: +SKIP
-    ...     CACHED_SAMPLER = staticmethod(sampling.sample_full)
     ...     def call(self, inputs, training=None): ...
+    ...     def initial_cache(self, batch_size): ...
+    ...     def call_with_cache(self, previous_codes, cache, index, labels=None): ...
     """
-
-    # The incremental loop `sample(method="cached")` runs; set by each subclass.
-    CACHED_SAMPLER = None
 
     def __init__(self, num_embeddings, grid_shape, num_classes=None, **kwargs):
         super().__init__(num_embeddings, grid_shape, num_classes=num_classes, **kwargs)
@@ -193,9 +194,9 @@ class AutoregressivePrior(CodePrior):
             seed: int64 scalar tensor.
             labels: int32 `(num_samples,)` tensor when conditional, else None.
             top_k: optional int32 scalar tensor in `[1, num_embeddings]`.
-            method: `"auto"`, `"cached"` (the model's incremental loop,
-                `CACHED_SAMPLER`) or `"full"` (one full pass per position); a
-                Python string.
+            method: `"auto"`, `"cached"` (the model's incremental step,
+                `call_with_cache`) or `"full"` (one full pass per position,
+                `sampling.FullPassStep`); a Python string.
             guidance: optional float32 scalar tensor >= 0, the classifier-free
                 guidance scale (needs `supports_guidance`); None (not 1.0: the
                 choice is static) samples without the "no label" pass.
@@ -230,17 +231,25 @@ class AutoregressivePrior(CodePrior):
             message = "codes and mask must have shape (num_samples, rows, cols)"
             checks.append(tf.debugging.assert_equal(tf.shape(codes), grid, message=message))
             checks.append(tf.debugging.assert_equal(tf.shape(mask), grid, message=message))
-        sampler = self.CACHED_SAMPLER if method == "cached" else sampling.sample_full
         function = self._compiled(
             ("sample", method, labels is None, top_k is None, guidance is None, codes is None),
             lambda: tf.function(
-                functools.partial(sampler, self),
+                functools.partial(
+                    self._sample_raster, self if method == "cached" else sampling.FullPassStep(self)
+                ),
                 jit_compile=sampling.JIT_COMPILE[method],
                 reduce_retracing=True,
             ),
         )
         with tf.control_dependencies(checks):
             return function(num_samples, temperature, seed, labels, top_k, guidance, codes, mask)
+
+    def _sample_raster(self, step, num_samples, temperature, seed, labels, top_k, guidance, codes, mask):
+        """`sampling.sample_raster` with `step` and the seeded draw: the function `sample_codes` compiles."""
+        draw = sampling.seeded_draw(temperature, seed, top_k)
+        return sampling.sample_raster(
+            step, draw, num_samples, self.grid_shape, labels, guidance, self.no_label, codes, mask
+        )
 
     def sample(self, num, temperature=1.0, top_k=None, labels=None, seed=None, method="auto", guidance=1.0):
         """Samples `num` code grids autoregressively.

@@ -1,23 +1,21 @@
 """`MaskGIT`: a masked-token (non-autoregressive) Transformer prior over integer code grids."""
 
+import functools
+
 import keras
 import numpy as np
 import tensorflow as tf
 from keras import ops
 
-from prior import sampling
+from prior import parallel_decode
 from prior.arguments import is_int
 from prior.code_prior import CodePrior
 from prior.distribute import logs_for_all_strategies, replica_seed, scale_loss_for_replicas, sum_over_replicas
-from prior.guidance import guided_logits
-from prior.mask_schedule import check_schedule, mask_ratio, masked_counts, masked_counts_tensor
+from prior.mask_schedule import check_schedule, mask_ratio
 from prior.settings import MASKGIT_DEFAULTS, MASKGIT_STEPS
 from prior.transformer import grid_position_embeddings
 from prior.transformer_block import TransformerBlock
 
-# The paper's "choice temperature": the scale of the Gumbel noise added to the confidences,
-# annealed linearly to 0 over the decoding steps (Chang et al. 2022, section 3.2).
-CONFIDENCE_NOISE = 4.5
 # Grids per compiled call of `masked_bits_per_code`.
 LOSS_BATCH_SIZE = 256
 
@@ -44,13 +42,11 @@ class MaskGIT(CodePrior):
     (`prior.distribute.replica_seed`), and the loss is the mean over the masked
     codes of the whole global batch, so a step equals one device's up to the draws.
 
-    Sampling (`sample`) is MaskGIT's iterative decoding, in one compiled
-    `tf.while_loop` of `steps` network passes: starting from an all-masked
-    grid, each step draws a code at every masked position, scores each draw
-    by its log-probability plus Gumbel noise scaled by `CONFIDENCE_NOISE *
-    (1 - (t + 1) / steps)` (annealed to 0), keeps the most confident draws
-    and re-masks the rest; how many stay masked after each step is
-    `prior.mask_schedule.masked_counts`. All draws are stateless, keyed by
+    Sampling (`sample`) is MaskGIT's iterative decoding (`prior.parallel_decode`),
+    in one compiled `tf.while_loop` of `steps` network passes: starting from an
+    all-masked grid, each step draws a code at every masked position, keeps the
+    most confident draws and re-masks the rest, as many as
+    `prior.mask_schedule.masked_counts` says. All draws are stateless, keyed by
     the seed and the step, so a seed gives the same grids in-process and in an
     exported SavedModel. `inpaint` runs the same loop from a partly given grid.
 
@@ -126,8 +122,8 @@ class MaskGIT(CodePrior):
 
         # Layers: embeddings (codes and [MASK], rows, columns, classes), output head. Embeddings
         # start N(0, 1) rather than Keras' uniform +-0.05: an all-masked grid differs between
-        # positions only through them, and at +-0.05 the blocks' outputs drowned them (a tiny model
-        # stayed at the codes' marginal distribution for 60 Adam steps, where N(0, 1) took 20).
+        # positions only through them, and at +-0.05 the blocks' outputs drown them, which slows
+        # learning to tell positions apart.
         def embedding(rows, name):
             initializer = keras.initializers.RandomNormal(stddev=1.0)
             return keras.layers.Embedding(
@@ -371,68 +367,12 @@ class MaskGIT(CodePrior):
 
     # ------------------------------------------------------------------ decoding
 
-    def _logits(self, flat_codes, labels, guidance):
-        """Float32 logits `(B, T, K)` of the partly masked grids, guided when `guidance` is a tensor.
-
-        With guidance the "no label" pass runs only when the scale differs from 1 (a `tf.cond`),
-        and as a separate call of the same batch size as the conditional one.
-        """
-        rows, cols = self.grid_shape
-        grid = tf.reshape(flat_codes, [-1, rows, cols])
-        B = tf.shape(grid)[0]
-
-        def logits_given(given_labels):
-            logits = self(grid if given_labels is None else {"codes": grid, "labels": given_labels})
-            return tf.reshape(tf.cast(logits, tf.float32), [B, self.sequence_length, self.num_embeddings])
-
-        if guidance is None:
-            return logits_given(labels)
-        return tf.cond(
-            tf.equal(guidance, 1.0),
-            lambda: logits_given(labels),
-            lambda: guided_logits(
-                logits_given(labels),
-                logits_given(tf.fill([B], tf.constant(self.no_label, tf.int32))),
-                guidance,
-            ),
-        )
-
-    def _decode(self, flat_codes, counts, temperature, seed, labels, guidance, top_k):
-        """MaskGIT's iterative decoding: one `tf.while_loop` over the steps of `counts` `(B, steps)`.
-
-        Step `t` draws every masked position from `softmax(logits / temperature)` (among the
-        `top_k` likeliest codes when set) with `sampling.draw_codes` keyed `(seed, t)`; scores
-        each draw by its log-probability plus
-        `CONFIDENCE_NOISE * (1 - (t + 1) / steps)` times Gumbel noise keyed `(seed, -1 - t)`
-        (given positions score +inf); and re-masks the `counts[:, t]` lowest-scoring positions
-        (ties broken by position).
-        """
-        B, T, K = tf.shape(flat_codes)[0], self.sequence_length, self.num_embeddings
-        steps = tf.shape(counts)[1]
-
-        def decode_step(step, flat_codes):
-            masked = tf.equal(flat_codes, self.mask_id)  # (B, T)
-            logits = self._logits(flat_codes, labels, guidance)  # (B, T, K)
-            drawn = sampling.draw_codes(tf.reshape(logits, [B * T, K]), temperature, seed, step, top_k)
-            drawn = tf.where(masked, tf.reshape(drawn, [B, T]), flat_codes)
-            log_probs = tf.gather(tf.nn.log_softmax(logits), drawn, batch_dims=2)  # (B, T)
-            annealing = CONFIDENCE_NOISE * (1.0 - tf.cast(step + 1, tf.float32) / tf.cast(steps, tf.float32))
-            noise = sampling.gumbel_noise([B, T], seed, -1 - step)
-            confidence = tf.where(masked, log_probs + annealing * noise, float("inf"))
-            ranks = tf.argsort(tf.argsort(confidence, axis=-1, stable=True), axis=-1, stable=True)
-            still_masked = ranks < counts[:, step][:, None]
-            return step + 1, tf.where(still_masked, self.mask_id, drawn)
-
-        _, flat_codes = tf.while_loop(lambda step, _: step < steps, decode_step, (tf.constant(0), flat_codes))
-        return flat_codes
-
     def _compiled_decode(self, guided):
-        # Not XLA-compiled: each step is one full pass of large matrix products, where XLA gained
-        # nothing (16 grids of 32x32, 8 steps: 79 s with XLA, 55 s without, under load 11) and
-        # compiling took longer.
+        # Not XLA-compiled: each step is one full pass of large matrix products, which XLA does
+        # not speed up on a CPU, while compiling adds time (README, MaskGIT's decoding).
         return self._compiled(
             ("decode", self.conditional, guided),
-            lambda: tf.function(self._decode, reduce_retracing=True),
+            lambda: tf.function(functools.partial(parallel_decode.decode, self), reduce_retracing=True),
         )
 
     def sample_codes(
@@ -481,9 +421,9 @@ class MaskGIT(CodePrior):
         else:
             steps = self.check_steps(steps, "cosine")
         with tf.control_dependencies(checks):
-            all_masked = tf.fill([num_samples, self.sequence_length], tf.constant(self.mask_id, tf.int32))
-            counts = masked_counts_tensor(tf.identity(steps), self.sequence_length)[None]  # (1, steps)
-            counts = tf.tile(counts, [num_samples, 1])
+            all_masked, counts = parallel_decode.graph_sampling_plan(
+                num_samples, self.sequence_length, tf.identity(steps), self.mask_id
+            )
         decoded = self._compiled_decode(guidance is not None)(
             all_masked, counts, temperature, tf.cast(seed, tf.int64), labels, guidance, top_k
         )
@@ -558,10 +498,12 @@ class MaskGIT(CodePrior):
         """
         labels, seed = self.check_sampling_arguments(num, temperature, labels, seed, guidance)
         steps = self.check_steps(steps, schedule)
-        total = self.sequence_length
+        start, counts = parallel_decode.sampling_plan(
+            num, self.sequence_length, steps, schedule, self.mask_id
+        )
         return self._run_decode(
-            np.full((num, total), self.mask_id, np.int32),
-            np.tile(masked_counts(steps, total, schedule), (num, 1)),
+            start,
+            counts,
             temperature,
             seed,
             labels,
@@ -584,9 +526,9 @@ class MaskGIT(CodePrior):
         """Re-samples the masked positions of given grids, keeping the rest, by iterative decoding.
 
         The masked positions start as `[MASK]` and are decoded as in `sample`, every step seeing
-        all kept codes (before and after, unlike an autoregressive prior). A grid with `n`
-        masked positions follows `masked_counts(min(steps, n), n, schedule)`, so fewer than
-        `steps` passes change it when `n < steps`.
+        all kept codes (before and after, unlike an autoregressive prior), on the plan of
+        `prior.parallel_decode.inpainting_plan` (fewer than `steps` passes change a grid with
+        fewer than `steps` masked positions).
 
         Args:
             codes: integer array `(num, rows, cols)` in `[0, K)`; the values at masked positions
@@ -610,17 +552,11 @@ class MaskGIT(CodePrior):
         codes, mask, labels, seed = self.check_inpaint_arguments(
             codes, mask, labels, temperature, seed, guidance
         )
-        num = codes.shape[0]
         steps = self.check_steps(steps, schedule)
         self.check_top_k(top_k)
         if not mask.any():
             return codes
-        flat_mask = mask.reshape(num, -1)
-        counts = np.zeros((num, steps), np.int32)
-        for grid, total in enumerate(flat_mask.sum(axis=1).tolist()):
-            if total:  # a grid with nothing to re-sample keeps counts of 0: no step changes it
-                counts[grid, : min(steps, total)] = masked_counts(min(steps, total), total, schedule)
-        start = np.where(flat_mask, self.mask_id, codes.reshape(num, -1)).astype(np.int32)
+        start, counts = parallel_decode.inpainting_plan(codes, mask, steps, schedule, self.mask_id)
         decoded = self._run_decode(start, counts, temperature, seed, labels, guidance, top_k)
         return decoded.reshape(codes.shape)
 

@@ -5,9 +5,9 @@ import re
 import warnings
 
 import keras
+import tensorflow as tf
 from keras import ops
 
-from prior import sampling
 from prior.arguments import is_int
 from prior.autoregressive_prior import AutoregressivePrior
 from prior.gated_block import GatedBlock
@@ -120,9 +120,6 @@ class PixelCNN(AutoregressivePrior):
     >>> nats = model.log_prob(grids)
     """
 
-    # `sample(method="cached")`: the incremental loop over the gated blocks' steps.
-    CACHED_SAMPLER = staticmethod(sampling.sample_cached)
-
     def __init__(
         self,
         num_embeddings,
@@ -232,6 +229,103 @@ class PixelCNN(AutoregressivePrior):
         """
         logits = self.head_logits(self.head_hidden(ops.relu(features)))
         return ops.cast(logits, "float32")
+
+    # ------------------------------------------------------------------ one position at a time
+
+    def initial_cache(self, batch_size):
+        """The state of `call_with_cache` before the first position.
+
+        Args:
+            batch_size: int or int32 scalar tensor, the number of grids.
+
+        Returns:
+            A dict of per-block lists: the `"contribution"` rows of row 0 (from
+            `GatedBlock.initial_vertical_cache`) and the `"horizontal"` histories from
+            `initial_horizontal_history`.
+        """
+        cols = self.grid_shape[1]
+        return {
+            "contribution": [
+                block.initial_vertical_cache(batch_size, cols)[1] for block in self.gated_blocks
+            ],
+            "horizontal": [block.initial_horizontal_history(batch_size) for block in self.gated_blocks],
+        }
+
+    def initial_row_cache(self, batch_size):
+        """The state of `complete_row` before the first row: each block's vertical cache.
+
+        Args:
+            batch_size: int or int32 scalar tensor, the number of grids.
+
+        Returns:
+            A list of the blocks' caches from `GatedBlock.initial_vertical_cache`.
+        """
+        cols = self.grid_shape[1]
+        return [block.initial_vertical_cache(batch_size, cols)[0] for block in self.gated_blocks]
+
+    def call_with_cache(self, previous_codes, cache, index, labels=None):
+        """Logits at raster position `index` from the code at `index - 1`: the horizontal stack's step.
+
+        The incremental form of `call`, in the spirit of Ramachandran et al. (2017), "Fast
+        Generation for Convolutional Autoregressive Models": every block's `horizontal_step` runs
+        on column `c` of the current row with the vertical contribution of column `c` that
+        `complete_row` cached; the first block consumes the embedded code of `c - 1` (zeros at
+        `c = 0`). The last horizontal output plus the summed skip outputs go through
+        `output_logits`. Every layer is the one the full pass uses, so the logits equal `call`'s
+        at `index` up to float rounding.
+
+        Args:
+            previous_codes: int32 `(batch,)`, the codes drawn at `index - 1` (ignored at column 0).
+            cache: the dict from `initial_cache`, the previous call or `complete_row`.
+            index: int32 scalar tensor in `[0, rows * cols)`.
+            labels: int32 `(batch,)` for a conditional model, else None.
+
+        Returns:
+            `(logits, cache)`: float32 `(batch, num_embeddings)` and the cache with the new
+            horizontal histories.
+        """
+        column = index % self.grid_shape[1]
+        embedded = self.code_embedding(previous_codes)[:, None, None, :]  # (B, 1, 1, F)
+        block_input = tf.where(tf.equal(column, 0), tf.zeros_like(embedded), embedded)
+        skip_sum, horizontal = 0.0, []
+        for block, history, contribution_row in zip(
+            self.gated_blocks, cache["horizontal"], cache["contribution"]
+        ):
+            history, block_input, skip = block.horizontal_step(
+                history, block_input, contribution_row[:, :, column, None], labels
+            )
+            horizontal.append(history)
+            skip_sum = skip_sum + skip
+        logits = tf.reshape(self.output_logits(block_input + skip_sum), [tf.shape(previous_codes)[0], -1])
+        return logits, {**cache, "horizontal": horizontal}
+
+    def complete_row(self, row_codes, row_cache, labels=None):
+        """Pushes a completed row through the vertical stack: the step between rows.
+
+        The row's codes are embedded and go through every block's `vertical_step`, which returns
+        the block's vertical contribution to every column of the next row (the full pass's
+        down-shift). Kept apart from `call_with_cache`'s cache, the vertical caches are not
+        carried through every position of the raster loop.
+
+        Args:
+            row_codes: int32 `(batch, cols)`, the codes of the row just drawn.
+            row_cache: the list from `initial_row_cache` or the previous `complete_row`.
+            labels: int32 `(batch,)` for a conditional model, else None.
+
+        Returns:
+            `(row_cache, cache)`: the vertical caches for the next row's `complete_row`, and the
+            cache of the next row's first `call_with_cache` (its contribution rows, and the
+            horizontal histories started again).
+        """
+        input_row = self.code_embedding(row_codes)[:, None]  # (B, 1, cols, F)
+        vertical, contribution = [], []
+        for block, block_cache in zip(self.gated_blocks, row_cache):
+            block_cache, contribution_row, input_row = block.vertical_step(block_cache, input_row, labels)
+            vertical.append(block_cache)
+            contribution.append(contribution_row)
+        batch_size = tf.shape(row_codes)[0]
+        horizontal = [block.initial_horizontal_history(batch_size) for block in self.gated_blocks]
+        return vertical, {"contribution": contribution, "horizontal": horizontal}
 
     def get_config(self):
         return {

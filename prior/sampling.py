@@ -1,23 +1,27 @@
-"""Sampling code grids from a prior (`PixelCNN`, `Transformer`): the draw, the loops and the choice.
+"""Sampling code grids in raster order: the draws, the one loop, its full-pass step, the method choice.
 
-- `draw_codes`: the stateless per-position draw that every sampler shares, so all of them (in
-  process or inside an exported SavedModel) draw the same codes for the same seed.
-- `sample_full`: the reference loop of PixelCNN (van den Oord et al., 2016), one full network
-  pass per position; `sample_full_from_noise`, the same loop with the Gumbel noise as an input
-  (no random op: the portable exports' sampler).
-- `sample_cached`: the incremental loop in the spirit of Ramachandran et al. (2017), "Fast
-  Generation for Convolutional Autoregressive Models", over the `GatedBlock` step methods.
-- `sample_with_cache`: the key/value-cached loop of a `Transformer`, one position per step
-  through its `call_with_cache`.
-- `resolve_sampling_method` and `JIT_COMPILE`: which loop `"auto"` means and how each is compiled.
+A raster-order prior (`PixelCNN`, `Transformer`) is sampled by one loop, `sample_raster`, given
+two parts:
 
-Every loop also takes `guidance` (classifier-free guidance, `prior.guidance`) and `codes`/`mask`
-(inpainting). With a `guidance` tensor the model runs on a doubled batch, the grids with their
-labels and the same grids with the "no label" class (caches doubled too), and position `t` is
-drawn from `guided_logits` of the two halves; `guidance=None` (what `sample` passes for a scale of
-1) builds exactly the plain loop. With `codes` and `mask`, a position whose mask is False takes
-the given code instead of the drawn one, so later positions see it: raster-order inpainting (a
-re-sampled position sees every earlier code, kept or drawn, but not the kept codes after it).
+- a *step*, which gives the logits of position `t` from the code drawn at `t - 1` and a cache:
+  any object with `initial_cache(batch)` and `call_with_cache(previous_codes, cache, index,
+  labels)` (and `complete_row` for once-per-row work, see `sample_raster`). `FullPassStep` runs
+  the whole network on the grid drawn so far (the reference loop of PixelCNN, van den Oord et al.,
+  2016); a prior's own `call_with_cache` computes only what the new
+  code changes (the PixelCNN's gated stacks in the spirit of Ramachandran et al., 2017, "Fast
+  Generation for Convolutional Autoregressive Models"; the Transformer's key/value caches);
+- a *draw*, which turns the logits of position `t` into codes: `seeded_draw` (`draw_codes`, keyed
+  by the seed and `t`, so every step draws the same codes for the same seed, in process or inside
+  an exported SavedModel) or `noise_draw` (the caller's Gumbel noise and an argmax: no random op,
+  the portable exports' sampler, `sample_full_from_noise`).
+
+The loop also does classifier-free guidance (`prior.guidance`) and inpainting. With a `guidance`
+tensor the step runs on a doubled batch, the grids with their labels and the same grids with the
+"no label" class (caches doubled too), and position `t` is drawn from `guided_logits` of the two
+halves; `guidance=None` (what `sample` passes for a scale of 1) builds exactly the plain loop.
+With `codes` and `mask`, a position whose mask is False takes the given code instead of the drawn
+one, so later positions see it: raster-order inpainting (a re-sampled position sees every earlier
+code, kept or drawn, but not the kept codes after it).
 """
 
 import tensorflow as tf
@@ -25,28 +29,14 @@ import tensorflow as tf
 from prior.guidance import guided_logits
 
 SAMPLING_METHODS = ("auto", "cached", "full")
-# Measured with scripts/bench_cached_sampler.py (batch 16, K=512, default
-# depth/width, 2 CPU cores shared with other jobs), seconds per batch after
-# the first call (which adds ~1-4 s of tracing/XLA compilation):
-#   grid   full   full+XLA  cached  cached+XLA
-#   1x1    0.006     -        -       0.003
-#   2x2    0.033     -        -       0.012
-#   4x4    0.105   0.108    0.055     0.017
-#   7x7    0.806   0.857    0.166     0.043
-#   16x16  19.8    20.5     0.817     0.205
-#   32x32  197      -       3.11      0.785
-# so "auto" always means "cached", XLA is kept for the cached sampler (2.5x
-# to 4x) and dropped for the full one (a tie at best; 1.5x slower at 16x16
-# in one busier run).
+# XLA for the cached steps, many small operations per position, where compiling them into one
+# program pays; none for the full pass, a few large operations per position where it does not.
+# The timings are in the README (scripts/bench_cached_sampler.py).
 JIT_COMPILE = {"cached": True, "full": False}
 
 
 def resolve_sampling_method(method):
-    """Maps `"auto"` to the faster sampler: `"cached"` on every grid measured.
-
-    `scripts/bench_cached_sampler.py` measured the cached sampler faster per
-    batch than the full one from 1x1 to 32x32 grids (2x to 251x); see the
-    table above `JIT_COMPILE`.
+    """Maps `"auto"` to the faster step: `"cached"`, faster than `"full"` on every grid measured.
 
     Args:
         method: `"auto"`, `"cached"` or `"full"`.
@@ -142,11 +132,110 @@ def draw_codes(logits, temperature, seed, step, top_k=None):
     return tf.argmax(logits + temperature * gumbel, axis=-1, output_type=tf.int32)
 
 
-# ---------------------------------------------------------------------- guidance and inpainting
+def seeded_draw(temperature, seed, top_k=None):
+    """The draw of `sample`: `draw_codes` of position `t` keyed by `(seed, t)`.
+
+    Args:
+        temperature: float32 scalar tensor, > 0.
+        seed: int64 scalar tensor.
+        top_k: optional int32 scalar tensor in `[1, num_embeddings]`.
+
+    Returns:
+        A function `(logits (batch, K), index) -> int32 (batch,)` codes.
+
+    Example:
+
+    >>> draw = seeded_draw(tf.constant(1.0), tf.constant(0, tf.int64))
+    >>> draw(tf.zeros([2, 4]), 0)
+    """
+    return lambda logits, index: draw_codes(logits, temperature, seed, index, top_k)
+
+
+def noise_draw(gumbel, temperature):
+    """The draw of the noise-driven sampler: `argmax(logits + temperature * gumbel[:, t])`.
+
+    With the noise `draw_codes` makes for `(seed, t)` this draws the codes of `seeded_draw`
+    (without `top_k`); with the noise of `vqgen.noise_sampler.gumbel_noise`, the codes of the
+    portable exports' NumPy loop.
+
+    Args:
+        gumbel: float32 `(num_samples, rows, cols, K)` tensor of standard Gumbel noise.
+        temperature: float32 scalar tensor, > 0.
+
+    Returns:
+        A function `(logits (num_samples, K), index) -> int32 (num_samples,)` codes.
+
+    Example:
+
+    >>> draw = noise_draw(tf.zeros([2, 1, 1, 4]), tf.constant(1.0))
+    >>> draw(tf.math.log([[0.1, 0.2, 0.3, 0.4]] * 2), 0)  # argmax: code 3
+    """
+    flat_gumbel = tf.reshape(gumbel, [tf.shape(gumbel)[0], -1, gumbel.shape[-1]])  # (B, rows * cols, K)
+
+    def draw(logits, index):
+        scores = tf.cast(logits, tf.float32) + temperature * tf.gather(flat_gumbel, index, axis=1)
+        return tf.argmax(scores, axis=-1, output_type=tf.int32)
+
+    return draw
+
+
+# ---------------------------------------------------------------------- the full-pass step
+
+
+class FullPassStep:
+    """The step of one full network pass per position, for the raster loop.
+
+    Its cache is the flattened grid drawn so far (code 0 where nothing is drawn yet, which a causal
+    prior never reads for the position being drawn): each step writes the previous code into it,
+    runs the model on the whole grid and keeps the logits of position `index`. Its cost is `rows *
+    cols` full passes; it is the exact reference of every prior's incremental `call_with_cache`.
+
+    Args:
+        model: a raster-order prior: called on codes (or `{"codes", "labels"}`) it returns logits
+            `(batch, rows, cols, K)`; it has `grid_shape` and `num_embeddings`.
+
+    Example:
+
+    >>> step = FullPassStep(prior.PixelCNN(16, (4, 4)))
+    >>> logits, cache = step.call_with_cache(tf.zeros([2], tf.int32), step.initial_cache(2), 0)
+    """
+
+    def __init__(self, model):
+        self.model = model
+
+    def initial_cache(self, batch):
+        """The empty grid: int32 zeros `(batch, rows * cols)`."""
+        rows, cols = self.model.grid_shape
+        return tf.zeros([batch, rows * cols], tf.int32)
+
+    def call_with_cache(self, previous_codes, cache, index, labels=None):
+        """Logits at raster position `index` from one full pass over the grid drawn so far.
+
+        Args:
+            previous_codes: int32 `(batch,)`, the codes drawn at `index - 1` (ignored at 0).
+            cache: int32 `(batch, rows * cols)`, the grid before `index - 1` was written.
+            index: int32 scalar tensor in `[0, rows * cols)`.
+            labels: int32 `(batch,)` for a conditional model, else None.
+
+        Returns:
+            `(logits, cache)`: float32 `(batch, K)` and the grid with `previous_codes` written.
+        """
+        rows, cols = self.model.grid_shape
+        positions = rows * cols
+        # one_hot of index -1 is all zeros: nothing is written before the first position
+        cache = cache + tf.one_hot(index - 1, positions, dtype=tf.int32)[None, :] * previous_codes[:, None]
+        batch = tf.shape(cache)[0]
+        grid = tf.reshape(cache, [batch, rows, cols])
+        logits = self.model(grid if labels is None else {"codes": grid, "labels": labels})
+        logits = tf.reshape(logits, [batch, positions, self.model.num_embeddings])
+        return tf.gather(logits, index, axis=1), cache
+
+
+# ---------------------------------------------------------------------- the loop
 
 
 def _model_labels(labels, guidance, no_label):
-    """The labels of the batch the model runs on: `labels`, then as many "no label" ones with guidance."""
+    """The labels of the batch the step runs on: `labels`, then as many "no label" ones with guidance."""
     if guidance is None:
         return labels
     return tf.concat([labels, tf.fill(tf.shape(labels), tf.constant(no_label, labels.dtype))], axis=0)
@@ -158,7 +247,7 @@ def _model_rows(tensor, guidance):
 
 
 def _logits_to_draw(logits, guidance):
-    """The model's logits, or with guidance `guided_logits` of its conditional and "no label" halves."""
+    """The step's logits, or with guidance `guided_logits` of its conditional and "no label" halves."""
     if guidance is None:
         return logits
     conditional, unconditional = tf.split(logits, 2, axis=0)
@@ -173,38 +262,40 @@ def _flat_given(codes, mask, positions):
     return tf.reshape(tf.cast(codes, tf.int32), [num, positions]), tf.reshape(mask, [num, positions])
 
 
-def _kept_or_drawn(drawn, step, given):
-    """The codes of raster position `step`: the drawn ones, except where inpainting keeps a given code."""
+def _kept_or_drawn(drawn, index, given):
+    """The codes of raster position `index`: the drawn ones, except where inpainting keeps a given code."""
     if given is None:
         return drawn
     codes, mask = given
-    return tf.where(tf.gather(mask, step, axis=1), drawn, tf.gather(codes, step, axis=1))
+    return tf.where(tf.gather(mask, index, axis=1), drawn, tf.gather(codes, index, axis=1))
 
 
-# ---------------------------------------------------------------------- the full-pass loop
-
-
-def sample_full(
-    model, num_samples, temperature, seed, labels=None, top_k=None, guidance=None, codes=None, mask=None
+def sample_raster(
+    step, draw, num_samples, grid_shape, labels=None, guidance=None, no_label=None, codes=None, mask=None
 ):
-    """Samples code grids with one full forward pass per raster position.
+    """Samples code grids position by position in raster order.
 
-    The plain autoregressive loop of PixelCNN (van den Oord et al., 2016): a
-    `tf.while_loop` over the `rows * cols` positions; step `t` runs the whole
-    network on the partially filled grid and draws position `t` with
-    `draw_codes(..., seed, step=t)`. Unfilled positions hold code 0, which
-    the causal network never reads for the position being drawn. Its cost is
-    `rows * cols` full passes; it is the exact reference for `sample_cached`.
+    Position `t` feeds the code drawn at `t - 1` to `step.call_with_cache`, which returns the
+    logits of position `t` and the updated cache; `draw` turns them (guided, with `guidance`) into
+    the codes of position `t`, of which inpainting keeps the given ones where `mask` is False.
+    That body is one `tf.while_loop` over every position, or, for a step with once-per-row work
+    (a `complete_row` method: the PixelCNN's vertical stack), over the columns of each row inside
+    a `tf.while_loop` over the rows: after each row `step.complete_row(row_codes, row_cache,
+    labels)` returns the next row's state and the cache of its first position, so the state only
+    rows change (`initial_row_cache(batch)` at the start) is not carried through every position.
 
     Args:
-        model: a `prior.PixelCNN`.
+        step: the logits of one position: `FullPassStep(model)`, or a prior with its own
+            `initial_cache(batch)` and `call_with_cache(previous_codes, cache, index, labels)`
+            (and `initial_row_cache`, `complete_row` for once-per-row work).
+        draw: function `(logits (num_samples, K), index) -> int32 (num_samples,)`: `seeded_draw`
+            or `noise_draw`.
         num_samples: int32 scalar tensor, >= 1.
-        temperature: float32 scalar tensor, > 0.
-        seed: int64 scalar tensor.
-        labels: int32 `(num_samples,)` tensor for a conditional model, else None.
-        top_k: optional int32 scalar tensor in `[1, num_embeddings]`.
+        grid_shape: `(rows, cols)` of the prior.
+        labels: int32 `(num_samples,)` tensor for a conditional prior, else None.
         guidance: optional float32 scalar tensor >= 0, the classifier-free guidance scale; None
             runs the plain loop (see the module docstring).
+        no_label: int, the prior's "no label" class; used with `guidance` only.
         codes: optional int32 `(num_samples, rows, cols)` tensor, the grids to inpaint.
         mask: bool tensor like `codes` (with `codes` only): True draws a position, False keeps
             the code of `codes` there.
@@ -215,253 +306,91 @@ def sample_full(
     Example:
 
     >>> model = prior.PixelCNN(16, (4, 4))
-    >>> codes = sample_full(model, tf.constant(2), tf.constant(1.0), tf.constant(0, tf.int64))
+    >>> draw = seeded_draw(tf.constant(1.0), tf.constant(0, tf.int64))
+    >>> grids = sample_raster(model, draw, tf.constant(2), model.grid_shape)  # the cached step
+    >>> same = sample_raster(FullPassStep(model), draw, tf.constant(2), model.grid_shape)
     """
-    rows, cols = model.grid_shape
-    positions = rows * cols
+    rows, cols = grid_shape
     batch = num_samples if guidance is None else 2 * num_samples
-    model_labels = _model_labels(labels, guidance, model.num_classes)
-    given = _flat_given(codes, mask, positions)
-
-    def draw_position(step, flat_codes):
-        grid = tf.reshape(_model_rows(flat_codes, guidance), [batch, rows, cols])
-        inputs = grid if labels is None else {"codes": grid, "labels": model_labels}
-        logits = tf.reshape(model(inputs), [batch, positions, model.num_embeddings])
-        logits = _logits_to_draw(tf.gather(logits, step, axis=1), guidance)
-        drawn = _kept_or_drawn(draw_codes(logits, temperature, seed, step, top_k), step, given)
-        placed = tf.one_hot(step, positions, dtype=tf.int32)[None, :] * drawn[:, None]
-        return step + 1, flat_codes + placed
-
-    _, flat_codes = tf.while_loop(
-        lambda step, _: step < positions,
-        draw_position,
-        (tf.constant(0), tf.zeros([num_samples, positions], tf.int32)),
-    )
-    return tf.reshape(flat_codes, [num_samples, rows, cols])
-
-
-def sample_full_from_noise(model, gumbel, temperature, labels=None, guidance=None):
-    """Samples code grids like `sample_full`, with the caller's Gumbel noise instead of a seed.
-
-    Position `t` (raster order) is `argmax(logits[:, t] + temperature * gumbel[:, t])`, so the
-    graph holds no random op: this is the loop of the exported `sample_from_noise` signature, and
-    `vqgen.noise_sampler.sample_with_noise` computes the same draws in NumPy around any runtime's
-    one-pass logits (LiteRT, ONNX), giving the same grids for the same noise.
-
-    Args:
-        model: a prior (`PixelCNN` or `Transformer`): any model called on codes (and labels)
-            returning logits `(batch, rows, cols, K)`.
-        gumbel: float32 `(num_samples, rows, cols, K)` tensor of standard Gumbel noise.
-        temperature: float32 scalar tensor, > 0.
-        labels: int32 `(num_samples,)` tensor for a conditional model, else None.
-        guidance: optional float32 scalar tensor >= 0, the classifier-free guidance scale; None
-            runs the plain loop (see the module docstring).
-
-    Returns:
-        int32 `(num_samples, rows, cols)` tensor.
-    """
-    rows, cols = model.grid_shape
-    positions = rows * cols
-    num_samples = tf.shape(gumbel)[0]
-    batch = num_samples if guidance is None else 2 * num_samples
-    model_labels = _model_labels(labels, guidance, model.num_classes)
-    flat_gumbel = tf.reshape(gumbel, [num_samples, positions, model.num_embeddings])
-
-    def draw_position(step, flat_codes):
-        grid = tf.reshape(_model_rows(flat_codes, guidance), [batch, rows, cols])
-        inputs = grid if labels is None else {"codes": grid, "labels": model_labels}
-        logits = tf.cast(model(inputs), tf.float32)  # (B, rows, cols, K), 2B with guidance
-        logits = tf.reshape(logits, [batch, positions, model.num_embeddings])
-        scores = _logits_to_draw(tf.gather(logits, step, axis=1), guidance) + temperature * tf.gather(
-            flat_gumbel, step, axis=1
-        )
-        drawn = tf.argmax(scores, axis=-1, output_type=tf.int32)
-        placed = tf.one_hot(step, positions, dtype=tf.int32)[None, :] * drawn[:, None]
-        return step + 1, flat_codes + placed
-
-    _, flat_codes = tf.while_loop(
-        lambda step, _: step < positions,
-        draw_position,
-        (tf.constant(0), tf.zeros([num_samples, positions], tf.int32)),
-    )
-    return tf.reshape(flat_codes, [num_samples, rows, cols])
-
-
-# ---------------------------------------------------------------------- the cached loop
-
-
-def sample_cached(
-    model, num_samples, temperature, seed, labels=None, top_k=None, guidance=None, codes=None, mask=None
-):
-    """Samples code grids computing only what each new code changes.
-
-    A fast generation scheme for convolutional autoregressive models in the
-    spirit of Ramachandran et al. (2017), specialised to the gated PixelCNN's
-    two stacks. Each `GatedBlock` keeps its own state and computes its own
-    steps; this loop only threads them together:
-
-    - Vertical stack, once per row: when row `r` is complete its codes are
-      embedded and pushed through every block's `vertical_step`, which
-      returns the block's vertical contribution to every column of row
-      `r + 1` (the full pass's down-shift).
-    - Horizontal stack, once per position: drawing column `c` runs every
-      block's `horizontal_step` on one position, with the cached vertical
-      contribution of column `c`; the last horizontal output plus the summed
-      skip outputs go through the model's output head to the logits of
-      `(r, c)`. The first block consumes the code drawn at `c - 1`.
-
-    Every layer is the same Keras layer, with the same weights, that the full
-    pass uses, and position `t = r * cols + c` is drawn with
-    `draw_codes(..., seed, step=t)` exactly like `sample_full`, so both
-    samplers return the same grids (up to float rounding of the logits, which
-    can only flip a draw whose uniform lies within ~1e-6 of a boundary).
-    Cost: `rows` single-row vertical passes plus `rows * cols` single-position
-    horizontal passes, instead of `rows * cols` full-grid passes.
-
-    Args:
-        model: a `prior.PixelCNN`.
-        num_samples: int32 scalar tensor, >= 1.
-        temperature: float32 scalar tensor, > 0.
-        seed: int64 scalar tensor.
-        labels: int32 `(num_samples,)` tensor for a conditional model, else None.
-        top_k: optional int32 scalar tensor in `[1, num_embeddings]`.
-        guidance: optional float32 scalar tensor >= 0, the classifier-free guidance scale; None
-            runs the plain loop (see the module docstring).
-        codes: optional int32 `(num_samples, rows, cols)` tensor, the grids to inpaint.
-        mask: bool tensor like `codes` (with `codes` only): True draws a position, False keeps
-            the code of `codes` there.
-
-    Returns:
-        int32 `(num_samples, rows, cols)` tensor.
-
-    Example:
-
-    >>> model = prior.PixelCNN(16, (4, 4))
-    >>> codes = sample_cached(model, tf.constant(2), tf.constant(1.0), tf.constant(0, tf.int64))
-    """
-    rows, cols = model.grid_shape
-    blocks = model.gated_blocks
-    batch = num_samples if guidance is None else 2 * num_samples
-    model_labels = _model_labels(labels, guidance, model.num_classes)
+    model_labels = _model_labels(labels, guidance, no_label)
     given = _flat_given(codes, mask, rows * cols)
-    # The first block's input at column 0 of a row: the zero left of the row.
-    row_start = tf.zeros([batch, 1, 1, model.filters], model.code_embedding.compute_dtype)
 
-    def draw_row(row, contribution_rows):
-        """Draws the `cols` codes of one row with the blocks' horizontal steps."""
+    def draw_positions(first, count, cache, previous_codes):
+        """Draws positions `first .. first + count - 1`: `(cache, previous_codes, codes (B, count))`."""
 
-        def draw_column(column, histories, previous_code, row_codes):
-            block_input, skip_sum, new_histories = previous_code, 0.0, []
-            for block, history, contribution_row in zip(blocks, histories, contribution_rows):
-                history, block_input, skip = block.horizontal_step(
-                    history, block_input, contribution_row[:, :, column, None], model_labels
-                )
-                new_histories.append(history)
-                skip_sum = skip_sum + skip
-            logits = tf.reshape(model.output_logits(block_input + skip_sum), [batch, -1])
-            step = row * cols + column
-            drawn = draw_codes(_logits_to_draw(logits, guidance), temperature, seed, step, top_k)
-            drawn = _kept_or_drawn(drawn, step, given)
-            embedded = model.code_embedding(_model_rows(drawn, guidance))[:, None, None, :]  # (B, 1, 1, F)
-            return column + 1, new_histories, embedded, row_codes.write(column, drawn)
+        def draw_position(offset, cache, previous_codes, drawn_codes):
+            index = first + offset
+            logits, cache = step.call_with_cache(previous_codes, cache, index, model_labels)
+            drawn = _kept_or_drawn(draw(_logits_to_draw(logits, guidance), index), index, given)
+            return offset + 1, cache, _model_rows(drawn, guidance), drawn_codes.write(offset, drawn)
 
-        _, _, _, row_codes = tf.while_loop(
-            lambda column, *_: column < cols,
-            draw_column,
+        _, cache, previous_codes, drawn_codes = tf.while_loop(
+            lambda offset, *_: offset < count,
+            draw_position,
             (
                 tf.constant(0),
-                [block.initial_horizontal_history(batch) for block in blocks],
-                row_start,
-                tf.TensorArray(tf.int32, size=cols, element_shape=[None]),
+                cache,
+                previous_codes,
+                tf.TensorArray(tf.int32, size=count, element_shape=[None]),
             ),
         )
-        return tf.transpose(row_codes.stack())  # (B, cols)
+        return cache, previous_codes, tf.transpose(drawn_codes.stack())
 
-    def draw_and_advance(row, caches, contribution_rows, grid_rows):
-        row_codes = draw_row(row, contribution_rows)
-        input_row = model.code_embedding(_model_rows(row_codes, guidance))[:, None]  # (B, 1, cols, F)
-        new_caches, new_contribution_rows = [], []
-        for block, cache in zip(blocks, caches):
-            cache, contribution_row, input_row = block.vertical_step(cache, input_row, model_labels)
-            new_caches.append(cache)
-            new_contribution_rows.append(contribution_row)
-        return row + 1, new_caches, new_contribution_rows, grid_rows.write(row, row_codes)
+    if not hasattr(step, "complete_row"):  # one loop over every position
+        _, _, drawn_codes = draw_positions(
+            0, rows * cols, step.initial_cache(batch), tf.zeros([batch], tf.int32)
+        )
+        return tf.reshape(drawn_codes, [num_samples, rows, cols])
 
-    initial_states = [block.initial_vertical_cache(batch, cols) for block in blocks]
-    _, _, _, grid_rows = tf.while_loop(
+    def draw_row(row, row_cache, cache, previous_codes, grid_rows):
+        cache, previous_codes, row_codes = draw_positions(row * cols, cols, cache, previous_codes)
+        row_cache, cache = step.complete_row(_model_rows(row_codes, guidance), row_cache, model_labels)
+        return row + 1, row_cache, cache, previous_codes, grid_rows.write(row, row_codes)
+
+    _, _, _, _, grid_rows = tf.while_loop(
         lambda row, *_: row < rows,
-        draw_and_advance,
+        draw_row,
         (
             tf.constant(0),
-            [cache for cache, _ in initial_states],
-            [contribution_row for _, contribution_row in initial_states],
+            step.initial_row_cache(batch),
+            step.initial_cache(batch),
+            tf.zeros([batch], tf.int32),
             tf.TensorArray(tf.int32, size=rows, element_shape=[None, cols]),
         ),
     )
     return tf.transpose(grid_rows.stack(), [1, 0, 2])  # (B, rows, cols)
 
 
-# ---------------------------------------------------------------------- the key/value-cached loop
+def sample_full_from_noise(model, gumbel, temperature, labels=None, guidance=None):
+    """Samples code grids with full passes and the caller's Gumbel noise instead of a seed.
 
-
-def sample_with_cache(
-    model, num_samples, temperature, seed, labels=None, top_k=None, guidance=None, codes=None, mask=None
-):
-    """Samples code grids one position per step through the model's `call_with_cache`.
-
-    The incremental decoding of a Transformer with key/value caches (as in
-    KerasHub's samplers): one `tf.while_loop` over the `rows * cols` raster
-    positions; step `t` feeds the code drawn at `t - 1` to
-    `model.call_with_cache`, which computes position `t` only (attending over
-    every block's cached keys and values of positions `< t` and storing those
-    of `t`), and draws position `t` with `draw_codes(..., seed, step=t)`
-    exactly like `sample_full`. Both therefore return the same grids (up to
-    float rounding of the logits, which can only flip a draw whose uniform
-    lies within ~1e-6 of a boundary). Cost: `rows * cols` one-position passes,
-    each attending over `rows * cols` cache slots, instead of `rows * cols`
-    full-sequence passes.
+    `sample_raster` with `FullPassStep` and `noise_draw`: the graph holds no random op. This is
+    the loop of the exported `sample_from_noise` signature, and `vqgen.noise_sampler` runs the
+    same loop in NumPy around any runtime's one-pass logits (LiteRT, ONNX), giving the same grids
+    for the same noise.
 
     Args:
-        model: a `prior.Transformer` (any model with `initial_cache(batch)`,
-            `call_with_cache(previous_codes, cache, index, labels)` and `grid_shape`).
-        num_samples: int32 scalar tensor, >= 1.
+        model: a raster-order prior (`PixelCNN` or `Transformer`), as for `FullPassStep`.
+        gumbel: float32 `(num_samples, rows, cols, K)` tensor of standard Gumbel noise.
         temperature: float32 scalar tensor, > 0.
-        seed: int64 scalar tensor.
         labels: int32 `(num_samples,)` tensor for a conditional model, else None.
-        top_k: optional int32 scalar tensor in `[1, num_embeddings]`.
         guidance: optional float32 scalar tensor >= 0, the classifier-free guidance scale; None
-            runs the plain loop (see the module docstring).
-        codes: optional int32 `(num_samples, rows, cols)` tensor, the grids to inpaint.
-        mask: bool tensor like `codes` (with `codes` only): True draws a position, False keeps
-            the code of `codes` there.
+            runs the plain loop.
 
     Returns:
         int32 `(num_samples, rows, cols)` tensor.
 
     Example:
 
-    >>> model = prior.Transformer(16, (4, 4))
-    >>> codes = sample_with_cache(model, tf.constant(2), tf.constant(1.0), tf.constant(0, tf.int64))
+    >>> gumbel = -tf.math.log(-tf.math.log(tf.random.uniform([2, 4, 4, 16], 1e-7, 1.0)))
+    >>> grids = sample_full_from_noise(prior.PixelCNN(16, (4, 4)), gumbel, tf.constant(1.0))
     """
-    rows, cols = model.grid_shape
-    batch = num_samples if guidance is None else 2 * num_samples
-    model_labels = _model_labels(labels, guidance, model.num_classes)
-    given = _flat_given(codes, mask, rows * cols)
-
-    def draw_position(step, cache, previous_codes, drawn_codes):
-        logits, cache = model.call_with_cache(previous_codes, cache, step, model_labels)
-        drawn = draw_codes(_logits_to_draw(logits, guidance), temperature, seed, step, top_k)
-        drawn = _kept_or_drawn(drawn, step, given)
-        return step + 1, cache, _model_rows(drawn, guidance), drawn_codes.write(step, drawn)
-
-    _, _, _, drawn_codes = tf.while_loop(
-        lambda step, *_: step < rows * cols,
-        draw_position,
-        (
-            tf.constant(0),
-            model.initial_cache(batch),
-            tf.zeros([batch], tf.int32),
-            tf.TensorArray(tf.int32, size=rows * cols, element_shape=[None]),
-        ),
+    return sample_raster(
+        FullPassStep(model),
+        noise_draw(gumbel, temperature),
+        tf.shape(gumbel)[0],
+        model.grid_shape,
+        labels,
+        guidance,
+        model.num_classes,
     )
-    return tf.reshape(tf.transpose(drawn_codes.stack()), [num_samples, rows, cols])

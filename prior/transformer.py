@@ -3,7 +3,6 @@
 import keras
 from keras import ops
 
-from prior import sampling
 from prior.arguments import is_int
 from prior.autoregressive_prior import AutoregressivePrior
 from prior.settings import TRANSFORMER_DEFAULTS
@@ -53,11 +52,11 @@ class Transformer(AutoregressivePrior):
     depend only on codes before `(r, c)` in raster order and on the label.
 
     Training and sampling work exactly as for `PixelCNN` (both derive from
-    `AutoregressivePrior`). `sample(method="cached")` runs
-    `prior.sampling.sample_with_cache`: each step computes the one new
-    position through `call_with_cache`, which keeps every block's keys and
-    values of earlier positions; `method="full"` recomputes the whole
-    sequence per position.
+    `AutoregressivePrior`). `sample(method="cached")` runs the raster loop
+    of `prior.sampling` with `call_with_cache` as its step: each step
+    computes the one new position, keeping every block's keys and values of
+    earlier positions (as KerasHub's samplers do); `method="full"` recomputes
+    the whole sequence per position.
 
     Defaults (`TransformerSettings`: 4 blocks, width 128, 4 heads, MLP 256,
     dropout 0.1) were picked by a short measurement on the embedded digits'
@@ -96,9 +95,6 @@ class Transformer(AutoregressivePrior):
     >>> model.fit({"codes": codes, "labels": labels}, epochs=5, batch_size=64)
     >>> grids = model.sample(16, labels=3, seed=0)  # (16, 7, 7) int32
     """
-
-    # `sample(method="cached")`: one position per step through `call_with_cache`.
-    CACHED_SAMPLER = staticmethod(sampling.sample_with_cache)
 
     def __init__(
         self,
@@ -235,7 +231,14 @@ class Transformer(AutoregressivePrior):
     # ------------------------------------------------------------------ one position at a time
 
     def initial_cache(self, batch_size):
-        """Empty key/value caches, one per block: a list of `(B, 2, num_heads, T, head_dim)` zeros."""
+        """Empty key/value caches, one per block: a list of `(B, 2, num_heads, T, head_dim)` zeros.
+
+        Args:
+            batch_size: int or int32 scalar tensor, the number of grids.
+
+        Returns:
+            The cache of the first `call_with_cache`.
+        """
         return [block.initial_cache(batch_size, self.sequence_length) for block in self.transformer_blocks]
 
     def call_with_cache(self, previous_codes, cache, index, labels=None):

@@ -43,6 +43,14 @@ LAYER_CASES = [
         None,
     ),
     (
+        "vector_quantizer_factorized_l2",
+        VectorQuantizer,
+        dict(num_embeddings=8, embedding_dim=4, ema=True, codebook_dim=2, l2_normalize=True, seed=1),
+        (2, 3, 3, 4),
+        (2, 3, 3, 4),
+        4,  # the input and output projections' kernels and biases (the EMA codebook is not trainable)
+    ),
+    (
         "finite_scalar_quantizer",
         FiniteScalarQuantizer,
         dict(levels=(5, 3, 3)),

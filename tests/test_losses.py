@@ -7,7 +7,9 @@ import pytest
 import tensorflow as tf
 
 import vqgen
-from vqgen.models import LossTerm, MeanSquaredError
+from vqgen.models import LossTerm, MeanAbsoluteError, MeanSquaredError
+from vqgen.runs.model_files import load_model_file
+from vqgen.runs.run_folder import RunFolder
 
 WIDTHS = dict(num_embeddings=8, embedding_dim=4, downsample=4, hidden_channels=8, residual_channels=4)
 
@@ -105,3 +107,45 @@ def test_terms_that_cannot_be_logged_are_refused():
         vqgen.VQVAE(input_shape=(8, 12, 1), loss_terms=[Critic(name="psnr")], **WIDTHS)
     with pytest.raises(ValueError, match="loss_terms must be LossTerm layers"):
         vqgen.VQVAE(input_shape=(8, 12, 1), loss_terms=[MeanSquaredError()], **WIDTHS)
+
+
+def test_mean_absolute_error_is_the_mean_of_per_image_means():
+    rng = np.random.default_rng(1)
+    x, y = rng.uniform(size=(2, 3, 4, 4, 2)).astype("float32")
+    expected = np.mean([np.mean(np.abs(a - b)) for a, b in zip(x, y)])
+    np.testing.assert_allclose(MeanAbsoluteError()(x, tf.constant(y, "bfloat16")), expected, rtol=1e-2)
+    np.testing.assert_allclose(MeanAbsoluteError()(x, y), expected, rtol=1e-6)
+    assert MeanAbsoluteError()(x, y).dtype == tf.float32
+
+
+def test_a_model_trained_with_l1_saves_and_loads_with_its_loss(tmp_path):
+    model = vqgen.VQVAE(input_shape=(8, 12, 1), reconstruction_loss=MeanAbsoluteError(), seed=0, **WIDTHS)
+    model.compile(optimizer="adam")
+    batch = images(16)
+    model.fit(batch, batch_size=8, epochs=1, verbose=0)
+    path = str(tmp_path / "l1.keras")
+    model.save(path)
+    loaded = keras.models.load_model(path)
+    assert isinstance(loaded.reconstruction_loss, MeanAbsoluteError)
+    loaded.compile(optimizer="adam")
+    logs = loaded.evaluate(batch, batch_size=16, verbose=0, return_dict=True)
+    reconstructions = loaded.decoder(loaded.quantizer.lookup(loaded.encode(batch))).numpy()  # unclipped
+    np.testing.assert_allclose(
+        logs["reconstruction_loss"], np.mean(np.abs(reconstructions - batch)), rtol=1e-5
+    )
+
+
+def test_cli_options_reach_the_saved_model_and_config(tmp_path, tiny_digits, tiny_train_args, run_cli):
+    run = str(tmp_path / "l1")
+    options = ["--reconstruction-loss", "l1", "--codebook-dim", "2", "--l2-normalize"]
+    code, _, stderr = run_cli(["train", "--run", run, "--data", tiny_digits, *tiny_train_args, *options])
+    assert code == 0, stderr
+    settings = RunFolder(run).read_config()["vqvae"]
+    assert (settings["reconstruction_loss"], settings["codebook_dim"], settings["l2_normalize"]) == (
+        "l1",
+        2,
+        True,
+    )
+    model = load_model_file(RunFolder(run).model_path("vqvae"), vqgen.VQVAE)
+    assert isinstance(model.reconstruction_loss, MeanAbsoluteError)
+    assert (model.quantizer.codebook_dim, model.quantizer.l2_normalize) == (2, True)

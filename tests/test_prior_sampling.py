@@ -1,5 +1,5 @@
-"""prior.sampling: the draw, the full and cached loops (cached == full), the method choice, and
-PixelCNN.sample / sample_codes over them: seeds, temperature, top_k, labels."""
+"""prior.sampling: the draws, the raster loop with the full-pass and cached steps (cached == full),
+the method choice, and PixelCNN.sample / sample_codes over them: seeds, temperature, top_k, labels."""
 
 import numpy as np
 import pytest
@@ -134,8 +134,17 @@ def test_noise_driven_loop_given_the_seeded_noise_draws_the_seeded_grids(conditi
     gumbel = tf.reshape(-tf.math.log(-tf.math.log(uniform)), [num, rows, cols, conditional.num_embeddings])
     labels = tf.constant([0, 1, 2, 0, 1])
     from_noise = sampling.sample_full_from_noise(conditional, gumbel, temperature, labels).numpy()
-    seeded = sampling.sample_full(conditional, tf.constant(num), temperature, seed, labels).numpy()
+    seeded = conditional.sample_codes(tf.constant(num), temperature, seed, labels, method="full").numpy()
     np.testing.assert_array_equal(from_noise, seeded)
+    # the same noise through the PixelCNN's own (cached) step in the one raster loop
+    noise_cached = sampling.sample_raster(
+        conditional,
+        sampling.noise_draw(gumbel, temperature),
+        tf.constant(num),
+        conditional.grid_shape,
+        labels,
+    ).numpy()
+    np.testing.assert_array_equal(noise_cached, seeded)
 
 
 def test_top_k_draws_are_among_the_k_most_likely_codes(unconditional):
@@ -281,3 +290,54 @@ def test_saved_model_wrapping_sample_codes_gives_the_same_grids(conditional, tmp
     np.testing.assert_array_equal(grids.numpy(), conditional.sample(3, labels=labels, seed=21))
     with pytest.raises(tf.errors.InvalidArgumentError, match="temperature must be > 0"):
         restored.sample(tf.constant(3), tf.constant(0.0), tf.constant(21, tf.int64), labels)
+
+
+class ForcingStep:
+    """A stub step: position t is forced (logits one-hot x 1e9) to `(previous + t + bias) % K`,
+    `bias` 0 or, with rows, the sum of the previous row's codes (set by `complete_row`)."""
+
+    def __init__(self, num_embeddings, with_rows):
+        self.num_embeddings = num_embeddings
+        if with_rows:
+            self.initial_row_cache = lambda batch: tf.zeros([batch], tf.int32)
+            self.complete_row = self._complete_row
+
+    def initial_cache(self, batch):
+        return tf.zeros([batch], tf.int32)
+
+    def call_with_cache(self, previous_codes, cache, index, labels=None):
+        code = (previous_codes + index + cache) % self.num_embeddings
+        return 1e9 * tf.one_hot(code, self.num_embeddings), cache
+
+    def _complete_row(self, row_codes, row_cache, labels=None):
+        return row_cache, tf.reduce_sum(row_codes, axis=1)
+
+
+def forced_grid(num_embeddings, grid_shape, with_rows, given=None):
+    """The grid `ForcingStep` forces, by a Python loop (kept codes of `given` where its mask is False)."""
+    rows, cols = grid_shape
+    grid, previous, bias = np.zeros(grid_shape, int), 0, 0
+    for row in range(rows):
+        for col in range(cols):
+            code = (previous + row * cols + col + bias) % num_embeddings
+            if given is not None and not given[1][row, col]:
+                code = given[0][row, col]
+            grid[row, col] = previous = code
+        bias = grid[row].sum() if with_rows else 0
+    return grid
+
+
+@pytest.mark.parametrize("with_rows", [False, True])
+def test_raster_loop_feeds_each_drawn_or_kept_code_to_the_next_step(with_rows):
+    K, grid_shape = 7, (3, 4)
+    draw = sampling.seeded_draw(tf.constant(1.0), tf.constant(0, tf.int64))
+    step = ForcingStep(K, with_rows)
+    grids = sampling.sample_raster(step, draw, tf.constant(2), grid_shape).numpy()
+    np.testing.assert_array_equal(grids, np.stack([forced_grid(K, grid_shape, with_rows)] * 2))
+    codes = np.random.default_rng(0).integers(0, K, (2, *grid_shape)).astype("int32")
+    mask = np.random.default_rng(1).random((2, *grid_shape)) < 0.5
+    inpainted = sampling.sample_raster(
+        step, draw, tf.constant(2), grid_shape, codes=tf.constant(codes), mask=tf.constant(mask)
+    ).numpy()
+    expected = [forced_grid(K, grid_shape, with_rows, (codes[i], mask[i])) for i in range(2)]
+    np.testing.assert_array_equal(inpainted, np.stack(expected))

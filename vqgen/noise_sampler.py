@@ -4,7 +4,8 @@ The portable exports (`vqgen.portable_export`: LiteRT and ONNX) hold no random o
 loop: they hold `prior_logits`, one full pass of the prior (codes `[N, rows, cols]`, and labels
 `[N]` for a class-conditional prior, to logits `[N, rows, cols, K]`). This module is the loop that
 drives it, and it is copied into every portable export as `noise_sampler.py`, so the export needs
-only NumPy and its runtime. Position `t` (raster order) is drawn by the Gumbel-max trick,
+only NumPy and its runtime. It is the raster loop of `prior.sampling.sample_raster` with a full
+pass per position and the noise draw: position `t` (raster order) is drawn by the Gumbel-max trick,
 `argmax(logits[:, t] + temperature * gumbel[:, t])`, from the caller's Gumbel noise; the exported
 SavedModel's `sample_from_noise` signature computes the same, so one noise tensor gives the same
 codes in all three formats (up to the runtimes' float rounding of the logits). With classifier-free
@@ -80,13 +81,16 @@ def sample_with_noise(prior_logits, gumbel, temperature=1.0, labels=None, guidan
     labels = None if labels is None else np.asarray(labels, np.int32)
     if guided:  # the batch of every call: the grids with their labels, then with "no label"
         labels = np.concatenate([labels, np.full_like(labels, no_label)])
-    codes = np.zeros((num, rows, cols), np.int32)
-    for row in range(rows):
-        for col in range(cols):
-            batch = np.concatenate([codes, codes]) if guided else codes
-            logits = np.asarray(prior_logits(batch, labels), np.float32)[:, row, col]  # (N or 2N, K)
-            if guided:
-                conditional, unconditional = logits[:num], logits[num:]
-                logits = unconditional + np.float32(guidance) * (conditional - unconditional)
-            codes[:, row, col] = np.argmax(logits + temperature * gumbel[:, row, col], axis=-1)
-    return codes
+    # The raster loop of `prior.sampling.sample_raster` with its full-pass step and noise draw.
+    positions = rows * cols
+    flat_gumbel = gumbel.reshape(num, positions, -1)
+    codes = np.zeros((num, positions), np.int32)  # code 0 where nothing is drawn yet
+    for index in range(positions):
+        batch = np.concatenate([codes, codes]) if guided else codes
+        logits = np.asarray(prior_logits(batch.reshape(-1, rows, cols), labels), np.float32)
+        logits = logits.reshape(len(batch), positions, -1)[:, index]  # (N or 2N, K)
+        if guided:
+            conditional, unconditional = logits[:num], logits[num:]
+            logits = unconditional + np.float32(guidance) * (conditional - unconditional)
+        codes[:, index] = np.argmax(logits + temperature * flat_gumbel[:, index], axis=-1)
+    return codes.reshape(num, rows, cols)

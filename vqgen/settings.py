@@ -57,6 +57,10 @@ class VectorQuantizerSettings:
     epsilon: float = _setting(1e-5, "Laplace smoothing of the EMA cluster sizes")
     restart_after_steps: int | None = _setting(None, "re-seed codes unused for this many steps")
     init_from_data: bool = _setting(False, "initialise the codebook from the first batch")
+    codebook_dim: int | None = _setting(
+        None, "look codes up in a learned projection to this many dimensions (None: in the input's)"
+    )
+    l2_normalize: bool = _setting(False, "nearest code by cosine similarity, codes of unit length")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -118,6 +122,21 @@ class VQVAESettings:
         True,
         "initialise the codebook from the first batch (fsq: standardise the encoder output by running "
         "statistics)",
+    )
+    reconstruction_loss: str = _setting(
+        "mse",
+        "mse: mean squared pixel error (the paper's, LlamaGen's); l1: mean absolute error (taming's VQGAN)",
+        choices=("mse", "l1"),
+    )
+    codebook_dim: int | None = _setting(
+        VectorQuantizerSettings.codebook_dim,
+        "vq only: look codes up in a learned projection of the encoder output to this many dimensions "
+        "(ViT-VQGAN's factorized codes); None: in the encoder's own D",
+    )
+    l2_normalize: bool = _setting(
+        VectorQuantizerSettings.l2_normalize,
+        "vq only: find the nearest code by cosine similarity, with codes and encoder vectors scaled to "
+        "unit length (ViT-VQGAN)",
     )
 
 

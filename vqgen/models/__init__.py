@@ -8,7 +8,7 @@ from vqgen.models.decoder import Decoder
 from vqgen.models.discriminator import PatchDiscriminator
 from vqgen.models.encoder import Encoder
 from vqgen.models.finite_scalar_quantizer import FiniteScalarQuantizer
-from vqgen.models.losses import LossTerm, MeanSquaredError
+from vqgen.models.losses import LossTerm, MeanAbsoluteError, MeanSquaredError
 from vqgen.models.quantization import Quantization, check_quantizer
 from vqgen.models.quantizers import QUANTIZERS, build_quantizer
 from vqgen.models.residual_stack import ResidualStack
@@ -23,6 +23,7 @@ __all__ = [
     "Encoder",
     "FiniteScalarQuantizer",
     "LossTerm",
+    "MeanAbsoluteError",
     "MeanSquaredError",
     "PatchDiscriminator",
     "Quantization",

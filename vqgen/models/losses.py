@@ -121,3 +121,39 @@ def check_loss_terms(loss_terms, statistic_names):
             )
         taken.update(names)
     return list(loss_terms)
+
+
+@keras.saving.register_keras_serializable(package="vqgen")
+class MeanAbsoluteError:
+    """The mean over images of each image's mean absolute pixel error: taming-transformers' VQGAN loss.
+
+    Computed in float32 (the mean per image, then over the batch) whatever the inputs' dtype.
+
+    Example:
+    >>> MeanAbsoluteError()(tf.zeros((2, 4, 4, 1)), tf.fill((2, 4, 4, 1), -0.5)).numpy()
+    0.5
+    """
+
+    def __call__(self, images, reconstructions):
+        """The loss of a batch.
+
+        Args:
+            images: float tensor `[B, H, W, C]`.
+            reconstructions: float tensor of the same shape.
+
+        Returns:
+            float32 scalar.
+        """
+        error = tf.cast(reconstructions, "float32") - tf.cast(images, "float32")
+        return tf.reduce_mean(tf.reduce_mean(tf.abs(error), axis=[1, 2, 3]))
+
+    def get_config(self):
+        return {}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+
+# The reconstruction losses `VQVAESettings.reconstruction_loss` names (`--reconstruction-loss`).
+RECONSTRUCTION_LOSSES = {"mse": MeanSquaredError, "l1": MeanAbsoluteError}

@@ -29,13 +29,16 @@ def build_quantizer(
     num_quantizers=VQVAE_DEFAULTS.num_quantizers,
     quantizer_dropout=VQVAE_DEFAULTS.quantizer_dropout,
     latent_decay=VQVAE_DEFAULTS.latent_decay,
+    codebook_dim=VQVAE_DEFAULTS.codebook_dim,
+    l2_normalize=VQVAE_DEFAULTS.l2_normalize,
     seed=None,
     name="quantizer",
 ):
     """Builds the quantizer a shortcut names from the flat stage-1 settings.
 
     Each kind reads the settings it has and ignores the others: `"vq"` a `VectorQuantizer` of
-    `num_embeddings` codes of size `embedding_dim`; `"rvq"` a `ResidualVectorQuantizer` of
+    `num_embeddings` codes of size `embedding_dim` (looked up in `codebook_dim` dimensions, by cosine
+    with `l2_normalize`); `"rvq"` a `ResidualVectorQuantizer` of
     `num_quantizers` such levels; `"fsq"` a `FiniteScalarQuantizer(levels)`, standardising by running
     statistics when `init_from_data` (its counterpart of a data-initialised codebook), with
     `latent_decay` as their EMA decay.
@@ -43,7 +46,8 @@ def build_quantizer(
     Args:
         kind: str, one of `"vq"`, `"fsq"`, `"rvq"`.
         num_embeddings, embedding_dim, beta, ema, decay, epsilon, restart_after_steps,
-        init_from_data, levels, num_quantizers, quantizer_dropout, latent_decay: the
+        init_from_data, levels, num_quantizers, quantizer_dropout, latent_decay, codebook_dim,
+        l2_normalize: the
             `VQVAESettings` fields of that name (see their help). Default to the `VQVAESettings`
             values.
         seed: int or None. Seed of the quantizer's random choices. Defaults to `None`.
@@ -72,7 +76,9 @@ def build_quantizer(
         name=name,
     )
     if kind == "vq":
-        return VectorQuantizer(num_embeddings, embedding_dim, **vq_options)
+        return VectorQuantizer(
+            num_embeddings, embedding_dim, codebook_dim=codebook_dim, l2_normalize=l2_normalize, **vq_options
+        )
     if kind == "rvq":
         return ResidualVectorQuantizer(
             num_quantizers, num_embeddings, embedding_dim, quantizer_dropout=quantizer_dropout, **vq_options

@@ -1,6 +1,8 @@
 """The vector-quantisation bottleneck of a VQ-VAE.
 
 Reference: van den Oord, Vinyals and Kavukcuoglu, "Neural Discrete Representation Learning" (2017).
+Factorized and l2-normalised codes: Yu et al., "Vector-quantized Image Modeling with Improved VQGAN"
+(ViT-VQGAN, 2022), as LlamaGen's tokenizer uses them.
 """
 
 import keras
@@ -33,6 +35,14 @@ class VectorQuantizer(keras.layers.Layer):
     codebook. Codebook updates (EMA, restarts, data initialisation) only happen when `training=True`.
     The layer has the quantizer protocol of `vqgen.models.quantization` (one code per position).
 
+    Factorized and l2-normalised codes (ViT-VQGAN): with `codebook_dim` C, the lookup happens in a
+    learned linear projection `D -> C` of the input, and the chosen code is projected back `C -> D`
+    for the decoder; with `l2_normalize`, the projected vector and the codes are scaled to unit
+    length before the distance (so the nearest code is the one of highest cosine similarity) and
+    the quantized vector is the normalised code. The codebook, its losses, EMA statistics, restarts
+    and data initialisation all live in this code space. With neither, the layer is the plain
+    quantizer above.
+
     Args:
         num_embeddings: int. The number of codes K. At least 2.
         embedding_dim: int. The size D of each code; the input's last axis must equal it.
@@ -48,6 +58,11 @@ class VectorQuantizer(keras.layers.Layer):
         init_from_data: bool. Initialise the codebook from random input vectors of the first
             training batch. Defaults to the `VectorQuantizerSettings` value.
         seed: int or None. Seed of the random choices of restarts and data initialisation.
+        codebook_dim: int or None. Size C of the space the codes live in: the input is projected
+            `D -> C` before the lookup and the code back `C -> D`. `None` looks codes up in the
+            input space itself. Defaults to the `VectorQuantizerSettings` value.
+        l2_normalize: bool. Find the nearest code by cosine similarity and output normalised codes.
+            Defaults to the `VectorQuantizerSettings` value.
         **kwargs: base `keras.layers.Layer` arguments (`name`, `dtype`, ...).
 
     Input shape:
@@ -79,6 +94,8 @@ class VectorQuantizer(keras.layers.Layer):
         restart_after_steps=VECTOR_QUANTIZER_DEFAULTS.restart_after_steps,
         init_from_data=VECTOR_QUANTIZER_DEFAULTS.init_from_data,
         seed=None,
+        codebook_dim=VECTOR_QUANTIZER_DEFAULTS.codebook_dim,
+        l2_normalize=VECTOR_QUANTIZER_DEFAULTS.l2_normalize,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -103,8 +120,16 @@ class VectorQuantizer(keras.layers.Layer):
                 "restart_after_steps must be a positive integer or None. "
                 f"Received: restart_after_steps={restart_after_steps}"
             )
+        if codebook_dim is not None and (
+            isinstance(codebook_dim, bool) or not isinstance(codebook_dim, int) or codebook_dim < 1
+        ):
+            raise ValueError(
+                f"codebook_dim must be a positive integer or None. Received: codebook_dim={codebook_dim}"
+            )
         self.num_embeddings = num_embeddings
         self.embedding_dim = embedding_dim
+        self.codebook_dim = codebook_dim
+        self.l2_normalize = bool(l2_normalize)
         self.beta = float(beta)
         self.ema = bool(ema)
         self.decay = float(decay)
@@ -120,11 +145,35 @@ class VectorQuantizer(keras.layers.Layer):
                 f"is {self.embedding_dim}; make them equal. Received: input_shape={input_shape}"
             )
         K, D = self.num_embeddings, self.embedding_dim
+        C = self.code_dim
+        if self.codebook_dim is not None:
+            # Learned by gradient (like the encoder): the commitment loss and the decoder reach them.
+            projection = dict(trainable=True, dtype="float32", autocast=False)
+            self.input_projection = self.add_weight(
+                name="input_projection",
+                shape=(D, C),
+                initializer=keras.initializers.GlorotUniform(seed=self.seed),
+                **projection,
+            )
+            self.input_projection_bias = self.add_weight(
+                name="input_projection_bias", shape=(C,), initializer="zeros", **projection
+            )
+            self.output_projection = self.add_weight(
+                name="output_projection",
+                shape=(C, D),
+                initializer=keras.initializers.GlorotUniform(
+                    seed=None if self.seed is None else self.seed + 1
+                ),
+                **projection,
+            )
+            self.output_projection_bias = self.add_weight(
+                name="output_projection_bias", shape=(D,), initializer="zeros", **projection
+            )
         # Every replica computes the same updates from all-reduced statistics, so a variable is
         # written once ("only_first_replica") and stays identical across replicas.
         self.codebook = self.add_weight(
             name="codebook",
-            shape=(K, D),
+            shape=(K, C),
             initializer=keras.initializers.VarianceScaling(
                 scale=1.0, mode="fan_out", distribution="uniform", seed=self.seed
             ),
@@ -147,7 +196,7 @@ class VectorQuantizer(keras.layers.Layer):
             )
             self.ema_embedding_sum = self.add_weight(
                 name="ema_embedding_sum",
-                shape=(K, D),
+                shape=(K, C),
                 initializer="zeros",
                 trainable=False,
                 aggregation="only_first_replica",
@@ -170,6 +219,11 @@ class VectorQuantizer(keras.layers.Layer):
             aggregation="only_first_replica",
             dtype="int32",
         )
+
+    @property
+    def code_dim(self):
+        """The size of the codes: `codebook_dim`, or `embedding_dim` when codes are not factorized."""
+        return self.embedding_dim if self.codebook_dim is None else self.codebook_dim
 
     @property
     def code_shape(self):
@@ -209,14 +263,14 @@ class VectorQuantizer(keras.layers.Layer):
         if not self.built:
             self.build(inputs.shape)
         z = tf.cast(inputs, "float32")
-        flat_z = tf.reshape(z, [-1, self.embedding_dim])  # (N, D)
+        flat_z = self._to_code_space(tf.reshape(z, [-1, self.embedding_dim]))  # (N, C)
         if training and self.init_from_data:
             self._initialise_from_first_batch(flat_z)
         flat_indices = self._nearest_codes(flat_z)  # (N,)
         counts = sum_across_replicas(  # a segment sum, unlike bincount, also compiles under XLA
             tf.math.unsorted_segment_sum(tf.ones_like(flat_z[:, 0]), flat_indices, self.num_embeddings)
         )  # (K,)
-        flat_z_q = tf.gather(self.codebook, flat_indices)  # (N, D)
+        flat_z_q = tf.gather(self._codes(), flat_indices)  # (N, C)
 
         commitment = tf.reduce_mean(tf.square(flat_z - tf.stop_gradient(flat_z_q)))
         loss = self.beta * commitment
@@ -230,9 +284,14 @@ class VectorQuantizer(keras.layers.Layer):
                 self._restart_dead_codes(flat_z, counts)
             self.training_steps.assign_add(1)
 
-        z_q = tf.reshape(flat_z_q, tf.shape(z))
-        quantized = z + tf.stop_gradient(z_q - z)  # straight-through estimator
         indices = tf.reshape(flat_indices, tf.shape(z)[:-1])
+        if self.codebook_dim is None and not self.l2_normalize:
+            z_q = tf.reshape(flat_z_q, tf.shape(z))
+            quantized = z + tf.stop_gradient(z_q - z)  # straight-through estimator
+        else:
+            # Straight through in the code space, then back to the decoder's space.
+            flat_quantized = flat_z + tf.stop_gradient(flat_z_q - flat_z)  # (N, C)
+            quantized = tf.reshape(self._from_code_space(flat_quantized), tf.shape(z))
         return Quantization(tf.cast(quantized, inputs.dtype), indices, loss, code_usage(counts))
 
     def indices(self, inputs):
@@ -247,7 +306,7 @@ class VectorQuantizer(keras.layers.Layer):
         if not self.built:
             self.build(inputs.shape)
         z = tf.cast(inputs, "float32")
-        flat_indices = self._nearest_codes(tf.reshape(z, [-1, self.embedding_dim]))
+        flat_indices = self._nearest_codes(self._to_code_space(tf.reshape(z, [-1, self.embedding_dim])))
         return tf.reshape(flat_indices, tf.shape(z)[:-1])
 
     def lookup(self, codes):
@@ -264,7 +323,7 @@ class VectorQuantizer(keras.layers.Layer):
                 outside `[0, num_embeddings)`.
         """
         codes = checked_codes(codes, self.num_embeddings)
-        return tf.gather(self.codebook, codes)
+        return self._from_code_space(tf.gather(self._codes(), codes))
 
     def get_config(self):
         config = super().get_config()
@@ -279,20 +338,41 @@ class VectorQuantizer(keras.layers.Layer):
                 "restart_after_steps": self.restart_after_steps,
                 "init_from_data": self.init_from_data,
                 "seed": self.seed,
+                "codebook_dim": self.codebook_dim,
+                "l2_normalize": self.l2_normalize,
             }
         )
         return config
 
     # ------------------------------------------------------------------ internals
 
+    def _to_code_space(self, flat_z):
+        """Rows `(N, D)` as the codebook sees them `(N, C)`: projected, then unit length if asked."""
+        if self.codebook_dim is not None:
+            flat_z = tf.matmul(flat_z, self.input_projection) + self.input_projection_bias
+        if self.l2_normalize:
+            flat_z = tf.math.l2_normalize(flat_z, axis=-1)
+        return flat_z
+
+    def _from_code_space(self, codes):
+        """Code-space vectors `(..., C)` back in the input space `(..., D)`."""
+        if self.codebook_dim is None:
+            return codes
+        return tf.tensordot(codes, self.output_projection, axes=1) + self.output_projection_bias
+
+    def _codes(self):
+        """The codebook `(K, C)` as the lookup uses it: unit-length rows when `l2_normalize`."""
+        codebook = tf.convert_to_tensor(self.codebook)
+        return tf.math.l2_normalize(codebook, axis=-1) if self.l2_normalize else codebook
+
     def _nearest_codes(self, flat_z):
-        """Index of the nearest code of each row of `flat_z` (N, D), in float32.
+        """Index of the nearest code of each row of `flat_z` (N, C), in float32.
 
         `argmin_k ||z - e_k||^2 = argmin_k ||e_k||^2 - 2 z.e_k`: `||z||^2` is left out and the
         factor -2 is applied to the (K, D) codebook, so the only (N, K) work is the matmul, one
         add and the argmin: two fewer passes over N x K values than the direct form.
         """
-        codebook = tf.convert_to_tensor(self.codebook)
+        codebook = self._codes()
         distances = tf.matmul(flat_z, -2.0 * codebook, transpose_b=True) + tf.reduce_sum(
             tf.square(codebook), axis=1
         )  # (N, K): ||z - e_k||^2 - ||z||^2
@@ -310,7 +390,7 @@ class VectorQuantizer(keras.layers.Layer):
         # Branch-free (tf.where, not tf.cond): a cross-replica all-reduce may not sit inside
         # control flow under a multi-worker strategy.
         first_step = tf.equal(self.training_steps, 0)
-        samples = self._random_rows(flat_z, self.num_embeddings, salt=0)  # (K, D)
+        samples = self._random_rows(flat_z, self.num_embeddings, salt=0)  # (K, C)
         self.codebook.assign(tf.where(first_step, samples, self.codebook))
         if self.ema:
             self.ema_embedding_sum.assign(tf.where(first_step, samples, self.ema_embedding_sum))
@@ -321,7 +401,7 @@ class VectorQuantizer(keras.layers.Layer):
         # matrix times z would write N x K floats and multiply N x K x D.
         sums = sum_across_replicas(
             tf.math.unsorted_segment_sum(flat_z, flat_indices, self.num_embeddings)
-        )  # (K, D)
+        )  # (K, C)
         cluster_size = self.decay * self.ema_cluster_size + (1.0 - self.decay) * counts
         embedding_sum = self.decay * self.ema_embedding_sum + (1.0 - self.decay) * sums
         total = tf.reduce_sum(cluster_size)
@@ -333,7 +413,7 @@ class VectorQuantizer(keras.layers.Layer):
     def _restart_dead_codes(self, flat_z, counts):
         steps_since_used = tf.where(counts > 0, 0, self.steps_since_used + 1)
         dead = steps_since_used >= self.restart_after_steps  # (K,)
-        samples = self._random_rows(flat_z, self.num_embeddings, salt=1)  # (K, D)
+        samples = self._random_rows(flat_z, self.num_embeddings, salt=1)  # (K, C)
         self.codebook.assign(tf.where(dead[:, tf.newaxis], samples, self.codebook))
         if self.ema:
             self.ema_cluster_size.assign(tf.where(dead, 1.0, self.ema_cluster_size))

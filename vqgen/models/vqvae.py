@@ -79,6 +79,10 @@ class VQVAE(keras.Model):
             only a random prefix of the codebooks. Defaults to the `VQVAESettings` value.
         latent_decay: float in [0, 1). `"fsq"` only: EMA decay of the running per-channel mean and
             variance that standardise the encoder output. Defaults to the `VQVAESettings` value.
+        codebook_dim: int or None. `"vq"` only: the size of the projection codes are looked up in.
+            Defaults to the `VQVAESettings` value.
+        l2_normalize: bool. `"vq"` only: nearest code by cosine similarity. Defaults to the
+            `VQVAESettings` value.
         seed: int or None. Seed of the shortcut quantizer's random choices.
         encoder: a Keras layer or None. Your own encoder mapping `(B, H, W, C)` images to
             `(B, H/f, W/f, embedding_dim)`; replaces the paper's (whose width arguments are then
@@ -128,6 +132,8 @@ class VQVAE(keras.Model):
         num_quantizers=VQVAE_DEFAULTS.num_quantizers,
         quantizer_dropout=VQVAE_DEFAULTS.quantizer_dropout,
         latent_decay=VQVAE_DEFAULTS.latent_decay,
+        codebook_dim=VQVAE_DEFAULTS.codebook_dim,
+        l2_normalize=VQVAE_DEFAULTS.l2_normalize,
         seed=None,
         encoder=None,
         decoder=None,
@@ -159,6 +165,8 @@ class VQVAE(keras.Model):
             num_quantizers=num_quantizers,
             quantizer_dropout=quantizer_dropout,
             latent_decay=latent_decay,
+            codebook_dim=codebook_dim,
+            l2_normalize=l2_normalize,
         )
         if isinstance(quantizer, str):
             quantizer = build_quantizer(quantizer, seed=seed, **shortcut)

@@ -9,6 +9,7 @@ from vqgen.data import stream_images
 from vqgen.data.float_images import to_float_images
 from vqgen.data.image_stream import naming_undecodable_files
 from vqgen.models.adversarial_loss import AdversarialLoss
+from vqgen.models.losses import RECONSTRUCTION_LOSSES
 from vqgen.models.vqvae import VQVAE
 from vqgen.runs.epoch_pictures import vqvae_pictures
 from vqgen.runs.image_grid import save_comparison_grid
@@ -193,11 +194,15 @@ def train_vqvae(run_path, overwrite=False, strategy="default", verbose=1, **sett
     # Runs from before `precision` existed trained in float32.
     distribution = make_strategy(strategy)
     with distribution.scope(), precision_policy(training.get("precision", "float32")):
+        model_settings = dict(config["vqvae"])
+        # The loss by its name; runs from before the choice existed trained with the mean squared error.
+        reconstruction_loss = RECONSTRUCTION_LOSSES[model_settings.pop("reconstruction_loss", "mse")]()
         model = VQVAE(
             input_shape=train_images.image_shape,
             seed=config["data"]["seed"],
+            reconstruction_loss=reconstruction_loss,
             loss_terms=adversarial_terms(config["adversarial"], training["learning_rate"]),
-            **config["vqvae"],
+            **model_settings,
         )
         model.compile(optimizer=keras.optimizers.Adam(training["learning_rate"]))
     validation_data = validation_images.batches(training["batch_size"])
