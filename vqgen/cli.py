@@ -19,6 +19,7 @@ import typing
 from prior.registry import DEFAULT_PRIOR, PRIORS
 from vqgen.runs.strategies import STRATEGIES
 from vqgen.settings import (
+    ADVERSARIAL_DEFAULTS,
     DATA_DEFAULTS,
     ENCODE_DEFAULTS,
     EVALUATE_DEFAULTS,
@@ -133,6 +134,7 @@ def _add_stage1_options(parser):
     _add_settings(group, DATA_DEFAULTS, skip=("source",))
     _add_settings(parser.add_argument_group("stage 1 (VQ-VAE)"), VQVAE_DEFAULTS)
     _add_settings(parser.add_argument_group("stage-1 training"), VQVAE_TRAINING_DEFAULTS)
+    _add_settings(parser.add_argument_group("stage-1 adversarial training"), ADVERSARIAL_DEFAULTS)
 
 
 def _option_family(kind):
@@ -322,7 +324,7 @@ def _given(args, defaults, prefix=""):
 def _stage1_settings(args):
     """The stage-1 options given (data, VQ-VAE and training), as `train_vqvae` settings."""
     settings = {}
-    for section in (DATA_DEFAULTS, VQVAE_DEFAULTS, VQVAE_TRAINING_DEFAULTS):
+    for section in (DATA_DEFAULTS, VQVAE_DEFAULTS, VQVAE_TRAINING_DEFAULTS, ADVERSARIAL_DEFAULTS):
         settings.update(_given(args, section))
     return settings
 

@@ -291,7 +291,13 @@ def underlying_variables(models):
     Example:
     >>> holder = tf.Module(); holder.model_variables = underlying_variables([vqvae])  # doctest: +SKIP
     """
-    return [variable.value for model in models for variable in model.variables]
+    return [variable.value for model in models for variable in exported_variables(model)]
+
+
+def exported_variables(model):
+    """The Keras variables an export of `model` holds: a VQ-VAE's `codec_variables` (no loss term's,
+    such as a discriminator's), a prior's `variables`."""
+    return model.codec_variables if isinstance(model, VQVAE) else model.variables
 
 
 def _shape_check(tensor, expected, message):
@@ -399,7 +405,7 @@ class _ServingModule(tf.Module):
     def check_no_new_variables(self):
         """Raises ValueError if tracing created variables that the export would not hold."""
         models = [model for model in vars(self.models).values() if model is not None]
-        created = sum(len(model.variables) for model in models) - len(self.model_variables)
+        created = sum(len(exported_variables(model)) for model in models) - len(self.model_variables)
         if created:
             raise ValueError(
                 f"Tracing the signatures created {created} new variables; build the models "

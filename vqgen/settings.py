@@ -346,3 +346,23 @@ QUICK_PRIOR = {
     "transformer": dict(epochs=1, num_layers=2, hidden_dim=32, num_heads=2, intermediate_dim=64),
     "maskgit": dict(epochs=1, num_layers=2, hidden_dim=32, num_heads=2, intermediate_dim=64),
 }
+
+
+@dataclasses.dataclass(frozen=True)
+class AdversarialSettings:
+    """Adversarial training of stage 1 (Esser et al. 2021): off unless `adversarial_weight` > 0."""
+
+    adversarial_weight: float = _setting(
+        0.0,
+        "factor of the adaptively weighted adversarial term of a PatchGAN discriminator trained beside "
+        "the VQ-VAE (0: off, no discriminator)",
+    )
+    adversarial_start: int = _setting(
+        0, "training steps before the adversarial term and the discriminator start", cli_type=int
+    )
+    adversarial_loss: str = _setting(
+        "hinge", "the discriminator's and the adversarial term's loss", choices=("hinge", "non-saturating")
+    )
+
+
+ADVERSARIAL_DEFAULTS = AdversarialSettings()

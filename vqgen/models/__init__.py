@@ -3,7 +3,9 @@
 Nothing here imports `prior`; the workflow in `vqgen.runs` joins the two stages.
 """
 
+from vqgen.models.adversarial_loss import AdversarialLoss
 from vqgen.models.decoder import Decoder
+from vqgen.models.discriminator import PatchDiscriminator
 from vqgen.models.encoder import Encoder
 from vqgen.models.finite_scalar_quantizer import FiniteScalarQuantizer
 from vqgen.models.losses import LossTerm, MeanAbsoluteError, MeanSquaredError
@@ -16,12 +18,14 @@ from vqgen.models.vqvae import VQVAE
 
 __all__ = [
     "QUANTIZERS",
+    "AdversarialLoss",
     "Decoder",
     "Encoder",
     "FiniteScalarQuantizer",
     "LossTerm",
     "MeanAbsoluteError",
     "MeanSquaredError",
+    "PatchDiscriminator",
     "Quantization",
     "ResidualStack",
     "ResidualVectorQuantizer",

@@ -69,6 +69,13 @@ class LossTerm(keras.layers.Layer):
 
     # The names of the logs `update` returns.
     log_names = ()
+    # The names of logs `call` returns besides the term: such a term's `call` returns a dict holding
+    # its value under the layer's name and these.
+    call_log_names = ()
+    # Whether `call` weighs the term by gradients at the decoder's last layer: the model then passes
+    # the keywords `reconstruction_loss` (the batch's) and `gradient_norm` (a function: a loss -> the
+    # norm of its gradient with respect to the decoder's last kernel).
+    needs_gradient_norm = False
 
     def update(self, images, reconstructions):
         """Trains the term's own network, if any, after the model's step.
@@ -105,7 +112,7 @@ def check_loss_terms(loss_terms, statistic_names):
     for term in loss_terms:
         if not isinstance(term, LossTerm):
             raise ValueError(f"loss_terms must be LossTerm layers. Received: {term!r}")
-        names = (term.name, *term.log_names)
+        names = (term.name, *term.call_log_names, *term.log_names)
         clashes = [name for name in names if name in taken]
         if clashes:
             raise ValueError(

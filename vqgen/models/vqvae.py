@@ -3,6 +3,7 @@
 Reference: van den Oord, Vinyals and Kavukcuoglu, "Neural Discrete Representation Learning" (2017).
 """
 
+import contextlib
 import math
 import types
 
@@ -205,7 +206,9 @@ class VQVAE(keras.Model):
 
         # Metrics shown by fit/evaluate
         names = ["loss", "reconstruction_loss", "vq_loss", *quantizer.statistic_names, "psnr"]
-        names += [name for term in self.loss_terms for name in (term.name, *term.log_names)]
+        names += [
+            name for term in self.loss_terms for name in (term.name, *term.call_log_names, *term.log_names)
+        ]
         self.trackers = [keras.metrics.Mean(name=name) for name in names]
         self._compiled_functions = types.SimpleNamespace(cache={})
         self.build((None,) + self.image_shape)
@@ -223,6 +226,9 @@ class VQVAE(keras.Model):
         if not self.quantizer.built:  # a quantizer given built (or deserialized) keeps its weights
             self.quantizer.build(latent_shape)
         self.decoder.build(latent_shape)
+        for term in self.loss_terms:  # its own network and optimizer, before any traced step
+            if not term.built:
+                term.build(input_shape)
         self.built = True
 
     def load_own_variables(self, store):
@@ -244,8 +250,8 @@ class VQVAE(keras.Model):
         images, _, _ = keras.utils.unpack_x_y_sample_weight(data)
         images = tf.cast(images, "float32")
         # The model's step: every loss term, one gradient, its optimizer.
-        with tf.GradientTape() as tape:
-            reconstructions, logs = self.compute_losses(images, training=True)
+        with tf.GradientTape(persistent=self._needs_gradient_norm) as tape:
+            reconstructions, logs = self.compute_losses(images, training=True, tape=tape)
             loss = self.optimizer.scale_loss(scale_loss_for_replicas(logs["loss"]))
         gradients = tape.gradient(loss, self.trainable_weights)
         self.optimizer.apply_gradients(zip(gradients, self.trainable_weights))
@@ -256,7 +262,32 @@ class VQVAE(keras.Model):
 
     def test_step(self, data):
         images, _, _ = keras.utils.unpack_x_y_sample_weight(data)
-        return self._update_trackers(self.compute_losses(tf.cast(images, "float32"), training=False)[1])
+        with (
+            tf.GradientTape(persistent=True)
+            if self._needs_gradient_norm
+            else contextlib.nullcontext() as tape
+        ):
+            logs = self.compute_losses(tf.cast(images, "float32"), training=False, tape=tape)[1]
+        return self._update_trackers(logs)
+
+    @property
+    def _needs_gradient_norm(self):
+        return any(term.needs_gradient_norm for term in self.loss_terms)
+
+    @property
+    def last_decoder_kernel(self):
+        """The decoder's last kernel (its last trainable weight of rank 2 or more): where an adaptive
+        loss term compares gradient norms (Esser et al. 2021)."""
+        return [weight for weight in self.decoder.trainable_weights if len(weight.shape) > 1][-1]
+
+    def _gradient_norm(self, tape):
+        """A function: a loss computed under `tape` -> the norm of its gradient at `last_decoder_kernel`."""
+
+        def gradient_norm(loss):
+            with tape.stop_recording():
+                return tf.norm(tf.cast(tape.gradient(loss, self.last_decoder_kernel), "float32"))
+
+        return gradient_norm
 
     @property
     def trainable_weights(self):
@@ -269,21 +300,29 @@ class VQVAE(keras.Model):
         """The same as `trainable_weights` (Keras builds the optimizer from this list)."""
         return self._without_loss_terms(super().trainable_variables)
 
+    @property
+    def codec_variables(self):
+        """Every variable but the loss terms' (a discriminator and its step count): what encoding and
+        decoding use, and what an export holds."""
+        return self._without_loss_terms(self.variables)
+
     def _without_loss_terms(self, variables):
         terms = {id(variable) for term in getattr(self, "loss_terms", ()) for variable in term.variables}
         return [variable for variable in variables if id(variable) not in terms]
 
-    def compute_losses(self, images, training=False):
+    def compute_losses(self, images, training=False, tape=None):
         """One pass of the model and every term of its loss.
 
         Args:
             images: float32 tensor `[B, H, W, C]` in [0, 1].
             training: bool. Whether the quantizer updates its state (and layers train).
+            tape: a persistent `tf.GradientTape` recording this pass, or None; needed by loss terms
+                with `needs_gradient_norm`.
 
         Returns:
             A pair: the float32 reconstructions `[B, H, W, C]` (not clipped), and a dict of float32
             scalars: `loss` (the sum minimised), `reconstruction_loss`, `vq_loss`, the quantizer's
-            statistics, `psnr` and each loss term's value under its name.
+            statistics, `psnr` and each loss term's value under its name (with its `call_log_names`).
         """
         quantization = self.quantizer.quantize_with_stats(
             self.encoder(images, training=training), training=training
@@ -296,15 +335,21 @@ class VQVAE(keras.Model):
         squared_error = tf.reduce_mean(tf.square(reconstructions - images), axis=[1, 2, 3])  # (B,)
         logs["psnr"] = tf.reduce_mean(-10.0 * tf.math.log(squared_error + 1e-10) / math.log(10.0))
         for term in self.loss_terms:
-            logs[term.name] = tf.cast(term(images, reconstructions, training=training), "float32")
+            extra = {}
+            if term.needs_gradient_norm:
+                extra = dict(reconstruction_loss=reconstruction_loss, gradient_norm=self._gradient_norm(tape))
+            values = term(images, reconstructions, training=training, **extra)
+            values = values if isinstance(values, dict) else {term.name: values}
+            logs.update({name: tf.cast(value, "float32") for name, value in values.items()})
             loss += logs[term.name]
         logs["loss"] = loss
         return reconstructions, logs
 
     def _update_trackers(self, logs):
-        for tracker in self.trackers:
+        trackers = [tracker for tracker in self.trackers if tracker.name in logs]  # `update` logs in training
+        for tracker in trackers:
             tracker.update_state(logs[tracker.name])
-        return logs_for_all_strategies({tracker.name: tracker.result() for tracker in self.trackers})
+        return logs_for_all_strategies({tracker.name: tracker.result() for tracker in trackers})
 
     # ------------------------------------------------------------------ graph-level codec
 

@@ -8,6 +8,7 @@ import keras
 from vqgen.data import stream_images
 from vqgen.data.float_images import to_float_images
 from vqgen.data.image_stream import naming_undecodable_files
+from vqgen.models.adversarial_loss import AdversarialLoss
 from vqgen.models.losses import RECONSTRUCTION_LOSSES
 from vqgen.models.vqvae import VQVAE
 from vqgen.runs.epoch_pictures import vqvae_pictures
@@ -17,7 +18,13 @@ from vqgen.runs.run_folder import RunFolder
 from vqgen.runs.run_lock import locks_run
 from vqgen.runs.stage_trainer import check_resumed_settings, finish_stage, train_stage
 from vqgen.runs.strategies import make_strategy
-from vqgen.settings import DATA_DEFAULTS, VQVAE_DEFAULTS, VQVAE_TRAINING_DEFAULTS, split_settings
+from vqgen.settings import (
+    ADVERSARIAL_DEFAULTS,
+    DATA_DEFAULTS,
+    VQVAE_DEFAULTS,
+    VQVAE_TRAINING_DEFAULTS,
+    split_settings,
+)
 
 # Validation images held in memory (as float32) and coded for the per-epoch TensorBoard pictures: a
 # streamed set may be large. 512 covers the embedded digits' 500 validation images.
@@ -68,6 +75,32 @@ def check_image_size(data_config, downsample):
         )
 
 
+def adversarial_terms(adversarial_config, learning_rate):
+    """The loss terms of a run's "adversarial" config section: none while its weight is 0.
+
+    Args:
+        adversarial_config: dict of `AdversarialSettings` fields.
+        learning_rate: float. The discriminator's learning rate (the model's).
+
+    Returns:
+        list: empty, or one `AdversarialLoss`.
+
+    Example:
+    >>> adversarial_terms(dataclasses.asdict(ADVERSARIAL_DEFAULTS), learning_rate=2e-3)
+    []
+    """
+    if not adversarial_config["adversarial_weight"]:
+        return []
+    return [
+        AdversarialLoss(
+            weight=adversarial_config["adversarial_weight"],
+            start=adversarial_config["adversarial_start"],
+            loss=adversarial_config["adversarial_loss"],
+            learning_rate=learning_rate,
+        )
+    ]
+
+
 def prepare_run(run, overwrite):
     """Decides whether to start fresh or resume, and clears the folder when asked.
 
@@ -108,7 +141,8 @@ def train_vqvae(run_path, overwrite=False, strategy="default", verbose=1, **sett
         strategy: "default", "mirrored" or "multiworker".
         verbose: Keras verbosity (1: progress bar).
         **settings: any field of `vqgen.settings.DataSettings` (`source`, `data_dir`, `seed`,
-            `validation_fraction`), `VQVAESettings` or `TrainingSettings` to override; the rest
+            `validation_fraction`), `VQVAESettings`, `TrainingSettings` or `AdversarialSettings` to
+            override; the rest
             keep their defaults. A resumed run must be given the same values it started with.
 
     Returns:
@@ -122,7 +156,12 @@ def train_vqvae(run_path, overwrite=False, strategy="default", verbose=1, **sett
     Example:
     >>> model = train_vqvae("runs/digits", epochs=5, num_embeddings=512)  # doctest: +SKIP
     """
-    sections = {"data": DATA_DEFAULTS, "vqvae": VQVAE_DEFAULTS, "vqvae_training": VQVAE_TRAINING_DEFAULTS}
+    sections = {
+        "data": DATA_DEFAULTS,
+        "vqvae": VQVAE_DEFAULTS,
+        "vqvae_training": VQVAE_TRAINING_DEFAULTS,
+        "adversarial": ADVERSARIAL_DEFAULTS,
+    }
     given = split_settings(settings, sections, "vqgen train")
     chosen = {
         name: dataclasses.asdict(dataclasses.replace(sections[name], **given[name])) for name in sections
@@ -134,6 +173,7 @@ def train_vqvae(run_path, overwrite=False, strategy="default", verbose=1, **sett
     resuming = prepare_run(run, overwrite)
     if resuming:
         config = run.read_config()
+        config.setdefault("adversarial", dataclasses.asdict(ADVERSARIAL_DEFAULTS))  # runs from before it
         for name in sections:
             check_resumed_settings(run, "vqvae", config[name], given[name])
         run.remove_stale_temporaries()
@@ -161,6 +201,7 @@ def train_vqvae(run_path, overwrite=False, strategy="default", verbose=1, **sett
             input_shape=train_images.image_shape,
             seed=config["data"]["seed"],
             reconstruction_loss=reconstruction_loss,
+            loss_terms=adversarial_terms(config["adversarial"], training["learning_rate"]),
             **model_settings,
         )
         model.compile(optimizer=keras.optimizers.Adam(training["learning_rate"]))
