@@ -10,7 +10,7 @@ from keras import ops
 
 from prior import sampling
 from prior.code_prior import CodePrior
-from prior.distribute import logs_for_all_strategies, scale_loss_for_replicas
+from tf_distribute_helpers import logs_for_all_strategies, scale_loss_for_replicas
 
 LOG_PROB_BATCH_SIZE = 256
 

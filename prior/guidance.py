@@ -18,7 +18,7 @@ import tensorflow as tf
 from keras import ops
 
 from prior.arguments import FLOAT32_MAX
-from prior.distribute import replica_seed
+from tf_distribute_helpers import replica_seed
 
 
 def drop_labels(labels, rate, num_classes, seed_generator):
@@ -29,7 +29,7 @@ def drop_labels(labels, rate, num_classes, seed_generator):
         rate: Python float in `[0, 1]`; 0 returns `labels` itself (no random op is built).
         num_classes: int, the number of real classes (the "no label" index).
         seed_generator: `keras.random.SeedGenerator` the draws come from (the replica's id folded
-            in under a `tf.distribute` strategy, `prior.distribute.replica_seed`).
+            in under a `tf.distribute` strategy, `tf_distribute_helpers.replica_seed`).
 
     Returns:
         int tensor `(batch,)` with the dtype of `labels`.

@@ -10,11 +10,16 @@ from keras import ops
 from prior import parallel_decode
 from prior.arguments import is_int
 from prior.code_prior import CodePrior
-from prior.distribute import logs_for_all_strategies, replica_seed, scale_loss_for_replicas, sum_over_replicas
 from prior.mask_schedule import check_schedule, mask_ratio
 from prior.settings import MASKGIT_DEFAULTS, MASKGIT_STEPS
 from prior.transformer import grid_position_embeddings
 from prior.transformer_block import TransformerBlock
+from tf_distribute_helpers import (
+    logs_for_all_strategies,
+    replica_seed,
+    scale_loss_for_replicas,
+    sum_across_replicas,
+)
 
 # Grids per compiled call of `masked_bits_per_code`.
 LOSS_BATCH_SIZE = 256
@@ -39,7 +44,7 @@ class MaskGIT(CodePrior):
     as `masked_bits_per_code`. With `label_dropout > 0` labels are replaced by
     the "no label" class at random, for classifier-free guidance. Under a
     `tf.distribute` strategy each replica draws its own masks and dropped labels
-    (`prior.distribute.replica_seed`), and the loss is the mean over the masked
+    (`tf_distribute_helpers.replica_seed`), and the loss is the mean over the masked
     codes of the whole global batch, so a step equals one device's up to the draws.
 
     Sampling (`sample`) is MaskGIT's iterative decoding (`prior.parallel_decode`),
@@ -229,7 +234,7 @@ class MaskGIT(CodePrior):
     def _masked_batch(self, data):
         """A training batch `codes` -> (masked inputs, (codes, mask), sample_weight).
 
-        The draws come from `masking_seeds`, through `prior.distribute.replica_seed`: under a
+        The draws come from `masking_seeds`, through `tf_distribute_helpers.replica_seed`: under a
         `tf.distribute` strategy each replica folds its id into the seed, so the replicas mask their
         shares of the batch independently (not with copies of one draw); on one device the draws are
         `keras.random.uniform`'s.
@@ -285,7 +290,7 @@ class MaskGIT(CodePrior):
             are then those of one device on the global batch.
         """
         nats, count = self._masked_nats(y, y_pred, sample_weight)
-        loss = nats / ops.maximum(sum_over_replicas(count), 1e-12)
+        loss = nats / ops.maximum(sum_across_replicas(count), 1e-12)
         if self.losses:
             loss = loss + scale_loss_for_replicas(ops.sum(self.losses))
         return loss
@@ -298,7 +303,7 @@ class MaskGIT(CodePrior):
         mean (summed over the replicas) with its own grid count, so the metric is the one device's.
         """
         nats, count = self._masked_nats(y, y_pred, sample_weight)
-        mean_nats = sum_over_replicas(nats) / ops.maximum(sum_over_replicas(count), 1e-12)
+        mean_nats = sum_across_replicas(nats) / ops.maximum(sum_across_replicas(count), 1e-12)
         weight = ops.cast(ops.shape(y[0])[0], nats.dtype)
         self.masked_bits_per_code_tracker.update_state(mean_nats / np.log(2.0), sample_weight=weight)
         return logs_for_all_strategies(super().compute_metrics(x, y, y_pred, sample_weight))

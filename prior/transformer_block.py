@@ -6,7 +6,7 @@ import keras
 from keras import ops
 
 from prior.arguments import is_int
-from prior.distribute import ReplicaDropout
+from tf_distribute_helpers import ReplicaDropout
 
 
 @keras.saving.register_keras_serializable(package="prior")

@@ -60,9 +60,9 @@ from compare_keras_example import keras_example_vqvae  # noqa: E402
 
 import prior  # noqa: E402
 from prior.pixelcnn import receptive_span, span_to_cover  # noqa: E402
+from tf_distribute_helpers import sum_across_replicas  # noqa: E402
 from vqgen import VQVAE  # noqa: E402
 from vqgen.data import load_images, split_images, to_dataset  # noqa: E402
-from vqgen.models.distribute import sum_across_replicas  # noqa: E402
 from vqgen.runs.precision import precision_policy  # noqa: E402
 
 SETTINGS = {

@@ -7,8 +7,8 @@ Section 3.1 and taming-transformers' `VQLPIPSWithDiscriminator`.
 import keras
 import tensorflow as tf
 
+from tf_distribute_helpers import scale_loss_for_replicas
 from vqgen.models.discriminator import PatchDiscriminator
-from vqgen.models.distribute import scale_loss_for_replicas
 from vqgen.models.losses import LossTerm
 
 ADVERSARIAL_LOSSES = ("hinge", "non-saturating")

@@ -10,7 +10,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from vqgen.models.distribute import sum_across_replicas
+from tf_distribute_helpers import sum_across_replicas
 from vqgen.models.quantization import Quantization, checked_codes, code_usage
 from vqgen.settings import FINITE_SCALAR_QUANTIZER_DEFAULTS
 

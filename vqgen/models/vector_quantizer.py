@@ -8,7 +8,7 @@ Factorized and l2-normalised codes: Yu et al., "Vector-quantized Image Modeling 
 import keras
 import tensorflow as tf
 
-from vqgen.models.distribute import broadcast_from_first_replica, sum_across_replicas
+from tf_distribute_helpers import broadcast_from_first_replica, sum_across_replicas
 from vqgen.models.quantization import Quantization, checked_codes, code_usage
 from vqgen.settings import VECTOR_QUANTIZER_DEFAULTS
 

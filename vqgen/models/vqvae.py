@@ -11,8 +11,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from tf_distribute_helpers import logs_for_all_strategies, scale_loss_for_replicas
 from vqgen.models.decoder import Decoder
-from vqgen.models.distribute import logs_for_all_strategies, scale_loss_for_replicas
 from vqgen.models.encoder import Encoder, check_downsample
 from vqgen.models.losses import MeanSquaredError, check_loss_terms
 from vqgen.models.quantization import check_quantizer
