@@ -374,7 +374,7 @@ class MaskGIT(CodePrior):
 
     def _compiled_decode(self, guided):
         # Not XLA-compiled: each step is one full pass of large matrix products, which XLA does
-        # not speed up on a CPU, while compiling adds time (README, MaskGIT's decoding).
+        # not speed up on a CPU, while compiling adds time (scripts/benchmark_parallel_decoding.py).
         return self._compiled(
             ("decode", self.conditional, guided),
             lambda: tf.function(functools.partial(parallel_decode.decode, self), reduce_retracing=True),

@@ -31,7 +31,7 @@ from prior.guidance import guided_logits
 SAMPLING_METHODS = ("auto", "cached", "full")
 # XLA for the cached steps, many small operations per position, where compiling them into one
 # program pays; none for the full pass, a few large operations per position where it does not.
-# The timings are in the README (scripts/bench_cached_sampler.py).
+# The timings: scripts/bench_cached_sampler.py (benchmarks/results/bench_cached_sampler.md).
 JIT_COMPILE = {"cached": True, "full": False}
 
 

@@ -42,7 +42,8 @@ class PixelCNNSettings:
 
 
 PIXELCNN_DEFAULTS = PixelCNNSettings()
-# The fewest blocks `num_layers=None` chooses: the measured depth on 7x7 digit codes (README).
+# The fewest blocks `num_layers=None` chooses: the depth measured on 7x7 digit codes
+# (scripts/compare_priors.py).
 PIXELCNN_MIN_LAYERS = 5
 
 
@@ -52,7 +53,7 @@ class TransformerSettings:
 
     `Transformer.__init__` takes its defaults from `TRANSFORMER_DEFAULTS`. Small widths for
     small grids on a CPU, chosen by a short measurement on the embedded digits' 7x7 codes
-    (see `prior/transformer.py` and the README's prior comparison).
+    (see `prior/transformer.py` and scripts/compare_priors.py).
 
     Example:
 

@@ -60,7 +60,7 @@ class Transformer(AutoregressivePrior):
 
     Defaults (`TransformerSettings`: 4 blocks, width 128, 4 heads, MLP 256,
     dropout 0.1) were picked by a short measurement on the embedded digits'
-    7x7 codes (K=256): see the README's prior comparison.
+    7x7 codes (K=256): see scripts/compare_priors.py.
 
     Args:
         num_embeddings: int >= 2, the number `K` of distinct codes.

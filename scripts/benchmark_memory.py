@@ -9,7 +9,7 @@ Writes 64x64 RGB PNGs (smooth seeded colour patterns, ten class sub-folders) int
 in a fresh process and reads its peak resident memory (`ru_maxrss` of the child). Then, in this
 process, times the streaming input pipeline alone (decode, convert, batch; no model) and one epoch of
 the model on the same batches read from memory, so the two images/s figures compare the input with
-the compute it feeds. Prints a table for README "Performance".
+the compute it feeds. Prints a table (benchmarks/results/benchmark_memory.md).
 """
 
 import argparse

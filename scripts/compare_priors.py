@@ -85,7 +85,7 @@ def train(kind, arrays, num_embeddings, grid_shape, epochs, batch_size):
 
 
 def main():
-    """Runs the comparison and prints the README table."""
+    """Runs the comparison and prints its table (benchmarks/results/compare_priors.md)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--run", required=True, help="run folder with a trained VQ-VAE")
     parser.add_argument("--epochs", type=int, default=6)

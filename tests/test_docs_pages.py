@@ -43,7 +43,7 @@ def test_cli_page_is_current():
         "docs/cli.md is stale: run python scripts/write_cli_reference.py"
     )
     names = re.findall(r"^## vqgen (\S+)$", page, flags=re.MULTILINE)
-    assert names == ["train", "train-prior", "sample", "export", "evaluate", "run"]
+    assert names == ["train", "train-prior", "sample", "export", "evaluate", "encode", "run"]
 
 
 @pytest.mark.slow

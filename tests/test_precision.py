@@ -96,7 +96,8 @@ def test_cli_offers_precision_for_each_stage_with_the_settings_defaults():
     assert parser.parse_args(["train", "--run", "r"]).precision is None  # the settings default applies
     with pytest.raises(SystemExit):
         parser.parse_args(["train", "--run", "r", "--precision", "float64"])
-    # Measured: both stages in bfloat16 where the CPU has it (equal quality, faster; README "Precision").
+    # Measured: both stages in bfloat16 where the CPU has it (equal quality, faster;
+    # scripts/compare_precision.py).
     assert (VQVAE_TRAINING_DEFAULTS.precision, PRIOR_TRAINING_DEFAULTS.precision) == ("auto", "auto")
     assert "auto" in PRECISIONS
 

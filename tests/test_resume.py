@@ -15,6 +15,7 @@ import pytest
 
 import vqgen
 from vqgen.data import load_images
+from vqgen.settings import VQVAE_TRAINING_DEFAULTS
 
 EPOCHS = 4
 
@@ -95,8 +96,10 @@ def test_sigkill_at_random_moments_then_resume(tmp_path, tiny_train_args):
         np.testing.assert_array_equal(
             resumed_weight.numpy(), expected_weight.numpy(), err_msg=resumed_weight.path
         )
+    # The newest `keep_checkpoints` epochs are kept, however the kills fell.
     checkpoints = os.path.join(run, "checkpoints", "vqvae")
-    assert sorted(os.listdir(checkpoints)) == [f"epoch_{e:03d}.weights.h5" for e in range(1, EPOCHS + 1)]
+    kept = range(EPOCHS - VQVAE_TRAINING_DEFAULTS.keep_checkpoints + 1, EPOCHS + 1)
+    assert sorted(os.listdir(checkpoints)) == [f"epoch_{e:03d}.weights.h5" for e in kept]
     for _, _, files in os.walk(run):
         for name in files:
             assert not name.startswith("."), f"temporary file left: {name}"

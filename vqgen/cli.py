@@ -291,7 +291,7 @@ def build_parser():
         "run",
         help="train, train the prior, sample and export, in one go",
         description="The whole job, with defaults that give recognisable digits on a CPU in minutes "
-        "(the README gives the measured time).",
+        "(docs/getting-started.md).",
     )
     for command in commands.choices.values():  # read by vqgen_command before TensorFlow loads
         command.add_argument(

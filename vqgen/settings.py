@@ -288,12 +288,12 @@ FINITE_SCALAR_QUANTIZER_DEFAULTS = FiniteScalarQuantizerSettings()
 VQVAE_DEFAULTS = VQVAESettings()
 DATA_DEFAULTS = DataSettings()
 # Stage 1 in bfloat16 where the CPU computes it natively: faster, with held-out PSNR as in float32
-# (measured by scripts/compare_precision.py; figures in the README, "At the paper's size").
+# (measured by scripts/compare_precision.py: benchmarks/results/compare_precision.md).
 VQVAE_TRAINING_DEFAULTS = TrainingSettings(precision="auto")
 # The prior trains for longer than stage 1, at a lower learning rate, and in bfloat16 where the CPU
 # computes it natively: faster, with held-out bits per code as in float32 (measured by
-# scripts/compare_precision.py --stage prior and scripts/benchmark_paper_size.py; figures in the
-# README, "Precision").
+# scripts/compare_precision.py --stage prior and scripts/benchmark_paper_size.py: their files in
+# benchmarks/results/).
 PRIOR_TRAINING_DEFAULTS = TrainingSettings(epochs=20, learning_rate=1e-3, precision="auto")
 GUIDANCE_DEFAULTS = GuidanceSettings()
 SAMPLE_DEFAULTS = SampleSettings()

@@ -12,16 +12,28 @@ import tensorflow as tf
 MODEL_LOG_NAMES = ("loss", "reconstruction_loss", "vq_loss", "psnr")
 
 
-@keras.saving.register_keras_serializable(package="vqgen")
-class MeanSquaredError:
-    """The mean over images of each image's mean squared pixel error: the paper's reconstruction loss.
+class PerImageMeanLoss:
+    """A reconstruction loss: the mean over images of each image's mean pixel penalty.
 
-    Computed in float32 (the mean per image, then over the batch) whatever the inputs' dtype.
+    A subclass names the penalty of a pixel error in `penalty`; the loss is computed in float32 (the
+    mean per image, then over the batch) whatever the inputs' dtype.
 
     Example:
-    >>> MeanSquaredError()(tf.zeros((2, 4, 4, 1)), tf.fill((2, 4, 4, 1), 0.5)).numpy()
-    0.25
+    >>> class MeanCubedError(PerImageMeanLoss):
+    ...     def penalty(self, error):
+    ...         return tf.abs(error) ** 3
     """
+
+    def penalty(self, error):
+        """The penalty of each pixel's error.
+
+        Args:
+            error: float32 tensor `[B, H, W, C]`, reconstruction minus image.
+
+        Returns:
+            float32 tensor of the same shape.
+        """
+        raise NotImplementedError(f"{type(self).__name__} must define penalty(error)")
 
     def __call__(self, images, reconstructions):
         """The loss of a batch.
@@ -34,7 +46,7 @@ class MeanSquaredError:
             float32 scalar.
         """
         error = tf.cast(reconstructions, "float32") - tf.cast(images, "float32")
-        return tf.reduce_mean(tf.reduce_mean(tf.square(error), axis=[1, 2, 3]))
+        return tf.reduce_mean(tf.reduce_mean(self.penalty(error), axis=[1, 2, 3]))
 
     def get_config(self):
         return {}
@@ -42,6 +54,34 @@ class MeanSquaredError:
     @classmethod
     def from_config(cls, config):
         return cls(**config)
+
+
+@keras.saving.register_keras_serializable(package="vqgen")
+class MeanSquaredError(PerImageMeanLoss):
+    """The mean over images of each image's mean squared pixel error: the paper's reconstruction loss.
+
+    Example:
+    >>> MeanSquaredError()(tf.zeros((2, 4, 4, 1)), tf.fill((2, 4, 4, 1), 0.5)).numpy()
+    0.25
+    """
+
+    def penalty(self, error):
+        """The squared error of each pixel."""
+        return tf.square(error)
+
+
+@keras.saving.register_keras_serializable(package="vqgen")
+class MeanAbsoluteError(PerImageMeanLoss):
+    """The mean over images of each image's mean absolute pixel error: taming-transformers' VQGAN loss.
+
+    Example:
+    >>> MeanAbsoluteError()(tf.zeros((2, 4, 4, 1)), tf.fill((2, 4, 4, 1), -0.5)).numpy()
+    0.5
+    """
+
+    def penalty(self, error):
+        """The absolute error of each pixel."""
+        return tf.abs(error)
 
 
 @keras.saving.register_keras_serializable(package="vqgen")
@@ -121,38 +161,6 @@ def check_loss_terms(loss_terms, statistic_names):
             )
         taken.update(names)
     return list(loss_terms)
-
-
-@keras.saving.register_keras_serializable(package="vqgen")
-class MeanAbsoluteError:
-    """The mean over images of each image's mean absolute pixel error: taming-transformers' VQGAN loss.
-
-    Computed in float32 (the mean per image, then over the batch) whatever the inputs' dtype.
-
-    Example:
-    >>> MeanAbsoluteError()(tf.zeros((2, 4, 4, 1)), tf.fill((2, 4, 4, 1), -0.5)).numpy()
-    0.5
-    """
-
-    def __call__(self, images, reconstructions):
-        """The loss of a batch.
-
-        Args:
-            images: float tensor `[B, H, W, C]`.
-            reconstructions: float tensor of the same shape.
-
-        Returns:
-            float32 scalar.
-        """
-        error = tf.cast(reconstructions, "float32") - tf.cast(images, "float32")
-        return tf.reduce_mean(tf.reduce_mean(tf.abs(error), axis=[1, 2, 3]))
-
-    def get_config(self):
-        return {}
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)
 
 
 # The reconstruction losses `VQVAESettings.reconstruction_loss` names (`--reconstruction-loss`).
