@@ -15,6 +15,7 @@ guidance (a prior trained with label dropout) each call runs a doubled batch, th
 Example (a LiteRT export; ONNX Runtime's `InferenceSession.run` works the same way):
 
     import numpy as np
+
     from ai_edge_litert.interpreter import Interpreter
     from noise_sampler import gumbel_noise, sample_with_noise
 
@@ -25,6 +26,8 @@ Example (a LiteRT export; ONNX Runtime's `InferenceSession.run` works the same w
 """
 
 import numpy as np
+
+NEXT = "next_"  # a cached step's output for the cache tensor of the same name: `next_` + its name
 
 
 def gumbel_noise(num, grid_shape, num_embeddings, seed=None):
@@ -44,18 +47,111 @@ def gumbel_noise(num, grid_shape, num_embeddings, seed=None):
     return -np.log(-np.log(uniform))
 
 
-def sample_with_noise(prior_logits, gumbel, temperature=1.0, labels=None, guidance=1.0, no_label=None):
-    """Draws code grids position by position with one `prior_logits` call per position.
+class FullPassStep:
+    """The step of one full `prior_logits` pass per position, for `sample_raster` (the reference loop).
+
+    As `prior.sampling.FullPassStep`: its cache is the flattened grid drawn so far (code 0 where
+    nothing is drawn yet), each step writes the previous code into it and keeps the logits of
+    position `index` of a full pass.
 
     Args:
         prior_logits: function `(codes int32 [N, rows, cols], labels int32 [N] or None) -> logits
             float32 [N, rows, cols, K]`, e.g. an exported `prior_logits` model.
+        grid_shape: `(rows, cols)` of the prior's grids.
+
+    Example:
+        step = FullPassStep(lambda c, y: logits(codes=c, labels=y)["logits"], (7, 7))
+    """
+
+    def __init__(self, prior_logits, grid_shape):
+        self.prior_logits = prior_logits
+        self.grid_shape = tuple(grid_shape)
+
+    def initial_cache(self, batch):
+        """The empty grid: int32 zeros `[batch, rows * cols]`."""
+        return np.zeros((batch, self.grid_shape[0] * self.grid_shape[1]), np.int32)
+
+    def call_with_cache(self, previous_codes, cache, index, labels=None):
+        """`(logits [N, K] of position index, the grid with previous_codes written at index - 1)`."""
+        cache = cache.copy()
+        if index > 0:
+            cache[:, index - 1] = previous_codes
+        logits = np.asarray(self.prior_logits(cache.reshape(-1, *self.grid_shape), labels), np.float32)
+        return logits.reshape(len(cache), cache.shape[1], -1)[:, index], cache
+
+
+class CachedStep:
+    """The exported cached step of a prior (`prior_start`, `prior_step`, `prior_row`), for `sample_raster`.
+
+    Each model is a function of NumPy arrays given by name that returns a dict of named arrays
+    (a LiteRT signature runner, or ONNX Runtime's `session.run` wrapped so). The cache is the dict
+    of the tensors named `cache_*` (the position cache) and `row_cache_*` (the row cache) that
+    `prior_start` returns; a step returns each one's next value under the name prefixed `next_`.
+
+    Args:
+        start: the `prior_start` model: `batch` int32 scalar -> the initial caches.
+        step: the `prior_step` model: `previous_codes`, `index`, (`labels`,) `cache_*` ->
+            `logits` and `next_cache_*`.
+        row: the `prior_row` model (`row_codes`, (`labels`,) `row_cache_*` -> `next_row_cache_*`,
+            `next_cache_*`), or None for a prior without once-per-row work (the Transformer).
+
+    Example:
+        step = CachedStep(runner("prior_start"), runner("prior_step"), runner("prior_row"))
+        codes = sample_raster(step, gumbel_noise(16, (7, 7), 256, seed=0), labels=labels)
+    """
+
+    def __init__(self, start, step, row=None):
+        self.start, self.step, self.row = start, step, row
+        if row is not None:  # once-per-row work: `sample_raster` calls `complete_row` after each row
+            self.initial_row_cache = self._initial_row_cache
+            self.complete_row = self._complete_row
+
+    def _initial(self, batch, prefix):
+        caches = self.start(batch=np.array(batch, np.int32))
+        return {name: value for name, value in caches.items() if name.startswith(prefix)}
+
+    def initial_cache(self, batch):
+        """The position cache before the first position: `{name: array}` of the `cache_*` tensors."""
+        return self._initial(batch, "cache_")
+
+    def _initial_row_cache(self, batch):
+        return self._initial(batch, "row_cache_")
+
+    def call_with_cache(self, previous_codes, cache, index, labels=None):
+        """`(logits [N, K] of position index, the next position cache)` from one `prior_step` call."""
+        inputs = {"previous_codes": previous_codes, "index": np.array(index, np.int32), **cache}
+        outputs = self.step(**inputs, **({} if labels is None else {"labels": labels}))
+        return outputs["logits"], {name: outputs[NEXT + name] for name in cache}
+
+    def _complete_row(self, row_codes, row_cache, labels=None):
+        outputs = self.row(row_codes=row_codes, **row_cache, **({} if labels is None else {"labels": labels}))
+        next_row = {name: outputs[NEXT + name] for name in row_cache}
+        cache = {
+            name[len(NEXT) :]: value for name, value in outputs.items() if name.startswith(NEXT + "cache_")
+        }
+        return next_row, cache
+
+
+def sample_raster(step, gumbel, temperature=1.0, labels=None, guidance=1.0, no_label=None):
+    """Draws code grids position by position: the loop of `prior.sampling.sample_raster` in NumPy.
+
+    Position `t` (raster order) feeds the codes drawn at `t - 1` to `step.call_with_cache`, which
+    returns the logits of `t` and the next cache; the codes of `t` are `argmax(logits + temperature
+    * gumbel[:, t])`. A step with `complete_row` (the PixelCNN's vertical stack) gets each row's
+    codes once the row is drawn and returns the next row's caches. With guidance every call runs
+    on the doubled batch (the grids with their labels, then with `no_label`; the caches doubled
+    too) and the codes are drawn from `u + guidance * (c - u)`.
+
+    Args:
+        step: `FullPassStep`, `CachedStep` or any object with `initial_cache(batch)` and
+            `call_with_cache(previous_codes, cache, index, labels)` (and `initial_row_cache(batch)`,
+            `complete_row(row_codes, row_cache, labels)`).
         gumbel: float32 array `[N, rows, cols, K]`, e.g. from `gumbel_noise`.
         temperature: float > 0. Defaults to 1.
         labels: int array `[N]` for a class-conditional prior, else None.
         guidance: float >= 0, the classifier-free guidance scale; 1 (the default) draws from the
             conditional logits `c` alone, any other value from `u + guidance * (c - u)`, `u` the
-            logits given the "no label" class (one call on the doubled batch per position).
+            logits given the "no label" class.
         no_label: int, the "no label" class of a prior trained with label dropout (its
             `num_classes`); needed when `guidance` is not 1.
 
@@ -65,6 +161,9 @@ def sample_with_noise(prior_logits, gumbel, temperature=1.0, labels=None, guidan
     Raises:
         ValueError: `temperature` <= 0, `gumbel` not 4-dimensional, or a guidance other than 1
             that is negative or lacks `labels` and `no_label`.
+
+    Example:
+        codes = sample_raster(CachedStep(start, step, row), gumbel_noise(4, (7, 7), 256, seed=0))
     """
     gumbel = np.asarray(gumbel, np.float32)
     if gumbel.ndim != 4:
@@ -81,16 +180,49 @@ def sample_with_noise(prior_logits, gumbel, temperature=1.0, labels=None, guidan
     labels = None if labels is None else np.asarray(labels, np.int32)
     if guided:  # the batch of every call: the grids with their labels, then with "no label"
         labels = np.concatenate([labels, np.full_like(labels, no_label)])
-    # The raster loop of `prior.sampling.sample_raster` with its full-pass step and noise draw.
-    positions = rows * cols
-    flat_gumbel = gumbel.reshape(num, positions, -1)
-    codes = np.zeros((num, positions), np.int32)  # code 0 where nothing is drawn yet
-    for index in range(positions):
-        batch = np.concatenate([codes, codes]) if guided else codes
-        logits = np.asarray(prior_logits(batch.reshape(-1, rows, cols), labels), np.float32)
-        logits = logits.reshape(len(batch), positions, -1)[:, index]  # (N or 2N, K)
+
+    def model_rows(array):  # both halves of the guided batch run on the same codes
+        return np.concatenate([array, array]) if guided else array
+
+    batch = 2 * num if guided else num
+    flat_gumbel = gumbel.reshape(num, rows * cols, -1)
+    codes = np.zeros((num, rows * cols), np.int32)
+    cache = step.initial_cache(batch)
+    by_rows = hasattr(step, "complete_row")
+    row_cache = step.initial_row_cache(batch) if by_rows else None
+    previous_codes = np.zeros(batch, np.int32)
+    for index in range(rows * cols):
+        logits, cache = step.call_with_cache(previous_codes, cache, index, labels)
+        logits = np.asarray(logits, np.float32)
         if guided:
             conditional, unconditional = logits[:num], logits[num:]
             logits = unconditional + np.float32(guidance) * (conditional - unconditional)
         codes[:, index] = np.argmax(logits + temperature * flat_gumbel[:, index], axis=-1)
+        previous_codes = model_rows(codes[:, index])
+        if by_rows and (index + 1) % cols == 0 and index + 1 < rows * cols:  # a row is complete
+            row_codes = model_rows(codes[:, index + 1 - cols : index + 1])
+            row_cache, cache = step.complete_row(row_codes, row_cache, labels)
     return codes.reshape(num, rows, cols)
+
+
+def sample_with_noise(prior_logits, gumbel, temperature=1.0, labels=None, guidance=1.0, no_label=None):
+    """Draws code grids with one full `prior_logits` pass per position: `sample_raster(FullPassStep(...))`.
+
+    Args:
+        prior_logits: function `(codes int32 [N, rows, cols], labels int32 [N] or None) -> logits
+            float32 [N, rows, cols, K]`, e.g. an exported `prior_logits` model.
+        gumbel, temperature, labels, guidance, no_label: as for `sample_raster`.
+
+    Returns:
+        int32 array `[N, rows, cols]`.
+
+    Raises:
+        ValueError: as `sample_raster`.
+
+    Example:
+        codes = sample_with_noise(lambda c, y: logits(codes=c, labels=y)["logits"], noise, labels=labels)
+    """
+    grid_shape = np.shape(gumbel)[1:3]
+    return sample_raster(
+        FullPassStep(prior_logits, grid_shape), gumbel, temperature, labels, guidance, no_label
+    )

@@ -39,6 +39,7 @@ from vqgen.export import (
     trace_once,
     underlying_variables,
 )
+from vqgen.portable_step import step_functions
 from vqgen.runs.atomic_file import atomic_path
 
 PORTABLE_FORMATS = {"litert": "tflite", "onnx": "onnx"}
@@ -74,6 +75,7 @@ def portable_functions(vqvae, prior=None):
     else:
         logits = trace_once(lambda codes: {"logits": prior_logits(prior, codes)}, tokens)
     functions["prior_logits"] = (logits, [prior])
+    functions.update({name: (function, [prior]) for name, function in step_functions(prior).items()})
     return functions
 
 
@@ -93,9 +95,15 @@ def _to_litert(function, models, path):
 def _to_onnx(function, models, path):
     import tf2onnx
 
+    from vqgen.onnx_ops import CUSTOM_OP_HANDLERS
+
     signature = function.structured_input_signature[0]
     tf2onnx.convert.from_function(
-        tf.function(function), input_signature=signature, opset=ONNX_OPSET, output_path=path
+        tf.function(function),
+        input_signature=signature,
+        opset=ONNX_OPSET,
+        output_path=path,
+        custom_op_handlers=dict(CUSTOM_OP_HANDLERS),
     )
 
 
@@ -186,25 +194,36 @@ def load_portable(path):
     loaded.encode = lambda images: encode(images=images)["codes"]
     loaded.decode = lambda codes: decode(codes=codes)["images"]
     logits_file = os.path.join(path, f"prior_logits.{extension}")
-    if os.path.isfile(logits_file):
-        logits = run(logits_file)
+    if not os.path.isfile(logits_file):
+        return loaded
+    logits = run(logits_file)
 
-        def prior_logits_(codes, labels=None):
-            inputs = {"codes": codes} if labels is None else {"codes": codes, "labels": labels}
-            return logits(**inputs)["logits"]
+    def prior_logits_(codes, labels=None):
+        inputs = {"codes": codes} if labels is None else {"codes": codes, "labels": labels}
+        return logits(**inputs)["logits"]
 
-        loaded.prior_logits = prior_logits_
-        # The "no label" class of a prior trained with label dropout is its num_classes
-        no_label = config["prior"]["num_classes"] if config["prior"].get("label_dropout", 0) > 0 else None
+    loaded.prior_logits = prior_logits_
+    row_file = os.path.join(path, f"prior_row.{extension}")
+    cached_step = noise_sampler.CachedStep(
+        run(os.path.join(path, f"prior_start.{extension}")),
+        run(os.path.join(path, f"prior_step.{extension}")),
+        run(row_file) if os.path.isfile(row_file) else None,
+    )
+    steps = {
+        "cached": cached_step,
+        "full": noise_sampler.FullPassStep(prior_logits_, config["prior"]["grid_shape"]),
+    }
+    # The "no label" class of a prior trained with label dropout is its num_classes
+    no_label = config["prior"]["num_classes"] if config["prior"].get("label_dropout", 0) > 0 else None
 
-        def sample(gumbel, temperature=1.0, labels=None, guidance=1.0):
-            if guidance != 1 and no_label is None:
-                raise ValueError(f"guidance={guidance!r} needs a prior trained with label dropout; use 1")
-            return noise_sampler.sample_with_noise(
-                prior_logits_, gumbel, temperature, labels, guidance, no_label
-            )
+    def sample(gumbel, temperature=1.0, labels=None, guidance=1.0, method="cached"):
+        if guidance != 1 and no_label is None:
+            raise ValueError(f"guidance={guidance!r} needs a prior trained with label dropout; use 1")
+        if method not in steps:
+            raise ValueError(f"method must be one of {sorted(steps)}. Received: method={method!r}")
+        return noise_sampler.sample_raster(steps[method], gumbel, temperature, labels, guidance, no_label)
 
-        loaded.sample = sample
+    loaded.sample = sample
     return loaded
 
 
