@@ -1,5 +1,6 @@
 """LiteRT and ONNX exports against the SavedModel: the same codes, images within 1e-5, the same
-sampled grids for the same noise."""
+sampled grids for the same noise, with the cached step and with the full pass, for a PixelCNN and a
+Transformer."""
 
 import os
 
@@ -20,10 +21,9 @@ pytest.importorskip("ai_edge_litert")
 FORMATS = ("litert", "onnx")
 
 
-@pytest.fixture(scope="module")
-def exports(tmp_path_factory):
-    """A tiny VQ-VAE and class-conditional PixelCNN (label dropout: guidance) with random weights, in all
-    three formats."""
+def export_all(folder, prior_model):
+    """A tiny VQ-VAE with `prior_model` (both given random weights) in all three formats: the loaded
+    SavedModel and `{format: load_portable(...)}`."""
     rng = np.random.default_rng(0)
     vqvae = vqgen.VQVAE(
         input_shape=(28, 28, 1),
@@ -33,25 +33,46 @@ def exports(tmp_path_factory):
         residual_channels=4,
         num_residual_blocks=1,
     )
-    pixelcnn = prior.PixelCNN(
-        num_embeddings=16, grid_shape=(7, 7), num_layers=3, filters=8, num_classes=10, label_dropout=0.1
-    )
     if not vqvae.built:
         vqvae.build((None, 28, 28, 1))
-    if not pixelcnn.built:
-        pixelcnn.build()
-    for model in (vqvae, pixelcnn):
+    for model in (vqvae, prior_model):
         model.set_weights(
             [rng.normal(scale=0.3, size=w.shape).astype("float32") for w in model.get_weights()]
         )
-    folder = tmp_path_factory.mktemp("exports")
-    saved = tf.saved_model.load(export_saved_model(str(folder / "saved_model"), vqvae, pixelcnn))
+    saved = tf.saved_model.load(export_saved_model(str(folder / "saved_model"), vqvae, prior_model))
     portable = {}
     for name in FORMATS:
-        path = export_portable(str(folder / name), vqvae, pixelcnn, format=name)
+        path = export_portable(str(folder / name), vqvae, prior_model, format=name)
         portable[name] = load_portable(path)
         portable[name].path = path  # for the tests that open the model files themselves
     return saved, portable
+
+
+@pytest.fixture(scope="module")
+def exports(tmp_path_factory):
+    """A tiny class-conditional PixelCNN (label dropout: guidance) with random weights, in all three
+    formats."""
+    pixelcnn = prior.PixelCNN(
+        num_embeddings=16, grid_shape=(7, 7), num_layers=3, filters=8, num_classes=10, label_dropout=0.1
+    )
+    return export_all(tmp_path_factory.mktemp("exports"), pixelcnn)
+
+
+@pytest.fixture(scope="module")
+def transformer_exports(tmp_path_factory):
+    """A tiny class-conditional Transformer (label dropout: guidance) with random weights, in all three
+    formats."""
+    transformer = prior.Transformer(
+        num_embeddings=16,
+        grid_shape=(7, 7),
+        num_classes=10,
+        label_dropout=0.1,
+        num_layers=2,
+        hidden_dim=16,
+        num_heads=2,
+        intermediate_dim=16,
+    )
+    return export_all(tmp_path_factory.mktemp("transformer_exports"), transformer)
 
 
 @pytest.mark.slow
@@ -66,9 +87,11 @@ def test_encode_and_decode_equal_the_saved_model(exports, name):
     assert portable[name].config["format"] == name
 
 
-@pytest.mark.slow
-def test_the_same_noise_samples_the_same_grids_in_every_format(exports):
-    saved, portable = exports
+def check_the_same_noise_samples_the_same_grids(saved, portable):
+    """For one noise tensor: the SavedModel's `sample_from_noise(_guided)` (TensorFlow's raster loop),
+    the NumPy loop around its `prior_logits`, and each portable export's cached step and full pass
+    draw the same grids, without guidance, at another temperature, and with guidance 2.5 (doubled
+    batch and caches)."""
     gumbel = gumbel_noise(6, (7, 7), 16, seed=2)
     labels = np.arange(6, dtype=np.int32) % 10
     logits = saved.signatures["prior_logits"]
@@ -89,9 +112,20 @@ def test_the_same_noise_samples_the_same_grids_in_every_format(exports):
         expected = sample_with_noise(saved_logits, gumbel, temperature, labels, guidance, no_label=10)
         np.testing.assert_array_equal(expected, codes)
         for name in FORMATS:
-            sampled = portable[name].sample(gumbel, temperature, labels, guidance)
-            np.testing.assert_array_equal(sampled, codes, err_msg=name)
+            for method in ("cached", "full"):
+                sampled = portable[name].sample(gumbel, temperature, labels, guidance, method=method)
+                np.testing.assert_array_equal(sampled, codes, err_msg=f"{name} {method}")
             np.testing.assert_allclose(portable[name].decode(sampled), drawn["images"].numpy(), atol=1e-5)
+
+
+@pytest.mark.slow
+def test_the_same_noise_samples_the_same_grids_in_every_format(exports):
+    check_the_same_noise_samples_the_same_grids(*exports)
+
+
+@pytest.mark.slow
+def test_the_same_noise_samples_the_same_transformer_grids_in_every_format(transformer_exports):
+    check_the_same_noise_samples_the_same_grids(*transformer_exports)
 
 
 def runtime_inputs_and_outputs(path, name):
@@ -132,7 +166,7 @@ def runtime_inputs_and_outputs(path, name):
 def test_the_config_lists_each_model_file_as_its_runtime_reports_it(exports, name):
     _, portable = exports
     listed = portable[name].config["models"]
-    assert set(listed) == {"encode", "decode", "prior_logits"}
+    assert set(listed) == {"encode", "decode", "prior_logits", "prior_start", "prior_step", "prior_row"}
     for model, listing in listed.items():
         inputs, outputs = runtime_inputs_and_outputs(
             os.path.join(portable[name].path, f"{model}.{PORTABLE_FORMATS[name]}"), name
@@ -143,6 +177,47 @@ def test_the_config_lists_each_model_file_as_its_runtime_reports_it(exports, nam
         "codes": {"dtype": "int32", "shape": [None, 7, 7]},
         "labels": {"dtype": "int32", "shape": [None]},
     }
+    # The PixelCNN's caches, 3 blocks of 8 filters and kernel 5 (padding 2), batch dynamic: the
+    # vertical contributions to a row (2 x 8 channels), the horizontal stack's last 2 columns, the
+    # vertical stack's last 3 rows (padded by 2 columns either side)
+    contribution = {f"cache_contribution_{block}": [None, 1, 7, 16] for block in range(3)}
+    horizontal = {f"cache_horizontal_{block}": [None, 1, 2, 8] for block in range(3)}
+    row_cache = {f"row_cache_{block}": [None, 3, 11, 8] for block in range(3)}
+    assert listed["prior_start"]["inputs"] == {"batch": {"dtype": "int32", "shape": []}}
+    start_outputs = {k: v["shape"] for k, v in listed["prior_start"]["outputs"].items()}
+    assert start_outputs == {**contribution, **horizontal, **row_cache}
+    step_inputs = {k: v["shape"] for k, v in listed["prior_step"]["inputs"].items()}
+    assert step_inputs == {
+        "previous_codes": [None],
+        "index": [],
+        "labels": [None],
+        **contribution,
+        **horizontal,
+    }
+    # A position changes the horizontal histories only
+    step_outputs = {k: v["shape"] for k, v in listed["prior_step"]["outputs"].items()}
+    assert step_outputs == {"logits": [None, 16], **{f"next_{k}": v for k, v in horizontal.items()}}
+    row_inputs = {k: v["shape"] for k, v in listed["prior_row"]["inputs"].items()}
+    assert row_inputs == {"row_codes": [None, 7], "labels": [None], **row_cache}
+    row_outputs = {k: v["shape"] for k, v in listed["prior_row"]["outputs"].items()}
+    float_shapes = {**contribution, **horizontal, **row_cache}
+    assert row_outputs == {f"next_{k}": v for k, v in float_shapes.items()}
+
+
+@pytest.mark.slow
+def test_the_transformer_step_returns_the_new_key_value_slice(transformer_exports):
+    _, portable = transformer_exports
+    listed = portable["onnx"].config["models"]
+    # 2 blocks of 2 heads of width 8 over the 49 positions; one position a step
+    cache = {f"cache_{block}": [None, 2, 2, 49, 8] for block in range(2)}
+    assert {k: v["shape"] for k, v in listed["prior_start"]["outputs"].items()} == cache
+    step_outputs = {k: v["shape"] for k, v in listed["prior_step"]["outputs"].items()}
+    assert step_outputs == {
+        "logits": [None, 16],
+        **{f"update_cache_{block}": [None, 2, 2, 1, 8] for block in range(2)},
+        **{f"start_cache_{block}": [5] for block in range(2)},
+    }
+    assert "prior_row" not in listed
 
 
 def test_unknown_format_is_refused(tmp_path):

@@ -1,33 +1,39 @@
-"""Sampling code grids from a prior's logits with the randomness given as input: NumPy only.
+"""Sampling code grids from a prior's exported step with the randomness given as input: NumPy only.
 
 The portable exports (`vqgen.portable_export`: LiteRT and ONNX) hold no random op and no sampling
-loop: they hold `prior_logits`, one full pass of the prior (codes `[N, rows, cols]`, and labels
-`[N]` for a class-conditional prior, to logits `[N, rows, cols, K]`). This module is the loop that
-drives it, and it is copied into every portable export as `noise_sampler.py`, so the export needs
-only NumPy and its runtime. It is the raster loop of `prior.sampling.sample_raster` with a full
-pass per position and the noise draw: position `t` (raster order) is drawn by the Gumbel-max trick,
-`argmax(logits[:, t] + temperature * gumbel[:, t])`, from the caller's Gumbel noise; the exported
-SavedModel's `sample_from_noise` signature computes the same, so one noise tensor gives the same
-codes in all three formats (up to the runtimes' float rounding of the logits). With classifier-free
-guidance (a prior trained with label dropout) each call runs a doubled batch, the labels and the
-"no label" class, and draws from `u + guidance * (c - u)` as the SavedModel does.
+loop: they hold the prior's cached step (`prior_start`, `prior_step` and, for the PixelCNN,
+`prior_row`, with the cache as named tensors in and out) and `prior_logits`, one full pass of the
+prior. This module is the loop that drives them, and it is copied into every portable export as
+`noise_sampler.py`, so the export needs only NumPy and its runtime. `sample_raster` is the raster
+loop of `prior.sampling.sample_raster` over a step (`CachedStep`, or `FullPassStep`: one
+`prior_logits` call per position) with the noise draw: position `t` (raster order) is drawn by the
+Gumbel-max trick, `argmax(logits[:, t] + temperature * gumbel[:, t])`, from the caller's Gumbel
+noise; the exported SavedModel's `sample_from_noise` signature computes the same, so one noise
+tensor gives the same codes in all three formats (up to the runtimes' float rounding of the
+logits). With classifier-free guidance (a prior trained with label dropout) each call runs a
+doubled batch (and doubled caches), the labels and the "no label" class, and draws from
+`u + guidance * (c - u)` as the SavedModel does.
 
-Example (a LiteRT export; ONNX Runtime's `InferenceSession.run` works the same way):
+Example (a LiteRT export of a PixelCNN; a signature runner is a function of named arrays that
+returns named arrays, and an ONNX Runtime session wrapped so works the same way):
 
     import numpy as np
 
     from ai_edge_litert.interpreter import Interpreter
-    from noise_sampler import gumbel_noise, sample_with_noise
+    from noise_sampler import CachedStep, gumbel_noise, sample_raster
 
-    logits = Interpreter(model_path="export/prior_logits.tflite").get_signature_runner()
+    def model(name):
+        return Interpreter(model_path=f"export/{name}.tflite").get_signature_runner()
+
+    step = CachedStep(model("prior_start"), model("prior_step"), model("prior_row"))
     noise = gumbel_noise(16, (7, 7), 256, seed=0)
-    labels = np.arange(16) % 10
-    codes = sample_with_noise(lambda c, y: logits(codes=c, labels=y)["logits"], noise, labels=labels)
+    codes = sample_raster(step, noise, labels=np.arange(16) % 10)
 """
 
 import numpy as np
 
-NEXT = "next_"  # a cached step's output for the cache tensor of the same name: `next_` + its name
+# The prefixes of a cached step's outputs for a cache tensor NAME (see `CachedStep`)
+NEXT, UPDATE, START = "next_", "update_", "start_"
 
 
 def gumbel_noise(num, grid_shape, num_embeddings, seed=None):
@@ -86,7 +92,9 @@ class CachedStep:
     Each model is a function of NumPy arrays given by name that returns a dict of named arrays
     (a LiteRT signature runner, or ONNX Runtime's `session.run` wrapped so). The cache is the dict
     of the tensors named `cache_*` (the position cache) and `row_cache_*` (the row cache) that
-    `prior_start` returns; a step returns each one's next value under the name prefixed `next_`.
+    `prior_start` returns. A step returns only what it changes: for a cache tensor NAME, its next
+    value `next_NAME`, or a slice `update_NAME` to write at `start_NAME` (one start per axis),
+    or nothing when NAME stays as it was.
 
     Args:
         start: the `prior_start` model: `batch` int32 scalar -> the initial caches.
@@ -108,7 +116,8 @@ class CachedStep:
 
     def _initial(self, batch, prefix):
         caches = self.start(batch=np.array(batch, np.int32))
-        return {name: value for name, value in caches.items() if name.startswith(prefix)}
+        # copies the loop may write into (`update_NAME`)
+        return {name: np.array(value) for name, value in caches.items() if name.startswith(prefix)}
 
     def initial_cache(self, batch):
         """The position cache before the first position: `{name: array}` of the `cache_*` tensors."""
@@ -121,15 +130,28 @@ class CachedStep:
         """`(logits [N, K] of position index, the next position cache)` from one `prior_step` call."""
         inputs = {"previous_codes": previous_codes, "index": np.array(index, np.int32), **cache}
         outputs = self.step(**inputs, **({} if labels is None else {"labels": labels}))
-        return outputs["logits"], {name: outputs[NEXT + name] for name in cache}
+        return outputs["logits"], _changed(cache, outputs)
 
     def _complete_row(self, row_codes, row_cache, labels=None):
         outputs = self.row(row_codes=row_codes, **row_cache, **({} if labels is None else {"labels": labels}))
-        next_row = {name: outputs[NEXT + name] for name in row_cache}
         cache = {
             name[len(NEXT) :]: value for name, value in outputs.items() if name.startswith(NEXT + "cache_")
         }
-        return next_row, cache
+        return _changed(row_cache, outputs), cache
+
+
+def _changed(cache, outputs):
+    """`cache` with a step's `outputs` applied: `next_NAME` replaces NAME, `update_NAME` is written
+    into NAME (in place) at `start_NAME`, clamped as XLA's dynamic update slice clamps it."""
+    cache = dict(cache)
+    for name, value in cache.items():
+        if NEXT + name in outputs:
+            cache[name] = outputs[NEXT + name]
+        elif UPDATE + name in outputs:
+            update = outputs[UPDATE + name]
+            starts = np.clip(outputs[START + name], 0, np.subtract(value.shape, update.shape))
+            value[tuple(slice(start, start + size) for start, size in zip(starts, update.shape))] = update
+    return cache
 
 
 def sample_raster(step, gumbel, temperature=1.0, labels=None, guidance=1.0, no_label=None):

@@ -1,20 +1,31 @@
 """Exporting a VQ-VAE (and its prior) for LiteRT (the former TensorFlow Lite) and ONNX Runtime.
 
-A portable export is a folder of three models without random ops or loops, each traced from the
-same Keras objects as the SavedModel (`VQVAE.encode_tensor`, `VQVAE.decode_tensor`, the prior's
-`call`), and the NumPy loop that samples with them:
+A portable export is a folder of models without random ops or loops, each traced from the same
+Keras objects as the SavedModel (`VQVAE.encode_tensor`, `VQVAE.decode_tensor`, the prior's `call`
+and its cached step: `initial_cache`, `call_with_cache`, and the PixelCNN's `initial_row_cache`
+and `complete_row`, see `vqgen.portable_step`), and the NumPy loop that samples with them:
 
     encode.EXT          images float32 [N, H, W, C] in [0, 1] -> codes int32 [N, h, w]
     decode.EXT          codes -> images
+    prior_start.EXT     batch int32 [] -> the caches before the first position (named tensors)
+    prior_step.EXT      previous_codes int32 [N], index int32 [] (+ labels int32 [N]), the position
+                        cache -> logits float32 [N, K] of position `index` and the changed caches
+    prior_row.EXT       (PixelCNN) row_codes int32 [N, cols] (+ labels), the row cache -> the next
+                        row's caches
     prior_logits.EXT    codes int32 [N, rows, cols] (+ labels int32 [N]) -> logits float32 [N, rows, cols, K]
-    noise_sampler.py    `gumbel_noise`, `sample_with_noise` (a copy of `vqgen.noise_sampler`)
+    noise_sampler.py    `gumbel_noise`, `sample_raster` over `CachedStep` or `FullPassStep` (a copy of
+                        `vqgen.noise_sampler`)
     vqgen_config.json   the vqgen version, both models' configurations, and under "models" each
-                        model file's inputs and outputs (names, dtypes, shapes; `signature_listing`)
+                        model file's inputs and outputs (names, dtypes, shapes with a free batch
+                        size; `signature_listing`), the cache tensors among them
 
-with EXT `tflite` (LiteRT) or `onnx`. Sampling a grid of `rows * cols` codes calls `prior_logits`
-once per position (the full-pass sampler; the SavedModel's cached sampler is a `tf.while_loop` with
-XLA, which neither format runs as such). Unlike the SavedModel, the portable models do not check
-their inputs: codes outside `[0, K)` give undefined images.
+with EXT `tflite` (LiteRT) or `onnx`. Sampling a grid runs the raster loop of
+`prior.sampling.sample_raster` in NumPy: one `prior_step` call per position (and one `prior_row`
+per row), the caches passed in and out as arrays, as the SavedModel's cached sampler carries them
+through its `tf.while_loop` (which neither format runs as such). `prior_logits`, one full pass, is
+kept for checking: `load_portable(...).sample(..., method="full")` calls it once per position.
+Unlike the SavedModel, the portable models do not check their inputs: codes outside `[0, K)` give
+undefined images. The ONNX conversion adds the ops tf2onnx lacks (`vqgen.onnx_ops`).
 
 Needs the `export` extra: `pip install -e '.[export]'` (tf2onnx, onnxruntime, ai-edge-litert).
 """
@@ -177,7 +188,12 @@ def load_portable(path):
     Returns:
         A namespace with `encode(images)`, `decode(codes)`, `config` (dict) and, with a prior,
         `prior_logits(codes, labels=None)` and `sample(gumbel, temperature=1.0, labels=None,
-        guidance=1.0)` (guidance other than 1 for a prior trained with label dropout).
+        guidance=1.0, method="cached")` (guidance other than 1 for a prior trained with label
+        dropout; `method="full"` samples with one `prior_logits` pass per position).
+
+    Raises:
+        ValueError: from `sample`, a guidance other than 1 for a prior without label dropout, an
+            unknown `method`, or noise as `vqgen.noise_sampler.sample_raster` refuses it.
 
     Example:
     >>> model = load_portable("exported/digits-onnx")  # doctest: +SKIP

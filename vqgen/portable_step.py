@@ -13,8 +13,12 @@ each with a dynamic batch size, for `vqgen.portable_export` to convert:
                          the row cache -> the next row cache and the position cache of the next row
 
 A cache tensor is named after its place in the prior's cache (`cache_contribution_0`, `row_cache_0`,
-`cache_0`, ...); a step's output for it is the same name prefixed `next_` (ONNX forbids an output
-named like an input). `vqgen.noise_sampler.sample_raster` runs these in the loop of
+`cache_0`, ...). A step returns only what it changes: for a tensor it replaces, the next value
+under the name prefixed `next_` (ONNX forbids an output named like an input); for one it changes by
+a slice update (the Transformer's key/value caches gain one position per step), the slice
+`update_NAME` and its start `start_NAME` (one int32 per axis), which the loop writes in place;
+nothing for one it leaves as it was (the PixelCNN's vertical contributions within a row).
+`vqgen.noise_sampler.sample_raster` runs these in the loop of
 `prior.sampling.sample_raster`.
 """
 
@@ -24,7 +28,7 @@ import keras
 import tensorflow as tf
 
 from vqgen.export import trace_once
-from vqgen.noise_sampler import NEXT
+from vqgen.noise_sampler import NEXT, START, UPDATE
 
 
 def _flat_names(prefix, structure):
@@ -43,6 +47,26 @@ def _named(function, names):
     parameters = [inspect.Parameter(name, inspect.Parameter.POSITIONAL_OR_KEYWORD) for name in names]
     function.__signature__ = inspect.Signature(parameters)
     return function
+
+
+def _cache_changes(names, before, after):
+    """A step's outputs for the cache tensors `names` it was given (`before`) and returns (`after`).
+
+    A tensor returned unchanged gives no output; one changed by a slice update of itself (the
+    Transformer's key/value caches: `XlaDynamicUpdateSlice`) gives the slice and where it goes,
+    `update_NAME` and `start_NAME` (int32, one start per axis), so that no runtime copies the whole
+    cache out at every position; any other gives its next value, `next_NAME`.
+    """
+    outputs = {}
+    for name, old, new in zip(names, before, after):
+        if new is old:
+            continue
+        if new.op.type == "XlaDynamicUpdateSlice" and new.op.inputs[0].name == old.name:
+            outputs[UPDATE + name] = new.op.inputs[1]
+            outputs[START + name] = tf.cast(new.op.inputs[2], tf.int32)
+        else:
+            outputs[NEXT + name] = new
+    return outputs
 
 
 def cache_layout(prior):
@@ -97,9 +121,12 @@ def step_functions(prior):
 
     def position_step(previous_codes, index, *rest):
         label = rest[0] if prior.conditional else None
-        cache = keras.tree.pack_sequence_as(cache_example, list(rest[len(labels) :]))
-        logits, cache = prior.call_with_cache(previous_codes, cache, index, label)
-        return {"logits": tf.cast(logits, tf.float32), **flat(NEXT, cache_names, cache)}
+        before = list(rest[len(labels) :])
+        logits, cache = prior.call_with_cache(
+            previous_codes, keras.tree.pack_sequence_as(cache_example, before), index, label
+        )
+        logits = tf.reshape(tf.cast(logits, tf.float32), [-1, prior.num_embeddings])  # (N, K), K static
+        return {"logits": logits, **_cache_changes(cache_names, before, keras.tree.flatten(cache))}
 
     cache_specs = [_batch_free_spec(t, n) for n, t in zip(cache_names, keras.tree.flatten(cache_example))]
     step_inputs = [
@@ -118,9 +145,14 @@ def step_functions(prior):
 
     def row_step(row_codes, *rest):
         label = rest[0] if prior.conditional else None
-        row_cache = keras.tree.pack_sequence_as(row_example, list(rest[len(labels) :]))
-        row_cache, cache = prior.complete_row(row_codes, row_cache, label)
-        return {**flat(NEXT, row_names, row_cache), **flat(NEXT, cache_names, cache)}
+        before = list(rest[len(labels) :])
+        row_cache, cache = prior.complete_row(
+            row_codes, keras.tree.pack_sequence_as(row_example, before), label
+        )
+        return {
+            **_cache_changes(row_names, before, keras.tree.flatten(row_cache)),
+            **flat(NEXT, cache_names, cache),
+        }
 
     row_inputs = [
         tf.TensorSpec([None, prior.grid_shape[1]], tf.int32, name="row_codes"),
