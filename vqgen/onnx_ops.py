@@ -21,8 +21,13 @@ def _erfc(ctx, node, name, args):
     """Rewrites `node` (`Erfc`) as `Erf` followed by `1 - ...`."""
     node.type = "Erf"
     node.domain = ""
-    one = ctx.make_const(utils.make_name(f"{name}_one"), np.array(1, np.float32))
-    ctx.insert_new_node_on_output("Sub", node.output[0], inputs=[one.output[0], node.output[0]])
+    dtype = ctx.get_dtype(node.output[0])
+    one = ctx.make_const(utils.make_name(f"{name}_one"), np.array(1, utils.map_onnx_to_numpy_type(dtype)))
+    erfc = ctx.insert_new_node_on_output(
+        "Sub", node.output[0], name=utils.make_name(f"{name}_erfc"), inputs=[one.output[0], node.output[0]]
+    )
+    ctx.set_dtype(erfc.output[0], dtype)
+    ctx.copy_shape(node.output[0], erfc.output[0])
 
 
 def _dynamic_update_slice(ctx, node, name, args):
