@@ -253,7 +253,9 @@ def build_parser():
         "asset, assets/vqgen_config.json, lists every signature and its inputs.",
     )
     export.add_argument("--run", required=True, help="run folder with a trained VQ-VAE")
-    export.add_argument("--out", required=True, help="SavedModel folder to write")
+    export.add_argument(
+        "--out", required=True, help="folder to write (local, or any URL TensorFlow writes: gs://, ...)"
+    )
     export.add_argument("--overwrite", action="store_true", help="replace an existing export")
     _add_settings(export, EXPORT_FORMAT_DEFAULTS)
     _add_settings(export, EXPORT_DEFAULTS)
