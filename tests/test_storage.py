@@ -134,3 +134,10 @@ def test_a_remote_run_folder_is_refused_in_one_line(command, run_cli, tiny_run):
     assert "run folders must be local" in lines[0] and "ram://storage-refused/run" in lines[0]
     assert not tf.io.gfile.exists("ram://storage-refused") and not os.path.exists("ram:")
     assert is_remote("gs://bucket/x") and not is_remote(os.path.join("runs", "gs:", "x"))
+
+
+def test_a_file_system_tensorflow_lacks_is_named_in_one_line(tmp_path, run_cli):
+    code, _, stderr = run_cli(["train", "--run", tmp_path / "run", "--data", "nofs://bucket/images"])
+    lines = stderr.strip().splitlines()
+    assert code == 2 and len(lines) == 1, stderr
+    assert "'nofs' not implemented" in lines[0] and "plugin" in lines[0]

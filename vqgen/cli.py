@@ -472,6 +472,20 @@ def _error_line(error, command):
         return error.advice(resumable=command in ("train", "train-prior", "run"))
     if isinstance(error, (ValueError, OSError, tf.errors.InvalidArgumentError)):
         return " ".join(str(error).split()) or type(error).__name__
+    message = " ".join(getattr(error, "message", "").split())
+    if isinstance(error, tf.errors.UnimplementedError) and "File system scheme" in message:
+        return (
+            f"{message}; install TensorFlow's plugin for it (s3://: pip install tensorflow-io) or use a "
+            "local path"
+        )
+    remote_errors = (  # a URL path (gs://...) missing, not allowed or not reachable
+        tf.errors.NotFoundError,
+        tf.errors.PermissionDeniedError,
+        tf.errors.UnauthenticatedError,
+        tf.errors.FailedPreconditionError,
+    )
+    if isinstance(error, remote_errors):
+        return f"{message}; check the path and your access to it"
     return None
 
 
