@@ -156,8 +156,9 @@ class ImageStream:
         An in-memory source is split by `split_images` (a seeded permutation). A streamed one puts an
         image in the validation part when the seeded hash of its key (a file's path relative to the
         folder, an example's index, a TFRecord image's digest) is below `validation_fraction`: no
-        shuffle in memory, and an image keeps its side when files are added. When no key falls below the fraction, the image
-        with the smallest hash is held out, so a positive fraction always gives a validation image.
+        shuffle in memory, and an image keeps its side when files are added. When no key falls below
+        the fraction, the image with the smallest hash is held out, so a positive fraction always
+        gives a validation image.
 
         Args:
             validation_fraction: float in [0, 1).
