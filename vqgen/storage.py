@@ -63,6 +63,18 @@ def open_file(path, mode="rb"):
     return open(path, mode)
 
 
+def folder_names(path):
+    """The names in the folder `path` (local or a URL), without the `/` object stores end sub-folders with.
+
+    Example:
+    >>> sorted(folder_names("ram://images"))  # doctest: +SKIP
+    ['cat', 'dog']
+    """
+    import tensorflow as tf
+
+    return [name.rstrip("/") for name in tf.io.gfile.listdir(os.fspath(path))]
+
+
 def refuse_remote_run(path):
     """Raises ValueError when a run folder is given as a URL: run folders must be local.
 

@@ -9,14 +9,14 @@ from vqgen.data.image_conversion import image_transform, set_channels
 from vqgen.data.image_header import check_max_image_pixels, read_image_header
 from vqgen.data.image_set import ImageSet
 from vqgen.settings import DATA_DEFAULTS
-from vqgen.storage import open_file
+from vqgen.storage import folder_names, open_file
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
 
 
 def _image_files(directory):
     """Returns the sorted paths of the image files directly inside `directory`."""
-    names = sorted(name.rstrip("/") for name in tf.io.gfile.listdir(directory))
+    names = sorted(folder_names(directory))
     return [
         os.path.join(directory, name)
         for name in names
@@ -92,7 +92,7 @@ def load_image_folder(directory, max_image_pixels=DATA_DEFAULTS.max_image_pixels
     max_image_pixels = check_max_image_pixels(max_image_pixels)
     top_level = _image_files(directory)
     class_files = {}
-    for name in sorted(name.rstrip("/") for name in tf.io.gfile.listdir(directory)):
+    for name in sorted(folder_names(directory)):
         sub_directory = os.path.join(directory, name)
         files = _image_files(sub_directory) if tf.io.gfile.isdir(sub_directory) else []
         if files:

@@ -18,7 +18,7 @@ from vqgen.data.sources import load_images
 from vqgen.data.tfds_source import TFDS_PREFIX, stream_tfds
 from vqgen.data.tfrecord_source import is_tfrecord_source, stream_tfrecords
 from vqgen.settings import DATA_DEFAULTS
-from vqgen.storage import is_remote
+from vqgen.storage import folder_names, is_remote
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")
 # Listing a folder of more files than this shows a progress bar.
@@ -45,14 +45,9 @@ def _image_files(directory):
     """Sorted names of the image files directly inside `directory` (any `tf.io.gfile` path)."""
     return [
         name
-        for name in sorted(_children(directory))
+        for name in sorted(folder_names(directory))
         if name.lower().endswith(IMAGE_EXTENSIONS) and not tf.io.gfile.isdir(os.path.join(directory, name))
     ]
-
-
-def _children(directory):
-    """Names in `directory` (local or a URL), without the trailing `/` object stores give sub-folders."""
-    return [name.rstrip("/") for name in tf.io.gfile.listdir(directory)]
 
 
 def list_image_folder(directory):
@@ -71,7 +66,7 @@ def list_image_folder(directory):
     top_level = _image_files(directory)
     folders = [
         name
-        for name in sorted(_children(directory))
+        for name in sorted(folder_names(directory))
         if not name.startswith(".") and tf.io.gfile.isdir(os.path.join(directory, name))
     ]
     class_files = {name: _image_files(os.path.join(directory, name)) for name in folders}
@@ -315,7 +310,7 @@ def stream_images(
     elif isinstance(source, str) and data_dir is None and split == "train":
         path = os.path.expanduser(source)
         is_folder = tf.io.gfile.isdir(path)
-        if is_folder and not any("-idx3-ubyte" in name for name in _children(path)):
+        if is_folder and not any("-idx3-ubyte" in name for name in folder_names(path)):
             stream = stream_image_folder(path, image_size, channels, verbose, max_image_pixels)
         elif not is_folder and path.lower().endswith(".npy") and not is_remote(path) and os.path.isfile(path):
             stream = stream_array_file(path, image_size, channels)
