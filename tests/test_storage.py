@@ -15,7 +15,7 @@ from PIL import Image
 import vqgen.data.image_header as image_header
 from vqgen.data import load_images, stream_images
 from vqgen.data.image_header import read_image_header
-from vqgen.storage import is_remote
+from vqgen.storage import is_remote, publish_folder
 
 FOLDER = "ram://storage-digits"
 
@@ -141,3 +141,21 @@ def test_a_file_system_tensorflow_lacks_is_named_in_one_line(tmp_path, run_cli):
     lines = stderr.strip().splitlines()
     assert code == 2 and len(lines) == 1, stderr
     assert "'nofs' not implemented" in lines[0] and "plugin" in lines[0]
+
+
+def test_a_remote_folder_moves_in_file_by_file_with_its_completion_file_last(monkeypatch):
+    staged, target = "ram://storage-publish/.export.0a1b2c3d.tmp", "ram://storage-publish/export"
+    for name in ("saved_model.pb", "variables/variables.index", "assets/config.json", "fingerprint.pb"):
+        tf.io.gfile.makedirs(os.path.dirname(f"{staged}/{name}"))
+        with tf.io.gfile.GFile(f"{staged}/{name}", "wb") as stream:
+            stream.write(name.encode())
+    moved = []
+    rename = tf.io.gfile.rename
+    monkeypatch.setattr(
+        tf.io.gfile, "rename", lambda a, b, overwrite: moved.append(b) or rename(a, b, overwrite)
+    )
+    publish_folder(staged, target, "saved_model.pb")
+    assert len(moved) == 4 and moved[-1] == f"{target}/saved_model.pb"
+    assert tf.io.gfile.listdir("ram://storage-publish") == ["export"]
+    with tf.io.gfile.GFile(f"{target}/variables/variables.index", "rb") as stream:
+        assert stream.read() == b"variables/variables.index"
