@@ -253,7 +253,9 @@ def build_parser():
         "asset, assets/vqgen_config.json, lists every signature and its inputs.",
     )
     export.add_argument("--run", required=True, help="run folder with a trained VQ-VAE")
-    export.add_argument("--out", required=True, help="SavedModel folder to write")
+    export.add_argument(
+        "--out", required=True, help="folder to write (local, or any URL TensorFlow writes: gs://, ...)"
+    )
     export.add_argument("--overwrite", action="store_true", help="replace an existing export")
     _add_settings(export, EXPORT_FORMAT_DEFAULTS)
     _add_settings(export, EXPORT_DEFAULTS)
@@ -470,6 +472,20 @@ def _error_line(error, command):
         return error.advice(resumable=command in ("train", "train-prior", "run"))
     if isinstance(error, (ValueError, OSError, tf.errors.InvalidArgumentError)):
         return " ".join(str(error).split()) or type(error).__name__
+    message = " ".join(getattr(error, "message", "").split())
+    if isinstance(error, tf.errors.UnimplementedError) and "File system scheme" in message:
+        return (
+            f"{message}; install TensorFlow's plugin for it (s3://: pip install tensorflow-io) or use a "
+            "local path"
+        )
+    remote_errors = (  # a URL path (gs://...) missing, not allowed or not reachable
+        tf.errors.NotFoundError,
+        tf.errors.PermissionDeniedError,
+        tf.errors.UnauthenticatedError,
+        tf.errors.FailedPreconditionError,
+    )
+    if isinstance(error, remote_errors):
+        return f"{message}; check the path and your access to it"
     return None
 
 

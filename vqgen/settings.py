@@ -147,7 +147,8 @@ class DataSettings:
     source: str = _setting(
         "digits",
         "dataset: 'digits' (embedded 5,000 MNIST digits), 'tfds:NAME', a folder of idx .gz files, "
-        "a folder of images, or an .npz/.npy file",
+        "a folder of images, an .npz/.npy file, or a glob of TFRecord files ('shards/train-*.tfrecord'); "
+        "paths may be any URL TensorFlow reads (gs://, s3://, hdfs://)",
     )
     data_dir: str | None = _setting(None, "TFDS data folder (tfds: sources only)")
     seed: int = _setting(
@@ -176,8 +177,15 @@ class DataSettings:
     )
     shuffle_buffer: int = _setting(
         10000,
-        "images held for shuffling a tfds: source (read in order); folders and arrays are shuffled "
-        "uniformly by index instead",
+        "images held for shuffling a tfds: or TFRecord source (read in order); folders and arrays are "
+        "shuffled uniformly by index instead",
+    )
+    tfrecord_image_key: str = _setting(
+        "image", "feature of a TFRecord source's tf.train.Example holding the encoded image (TFDS's name)"
+    )
+    tfrecord_label_key: str = _setting(
+        "label",
+        "feature of a TFRecord source's tf.train.Example holding the integer label, if any (TFDS's name)",
     )
 
 

@@ -48,6 +48,8 @@ def stream_splits(data_config, verbose=1):
         channels=data_config.get("channels"),
         shuffle_buffer=data_config.get("shuffle_buffer", DATA_DEFAULTS.shuffle_buffer),
         max_image_pixels=data_config.get("max_image_pixels", DATA_DEFAULTS.max_image_pixels),
+        tfrecord_image_key=data_config.get("tfrecord_image_key", DATA_DEFAULTS.tfrecord_image_key),
+        tfrecord_label_key=data_config.get("tfrecord_label_key", DATA_DEFAULTS.tfrecord_label_key),
         verbose=verbose,
     )
     return images.split(data_config["validation_fraction"], seed=data_config["seed"])
