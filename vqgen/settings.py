@@ -130,8 +130,9 @@ class VQVAESettings:
     )
     codebook_dim: int | None = _setting(
         VectorQuantizerSettings.codebook_dim,
-        "vq only: look codes up in a learned projection of the encoder output to this many dimensions "
-        "(ViT-VQGAN's factorized codes); None: in the encoder's own D",
+        "vq and rvq: look codes up in a learned projection of the encoder output to this many "
+        "dimensions (ViT-VQGAN's factorized codes; rvq: one projection for all levels); None: in the "
+        "encoder's own D",
     )
     l2_normalize: bool = _setting(
         VectorQuantizerSettings.l2_normalize,
