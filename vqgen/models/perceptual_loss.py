@@ -169,8 +169,8 @@ class PerceptualLoss(LossTerm):
 
     Args:
         weight: float >= 0. The term's factor. Defaults to 1.0.
-        network: str. `"imagenet"` or the path of a weights file of VGG16 without its top (see
-            `vgg16_features`). Defaults to `"imagenet"`.
+        network: str or path-like. `"imagenet"` or the path of a weights file of VGG16 without its
+            top (see `vgg16_features`). Defaults to `"imagenet"`.
         load_network: bool. Read the network now; False makes a term that only records its
             settings (what loading a saved model does). Defaults to True.
         **kwargs: base `LossTerm` arguments; `name` defaults to `"perceptual_loss"`, `dtype` to
@@ -192,9 +192,9 @@ class PerceptualLoss(LossTerm):
         if weight < 0:
             raise ValueError(f"The perceptual weight must be >= 0. Received: weight={weight}")
         self.weight = float(weight)
-        self.network = network
+        self.network = network if network is None else os.fspath(network)  # a pathlib.Path saves as str
         # A plain namespace: Keras tracking, saving and SavedModel export do not walk it.
-        self._vgg16 = types.SimpleNamespace(features=vgg16_features(network) if load_network else None)
+        self._vgg16 = types.SimpleNamespace(features=vgg16_features(self.network) if load_network else None)
 
     def feature_model(self):
         """The frozen `vgg16_features` model, or None for a term loaded from a saved model.
