@@ -375,3 +375,27 @@ class AdversarialSettings:
 
 
 ADVERSARIAL_DEFAULTS = AdversarialSettings()
+
+
+@dataclasses.dataclass(frozen=True)
+class PerceptualSettings:
+    """An LPIPS-style perceptual loss for stage 1: off unless `perceptual_weight` > 0.
+
+    `perceptual_network` has no default on purpose: a perceptual loss of an untrained VGG16 means
+    nothing, so a weight above 0 without it is refused instead of silently using random features.
+    """
+
+    perceptual_weight: float = _setting(
+        0.0,
+        "factor of an LPIPS-style perceptual loss: unit-normalised VGG16 feature differences at five "
+        "layers (0: off); needs --perceptual-network",
+    )
+    perceptual_network: str | None = _setting(
+        None,
+        "VGG16 weights (without the top) for the perceptual loss and evaluate's LPIPS: imagenet (Keras "
+        "downloads them; needs internet) or a local weights file (a .weights.h5, or Keras' "
+        "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5)",
+    )
+
+
+PERCEPTUAL_DEFAULTS = PerceptualSettings()
