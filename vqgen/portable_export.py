@@ -7,14 +7,18 @@ same Keras objects as the SavedModel (`VQVAE.encode_tensor`, `VQVAE.decode_tenso
     encode.EXT          images float32 [N, H, W, C] in [0, 1] -> codes int32 [N, h, w]
     decode.EXT          codes -> images
     prior_logits.EXT    codes int32 [N, rows, cols] (+ labels int32 [N]) -> logits float32 [N, rows, cols, K]
-    noise_sampler.py    `gumbel_noise`, `sample_with_noise` (a copy of `vqgen.noise_sampler`)
-    vqgen_config.json   the vqgen version, both models' configurations, and under "models" each
-                        model file's inputs and outputs (names, dtypes, shapes; `signature_listing`)
+    noise_sampler.py    `gumbel_noise`, `sample_with_noise`, MaskGIT's `maskgit_noise`,
+                        `maskgit_sample_with_noise` (a copy of `vqgen.noise_sampler`)
+    vqgen_config.json   the vqgen version, both models' configurations, the noise layout ("noise",
+                        `vqgen.export.noise_layout`) and under "models" each model file's inputs and
+                        outputs (names, dtypes, shapes; `signature_listing`)
 
 with EXT `tflite` (LiteRT) or `onnx`. Sampling a grid of `rows * cols` codes calls `prior_logits`
 once per position (the full-pass sampler; the SavedModel's cached sampler is a `tf.while_loop` with
-XLA, which neither format runs as such). Unlike the SavedModel, the portable models do not check
-their inputs: codes outside `[0, K)` give undefined images.
+XLA, which neither format runs as such). A MaskGIT's `prior_logits` reads codes in `[0, K]` (`K`
+its mask token) and its decoding calls it once per step (`noise_sampler.maskgit_sample_with_noise`).
+Unlike the SavedModel, the portable models do not check their inputs: codes outside `[0, K)` give
+undefined images.
 
 Needs the `export` extra: `pip install -e '.[export]'` (tf2onnx, onnxruntime, ai-edge-litert).
 """
@@ -26,9 +30,10 @@ import shutil
 import tempfile
 import types
 
+import numpy as np
 import tensorflow as tf
 
-from prior.registry import kind_of
+from prior.registry import PARALLEL
 from vqgen import noise_sampler
 from vqgen.export import (
     build_untrained,
@@ -90,12 +95,31 @@ def _to_litert(function, models, path):
         stream.write(converter.convert())
 
 
+def _erfc_as_one_minus_erf(ctx, node, name, args):
+    """tf2onnx handler of TensorFlow's `Erfc` (the exact GELU of the Transformer blocks uses it), which
+    ONNX lacks: `erfc(x) = 1 - erf(x)`, exact to float32 rounding where GELU reads it."""
+    from tf2onnx import utils
+
+    node.type = "Erf"
+    dtype = utils.map_onnx_to_numpy_type(ctx.get_dtype(node.output[0]))
+    one = ctx.make_const(utils.make_name(f"{name}_one"), np.array(1, dtype))
+    erfc = ctx.insert_new_node_on_output(
+        "Sub", node.output[0], name=utils.make_name(f"{name}_erfc"), inputs=[one.output[0], node.output[0]]
+    )
+    ctx.set_dtype(erfc.output[0], ctx.get_dtype(node.output[0]))
+    ctx.copy_shape(node.output[0], erfc.output[0])
+
+
 def _to_onnx(function, models, path):
     import tf2onnx
 
     signature = function.structured_input_signature[0]
     tf2onnx.convert.from_function(
-        tf.function(function), input_signature=signature, opset=ONNX_OPSET, output_path=path
+        tf.function(function),
+        input_signature=signature,
+        opset=ONNX_OPSET,
+        custom_op_handlers={"Erfc": (_erfc_as_one_minus_erf, [])},
+        output_path=path,
     )
 
 
@@ -105,10 +129,7 @@ def export_portable(path, vqvae, prior=None, format="litert", overwrite=False):
     Args:
         path: str or path-like. The folder to write.
         vqvae: a `vqgen.VQVAE`.
-        prior: optional prior trained on `vqvae`'s codes whose registry entry allows a portable
-            export (`prior.registry`: the PixelCNN and the Transformer; a `prior.MaskGIT` is refused:
-            its iterative decoding is not the raster-order loop that `vqgen.noise_sampler` runs
-            around `prior_logits`; export it as a SavedModel).
+        prior: optional prior of `prior.registry` trained on `vqvae`'s codes.
         format: "litert" or "onnx".
         overwrite: bool. Replace a non-empty folder at `path`. Defaults to `False`.
 
@@ -116,7 +137,7 @@ def export_portable(path, vqvae, prior=None, format="litert", overwrite=False):
         str, `path`.
 
     Raises:
-        ValueError: an unknown format, a MaskGIT prior, or models as `export_saved_model` refuses them.
+        ValueError: an unknown format, or models as `export_saved_model` refuses them.
         FileExistsError: `path` is a file, or a non-empty folder and `overwrite` is False.
         ImportError: the converter is not installed (`pip install -e '.[export]'`).
 
@@ -126,12 +147,6 @@ def export_portable(path, vqvae, prior=None, format="litert", overwrite=False):
     if format not in PORTABLE_FORMATS:
         raise ValueError(f"format must be one of {sorted(PORTABLE_FORMATS)}. Received: format={format!r}")
     check_models(vqvae, prior)
-    if prior is not None and not kind_of(prior).portable_export:
-        raise ValueError(
-            f"a {type(prior).__name__} prior cannot be exported as {format}: that export samples in raster "
-            "order around one-pass logits (vqgen.noise_sampler), not by iterative decoding; export it "
-            "with --format saved_model"
-        )
     build_untrained(vqvae, prior)  # the variables must exist before the functions capture them
     path = os.fspath(path)
     if os.path.isfile(path):
@@ -168,8 +183,11 @@ def load_portable(path):
 
     Returns:
         A namespace with `encode(images)`, `decode(codes)`, `config` (dict) and, with a prior,
-        `prior_logits(codes, labels=None)` and `sample(gumbel, temperature=1.0, labels=None,
-        guidance=1.0)` (guidance other than 1 for a prior trained with label dropout).
+        `prior_logits(codes, labels=None)` and `sample`: for a raster-order prior `sample(gumbel,
+        temperature=1.0, labels=None, guidance=1.0)` (`noise_sampler.sample_with_noise`), for a
+        MaskGIT `sample(gumbel, confidence_gumbel, temperature=1.0, labels=None, guidance=1.0)`
+        (`noise_sampler.maskgit_sample_with_noise`; `noise_sampler.maskgit_noise` makes the two
+        noise tensors); guidance other than 1 for a prior trained with label dropout.
 
     Example:
     >>> model = load_portable("exported/digits-onnx")  # doctest: +SKIP
@@ -197,14 +215,25 @@ def load_portable(path):
         # The "no label" class of a prior trained with label dropout is its num_classes
         no_label = config["prior"]["num_classes"] if config["prior"].get("label_dropout", 0) > 0 else None
 
-        def sample(gumbel, temperature=1.0, labels=None, guidance=1.0):
+        def check_guidance(guidance):
             if guidance != 1 and no_label is None:
                 raise ValueError(f"guidance={guidance!r} needs a prior trained with label dropout; use 1")
+
+        def sample(gumbel, temperature=1.0, labels=None, guidance=1.0):
+            check_guidance(guidance)
             return noise_sampler.sample_with_noise(
                 prior_logits_, gumbel, temperature, labels, guidance, no_label
             )
 
-        loaded.sample = sample
+        def sample_maskgit(gumbel, confidence_gumbel, temperature=1.0, labels=None, guidance=1.0):
+            check_guidance(guidance)
+            return noise_sampler.maskgit_sample_with_noise(
+                prior_logits_, gumbel, confidence_gumbel, temperature, labels, guidance, no_label
+            )
+
+        # exports written before the "noise" entry hold raster-order priors only
+        parallel = config.get("noise", {}).get("decoding") == PARALLEL
+        loaded.sample = sample_maskgit if parallel else sample
     return loaded
 
 
