@@ -175,7 +175,6 @@ def maskgit_table(grid_shapes=((7, 7), (32, 32)), num_embeddings=256, num_classe
             residual_channels=4,
             num_residual_blocks=1,
         )
-        vqvae.build((None, *vqvae.image_shape))
         maskgit = prior.MaskGIT(num_embeddings, grid, num_classes=num_classes, label_dropout=0.1)
         steps = maskgit.check_steps(None, "cosine")
         noise = maskgit_noise(GRIDS, steps, grid, num_embeddings, seed=0)
