@@ -1,7 +1,5 @@
 """`MaskGIT`: a masked-token (non-autoregressive) Transformer prior over integer code grids."""
 
-import functools
-
 import keras
 import numpy as np
 import tensorflow as tf
@@ -377,9 +375,13 @@ class MaskGIT(CodePrior):
     def _compiled_decode(self, guided):
         # Not XLA-compiled: each step is one full pass of large matrix products, which XLA does
         # not speed up on a CPU, while compiling adds time (scripts/benchmark_parallel_decoding.py).
+        def seeded_decode(flat_codes, counts, temperature, seed, labels, guidance, top_k):
+            draws = parallel_decode.seeded_draws(temperature, seed, top_k)
+            return parallel_decode.decode(self, flat_codes, counts, draws, labels, guidance)
+
         return self._compiled(
             ("decode", self.conditional, guided),
-            lambda: tf.function(functools.partial(parallel_decode.decode, self), reduce_retracing=True),
+            lambda: tf.function(seeded_decode, reduce_retracing=True),
         )
 
     def sample_codes(

@@ -9,9 +9,14 @@ partly masked grid; this module decides what to draw, keep and re-mask.
   for re-sampling the masked positions of given grids; `graph_sampling_plan`, the first in
   TensorFlow ops for an exported sampler whose `steps` is an input.
 - `decode`: the loop, one network pass per step: draw every masked position, score the draws'
-  confidences, keep the most confident and re-mask the rest.
+  confidences, keep the most confident and re-mask the rest. Its randomness is a `Draws`:
+  `seeded_draws` (keyed by a seed and the step, `MaskGIT.sample`) or `noise_draws` (the caller's
+  Gumbel noise, no random op: `sample_from_noise`, the exported noise-driven sampler that the
+  portable exports' NumPy loop `vqgen.noise_sampler.maskgit_sample_with_noise` mirrors).
 - `masked_logits`: the logits of one pass, with classifier-free guidance (`prior.guidance`).
 """
+
+import typing
 
 import numpy as np
 import tensorflow as tf
@@ -143,24 +148,95 @@ def masked_logits(model, flat_codes, labels, guidance):
     )
 
 
-def decode(model, flat_codes, counts, temperature, seed, labels, guidance, top_k):
+class Draws(typing.NamedTuple):
+    """Where the randomness of `decode` comes from: the codes drawn and the confidences' noise at each step.
+
+    Attributes:
+        codes: function `(logits float32 (B * T, K), step int32 scalar) -> int32 (B * T,)`, the codes
+            drawn at every position in step `step` (`seeded_draws`, `noise_draws`).
+        confidence_noise: function `(shape [B, T], step) -> float32 (B, T)`, the standard Gumbel
+            noise added (scaled) to the draws' log-probabilities in step `step`.
+
+    Example:
+
+    >>> draws = seeded_draws(tf.constant(1.0), tf.constant(0, tf.int64))
+    >>> draws.confidence_noise([2, 16], 0).shape
+    TensorShape([2, 16])
+    """
+
+    codes: typing.Callable
+    confidence_noise: typing.Callable
+
+
+def seeded_draws(temperature, seed, top_k=None):
+    """The draws of `sample`: step `t` draws with `draw_codes` keyed `(seed, t)`, its confidence noise
+    is `gumbel_noise` keyed `(seed, -1 - t)`.
+
+    Args:
+        temperature: float32 scalar tensor, > 0.
+        seed: int64 scalar tensor.
+        top_k: optional int32 scalar tensor in `[1, num_embeddings]`.
+
+    Returns:
+        `Draws`.
+
+    Example:
+
+    >>> draws = seeded_draws(tf.constant(1.0), tf.constant(0, tf.int64))
+    """
+    return Draws(
+        codes=lambda logits, step: draw_codes(logits, temperature, seed, step, top_k),
+        confidence_noise=lambda shape, step: gumbel_noise(shape, seed, -1 - step),
+    )
+
+
+def noise_draws(gumbel, confidence_gumbel, temperature):
+    """The draws of the noise-driven decoding: the caller's Gumbel noise, no random op.
+
+    Step `t` draws position `p` of grid `n` as `argmax(logits[n, p] + temperature * gumbel[n, t, p])`
+    (the Gumbel-max trick, as `draw_codes` with the noise it makes for `(seed, t)`) and adds
+    `confidence_gumbel[n, t, p]` (scaled) to that draw's confidence; `p` is the raster position
+    `(row, col)` of the grids. This is the layout of the exported `sample_from_noise` signature of a
+    MaskGIT and of `vqgen.noise_sampler.maskgit_sample_with_noise`.
+
+    Args:
+        gumbel: float32 `(N, steps, rows, cols, K)` tensor of standard Gumbel noise.
+        confidence_gumbel: float32 `(N, steps, rows, cols)` tensor of standard Gumbel noise.
+        temperature: float32 scalar tensor, > 0.
+
+    Returns:
+        `Draws`.
+
+    Example:
+
+    >>> draws = noise_draws(tf.zeros([2, 4, 3, 3, 8]), tf.zeros([2, 4, 3, 3]), tf.constant(1.0))
+    """
+
+    def codes(logits, step):
+        step_gumbel = tf.reshape(tf.gather(gumbel, step, axis=1), tf.shape(logits))  # (N * T, K)
+        return tf.argmax(logits + temperature * step_gumbel, axis=-1, output_type=tf.int32)
+
+    return Draws(
+        codes=codes,
+        confidence_noise=lambda shape, step: tf.reshape(tf.gather(confidence_gumbel, step, axis=1), shape),
+    )
+
+
+def decode(model, flat_codes, counts, draws, labels, guidance):
     """MaskGIT's iterative decoding: one `tf.while_loop` over the steps of `counts`.
 
-    Step `t` draws every masked position from `softmax(logits / temperature)` (among the `top_k`
-    likeliest codes when set) with `prior.sampling.draw_codes` keyed `(seed, t)`; scores each draw
-    by its log-probability plus `CONFIDENCE_NOISE * (1 - (t + 1) / steps)` times Gumbel noise keyed
-    `(seed, -1 - t)` (given positions score +inf); and re-masks the `counts[:, t]` lowest-scoring
-    positions (ties broken by position).
+    Step `t` draws every masked position from `softmax(logits / temperature)` with `draws.codes`;
+    scores each draw by its log-probability plus `CONFIDENCE_NOISE * (1 - (t + 1) / steps)` times
+    `draws.confidence_noise` (given positions score +inf); and re-masks the `counts[:, t]`
+    lowest-scoring positions (ties broken by position).
 
     Args:
         model: a `prior.MaskGIT`.
         flat_codes: int32 `(B, T)`, the start grids (`mask_id` where to draw).
         counts: int32 `(B, steps)`, the positions left masked after each step.
-        temperature: float32 scalar tensor, > 0.
-        seed: int64 scalar tensor.
+        draws: `Draws`, the randomness: `seeded_draws` or `noise_draws`.
         labels: int32 `(B,)` for a conditional model, else None.
         guidance: float32 scalar tensor >= 0, or None.
-        top_k: optional int32 scalar tensor in `[1, num_embeddings]`.
 
     Returns:
         int32 `(B, T)`: the decoded grids (still `mask_id` where the last count is not 0).
@@ -168,7 +244,8 @@ def decode(model, flat_codes, counts, temperature, seed, labels, guidance, top_k
     Example:
 
     >>> start, counts = sampling_plan(2, 16, 4, "cosine", model.mask_id)  # doctest: +SKIP
-    >>> grids = decode(model, start, counts, tf.constant(1.0), tf.constant(0, tf.int64), None, None, None)
+    >>> draws = seeded_draws(tf.constant(1.0), tf.constant(0, tf.int64))
+    >>> grids = decode(model, start, counts, draws, None, None)  # doctest: +SKIP
     """
     B, T, K = tf.shape(flat_codes)[0], model.sequence_length, model.num_embeddings
     steps = tf.shape(counts)[1]
@@ -176,11 +253,11 @@ def decode(model, flat_codes, counts, temperature, seed, labels, guidance, top_k
     def decode_step(step, flat_codes):
         masked = tf.equal(flat_codes, model.mask_id)  # (B, T)
         logits = masked_logits(model, flat_codes, labels, guidance)  # (B, T, K)
-        drawn = draw_codes(tf.reshape(logits, [B * T, K]), temperature, seed, step, top_k)
+        drawn = draws.codes(tf.reshape(logits, [B * T, K]), step)
         drawn = tf.where(masked, tf.reshape(drawn, [B, T]), flat_codes)
         log_probs = tf.gather(tf.nn.log_softmax(logits), drawn, batch_dims=2)  # (B, T)
         annealing = CONFIDENCE_NOISE * (1.0 - tf.cast(step + 1, tf.float32) / tf.cast(steps, tf.float32))
-        noise = gumbel_noise([B, T], seed, -1 - step)
+        noise = draws.confidence_noise([B, T], step)
         confidence = tf.where(masked, log_probs + annealing * noise, float("inf"))
         ranks = tf.argsort(tf.argsort(confidence, axis=-1, stable=True), axis=-1, stable=True)
         still_masked = ranks < counts[:, step][:, None]
@@ -188,3 +265,39 @@ def decode(model, flat_codes, counts, temperature, seed, labels, guidance, top_k
 
     _, flat_codes = tf.while_loop(lambda step, _: step < steps, decode_step, (tf.constant(0), flat_codes))
     return flat_codes
+
+
+def sample_from_noise(model, gumbel, confidence_gumbel, temperature, labels=None, guidance=None):
+    """Decodes grids from all-masked ones with the caller's noise instead of a seed: no random op.
+
+    `decode` with `noise_draws` on the cosine plan of `graph_sampling_plan`, in as many steps as
+    the noise has (`gumbel.shape[1]`, in `[1, rows * cols]`, not checked here). This is the loop
+    of a MaskGIT's exported `sample_from_noise` signature; `vqgen.noise_sampler` runs the same
+    loop in NumPy around any runtime's one-pass logits (LiteRT, ONNX), giving the same grids for
+    the same noise.
+
+    Args:
+        model: a `prior.MaskGIT`.
+        gumbel: float32 `(N, steps, rows, cols, K)` tensor of standard Gumbel noise (the draws).
+        confidence_gumbel: float32 `(N, steps, rows, cols)` tensor of standard Gumbel noise (the
+            confidences).
+        temperature: float32 scalar tensor, > 0.
+        labels: int32 `(N,)` tensor for a conditional model, else None.
+        guidance: optional float32 scalar tensor >= 0, the classifier-free guidance scale; None
+            runs no "no label" pass.
+
+    Returns:
+        int32 `(N, rows, cols)` tensor.
+
+    Example:
+
+    >>> model = prior.MaskGIT(16, (3, 3), num_layers=1, hidden_dim=8, num_heads=2)  # doctest: +SKIP
+    >>> gumbel = -tf.math.log(-tf.math.log(tf.random.uniform([2, 4, 3, 3, 16], 1e-7, 1.0)))
+    >>> confidence_gumbel = -tf.math.log(-tf.math.log(tf.random.uniform([2, 4, 3, 3], 1e-7, 1.0)))
+    >>> grids = sample_from_noise(model, gumbel, confidence_gumbel, tf.constant(1.0))  # doctest: +SKIP
+    """
+    num, steps = tf.shape(gumbel)[0], tf.shape(gumbel)[1]
+    start, counts = graph_sampling_plan(num, model.sequence_length, steps, model.mask_id)
+    draws = noise_draws(gumbel, confidence_gumbel, temperature)
+    decoded = decode(model, start, counts, draws, labels, guidance)
+    return tf.reshape(decoded, [num, *model.grid_shape])

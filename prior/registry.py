@@ -36,12 +36,12 @@ class PriorKind:
         option_prefix: str. The prefix of its command-line options: `""` for the PixelCNN (whose
             options came first), `"NAME_"` for the others (`--transformer-num-layers`).
         decoding: `RASTER` (one code per step in raster order, `log_prob` and `sample_codes` of
-            `prior.AutoregressivePrior`, the noise-driven loop) or `PARALLEL` (MaskGIT's iterative
-            decoding: many codes per step, a `steps` argument, `check_steps`).
+            `prior.AutoregressivePrior`; the exports' noise-driven sampler draws one position per
+            call) or `PARALLEL` (MaskGIT's iterative decoding: many codes per step, a `steps`
+            argument, `check_steps`; the exports' noise-driven sampler takes noise for each step).
+            Every prior exports in every format (SavedModel, LiteRT, ONNX).
         exact_likelihood: bool. `log_prob` gives the exact log-likelihood of a grid (a raster
             prior's chain rule); without it, `masked_bits_per_code` is the measure.
-        portable_export: bool. It can be exported for LiteRT and ONNX, whose NumPy loop samples in
-            raster order around one-pass logits.
 
     Example:
     >>> PRIORS["maskgit"].decoding
@@ -54,7 +54,6 @@ class PriorKind:
     option_prefix: str
     decoding: str
     exact_likelihood: bool
-    portable_export: bool
 
     @property
     def display_name(self):
@@ -66,9 +65,9 @@ class PriorKind:
 PRIORS = {
     kind.name: kind
     for kind in (
-        PriorKind("pixelcnn", PixelCNN, PIXELCNN_DEFAULTS, "", RASTER, True, True),
-        PriorKind("transformer", Transformer, TRANSFORMER_DEFAULTS, "transformer_", RASTER, True, True),
-        PriorKind("maskgit", MaskGIT, MASKGIT_DEFAULTS, "maskgit_", PARALLEL, False, False),
+        PriorKind("pixelcnn", PixelCNN, PIXELCNN_DEFAULTS, "", RASTER, True),
+        PriorKind("transformer", Transformer, TRANSFORMER_DEFAULTS, "transformer_", RASTER, True),
+        PriorKind("maskgit", MaskGIT, MASKGIT_DEFAULTS, "maskgit_", PARALLEL, False),
     )
 }
 DEFAULT_PRIOR = "pixelcnn"

@@ -19,9 +19,16 @@ Decode (with `--run`): exports the run's VQ-VAE and prior, checks that every run
 same 16 code grids within 1e-5 of the in-process `VQVAE.decode` and samples the same grids from
 the same Gumbel noise, then times each. Every figure is the median of `--repeats` calls after one
 warm-up call. Prints Markdown tables and the load average.
+
+MaskGIT (always, `maskgit_table`): its noise-driven decoding of 16 grids at the same grid sizes, a
+class-conditional MaskGIT of the default architecture with untrained weights and K = 256 in the
+default 8 steps, through the SavedModel's `sample_from_noise(_guided)` and the NumPy loop
+(`vqgen.noise_sampler.maskgit_sample_with_noise`) around LiteRT's and ONNX Runtime's
+`prior_logits`, with guidance 1 and 2 (a doubled batch), each checked to give the SavedModel's codes.
 """
 
 import argparse
+import functools
 import json
 import os
 import tempfile
@@ -32,8 +39,9 @@ import tensorflow as tf
 
 import prior
 import vqgen
+from prior.settings import MASKGIT_STEPS
 from vqgen.export import export_saved_model
-from vqgen.noise_sampler import FullPassStep, gumbel_noise
+from vqgen.noise_sampler import FullPassStep, gumbel_noise, maskgit_noise
 from vqgen.portable_export import export_portable, load_portable
 from vqgen.runs.model_files import load_stage_model
 from vqgen.runs.run_folder import RunFolder
@@ -191,6 +199,7 @@ def main():
     grid_shapes = SAMPLING_GRID_SHAPES[:1] if args.quick else SAMPLING_GRID_SHAPES
     repeats = 1 if args.quick else args.repeats
     figures = {"sampling": sampling_table(grid_shapes, repeats, args.full_positions)}
+    figures["maskgit"] = maskgit_table(grid_shapes, repeats)
     if args.run:
         figures["decode"] = decode_table(args.run, args.decode_repeats, repeats)
     load = os.getloadavg()
@@ -273,6 +282,85 @@ def decode_table(run_folder, repeats, sampling_repeats):
         print(
             f"| {row['runtime']} | {1000 * row['decode_seconds']:.2f} "
             f"| {row['decode_max_abs_difference']:.1e} | {sampling} | {same} |"
+        )
+    print()
+    return rows
+
+
+def maskgit_runtimes(saved, portable, noise, labels, guidance):
+    """`{runtime: function}`: each decodes `noise` (a `maskgit_noise` dict) with `guidance` to codes."""
+    inputs = {name: tf.constant(value) for name, value in noise.items()}
+    inputs.update(temperature=tf.constant(1.0), labels=tf.constant(labels))
+    if guidance == 1:  # the signature without a guidance input decodes with guidance 1
+        signature = saved.signatures["sample_from_noise"]
+    else:
+        signature = saved.signatures["sample_from_noise_guided"]
+        inputs["guidance"] = tf.constant(guidance)
+    runtimes = {"SavedModel `sample_from_noise`": lambda: signature(**inputs)["codes"].numpy()}
+    for name, title in (("litert", "LiteRT"), ("onnx", "ONNX Runtime")):
+        runtimes[f"{title} + NumPy loop"] = functools.partial(
+            portable[name].sample, **noise, labels=labels, guidance=guidance
+        )
+    return runtimes
+
+
+def maskgit_table(grid_shapes, repeats, num_embeddings=256, num_classes=10):
+    """Times MaskGIT's noise-driven decoding of `GRIDS` grids per runtime and prints a Markdown table.
+
+    For each grid shape: a class-conditional MaskGIT (default architecture, label dropout, untrained
+    weights) and a tiny VQ-VAE of the matching token grid, exported as a SavedModel and for LiteRT and
+    ONNX Runtime (temporary folders); one noise tensor (`maskgit_noise`, `MASKGIT_STEPS` steps) is
+    decoded by each with guidance 1 and 2, checked to give the SavedModel's codes, and timed (median
+    of `repeats` calls after a warm-up call). The SavedModel's time includes decoding the images of a
+    VQ-VAE with 8 hidden channels.
+    """
+    rows = []
+    for grid in grid_shapes:
+        vqvae = vqgen.VQVAE(
+            input_shape=(4 * grid[0], 4 * grid[1], 1),
+            num_embeddings=num_embeddings,
+            embedding_dim=4,
+            hidden_channels=8,
+            residual_channels=4,
+            num_residual_blocks=1,
+        )
+        maskgit = prior.MaskGIT(num_embeddings, grid, num_classes=num_classes, label_dropout=0.1)
+        steps = maskgit.check_steps(None, "cosine")
+        noise = maskgit_noise(GRIDS, steps, grid, num_embeddings, seed=0)
+        labels = (np.arange(GRIDS) % num_classes).astype(np.int32)
+        with tempfile.TemporaryDirectory() as folder:
+            saved = tf.saved_model.load(
+                export_saved_model(os.path.join(folder, "saved_model"), vqvae, maskgit)
+            )
+            portable = {
+                name: load_portable(export_portable(os.path.join(folder, name), vqvae, maskgit, format=name))
+                for name in ("litert", "onnx")
+            }
+            for guidance in (1.0, 2.0):
+                runtimes = maskgit_runtimes(saved, portable, noise, labels, guidance)
+                saved_codes = runtimes["SavedModel `sample_from_noise`"]()
+                for name, sampler in runtimes.items():
+                    rows.append(
+                        {
+                            "grid": f"{grid[0]}x{grid[1]}",
+                            "guidance": guidance,
+                            "runtime": name,
+                            "seconds": median_seconds(sampler, repeats),
+                            "same_codes_as_saved_model": bool(np.array_equal(sampler(), saved_codes)),
+                        }
+                    )
+    load = os.getloadavg()
+    print(
+        f"MaskGIT's noise-driven decoding of {GRIDS} grids, K = {num_embeddings}, {MASKGIT_STEPS} steps (one "
+        f"logits pass per step, on twice the grids with guidance), median of {repeats}; load average "
+        f"{load[0]:.1f} {load[1]:.1f} {load[2]:.1f}\n"
+    )
+    print("| grid | guidance | runtime | 16 grids (s) | same codes as SavedModel |")
+    print("|---|---|---|---|---|")
+    for row in rows:
+        print(
+            f"| {row['grid']} | {row['guidance']:g} | {row['runtime']} | {row['seconds']:.2f} "
+            f"| {row['same_codes_as_saved_model']} |"
         )
     print()
     return rows

@@ -729,9 +729,9 @@ def test_maskgit_samples_in_the_default_steps_or_those_asked_for_as_in_process(
     maskgit = prior.MaskGIT(16, (3, 3), num_classes=num_classes, label_dropout=label_dropout, **sizes)
     path = export_saved_model(tmp_path / "maskgit", vqvae, maskgit)
     signatures = tf.saved_model.load(str(path)).signatures
-    samplers = {"sample", "sample_with_steps"}
+    samplers = {"sample", "sample_with_steps", "prior_logits", "sample_from_noise"}
     if label_dropout:
-        samplers |= {"sample_guided", "sample_guided_with_steps"}
+        samplers |= {"sample_guided", "sample_guided_with_steps", "sample_from_noise_guided"}
     assert set(signatures) == samplers | {"encode", "decode", "reconstruct", "serving_default"}
     inputs, options = scalars(num_samples=4, seed=11), {}
     if num_classes:

@@ -8,7 +8,9 @@ import pytest
 import tensorflow as tf
 
 import prior
+from prior import parallel_decode
 from prior.mask_schedule import masked_counts
+from prior.sampling import gumbel_noise
 
 K = 7
 TINY = dict(num_layers=2, hidden_dim=16, num_heads=2, intermediate_dim=24)
@@ -212,6 +214,30 @@ def test_guidance_one_is_plain_conditional_and_zero_is_the_no_label_class(make_m
     assert (model.sample(4, labels=labels, seed=5, guidance=3.0) != plain).any()
     with pytest.raises(ValueError, match="--label-dropout"):
         make_maskgit((3, 3), num_classes=3).sample(2, labels=0, guidance=2.0)
+
+
+def test_the_seeded_decoding_is_the_noise_decoding_fed_the_seeds_noise(make_maskgit):
+    # One loop, two draws: noise made from the seed's streams (step t's draws keyed (seed, t), its
+    # confidence noise keyed (seed, -1 - t)) decodes the grids of `sample` with that seed.
+    model = make_maskgit((3, 3), num_classes=3, label_dropout=0.2)
+    num, steps, seed, labels = 4, 5, tf.constant(8, tf.int64), np.array([0, 1, 2, 1], np.int32)
+    gumbel = tf.stack(
+        [tf.reshape(gumbel_noise([num * 9, K], seed, t), [num, 3, 3, K]) for t in range(steps)], 1
+    )
+    confidence_gumbel = tf.stack(
+        [tf.reshape(gumbel_noise([num, 9], seed, -1 - t), [num, 3, 3]) for t in range(steps)], 1
+    )
+    for guidance in (1.0, 2.5):
+        expected = model.sample(num, temperature=0.8, labels=labels, seed=8, guidance=guidance, steps=steps)
+        decoded = parallel_decode.sample_from_noise(
+            model,
+            gumbel,
+            confidence_gumbel,
+            tf.constant(0.8),
+            tf.constant(labels),
+            None if guidance == 1 else tf.constant(guidance),
+        )
+        np.testing.assert_array_equal(decoded.numpy(), expected)
 
 
 # ---------------------------------------------------------------------- inpainting

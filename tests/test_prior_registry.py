@@ -87,16 +87,3 @@ def test_exact_likelihood_sums_to_one_over_every_grid(name):
         return
     total = np.exp(model.log_prob(grids).astype(np.float64)).sum()
     assert total == pytest.approx(1.0, abs=1e-4)
-
-
-# The priors that can be exported are exported for real in tests/test_portable_export.py.
-@pytest.mark.parametrize("name", sorted(name for name, kind in PRIORS.items() if not kind.portable_export))
-def test_portable_export_refuses_what_the_registry_says_it_cannot_export(name, tmp_path):
-    from vqgen import VQVAE
-    from vqgen.portable_export import export_portable
-
-    vqvae = VQVAE((8, 8, 1), num_embeddings=3, hidden_channels=4, residual_channels=4, num_residual_blocks=1)
-    model = tiny_model(name, grid_shape=vqvae.token_grid_shape)
-    with pytest.raises(ValueError, match="cannot be exported as onnx"):
-        export_portable(tmp_path / "out", vqvae, model, format="onnx")
-    assert not (tmp_path / "out").exists()

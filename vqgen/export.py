@@ -11,6 +11,7 @@ import types
 
 import tensorflow as tf
 
+from prior import parallel_decode
 from prior.registry import PARALLEL, kind_of
 from prior.sampling import sample_full_from_noise
 from vqgen.models.vqvae import VQVAE
@@ -48,15 +49,20 @@ def export_saved_model(path, vqvae, prior=None, overwrite=False, max_samples=EXP
       `prior.sample(..., steps=steps)`.
     - `sample_guided_with_steps` (a MaskGIT prior trained with label dropout): the inputs of
       `sample`, `guidance` and `steps`.
-    - `prior_logits` (a raster-order prior): `codes` int32 `[batch, rows, cols]` (the prior's
-      grids), and `labels` int32 `[batch]` for a class-conditional prior -> `logits` float32
-      `[batch, rows, cols, K]`: one full pass of the prior.
-    - `sample_from_noise` (a raster-order prior): `gumbel` float32 `[num, rows, cols, K]` standard
-      Gumbel noise, `temperature` float32 scalar > 0, and `labels` for a class-conditional prior ->
-      `images`, `codes`: the full-pass sampler with the randomness as an input
-      (`prior.sampling.sample_full_from_noise`), the same draws as the LiteRT and ONNX exports'
-      NumPy loop (`vqgen.noise_sampler`) for the same noise, without guidance.
-    - `sample_from_noise_guided` (a raster-order prior trained with label dropout): the inputs of
+    - `prior_logits`: `codes` int32 `[batch, rows, cols]` (the prior's grids; in `[0, K]` for a
+      MaskGIT, `K` its mask token), and `labels` int32 `[batch]` for a class-conditional prior ->
+      `logits` float32 `[batch, rows, cols, K]`: one full pass of the prior.
+    - `sample_from_noise`: the sampler with the randomness as an input, the same draws as the LiteRT
+      and ONNX exports' NumPy loop (`vqgen.noise_sampler`) for the same noise, without guidance.
+      For a raster-order prior: `gumbel` float32 `[num, rows, cols, K]` standard Gumbel noise,
+      `temperature` float32 scalar > 0, and `labels` for a class-conditional prior -> `images`,
+      `codes` (the full-pass sampler, `prior.sampling.sample_full_from_noise`). For a MaskGIT:
+      `gumbel` float32 `[num, steps, rows, cols, K]` (the draws of each step) and
+      `confidence_gumbel` float32 `[num, steps, rows, cols]` (the confidences' noise), standard
+      Gumbel noise for `steps` in `[1, rows * cols]` decoding steps on the cosine schedule,
+      `temperature` and `labels` -> `images`, `codes` (`prior.parallel_decode.sample_from_noise`).
+      The config asset's "noise" describes the layout.
+    - `sample_from_noise_guided` (a prior trained with label dropout): the inputs of
       `sample_from_noise` and `guidance`.
     - `serving_default`: `sample` when a prior is exported, else `reconstruct`.
 
@@ -75,8 +81,8 @@ def export_saved_model(path, vqvae, prior=None, overwrite=False, max_samples=EXP
         path: str or path-like. Folder to write the SavedModel to.
         vqvae: a `vqgen.VQVAE`.
         prior: optional `prior.PixelCNN`, `prior.Transformer` or `prior.MaskGIT` trained on `vqvae`'s
-            codes (same `num_embeddings` and `grid_shape`). A MaskGIT gets no `prior_logits` and
-            `sample_from_noise` (the raster-order sampler's signatures), and the `steps` signatures.
+            codes (same `num_embeddings` and `grid_shape`). A MaskGIT also gets the `steps`
+            signatures, and its noise-driven signatures take noise for each decoding step.
         overwrite: bool. Replace a non-empty folder at `path`. Defaults to `False`.
         max_samples: int >= 1. Every `sample*` signature refuses a larger `num_samples` (with a message
             naming this limit) before it allocates anything. Defaults to
@@ -195,7 +201,8 @@ def export_config(vqvae, prior):
 
     Returns:
         dict with the toolkit version, both models' `get_config()`, the prior's class name, how
-        the exported `sample` draws, and a parallel-decoding prior's default `steps`.
+        the exported `sample` draws, a parallel-decoding prior's default `steps`, and the layout of
+        the noise-driven samplers' noise (`noise_layout`).
 
     Example:
     >>> export_config(vqvae, None)["prior"] is None  # doctest: +SKIP
@@ -210,6 +217,50 @@ def export_config(vqvae, prior):
         "sampling_method": _sampling_method(prior),
         # A MaskGIT's default decoding steps: those of its `sample` and `sample_guided` signatures
         "sample_steps": prior.check_steps(None, "cosine") if parallel else None,
+        "noise": noise_layout(prior),
+    }
+
+
+def noise_layout(prior):
+    """What the noise inputs of `prior`'s noise-driven samplers hold: an export config's "noise".
+
+    Args:
+        prior: None or a registered prior.
+
+    Returns:
+        None without a prior, else a dict: "decoding" (`prior.registry.RASTER` or `PARALLEL`),
+        "inputs" (each noise input's shape, its symbolic sizes as names), "rule" (how the noise is
+        used, in words) and, for a MaskGIT, "schedule" and "confidence_noise" (the scale of the
+        confidences' noise at the first step).
+
+    Example:
+    >>> noise_layout(prior)["inputs"]  # doctest: +SKIP
+    {'gumbel': ['num', 7, 7, 256]}
+    """
+    if prior is None:
+        return None
+    rows, cols = prior.grid_shape
+    K = prior.num_embeddings
+    if kind_of(prior).decoding != PARALLEL:
+        return {
+            "decoding": kind_of(prior).decoding,
+            "inputs": {"gumbel": ["num", rows, cols, K]},
+            "rule": "in raster order, position (r, c) of grid n is drawn as "
+            "argmax(logits[n, r, c] + temperature * gumbel[n, r, c])",
+        }
+    return {
+        "decoding": PARALLEL,
+        "inputs": {
+            "gumbel": ["num", "steps", rows, cols, K],
+            "confidence_gumbel": ["num", "steps", rows, cols],
+        },
+        "schedule": "cosine",
+        "confidence_noise": parallel_decode.CONFIDENCE_NOISE,
+        "rule": "from grids of the mask token K, step t of steps draws every masked position (r, c) of "
+        "grid n as argmax(logits[n, r, c] + temperature * gumbel[n, t, r, c]), scores it by "
+        "log_softmax(logits[n, r, c])[drawn] + confidence_noise * (1 - (t + 1) / steps) * "
+        "confidence_gumbel[n, t, r, c] (earlier positions: +inf) and masks again the lowest scores "
+        "(ties: lower raster position), as many as the cosine schedule leaves masked after step t",
     }
 
 
@@ -360,13 +411,42 @@ def _guided_or_plain(guidance, sampler):
     return tf.cond(tf.equal(guidance, 1.0), lambda: sampler(None), lambda: sampler(guidance))
 
 
+def _parallel_noise_checks(gumbel, confidence_gumbel, prior):
+    """Graph assertions on a MaskGIT's noise: its shapes, steps in `[1, rows * cols]`, one confidence
+    noise per draw."""
+    rows, cols = prior.grid_shape
+    positions = rows * cols
+    layout = f"[num, steps, {rows}, {cols}"
+    shapes = [
+        _shape_check(
+            gumbel, [None, None, rows, cols, prior.num_embeddings], f"gumbel must have shape {layout}, K]"
+        ),
+        _shape_check(
+            confidence_gumbel, [None, None, rows, cols], f"confidence_gumbel must have shape {layout}]"
+        ),
+    ]
+    gumbel_shape = tf.raw_ops.Shape(input=gumbel, out_type=tf.int32)  # at run time, see `_shape_check`
+    confidence_shape = tf.raw_ops.Shape(input=confidence_gumbel, out_type=tf.int32)
+    steps = f"gumbel's steps (axis 1) must be in [1, {positions}] (rows * cols)"
+    return shapes + [
+        tf.debugging.assert_greater_equal(gumbel_shape[1], 1, message=steps),
+        tf.debugging.assert_less_equal(gumbel_shape[1], positions, message=steps),
+        tf.debugging.assert_equal(
+            confidence_shape[:2],
+            gumbel_shape[:2],
+            message="confidence_gumbel must have shape [num, steps, rows, cols], as gumbel [num, steps, ...]",
+        ),
+    ]
+
+
 def _prior_signatures(prior):
     """The signatures an export adds for `prior`: `{name: (function, input names)}`.
 
     `function` is what the signature runs ("sample", "prior_logits" or "sample_from_noise"). The
     suffix `_guided` adds the `guidance` input (a prior trained with label dropout), `_with_steps`
     the `steps` input (a parallel-decoding prior); the signatures without them sample with
-    guidance 1 and the default steps.
+    guidance 1 and the default steps. A parallel-decoding prior's noise has one more input,
+    `confidence_gumbel`, and its steps are those of the noise.
     """
     labels = ("labels",) if prior.conditional else ()
     sample = ("num_samples", "temperature", "seed", *labels)
@@ -374,12 +454,12 @@ def _prior_signatures(prior):
     signatures = {"sample": ("sample", sample)}
     if guided:
         signatures["sample_guided"] = ("sample", (*sample, "guidance"))
-    if kind_of(prior).decoding == PARALLEL:  # no raster-order logits or noise sampler
+    noise = ("gumbel", "temperature", *labels)
+    if kind_of(prior).decoding == PARALLEL:
         signatures["sample_with_steps"] = ("sample", (*sample, "steps"))
         if guided:
             signatures["sample_guided_with_steps"] = ("sample", (*sample, "guidance", "steps"))
-        return signatures
-    noise = ("gumbel", "temperature", *labels)
+        noise = ("gumbel", "confidence_gumbel", "temperature", *labels)
     signatures["prior_logits"] = ("prior_logits", ("codes", *labels))
     signatures["sample_from_noise"] = ("sample_from_noise", noise)
     if guided:
@@ -390,6 +470,8 @@ def _prior_signatures(prior):
 def _prior_input_specs(prior):
     """`{input name: tf.TensorSpec}` of every input a signature of `prior` may take."""
     grid = list(prior.grid_shape)
+    parallel = kind_of(prior).decoding == PARALLEL
+    steps = [None] if parallel else []  # a parallel-decoding prior's noise has a steps axis
     specs = [
         tf.TensorSpec([], tf.int32, name="num_samples"),
         tf.TensorSpec([], tf.float32, name="temperature"),
@@ -398,7 +480,8 @@ def _prior_input_specs(prior):
         tf.TensorSpec([], tf.float32, name="guidance"),
         tf.TensorSpec([], tf.int32, name="steps"),
         tf.TensorSpec([None, *grid], tf.int32, name="codes"),  # the prior's grids
-        tf.TensorSpec([None, *grid, prior.num_embeddings], tf.float32, name="gumbel"),
+        tf.TensorSpec([None, *steps, *grid, prior.num_embeddings], tf.float32, name="gumbel"),
+        tf.TensorSpec([None, None, *grid], tf.float32, name="confidence_gumbel"),
     ]
     return {spec.name: spec for spec in specs}
 
@@ -470,7 +553,8 @@ class _ServingModule(tf.Module):
     def _prior_logits(self, codes, labels=None):
         return {"logits": prior_logits(self.models.prior, codes, labels)}
 
-    def _sample_from_noise(self, gumbel, temperature, labels=None, guidance=None):
+    def _sample_from_noise(self, gumbel, temperature, labels=None, guidance=None, confidence_gumbel=None):
+        prior = self.models.prior
         checks = [tf.debugging.assert_greater(temperature, 0.0, message="temperature must be > 0")]
         if labels is not None:
             checks.append(
@@ -478,12 +562,22 @@ class _ServingModule(tf.Module):
                     tf.size(labels), tf.shape(gumbel)[0], message="labels must hold one label per noise grid"
                 )
             )
+        if confidence_gumbel is not None:
+            checks += _parallel_noise_checks(gumbel, confidence_gumbel, prior)
         with tf.control_dependencies(checks + _guidance_checks(guidance)):
             temperature = tf.identity(temperature)
-            tokens = _guided_or_plain(
-                guidance,
-                lambda scale: sample_full_from_noise(self.models.prior, gumbel, temperature, labels, scale),
-            )
+            if confidence_gumbel is None:
+                tokens = _guided_or_plain(
+                    guidance,
+                    lambda scale: sample_full_from_noise(prior, gumbel, temperature, labels, scale),
+                )
+            else:
+                tokens = _guided_or_plain(
+                    guidance,
+                    lambda scale: parallel_decode.sample_from_noise(
+                        prior, gumbel, confidence_gumbel, temperature, labels, scale
+                    ),
+                )
         codes = self.models.vqvae.from_token_grid(tokens)  # residual VQ: (n, h, w * d) -> (n, h, w, d)
         return {"images": self.models.vqvae.decode_tensor(codes), "codes": codes}
 

@@ -14,6 +14,12 @@ logits). With classifier-free guidance (a prior trained with label dropout) each
 doubled batch (and doubled caches), the labels and the "no label" class, and draws from
 `u + guidance * (c - u)` as the SavedModel does.
 
+For a MaskGIT prior, whose `prior_logits` reads grids holding the mask token `K`,
+`maskgit_sample_with_noise` is its iterative decoding (`prior.parallel_decode`): one call per step,
+the draws from Gumbel noise `[N, steps, rows, cols, K]` and the confidences' noise from Gumbel noise
+`[N, steps, rows, cols]` (`maskgit_noise` makes both), on the cosine plan `cosine_masked_counts`;
+the SavedModel's `sample_from_noise` of a MaskGIT takes the same two tensors.
+
 Example (a LiteRT export of a PixelCNN; a signature runner is a function of named arrays that
 returns named arrays, and an ONNX Runtime session wrapped so works the same way):
 
@@ -30,10 +36,17 @@ returns named arrays, and an ONNX Runtime session wrapped so works the same way)
     codes = sample_raster(step, noise, labels=np.arange(16) % 10)
 """
 
+import math
+
 import numpy as np
 
 # The prefixes of a cached step's outputs for a cache tensor NAME (see `CachedStep`)
 NEXT, UPDATE, START = "next_", "update_", "start_"
+
+# The scale of the Gumbel noise added to MaskGIT's confidences, annealed linearly to 0 over the
+# steps (the paper's "choice temperature"): `prior.parallel_decode.CONFIDENCE_NOISE`, which a test
+# checks this equals.
+CONFIDENCE_NOISE = 4.5
 
 
 def gumbel_noise(num, grid_shape, num_embeddings, seed=None):
@@ -248,3 +261,158 @@ def sample_with_noise(prior_logits, gumbel, temperature=1.0, labels=None, guidan
     return sample_raster(
         FullPassStep(prior_logits, grid_shape), gumbel, temperature, labels, guidance, no_label
     )
+
+
+# ---------------------------------------------------------------------- MaskGIT's parallel decoding
+
+
+def maskgit_noise(num, steps, grid_shape, num_embeddings, seed=None):
+    """The noise of `maskgit_sample_with_noise`: standard Gumbel noise for the draws and the confidences.
+
+    Args:
+        num: int >= 1. Grids to sample.
+        steps: int in `[1, rows * cols]`. Decoding steps (network passes).
+        grid_shape: `(rows, cols)` of the prior's grids.
+        num_embeddings: int. The codebook size K.
+        seed: int or None. Seed of NumPy's default generator (PCG64); the two arrays come from two
+            independent streams spawned from it.
+
+    Returns:
+        dict with "gumbel", float32 `[num, steps, rows, cols, num_embeddings]`, and
+        "confidence_gumbel", float32 `[num, steps, rows, cols]`: the inputs of that name of
+        `maskgit_sample_with_noise` and of the SavedModel's `sample_from_noise`.
+
+    Example:
+
+    >>> noise = maskgit_noise(16, 8, (7, 7), 256, seed=0)
+    >>> noise["gumbel"].shape, noise["confidence_gumbel"].shape
+    ((16, 8, 7, 7, 256), (16, 8, 7, 7))
+    """
+    draws_seed, confidence_seed = np.random.SeedSequence(seed).spawn(2)
+    grid_steps = (steps, *grid_shape)
+    return {
+        "gumbel": gumbel_noise(num, grid_steps, num_embeddings, draws_seed),
+        "confidence_gumbel": gumbel_noise(num, grid_steps, 1, confidence_seed)[..., 0],
+    }
+
+
+def cosine_masked_counts(steps, total):
+    """How many of `total` positions stay masked after each of `steps` steps: the cosine plan.
+
+    After step `t` (0-based) `floor(total * cos(pi / 2 * (t + 1) / steps))`, clipped so that every
+    step commits at least one code and every later step still has one to commit; the last count is
+    0. The plan of `prior.mask_schedule.masked_counts(steps, total, "cosine")`.
+
+    Args:
+        steps: int in `[1, total]`.
+        total: int >= 1, the positions of a grid.
+
+    Returns:
+        int32 array `[steps]`, strictly decreasing to 0.
+
+    Raises:
+        ValueError: `steps` outside `[1, total]`.
+
+    Example:
+
+    >>> cosine_masked_counts(4, 16)
+    array([14, 11,  6,  0], dtype=int32)
+    """
+    if not 1 <= steps <= total:
+        raise ValueError(f"steps must be in [1, {total}] (rows * cols). Received: steps={steps!r}")
+    counts = np.zeros(steps, np.int32)
+    left = total
+    for step in range(steps):
+        wanted = math.floor(total * math.cos((step + 1) / steps * (math.pi / 2)))
+        left = min(max(wanted, steps - step - 1), left - 1)
+        counts[step] = left
+    return counts
+
+
+def _log_softmax(logits):
+    """`log(softmax(logits))` along the last axis, in float32."""
+    shifted = logits - logits.max(axis=-1, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
+
+
+def maskgit_sample_with_noise(
+    prior_logits, gumbel, confidence_gumbel, temperature=1.0, labels=None, guidance=1.0, no_label=None
+):
+    """MaskGIT's iterative decoding from all-masked grids, one `prior_logits` call per step.
+
+    The loop of `prior.parallel_decode.decode` with the noise draws of its `sample_from_noise` (the
+    SavedModel's `sample_from_noise` signature of a MaskGIT). The grids start as the mask token `K`
+    everywhere; step `t` of `steps` (`gumbel.shape[1]`):
+
+    1. draws every masked position `p` of grid `n` as `argmax(logits[n, p] + temperature *
+       gumbel[n, t, p])` (`p` the raster position `(row, col)`, logits guided as below);
+    2. scores each draw by `log_softmax(logits[n, p])[drawn] + CONFIDENCE_NOISE * (1 - (t + 1) /
+       steps) * confidence_gumbel[n, t, p]`, the positions decoded before scoring +inf;
+    3. keeps the draws but for the `cosine_masked_counts(steps, rows * cols)[t]` lowest scores
+       (ties broken by position), which become `K` again.
+
+    With guidance each call runs the doubled batch, the labels and the "no label" class, and the
+    logits are `u + guidance * (c - u)`.
+
+    Args:
+        prior_logits: function `(codes int32 [N, rows, cols] in [0, K], labels int32 [N] or None) ->
+            logits float32 [N, rows, cols, K]`, e.g. an exported MaskGIT's `prior_logits` model.
+        gumbel: float32 array `[N, steps, rows, cols, K]` of standard Gumbel noise (see `maskgit_noise`).
+        confidence_gumbel: float32 array `[N, steps, rows, cols]` of standard Gumbel noise.
+        temperature: float > 0. Defaults to 1.
+        labels: int array `[N]` for a class-conditional prior, else None.
+        guidance: float >= 0, the classifier-free guidance scale; 1 (the default): none.
+        no_label: int, the "no label" class of a prior trained with label dropout (its
+            `num_classes`); needed when `guidance` is not 1.
+
+    Returns:
+        int32 array `[N, rows, cols]`.
+
+    Raises:
+        ValueError: noise of the wrong shape, `steps` outside `[1, rows * cols]`, `temperature`
+            <= 0, or a guidance other than 1 that is negative or lacks `labels` and `no_label`.
+
+    Example:
+
+    >>> noise = maskgit_noise(4, 8, (7, 7), 256, seed=0)
+    >>> codes = maskgit_sample_with_noise(logits, noise["gumbel"], noise["confidence_gumbel"])
+    """
+    gumbel = np.asarray(gumbel, np.float32)
+    confidence_gumbel = np.asarray(confidence_gumbel, np.float32)
+    if gumbel.ndim != 5 or confidence_gumbel.shape != gumbel.shape[:4]:
+        raise ValueError(
+            "gumbel must have shape [N, steps, rows, cols, K] and confidence_gumbel [N, steps, rows, cols]. "
+            f"Received: shapes {gumbel.shape} and {confidence_gumbel.shape}"
+        )
+    if not temperature > 0:
+        raise ValueError(f"temperature must be > 0. Received: temperature={temperature!r}")
+    num, steps, rows, cols, mask_id = gumbel.shape  # the mask token is K
+    positions = rows * cols
+    counts = cosine_masked_counts(steps, positions)
+    guided = guidance != 1
+    if guided and not (guidance >= 0 and labels is not None and no_label is not None):
+        raise ValueError(
+            f"guidance {guidance!r} needs a value >= 0, labels and no_label (the prior's num_classes)"
+        )
+    labels = None if labels is None else np.asarray(labels, np.int32)
+    if guided:  # the batch of every call: the grids with their labels, then with "no label"
+        labels = np.concatenate([labels, np.full_like(labels, no_label)])
+    temperature = np.float32(temperature)
+    codes = np.full((num, positions), mask_id, np.int32)
+    for step in range(steps):
+        masked = codes == mask_id
+        batch = np.concatenate([codes, codes]) if guided else codes
+        logits = np.asarray(prior_logits(batch.reshape(-1, rows, cols), labels), np.float32)
+        logits = logits.reshape(len(batch), positions, mask_id)
+        if guided:
+            conditional, unconditional = logits[:num], logits[num:]
+            logits = unconditional + np.float32(guidance) * (conditional - unconditional)
+        scores = logits + temperature * gumbel[:, step].reshape(num, positions, -1)
+        drawn = np.where(masked, np.argmax(scores, axis=-1), codes).astype(np.int32)
+        log_probs = np.take_along_axis(_log_softmax(logits), drawn[..., None], axis=-1)[..., 0]
+        annealing = np.float32(CONFIDENCE_NOISE) * (np.float32(1) - np.float32(step + 1) / np.float32(steps))
+        noise = confidence_gumbel[:, step].reshape(num, positions)
+        confidence = np.where(masked, log_probs + annealing * noise, np.float32(np.inf))
+        ranks = np.argsort(np.argsort(confidence, axis=-1, kind="stable"), axis=-1, kind="stable")
+        codes = np.where(ranks < counts[step], mask_id, drawn).astype(np.int32)
+    return codes.reshape(num, rows, cols)

@@ -13,17 +13,20 @@ and `complete_row`, see `vqgen.portable_step`), and the NumPy loop that samples 
     prior_row.EXT       (PixelCNN) row_codes int32 [N, cols] (+ labels), the row cache -> the next
                         row's caches
     prior_logits.EXT    codes int32 [N, rows, cols] (+ labels int32 [N]) -> logits float32 [N, rows, cols, K]
-    noise_sampler.py    `gumbel_noise`, `sample_raster` over `CachedStep` or `FullPassStep` (a copy of
-                        `vqgen.noise_sampler`)
-    vqgen_config.json   the vqgen version, both models' configurations, and under "models" each
-                        model file's inputs and outputs (names, dtypes, shapes with a free batch
-                        size; `signature_listing`), the cache tensors among them
+    noise_sampler.py    `gumbel_noise`, `sample_raster` over `CachedStep` or `FullPassStep`, MaskGIT's
+                        `maskgit_noise` and `maskgit_sample_with_noise` (a copy of `vqgen.noise_sampler`)
+    vqgen_config.json   the vqgen version, both models' configurations, the noise layout ("noise",
+                        `vqgen.export.noise_layout`) and under "models" each model file's inputs and
+                        outputs (names, dtypes, shapes with a free batch size; `signature_listing`),
+                        the cache tensors among them
 
-with EXT `tflite` (LiteRT) or `onnx`. Sampling a grid runs the raster loop of
+with EXT `tflite` (LiteRT) or `onnx`. Sampling a raster-order prior's grid runs the raster loop of
 `prior.sampling.sample_raster` in NumPy: one `prior_step` call per position (and one `prior_row`
 per row), the caches passed in and out as arrays, as the SavedModel's cached sampler carries them
 through its `tf.while_loop` (which neither format runs as such). `prior_logits`, one full pass, is
 kept for checking: `load_portable(...).sample(..., method="full")` calls it once per position.
+A MaskGIT has no cached step: its `prior_logits` reads codes in `[0, K]` (`K` its mask token) and
+its decoding calls it once per step (`noise_sampler.maskgit_sample_with_noise`).
 Unlike the SavedModel, the portable models do not check their inputs: codes outside `[0, K)` give
 undefined images. The ONNX conversion adds the ops tf2onnx lacks (`vqgen.onnx_ops`).
 
@@ -39,7 +42,7 @@ import types
 
 import tensorflow as tf
 
-from prior.registry import kind_of
+from prior.registry import PARALLEL, kind_of
 from vqgen import noise_sampler
 from vqgen.export import (
     build_untrained,
@@ -88,7 +91,8 @@ def portable_functions(vqvae, prior=None):
     else:
         logits = trace_once(lambda codes: {"logits": prior_logits(prior, codes)}, tokens)
     functions["prior_logits"] = (logits, [prior])
-    functions.update({name: (function, [prior]) for name, function in step_functions(prior).items()})
+    if kind_of(prior).decoding != PARALLEL:  # a MaskGIT has no cached step: its decoding calls prior_logits
+        functions.update({name: (function, [prior]) for name, function in step_functions(prior).items()})
     return functions
 
 
@@ -126,10 +130,7 @@ def export_portable(path, vqvae, prior=None, format="litert", overwrite=False):
     Args:
         path: str or path-like. The folder to write.
         vqvae: a `vqgen.VQVAE`.
-        prior: optional prior trained on `vqvae`'s codes whose registry entry allows a portable
-            export (`prior.registry`: the PixelCNN and the Transformer; a `prior.MaskGIT` is refused:
-            its iterative decoding is not the raster-order loop that `vqgen.noise_sampler` runs
-            around `prior_logits`; export it as a SavedModel).
+        prior: optional prior of `prior.registry` trained on `vqvae`'s codes.
         format: "litert" or "onnx".
         overwrite: bool. Replace a non-empty folder at `path`. Defaults to `False`.
 
@@ -137,7 +138,7 @@ def export_portable(path, vqvae, prior=None, format="litert", overwrite=False):
         str, `path`.
 
     Raises:
-        ValueError: an unknown format, a MaskGIT prior, or models as `export_saved_model` refuses them.
+        ValueError: an unknown format, or models as `export_saved_model` refuses them.
         FileExistsError: `path` is a file, or a non-empty folder and `overwrite` is False.
         ImportError: the converter is not installed (`pip install -e '.[export]'`).
 
@@ -147,12 +148,6 @@ def export_portable(path, vqvae, prior=None, format="litert", overwrite=False):
     if format not in PORTABLE_FORMATS:
         raise ValueError(f"format must be one of {sorted(PORTABLE_FORMATS)}. Received: format={format!r}")
     check_models(vqvae, prior)
-    if prior is not None and not kind_of(prior).portable_export:
-        raise ValueError(
-            f"a {type(prior).__name__} prior cannot be exported as {format}: that export samples in raster "
-            "order around one-pass logits (vqgen.noise_sampler), not by iterative decoding; export it "
-            "with --format saved_model"
-        )
     build_untrained(vqvae, prior)  # the variables must exist before the functions capture them
     path = os.fspath(path)
     check_export_path(path, overwrite)
@@ -184,13 +179,16 @@ def load_portable(path):
 
     Returns:
         A namespace with `encode(images)`, `decode(codes)`, `config` (dict) and, with a prior,
-        `prior_logits(codes, labels=None)` and `sample(gumbel, temperature=1.0, labels=None,
-        guidance=1.0, method="cached")` (guidance other than 1 for a prior trained with label
-        dropout; `method="full"` samples with one `prior_logits` pass per position).
+        `prior_logits(codes, labels=None)` and `sample`: for a raster-order prior `sample(gumbel,
+        temperature=1.0, labels=None, guidance=1.0, method="cached")` (`method="full"` samples with
+        one `prior_logits` pass per position), for a MaskGIT `sample(gumbel, confidence_gumbel,
+        temperature=1.0, labels=None, guidance=1.0)` (`noise_sampler.maskgit_sample_with_noise`;
+        `noise_sampler.maskgit_noise` makes the two noise tensors); guidance other than 1 for a prior
+        trained with label dropout.
 
     Raises:
         ValueError: from `sample`, a guidance other than 1 for a prior without label dropout, an
-            unknown `method`, or noise as `vqgen.noise_sampler.sample_raster` refuses it.
+            unknown `method`, or noise as `vqgen.noise_sampler` refuses it.
 
     Example:
     >>> model = load_portable("exported/digits-onnx")  # doctest: +SKIP
@@ -216,27 +214,36 @@ def load_portable(path):
         return logits(**inputs)["logits"]
 
     loaded.prior_logits = prior_logits_
+    steps = {"full": noise_sampler.FullPassStep(prior_logits_, config["prior"]["grid_shape"])}
     row_file = os.path.join(path, f"prior_row.{extension}")
-    cached_step = noise_sampler.CachedStep(
-        run(os.path.join(path, f"prior_start.{extension}")),
-        run(os.path.join(path, f"prior_step.{extension}")),
-        run(row_file) if os.path.isfile(row_file) else None,
-    )
-    steps = {
-        "cached": cached_step,
-        "full": noise_sampler.FullPassStep(prior_logits_, config["prior"]["grid_shape"]),
-    }
+    if os.path.isfile(os.path.join(path, f"prior_step.{extension}")):  # a raster-order prior
+        steps["cached"] = noise_sampler.CachedStep(
+            run(os.path.join(path, f"prior_start.{extension}")),
+            run(os.path.join(path, f"prior_step.{extension}")),
+            run(row_file) if os.path.isfile(row_file) else None,
+        )
     # The "no label" class of a prior trained with label dropout is its num_classes
     no_label = config["prior"]["num_classes"] if config["prior"].get("label_dropout", 0) > 0 else None
 
-    def sample(gumbel, temperature=1.0, labels=None, guidance=1.0, method="cached"):
+    def check_guidance(guidance):
         if guidance != 1 and no_label is None:
             raise ValueError(f"guidance={guidance!r} needs a prior trained with label dropout; use 1")
+
+    def sample(gumbel, temperature=1.0, labels=None, guidance=1.0, method="cached"):
+        check_guidance(guidance)
         if method not in steps:
             raise ValueError(f"method must be one of {sorted(steps)}. Received: method={method!r}")
         return noise_sampler.sample_raster(steps[method], gumbel, temperature, labels, guidance, no_label)
 
-    loaded.sample = sample
+    def sample_maskgit(gumbel, confidence_gumbel, temperature=1.0, labels=None, guidance=1.0):
+        check_guidance(guidance)
+        return noise_sampler.maskgit_sample_with_noise(
+            prior_logits_, gumbel, confidence_gumbel, temperature, labels, guidance, no_label
+        )
+
+    # exports written before the "noise" entry hold raster-order priors only
+    parallel = config.get("noise", {}).get("decoding") == PARALLEL
+    loaded.sample = sample_maskgit if parallel else sample
     return loaded
 
 
