@@ -99,6 +99,33 @@ def _to_onnx(function, models, path):
     )
 
 
+def check_destination(path, overwrite):
+    """Checks that an export may be written to the folder `path`.
+
+    Args:
+        path: str or path-like. The folder an export will replace.
+        overwrite: bool. A non-empty folder may be replaced.
+
+    Returns:
+        str, `path`.
+
+    Raises:
+        FileExistsError: `path` is a file, or a non-empty folder and `overwrite` is False.
+
+    Example:
+    >>> check_destination("exported/new-folder", overwrite=False)  # doctest: +SKIP
+    'exported/new-folder'
+    """
+    path = os.fspath(path)
+    if os.path.isfile(path):
+        raise FileExistsError(f"{path} is a file; choose a folder path for the export.")
+    if os.path.isdir(path) and os.listdir(path) and not overwrite:
+        raise FileExistsError(
+            f"{path} already exists and is not empty; choose another path or pass overwrite=True."
+        )
+    return path
+
+
 def export_portable(path, vqvae, prior=None, format="litert", overwrite=False):
     """Writes a LiteRT or ONNX export of `vqvae` (and `prior`) into the folder `path`, atomically.
 
@@ -133,13 +160,7 @@ def export_portable(path, vqvae, prior=None, format="litert", overwrite=False):
             "with --format saved_model"
         )
     build_untrained(vqvae, prior)  # the variables must exist before the functions capture them
-    path = os.fspath(path)
-    if os.path.isfile(path):
-        raise FileExistsError(f"{path} is a file; choose a folder path for the export.")
-    if os.path.isdir(path) and os.listdir(path) and not overwrite:
-        raise FileExistsError(
-            f"{path} already exists and is not empty; choose another path or pass overwrite=True."
-        )
+    path = check_destination(path, overwrite)
     convert = _to_litert if format == "litert" else _to_onnx
     extension = PORTABLE_FORMATS[format]
     with tempfile.TemporaryDirectory() as staging:
