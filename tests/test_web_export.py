@@ -2,12 +2,8 @@
 Playwright) loads the page from a local static server, samples, and for one Gumbel noise tensor its
 codes equal NumPy's loop over ONNX Runtime in Python and the SavedModel's `sample_from_noise_guided`."""
 
-import functools
 import hashlib
-import http.server
 import os
-import shutil
-import threading
 
 import numpy as np
 import pytest
@@ -18,12 +14,11 @@ import vqgen
 from vqgen.export import export_saved_model
 from vqgen.noise_sampler import gumbel_noise
 from vqgen.portable_export import load_portable
+from vqgen.web_browser import find_chromium, open_page
 from vqgen.web_export import PAGE_FOLDER, RUNTIME_FOLDER, export_web, runtime_checksums
 
 pytest.importorskip("tf2onnx")
 pytest.importorskip("onnxruntime")
-
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 
 def random_models(seed=0):
@@ -52,15 +47,6 @@ def random_models(seed=0):
     return vqvae, pixelcnn
 
 
-def static_server(folder):
-    """A `http.server` serving `folder` on 127.0.0.1 (a free port) in a daemon thread; `shutdown()` it."""
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=folder)
-    handler.log_message = lambda *args: None  # keep the test output quiet
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server
-
-
 @pytest.fixture(scope="module")
 def exports(tmp_path_factory):
     """The SavedModel and the web export of the same random models."""
@@ -73,23 +59,12 @@ def exports(tmp_path_factory):
 @pytest.fixture(scope="module")
 def page(exports):
     """The export's page, loaded in headless Chromium from a local server."""
-    if CHROMIUM is None:
+    if find_chromium() is None:
         pytest.skip("Chromium not found (apt-get install chromium): the page is not tested in a browser")
-    playwright_api = pytest.importorskip("playwright.sync_api")
-    server = static_server(exports[1])
-    errors = []
-    with playwright_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True)
-        try:
-            page = browser.new_page(viewport={"width": 720, "height": 720})
-            page.on("pageerror", lambda error: errors.append(str(error)))
-            page.goto(f"http://127.0.0.1:{server.server_port}/index.html")
-            page.evaluate("window.vqgenReady")
-            assert errors == []
-            yield page
-        finally:
-            browser.close()
-            server.shutdown()
+    pytest.importorskip("playwright")
+    with open_page(exports[1]) as page:
+        yield page
+    assert page.errors == []
 
 
 def test_the_export_carries_the_page_and_the_pinned_runtime(exports):

@@ -1,7 +1,8 @@
 // The page of `vqgen export --format web`: loads the export's ONNX models with onnxruntime-web (the
 // WebAssembly backend, carried in ./onnxruntime-web/), samples code grids with ./noise_sampler.js and draws
 // the decoded images. Test hooks: window.vqgenReady (a promise, resolved once the models are loaded) and
-// window.vqgenSample({noise, num, labels, temperature, guidance}) returning the codes as an array.
+// window.vqgenSample({noise, num, labels, temperature, guidance}) returning the codes as an array, and
+// window.vqgenPriorLogits(codes, batchSize, labels), one pass of the prior (scripts/benchmark_web.py).
 import * as ort from "./onnxruntime-web/ort.wasm.bundle.min.mjs";
 import { gumbelNoise, sampleWithNoise } from "./noise_sampler.js";
 
@@ -116,5 +117,6 @@ button.addEventListener("click", async () => {
 });
 
 window.vqgenSample = async (options) => Array.from(await sample(options));
+window.vqgenPriorLogits = priorLogits;
 status.textContent = `Ready: ${config.prior_class} prior, ${rows}x${cols} grids of ${size} codes.`;
 button.disabled = false;
