@@ -108,7 +108,12 @@ def main():
     parser.add_argument("--run", required=True, help="run folder with a trained VQ-VAE and prior")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--large-grid", type=int, help="also time one pass of a prior on this grid size")
+    parser.add_argument(
+        "--quick", action="store_true", help="smoke run: one repeat, results to a temporary folder"
+    )
     args = parser.parse_args()
+    if args.quick:
+        args.repeats = 1
     run = RunFolder(args.run)
     vqvae = load_stage_model(run, "vqvae")
     prior = load_stage_model(run, "prior")
