@@ -1,6 +1,7 @@
 """`vqgen export --format web` in a real browser: headless Chromium (Debian's package, driven by
 Playwright) loads the page from a local static server, samples, and for one Gumbel noise tensor its
-codes equal NumPy's loop over ONNX Runtime in Python and the SavedModel's `sample_from_noise_guided`."""
+codes equal NumPy's loop over ONNX Runtime in Python and the SavedModel's `sample_from_noise_guided`
+for a PixelCNN prior, conditional, guidance 2.5."""
 
 import hashlib
 import os
@@ -21,9 +22,15 @@ pytest.importorskip("tf2onnx")
 pytest.importorskip("onnxruntime")
 
 
-def random_models(seed=0):
-    """A tiny VQ-VAE and class-conditional PixelCNN trained with label dropout (so guidance applies),
-    with random weights."""
+PRIORS = {  # tiny class-conditional priors trained with label dropout (so guidance applies)
+    "pixelcnn": lambda: prior.PixelCNN(
+        num_embeddings=16, grid_shape=(7, 7), num_layers=3, filters=8, num_classes=10, label_dropout=0.1
+    ),
+}
+
+
+def random_models(kind="pixelcnn", seed=0):
+    """A tiny VQ-VAE and a `PRIORS[kind]` prior with random weights."""
     rng = np.random.default_rng(seed)
     vqvae = vqgen.VQVAE(
         input_shape=(28, 28, 1),
@@ -33,27 +40,25 @@ def random_models(seed=0):
         residual_channels=4,
         num_residual_blocks=1,
     )
-    pixelcnn = prior.PixelCNN(
-        num_embeddings=16, grid_shape=(7, 7), num_layers=3, filters=8, num_classes=10, label_dropout=0.1
-    )
+    prior_model = PRIORS[kind]()
     if not vqvae.built:  # a VQVAE given its input shape builds itself
         vqvae.build((None, 28, 28, 1))
-    if not pixelcnn.built:
-        pixelcnn.build()
-    for model in (vqvae, pixelcnn):
+    if not prior_model.built:
+        prior_model.build()
+    for model in (vqvae, prior_model):
         model.set_weights(
             [rng.normal(scale=0.3, size=w.shape).astype("float32") for w in model.get_weights()]
         )
-    return vqvae, pixelcnn
+    return vqvae, prior_model
 
 
-@pytest.fixture(scope="module")
-def exports(tmp_path_factory):
-    """The SavedModel and the web export of the same random models."""
-    vqvae, pixelcnn = random_models()
-    folder = tmp_path_factory.mktemp("web")
-    saved = tf.saved_model.load(export_saved_model(str(folder / "saved_model"), vqvae, pixelcnn))
-    return saved, export_web(str(folder / "web"), vqvae, pixelcnn)
+@pytest.fixture(scope="module", params=sorted(PRIORS))
+def exports(request, tmp_path_factory):
+    """The SavedModel and the web export of the same random models, for each prior of `PRIORS`."""
+    vqvae, prior_model = random_models(request.param)
+    folder = tmp_path_factory.mktemp(request.param)
+    saved = tf.saved_model.load(export_saved_model(str(folder / "saved_model"), vqvae, prior_model))
+    return saved, export_web(str(folder / "web"), vqvae, prior_model)
 
 
 @pytest.fixture(scope="module")
@@ -128,7 +133,7 @@ def test_pressing_sample_draws_the_decoded_grid(page, tmp_path):
 
 
 def test_a_web_export_without_a_prior_is_refused(tmp_path):
-    vqvae, _ = random_models()
+    vqvae, _ = random_models("pixelcnn")
     with pytest.raises(ValueError, match="samples from a prior"):
         export_web(str(tmp_path / "web"), vqvae, None)
     assert not os.path.exists(tmp_path / "web")

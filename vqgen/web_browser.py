@@ -12,6 +12,13 @@ import shutil
 import threading
 
 
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    """Serves files without a line per request on standard error."""
+
+    def log_message(self, format, *args):
+        pass
+
+
 def find_chromium():
     """The path of the system's Chromium, or None where there is none on the PATH.
 
@@ -36,8 +43,7 @@ def static_server(folder):
     >>> with static_server("exported/digits-web") as address:  # doctest: +SKIP
     ...     print(address)
     """
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=folder)
-    handler.log_message = lambda *args: None  # no line per request on standard error
+    handler = functools.partial(_QuietHandler, directory=folder)
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
