@@ -35,7 +35,20 @@ const [height, width, channels] = config.vqvae.input_shape;
 const logitsModel = await loadModel("prior_logits.onnx");
 const decodeModel = await loadModel("decode.onnx");
 
+let lastYield = performance.now();
+let passes = 0; // prior passes of the current sampling, for the status line
+
+/** Lets the browser handle input and paint about every 50 ms: the WebAssembly runs on the page's thread. */
+async function yieldToBrowser() {
+  if (performance.now() - lastYield > 50) {
+    await new Promise((resolve) => setTimeout(resolve, 0));
+    lastYield = performance.now();
+  }
+}
+
 async function priorLogits(codes, batchSize, labels) {
+  await yieldToBrowser();
+  passes += 1;
   const inputs = { codes: [codes, [batchSize, rows, cols]] };
   if (labels !== null) {
     inputs.labels = [labels, [batchSize]];
@@ -97,7 +110,10 @@ button.addEventListener("click", async () => {
     ? null
     : Array.from({ length: num }, (_, n) => (classes.value === "each" ? n % prior.num_classes : Number(classes.value)));
   button.disabled = true;
-  status.textContent = `Sampling ${num} grids of ${rows}x${cols} codes…`;
+  passes = 0;
+  const progress = setInterval(() => {
+    status.textContent = `Sampling ${num} grids of ${rows}x${cols} codes: pass ${passes} of ${rows * cols}…`;
+  }, 250);
   try {
     const start = performance.now();
     const codes = await sample({
@@ -112,6 +128,7 @@ button.addEventListener("click", async () => {
   } catch (error) {
     status.textContent = `Sampling failed: ${error.message}`;
   } finally {
+    clearInterval(progress);
     button.disabled = false;
   }
 });
