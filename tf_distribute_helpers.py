@@ -102,7 +102,9 @@ def scale_loss_for_replicas(loss):
         `loss / num_replicas_in_sync` (the loss itself with one replica).
 
     Example:
-    >>> gradients = tape.gradient(scale_loss_for_replicas(loss), model.trainable_weights)  # doctest: +SKIP
+    >>> with tf.GradientTape() as tape:  # doctest: +SKIP
+    ...     scaled = scale_loss_for_replicas(model.compute_loss(x, y, model(x)))  # inside the tape
+    >>> gradients = tape.gradient(scaled, model.trainable_weights)  # doctest: +SKIP
     """
     replicas = tf.distribute.get_strategy().num_replicas_in_sync
     return loss if replicas == 1 else loss / tf.cast(replicas, loss.dtype)

@@ -18,27 +18,41 @@ MIRRORED_SCRIPT = textwrap.dedent(
     tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
     import keras
     from vqgen import VQVAE
+    from vqgen.models.adversarial_loss import AdversarialLoss
+    from vqgen.models.discriminator import PatchDiscriminator
 
     images = np.random.default_rng(0).uniform(size=(16, 8, 8, 1)).astype("float32")
 
-    def one_step(strategy, ema, quantizer="vq"):
+    def one_step(strategy, ema, quantizer="vq", adversarial=False):
         with strategy.scope():
             keras.utils.set_random_seed(1)
+            terms = []
+            if adversarial:  # a discriminator, its optimizer and the adaptive weight, on from step 0
+                discriminator = PatchDiscriminator(filters=4, name="discriminator")
+                terms = [AdversarialLoss(weight=0.5, discriminator=discriminator)]
             model = VQVAE(input_shape=(8, 8, 1), num_embeddings=8, embedding_dim=4, hidden_channels=8,
                           residual_channels=4, num_residual_blocks=1, ema=ema, restart_after_steps=5, seed=1,
-                          init_from_data=quantizer == "fsq", quantizer=quantizer, levels=[5, 4, 3])
+                          init_from_data=quantizer == "fsq", quantizer=quantizer, levels=[5, 4, 3],
+                          loss_terms=terms)
             model.compile(optimizer=keras.optimizers.SGD(0.5))
         before = [v.numpy().copy() for v in model.quantizer.weights]
+        state = [v for term in model.loss_terms for v in term.discriminator.weights]
+        state_before = [v.numpy().copy() for v in state]
         model.fit(tf.data.Dataset.from_tensor_slices(images).batch(16), epochs=1, verbose=0, shuffle=False)
-        # The step moved the codebook, or FSQ's running statistics.
+        # The step moved the codebook, or FSQ's running statistics, and the discriminator.
         assert np.max(np.abs(model.quantizer.weights[0].numpy() - before[0])) > 1e-4
-        return [v.numpy() for v in model.weights]
+        assert all(np.max(np.abs(v.numpy() - old)) > 1e-6 for v, old in zip(state, state_before))
+        optimizers = [v for term in model.loss_terms for v in term.optimizer.variables]
+        return [v.numpy() for v in model.weights + optimizers]
 
     mirrored = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
     assert mirrored.num_replicas_in_sync == 2
-    for name, ema, quantizer in (("ema", True, "vq"), ("gradient", False, "vq"), ("fsq", True, "fsq")):
-        single = one_step(tf.distribute.get_strategy(), ema, quantizer)
-        distributed = one_step(mirrored, ema, quantizer)
+    cases = (("ema", True, "vq", False), ("gradient", False, "vq", False), ("fsq", True, "fsq", False),
+             ("adversarial", True, "vq", True))
+    for name, ema, quantizer, adversarial in cases:
+        single = one_step(tf.distribute.get_strategy(), ema, quantizer, adversarial)
+        distributed = one_step(mirrored, ema, quantizer, adversarial)
+        assert len(single) == len(distributed)
         worst = max(float(np.max(np.abs(a - b))) for a, b in zip(single, distributed))
         print(name, "max difference", worst)
         assert worst < 1e-5, worst
@@ -47,13 +61,13 @@ MIRRORED_SCRIPT = textwrap.dedent(
 
 
 @pytest.mark.slow
-def test_mirrored_step_equals_single_device_step_with_ema_and_gradient_codebooks_and_fsq():
+def test_mirrored_step_equals_single_device_step_with_ema_and_gradient_codebooks_fsq_and_a_discriminator():
     result = subprocess.run(
         [sys.executable, "-c", MIRRORED_SCRIPT], capture_output=True, text=True, timeout=240
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "ema max difference" in result.stdout and "gradient max difference" in result.stdout
-    assert "fsq max difference" in result.stdout
+    assert "fsq max difference" in result.stdout and "adversarial max difference" in result.stdout
 
 
 WORKER_SCRIPT = textwrap.dedent(

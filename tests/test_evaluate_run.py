@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from vqgen.cli import main
-from vqgen.evaluation import classifier_predictions, psnr
+from vqgen.evaluation import classifier_predictions, frechet_distance, high_frequency_ratio, psnr
 from vqgen.runs.evaluate_run import evaluate_run, format_table, load_or_train_classifier
 from vqgen.runs.model_files import load_stage_model
 from vqgen.runs.run_folder import RunFolder
@@ -34,7 +34,8 @@ def test_evaluate_writes_figures_pictures_and_caches_the_classifier(tiny_run, tm
     run_path = copy_of(tiny_run, tmp_path)
     assert main(["evaluate", "--run", run_path, "--samples", "20", "--classifier-epochs", "1"]) == 0
     table = capsys.readouterr().out
-    for row in ("PSNR (dB)", "SSIM", "codes used", "perplexity", "dead codes", "prior bits per code"):
+    rows = ("PSNR (dB)", "SSIM", "high-frequency ratio", "rFD (reconstructions)", "codes used", "perplexity")
+    for row in (*rows, "dead codes", "prior bits per code"):
         assert row in table
     assert "sample label agreement" in table and "Fréchet distance, real validation" in table
     with open(os.path.join(run_path, "evaluation.json"), encoding="utf-8") as stream:
@@ -51,9 +52,12 @@ def test_evaluate_writes_figures_pictures_and_caches_the_classifier(tiny_run, tm
     usage = written["codebook"][0]
     np.testing.assert_array_equal(usage["counts"], np.bincount(codes.ravel(), minlength=16))
     assert usage["codes_used"] + usage["dead_codes"] == 16
-    assert written["reconstruction"]["psnr_db"] == pytest.approx(
-        np.mean(psnr(images, vqvae.reconstruct(images)))
+    reconstructions = vqvae.reconstruct(images)
+    assert written["reconstruction"]["psnr_db"] == pytest.approx(np.mean(psnr(images, reconstructions)))
+    assert written["reconstruction"]["high_frequency_ratio"] == pytest.approx(
+        high_frequency_ratio(images, reconstructions)
     )
+    assert 0.0 < written["reconstruction"]["high_frequency_ratio"] < 2.0
     likelihood = written["likelihood"]
     prior_model = load_stage_model(run, "prior")
     nats = prior_model.log_prob(codes, validation.labels)
@@ -71,6 +75,10 @@ def test_evaluate_writes_figures_pictures_and_caches_the_classifier(tiny_run, tm
     assert file_hash(path) == classifier
     accuracy = np.mean(classifier_predictions(cached, images)[0] == validation.labels)
     assert accuracy == pytest.approx(samples["classifier_validation_accuracy"])
+    # rFD: the validation images against their reconstructions, in that classifier's features
+    features = [classifier_predictions(cached, pictures)[1] for pictures in (images, reconstructions)]
+    assert written["reconstruction"]["frechet_distance"] == pytest.approx(frechet_distance(*features))
+    assert written["reconstruction"]["frechet_distance"] > 0.0
 
 
 @pytest.mark.slow
@@ -122,8 +130,10 @@ def test_evaluate_fsq_and_rvq_runs_against_numpy(run_fixture, request, tmp_path)
     # PSNR of the reconstructions, in NumPy
     mse = np.mean((vqvae.reconstruct(images).astype(np.float64) - images) ** 2, axis=(1, 2, 3))
     assert written["reconstruction"]["psnr_db"] == pytest.approx(np.mean(10 * np.log10(1 / mse)))
-    if not rvq:
+    if not rvq:  # samples=0: no classifier, so no rFD either
         assert written["likelihood"] is None and written["samples"] is None
+        assert written["reconstruction"]["frechet_distance"] is None
+        assert "rFD" not in format_table(written)
         return
     # Bits per code over every code of a grid: 7 x 7 positions x 2 levels
     prior_model = load_stage_model(run, "prior")

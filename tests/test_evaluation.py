@@ -2,6 +2,7 @@
 
 import math
 
+import keras
 import numpy as np
 import pytest
 from skimage.metrics import structural_similarity
@@ -10,10 +11,13 @@ import prior
 from vqgen.evaluation import (
     bits_per_code,
     bits_per_dimension,
+    build_classifier,
     codebook_usage,
     decoder_bits,
     frechet_distance,
+    high_frequency_ratio,
     psnr,
+    reconstruction_frechet_distance,
     ssim,
     tuple_usage,
     usage_histogram_picture,
@@ -124,3 +128,90 @@ def test_frechet_distance_of_a_set_to_itself_is_zero_and_grows_with_a_shift():
     rescaled = features * 3.0  # covariance 9x: tr(C + 9C - 2 * 3C) = 4 tr(C)
     expected = 4 * np.trace(np.cov(features, rowvar=False)) + np.sum(features.mean(0) ** 2 * 4)
     assert frechet_distance(features, rescaled) == pytest.approx(expected, rel=1e-6)
+
+
+def _frechet_by_scipy(a, b):
+    """`|m_a - m_b|^2 + tr(C_a + C_b - 2 sqrtm(C_a C_b))`, the textbook formula (FID's reference code)."""
+    from scipy import linalg
+
+    covariance_a, covariance_b = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
+    root = linalg.sqrtm(covariance_a @ covariance_b).real
+    mean_term = np.sum((a.mean(0) - b.mean(0)) ** 2)
+    return mean_term + np.trace(covariance_a + covariance_b - 2 * root)
+
+
+def test_frechet_distance_matches_the_scipy_formula_for_unlike_covariances():
+    rng = np.random.default_rng(4)
+    a = rng.normal(size=(300, 6)) @ rng.normal(size=(6, 6))
+    b = rng.normal(size=(200, 6)) @ rng.normal(size=(6, 6)) + 0.5
+    assert frechet_distance(a, b) == pytest.approx(_frechet_by_scipy(a, b), rel=1e-6)
+
+
+def test_reconstruction_frechet_distance_compares_the_classifiers_features(randomise_weights):
+    classifier = randomise_weights(
+        build_classifier((8, 8, 1), 3, feature_dim=5), 0.3, seed=2
+    )  # no dead feature
+    rng = np.random.default_rng(5)
+    originals = rng.uniform(size=(60, 8, 8, 1)).astype("float32")
+    reconstructions = np.clip(originals + rng.normal(scale=0.2, size=originals.shape), 0, 1).astype("float32")
+    assert reconstruction_frechet_distance(classifier, originals, originals) == pytest.approx(0.0, abs=1e-8)
+    # By hand: the features layer of the classifier, then the textbook formula
+    features = keras.Model(classifier.inputs, classifier.get_layer("features").output)
+    expected = _frechet_by_scipy(
+        np.asarray(features([originals]), np.float64), np.asarray(features([reconstructions]), np.float64)
+    )
+    assert expected > 1e-3
+    assert reconstruction_frechet_distance(classifier, originals, reconstructions) == pytest.approx(
+        expected, rel=1e-4
+    )
+
+
+def _high_band_energy_by_dft_matrices(images, cutoff):
+    """The energy above `cutoff` x Nyquist of each channel's 2-D DFT, written out: DFT matrices,
+    and the frequency of index k of an axis of n samples is min(k, n - k) / n cycles per pixel."""
+    total = 0.0
+    _, height, width, _ = images.shape
+    rows = np.exp(-2j * np.pi * np.outer(np.arange(height), np.arange(height)) / height)
+    columns = np.exp(-2j * np.pi * np.outer(np.arange(width), np.arange(width)) / width)
+    for image in images.astype(np.float64):
+        for channel in np.moveaxis(image, -1, 0):
+            spectrum = rows @ channel @ columns.T
+            for u in range(height):
+                for v in range(width):
+                    radius = np.hypot(min(u, height - u) / height, min(v, width - v) / width)
+                    if radius > cutoff * 0.5:
+                        total += abs(spectrum[u, v]) ** 2
+    return total
+
+
+def _box_blur(images):
+    """The 3x3 mean of each pixel's neighbourhood (edges repeated)."""
+    padded = np.pad(images, ((0, 0), (1, 1), (1, 1), (0, 0)), mode="edge")
+    height, width = images.shape[1:3]
+    return sum(padded[:, y : y + height, x : x + width] for y in range(3) for x in range(3)) / 9
+
+
+@pytest.mark.parametrize("cutoff", [0.5, 0.8])
+def test_high_frequency_ratio_matches_dft_matrices(cutoff):
+    rng = np.random.default_rng(6)
+    originals = rng.uniform(size=(3, 12, 10, 2))  # not square: the two axes' frequencies differ
+    changed = np.clip(originals + rng.normal(scale=0.3, size=originals.shape), 0, 1)
+    changed[..., 1] *= 0.5  # channels weigh differently: a ratio of sums, not a mean of ratios
+    expected = _high_band_energy_by_dft_matrices(changed, cutoff) / _high_band_energy_by_dft_matrices(
+        originals, cutoff
+    )
+    assert high_frequency_ratio(originals, changed, cutoff=cutoff) == pytest.approx(expected, rel=1e-5)
+
+
+def test_high_frequency_ratio_is_one_for_the_same_images_below_for_a_blur_above_for_noise():
+    rng = np.random.default_rng(7)
+    originals = rng.uniform(size=(4, 16, 16, 3)).astype("float32")
+    assert high_frequency_ratio(originals, originals) == 1.0
+    assert high_frequency_ratio(originals, originals + 0.2) == pytest.approx(1.0)  # brightness: no detail
+    assert high_frequency_ratio(originals, _box_blur(originals)) < 0.5
+    noisy = originals + rng.normal(scale=0.2, size=originals.shape).astype("float32")
+    assert high_frequency_ratio(originals, noisy) > 1.1
+    with pytest.raises(ValueError, match="no detail above the frequency cutoff"):
+        high_frequency_ratio(np.full_like(originals, 0.3), originals)
+    with pytest.raises(ValueError, match="cutoff"):
+        high_frequency_ratio(originals, originals, cutoff=0.0)

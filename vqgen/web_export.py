@@ -21,9 +21,11 @@ import os
 import shutil
 import tempfile
 
-from vqgen.portable_export import CONFIG_FILE, check_destination, export_portable
+from vqgen.export import check_export_path
+from vqgen.portable_export import CONFIG_FILE, export_portable
 from vqgen.runs.atomic_file import atomic_path
 from vqgen.runs.code_shards import file_hash
+from vqgen.storage import copy_folder
 
 ONNXRUNTIME_WEB_VERSION = "1.30.0"
 PAGE_FOLDER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "web_page")
@@ -74,7 +76,8 @@ def export_web(path, vqvae, prior, overwrite=False):
     """
     if prior is None:
         raise ValueError("the web page samples from a prior: export a run whose prior is trained")
-    path = check_destination(path, overwrite)
+    path = os.fspath(path)
+    check_export_path(path, overwrite)
     runtime = SHIPPED_RUNTIME
     for name, digest in runtime_checksums(runtime).items():
         if file_hash(os.path.join(runtime, name)) != digest:
@@ -93,6 +96,6 @@ def export_web(path, vqvae, prior, overwrite=False):
         config["web_page"] = {"onnxruntime_web": ONNXRUNTIME_WEB_VERSION, "sampler": "noise_sampler.js"}
         with open(config_file, "w", encoding="utf-8") as stream:
             json.dump(config, stream, indent=2, sort_keys=True)
-        with atomic_path(path) as temporary:
-            shutil.copytree(folder, temporary)
+        with atomic_path(path, last_file=CONFIG_FILE) as temporary:
+            copy_folder(folder, temporary)
     return path

@@ -50,8 +50,9 @@ class ImageStream:
       `tf.io.read_file` + `tf.io.decode_image` + the conversions of `vqgen.data.image_conversion`, in
       parallel, in order (`deterministic=True`), and batched;
     - an array (a memory-mapped uint8 `.npy`): the same, reading the rows of the mapping;
-    - a sequence (a TFDS split): read in order, filtered to this part of the split, and shuffled
-      with a bounded buffer of `shuffle_buffer` images, seeded by `(seed, epoch)`.
+    - a sequence (a TFDS split, TFRecord files): read in order, filtered to this part of the split,
+      and shuffled with a bounded buffer of `shuffle_buffer` images, seeded by `(seed, epoch)`; a
+      sequence of several files (TFRecord) also reads its files in an order set by `(seed, epoch)`.
 
     Small in-memory sources (`ImageSet`: digits, photos, idx files, `.npz`) are served by
     `to_dataset` / `epoch_batches` unchanged, and split by `split_images`, so their split and order
@@ -70,9 +71,13 @@ class ImageStream:
         read_element: function `position -> uint8 [H, W, C]` (a tf function) for files and arrays.
         labels: int32 array over the whole source, or None.
         keys: function `positions -> list of str`, the split keys (relative paths, indices).
-        sequence: function `() -> Dataset of (position, image, label)` for in-order sources.
+        sequence: function `(positions, order) -> Dataset of (position, image, label)` for in-order
+            sources: at least the examples at `positions` (sorted), in source order when `order` is
+            None, else in an order of files set by `order` (a `(seed, epoch)` pair) where it has files.
         shuffle_buffer: int. Buffer of a sequence's shuffle.
         files: array of str or None. The file of each source position (files only), for messages.
+        file_indices: int array over the source's positions, or None. For sources of several
+            examples per file (TFRecord): the file of each example, so `shard` splits by file.
 
     Example:
     >>> stream = stream_images("my_images/", image_size=(64, 64))
@@ -94,6 +99,7 @@ class ImageStream:
         sequence=None,
         shuffle_buffer=10000,
         files=None,
+        file_indices=None,
     ):
         self.name = name
         self.image_shape = tuple(int(size) for size in image_shape)
@@ -107,6 +113,7 @@ class ImageStream:
         self._sequence = sequence
         self.shuffle_buffer = int(shuffle_buffer)
         self._files = files
+        self._file_indices = file_indices
 
     @classmethod
     def from_image_set(cls, images):
@@ -140,6 +147,7 @@ class ImageStream:
             sequence=self._sequence,
             shuffle_buffer=self.shuffle_buffer,
             files=self._files,
+            file_indices=self._file_indices,
         )
 
     def split(self, validation_fraction, seed):
@@ -147,9 +155,10 @@ class ImageStream:
 
         An in-memory source is split by `split_images` (a seeded permutation). A streamed one puts an
         image in the validation part when the seeded hash of its key (a file's path relative to the
-        folder, or an example's index) is below `validation_fraction`: no shuffle in memory, and an
-        image keeps its side when files are added. When no key falls below the fraction, the image
-        with the smallest hash is held out, so a positive fraction always gives a validation image.
+        folder, an example's index, a TFRecord image's digest) is below `validation_fraction`: no
+        shuffle in memory, and an image keeps its side when files are added. When no key falls below
+        the fraction, the image with the smallest hash is held out, so a positive fraction always
+        gives a validation image.
 
         Args:
             validation_fraction: float in [0, 1).
@@ -186,9 +195,19 @@ class ImageStream:
         return self._part(self.positions[start:stop])
 
     def shard(self, num_shards, index):
-        """The `index`-th of `num_shards` disjoint parts (every `num_shards`-th image), e.g. per worker."""
+        """The `index`-th of `num_shards` disjoint parts, e.g. per worker.
+
+        Images are dealt out one by one (every `num_shards`-th image), except for a source of several
+        images per file (TFRecord) that has at least `num_shards` files in this stream: then whole
+        files are dealt out (every `num_shards`-th file), so each part reads only its own files.
+        """
         if self.image_set is not None:
             raise ValueError(f"{self.name!r} is held in memory; shard its dataset with tf.data instead")
+        if self._file_indices is not None:
+            files = self._file_indices[self.positions]
+            used = np.unique(files)
+            if len(used) >= num_shards:
+                return self._part(self.positions[np.searchsorted(used, files) % num_shards == index])
         return self._part(self.positions[index::num_shards])
 
     # Serving
@@ -204,8 +223,8 @@ class ImageStream:
 
         return positions.map(element, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
 
-    def _sequence_part(self, with_labels):
-        """A sequence source's examples of this part, in source order."""
+    def _sequence_part(self, with_labels, order=None):
+        """This part of a sequence source: in source order, or its files in the order `order` sets."""
         member = np.zeros(int(self.positions.max()) + 1 if self.count else 0, bool)
         member[self.positions] = True
         size = len(member)
@@ -214,7 +233,9 @@ class ImageStream:
         def keep(position, image, label):
             return tf.logical_and(position < size, tf.gather(member, tf.minimum(position, size - 1)))
 
-        examples = self._sequence().filter(keep)
+        # A known length: Keras then stops a validation pass without warning that the data ran out.
+        examples = self._sequence(self.positions, order).filter(keep)
+        examples = examples.apply(tf.data.experimental.assert_cardinality(self.count))
         if with_labels:
             return examples.map(lambda position, image, label: (image, label))
         return examples.map(lambda position, image, label: image)
@@ -286,7 +307,7 @@ class ImageStream:
         def one_epoch(epoch):
             epoch_seed = tf.constant([seed, epoch], tf.int64)
             if self._sequence is not None:  # read in order: a bounded buffer, seeded by (seed, epoch)
-                elements = self._sequence_part(False).shuffle(
+                elements = self._sequence_part(False, order=(seed, epoch)).shuffle(
                     self.shuffle_buffer, seed=seed * 1000003 + epoch
                 )
             else:
@@ -310,7 +331,7 @@ class ImageStream:
     def _distributed_epoch_batches(self, strategy, batch_size, seed, first_epoch, epochs):
         """`epoch_batches` under several workers: each reads only its own share of the images."""
         workers = _worker_count(strategy)
-        largest_share = -(-self.count // workers)
+        largest_share = max(len(self.shard(workers, index)) for index in range(workers))
         per_replica = -(-int(batch_size) // strategy.num_replicas_in_sync)
         local_replicas = strategy.num_replicas_in_sync // workers
         steps_per_epoch = -(-largest_share // (per_replica * local_replicas))

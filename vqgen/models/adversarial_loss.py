@@ -174,7 +174,9 @@ class AdversarialLoss(LossTerm):
             logits_real = self.discriminator(images, training=True)
             logits_fake = self.discriminator(reconstructions, training=True)
             loss = discriminator_loss(logits_real, logits_fake, self.loss)
-        gradients = tape.gradient(scale_loss_for_replicas(loss), variables)
+            # Scaled inside the tape: a scaling the tape did not record would cut the gradient.
+            scaled_loss = scale_loss_for_replicas(loss)
+        gradients = tape.gradient(scaled_loss, variables)
         active = self._active()
         self.optimizer.apply_gradients(
             [(gradient * active, variable) for gradient, variable in zip(gradients, variables)]

@@ -11,7 +11,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tf_distribute_helpers import logs_for_all_strategies, scale_loss_for_replicas
+from tf_distribute_helpers import logs_for_all_strategies, scale_loss_for_replicas, sum_across_replicas
 from vqgen.models.decoder import Decoder
 from vqgen.models.encoder import Encoder, check_downsample
 from vqgen.models.losses import MeanSquaredError, check_loss_terms
@@ -79,8 +79,8 @@ class VQVAE(keras.Model):
             only a random prefix of the codebooks. Defaults to the `VQVAESettings` value.
         latent_decay: float in [0, 1). `"fsq"` only: EMA decay of the running per-channel mean and
             variance that standardise the encoder output. Defaults to the `VQVAESettings` value.
-        codebook_dim: int or None. `"vq"` only: the size of the projection codes are looked up in.
-            Defaults to the `VQVAESettings` value.
+        codebook_dim: int or None. `"vq"` and `"rvq"`: the size of the projection codes are looked
+            up in. Defaults to the `VQVAESettings` value.
         l2_normalize: bool. `"vq"` only: nearest code by cosine similarity. Defaults to the
             `VQVAESettings` value.
         seed: int or None. Seed of the shortcut quantizer's random choices.
@@ -281,11 +281,18 @@ class VQVAE(keras.Model):
         return [weight for weight in self.decoder.trainable_weights if len(weight.shape) > 1][-1]
 
     def _gradient_norm(self, tape):
-        """A function: a loss computed under `tape` -> the norm of its gradient at `last_decoder_kernel`."""
+        """A function: a loss computed under `tape` -> the norm of its gradient at `last_decoder_kernel`.
+
+        Under a multi-replica strategy each replica's loss is the mean over its share of the batch;
+        the replicas' gradients are averaged first, so the norm is that of the global batch's loss
+        gradient, the same on every replica and as on one device.
+        """
 
         def gradient_norm(loss):
             with tape.stop_recording():
-                return tf.norm(tf.cast(tape.gradient(loss, self.last_decoder_kernel), "float32"))
+                gradient = tf.cast(tape.gradient(loss, self.last_decoder_kernel), "float32")
+                replicas = tf.distribute.get_strategy().num_replicas_in_sync
+                return tf.norm(sum_across_replicas(gradient) / replicas)
 
         return gradient_norm
 

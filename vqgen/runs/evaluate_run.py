@@ -23,12 +23,15 @@ from vqgen.evaluation import (
     decoder_bits,
     decoder_scale,
     frechet_distance,
+    high_frequency_ratio,
     psnr,
+    reconstruction_frechet_distance,
     ssim,
     train_classifier,
     tuple_usage,
     usage_histogram_picture,
 )
+from vqgen.models.perceptual_loss import mean_perceptual_distance, vgg16_features
 from vqgen.runs.atomic_file import write_bytes_atomically, write_text_atomically
 from vqgen.runs.image_grid import save_comparison_grid, save_image_grid
 from vqgen.runs.model_files import load_model_file, load_stage_model, save_model_file
@@ -39,6 +42,8 @@ from vqgen.settings import DATA_DEFAULTS, EVALUATE_DEFAULTS
 
 EVALUATION_FOLDER = "evaluation"
 CLASSIFIER_FILE = "classifier.keras"
+# The LPIPS row without VGG16 weights.
+LPIPS_ABSENT = "not measured: no --perceptual-network (VGG16 weights) given or recorded in the run"
 
 
 def _float_images(image_set):
@@ -47,13 +52,19 @@ def _float_images(image_set):
 
 
 def reconstruction_figures(vqvae, images):
-    """PSNR and SSIM of `vqvae`'s reconstructions of float `images`; returns `(figures, reconstructions)`."""
+    """PSNR, SSIM and the high-frequency ratio of `vqvae`'s reconstructions of float `images`.
+
+    Returns `(figures, reconstructions)`; the figures' `frechet_distance` (rFD) is None here: it
+    needs the evaluation classifier (`evaluate_run` fills it in when it has one).
+    """
     reconstructions = vqvae.reconstruct(images)
     per_image_psnr = psnr(images, reconstructions)
     per_image_ssim = ssim(images, reconstructions)
     return {
         "psnr_db": float(np.mean(per_image_psnr[np.isfinite(per_image_psnr)])),
         "ssim": float(np.mean(per_image_ssim)),
+        "high_frequency_ratio": high_frequency_ratio(images, reconstructions),
+        "frechet_distance": None,
     }, reconstructions
 
 
@@ -152,34 +163,42 @@ def evaluate_run(
     samples=EVALUATE_DEFAULTS.samples,
     classifier_epochs=EVALUATE_DEFAULTS.classifier_epochs,
     seed=None,
+    perceptual_network=None,
 ):
     """Measures a run and writes `RUN/evaluation.json` and the pictures in `RUN/evaluation/`.
 
-    On the run's validation split (or every image of `source`): reconstruction PSNR and SSIM,
+    On the run's validation split (or every image of `source`): reconstruction PSNR, SSIM and the
+    high-frequency ratio (`high_frequency_ratio`: 1 when the detail is kept, below 1 when blurred),
     codebook usage over the whole set (codes used, perplexity, dead codes, a histogram PNG; per
     level for residual VQ, plus the distinct d-tuples of codes the positions use, `tuple_usage`),
-    and with a trained prior its bits per code and bits per image
-    dimension (`vqgen.evaluation.likelihood`; a conditional prior is given the images' labels).
-    With `samples` > 0, a prior and a labelled dataset: a small classifier trained on the run's
-    training split (cached as `RUN/evaluation/classifier.keras`) gives its validation accuracy,
+    and with a trained prior its bits per code and bits per image dimension
+    (`vqgen.evaluation.likelihood`; a conditional prior is given the images' labels).
+    With `samples` > 0 and a labelled dataset, a small classifier trained on the run's training split
+    (cached as `RUN/evaluation/classifier.keras`) gives the rFD of the reconstructions
+    (`reconstruction_frechet_distance`, else None), and with a prior also its validation accuracy,
     the agreement of conditional samples (classes in turn) with their requested class, the Fréchet
     distance of the samples to the training split in its feature space, and the same distance for
-    as many real validation images as the floor. It writes into the run, so it holds the run's
-    `RunLock` (refused while another process trains the run).
+    as many real validation images as the floor. With a VGG16 weights file (`perceptual_network`,
+    or the one the run recorded), the reconstructions' LPIPS (`mean_perceptual_distance`; else
+    None). It writes into the run, so it holds the run's `RunLock` (refused while another process
+    trains the run).
 
     Args:
         run_path: str. A run folder with a trained VQ-VAE (the prior's figures need a prior).
         source: str or None. Another image source (as `--data`); None: the run's validation split.
-        samples: int >= 0. Samples for the classifier figures (0 skips them).
+        samples: int >= 0. Samples for the classifier figures (0 skips them, rFD included).
         classifier_epochs: int >= 1. Training epochs of the classifier when it is not cached.
         seed: int or None. Sampling seed; None: the run's data seed.
+        perceptual_network: str or None. VGG16 weights for LPIPS, as `--perceptual-network`; None:
+            the run's, if it recorded one.
 
     Returns:
         dict, the content of `evaluation.json`.
 
     Raises:
         FileNotFoundError: the run or its VQ-VAE is missing.
-        ValueError: bad arguments, or a source whose images differ in shape from the run's.
+        ValueError: bad arguments, a source whose images differ in shape from the run's, or VGG16
+            weights that cannot be read.
         BlockingIOError: another process is writing the run.
 
     Example:
@@ -193,6 +212,8 @@ def evaluate_run(
     vqvae = load_stage_model(run, "vqvae")
     prior = load_stage_model(run, "prior") if run.finished("prior") else None
     seed = config["data"]["seed"] if seed is None else seed
+    network = perceptual_network or config.get("perceptual", {}).get("perceptual_network")
+    features = vgg16_features(network) if network else None  # read first: a bad file fails fast
     train_set, validation_set = load_splits(config["data"])
     max_image_pixels = config["data"].get(
         "max_image_pixels", DATA_DEFAULTS.max_image_pixels
@@ -209,6 +230,9 @@ def evaluate_run(
 
     # Reconstruction
     result["reconstruction"], reconstructions = reconstruction_figures(vqvae, images)
+    result["reconstruction"]["lpips"] = (
+        None if features is None else mean_perceptual_distance(features, images, reconstructions)
+    )
     save_comparison_grid(
         os.path.join(pictures, "reconstructions.png"), images[:32], reconstructions[:32], columns=8
     )
@@ -230,13 +254,18 @@ def evaluate_run(
         sigma = decoder_scale(train_images, vqvae.reconstruct(train_images))
         result["likelihood"] = likelihood_figures(vqvae, prior, images, codes, reconstructions, labels, sigma)
 
-    # Samples judged by a classifier of the training split
+    # A classifier of the training split: rFD, and the samples it judges
     result["samples"] = None
     num_classes = config["data"].get("num_classes")
-    if samples and prior is not None and num_classes and train_set.labels is not None:
+    classifier = None
+    if samples and num_classes and train_set.labels is not None:
         classifier = load_or_train_classifier(
             run, train_images, train_set.labels, num_classes, classifier_epochs, config["data"]["seed"]
         )
+        result["reconstruction"]["frechet_distance"] = reconstruction_frechet_distance(
+            classifier, images, reconstructions
+        )
+    if classifier is not None and prior is not None:
         validation_images = _float_images(validation_set)
         predicted, _ = classifier_predictions(classifier, validation_images)
         _, train_features = classifier_predictions(classifier, train_images)
@@ -260,7 +289,13 @@ def format_table(result):
     rows += [
         ("PSNR (dB)", f"{result['reconstruction']['psnr_db']:.2f}"),
         ("SSIM", f"{result['reconstruction']['ssim']:.4f}"),
+        ("high-frequency ratio", f"{result['reconstruction']['high_frequency_ratio']:.3f}"),
     ]
+    reconstruction_fd = result["reconstruction"]["frechet_distance"]
+    if reconstruction_fd is not None:
+        rows += [("rFD (reconstructions)", f"{reconstruction_fd:.3f}")]
+    lpips = result["reconstruction"].get("lpips")
+    rows += [("LPIPS (VGG16, channels weighed 1)", LPIPS_ABSENT if lpips is None else f"{lpips:.4f}")]
     for level, usage in enumerate(result["codebook"]):
         prefix = "codebook" if len(result["codebook"]) == 1 else f"codebook level {level}"
         total = usage["codes_used"] + usage["dead_codes"]
