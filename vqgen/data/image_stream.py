@@ -12,6 +12,13 @@ from vqgen.data.image_header import read_image_header, refusal_in_pipeline
 from vqgen.data.image_set import ImageSet
 from vqgen.data.pipeline import epoch_batches, pixels_to_float, to_dataset
 from vqgen.data.splitting import split_images
+from vqgen.data.worker_shares import (
+    distribute_per_worker,
+    global_steps,
+    per_replica_size,
+    worker_count,
+    worker_rows,
+)
 
 # No pixel limit: for reading the header of a file that failed in the pipeline (the limit was checked there).
 UNLIMITED = 2**62
@@ -248,20 +255,27 @@ class ImageStream:
             batches = batches.map(pixels_to_float)
         return batches.prefetch(tf.data.AUTOTUNE)
 
-    def batches(self, batch_size, with_labels=False):
+    def batches(self, batch_size, with_labels=False, strategy=None):
         """float32 `[b, H, W, C]` batches in [0, 1] (and int32 labels) in source order, one pass.
 
+        Under a `MultiWorkerMirroredStrategy` with several workers, each worker reads only its share
+        of a streamed set (see `epoch_batches`): the pass is completed to whole global batches with
+        its first images, so every worker runs the same number of steps.
+
         Args:
-            batch_size: int >= 1.
+            batch_size: int >= 1. The (global) batch size.
             with_labels: bool. Elements are `(images, labels)`; requires labels.
+            strategy: a `tf.distribute.Strategy` or None.
 
         Returns:
-            A `tf.data.Dataset`.
+            A `tf.data.Dataset`, or a distributed dataset in the multi-worker case.
         """
         if with_labels and not self.has_labels:
             raise ValueError(f"{self.name!r} has no labels; pass with_labels=False or use a labelled source")
         if self.image_set is not None:
             return to_dataset(self.image_set, batch_size, with_labels=with_labels)
+        if worker_count(strategy) > 1:
+            return self._distributed_passes(strategy, batch_size, [None], with_labels)[0]
         if self._sequence is not None:
             elements = self._sequence_part(with_labels)
         else:
@@ -276,10 +290,16 @@ class ImageStream:
         whether or not the training was interrupted before it (see `vqgen.data.epoch_batches`).
 
         Under a `MultiWorkerMirroredStrategy` with several workers, a streamed set is read through
-        `strategy.distribute_datasets_from_function`: worker `i` of `n` reads only its share
-        (`shard(n, i)`: every n-th file), in batches of the per-replica size; a worker whose share is
-        one image short repeats the first image(s) of its epoch, so every worker runs the same number
-        of steps per epoch.
+        `strategy.distribute_datasets_from_function`, each worker reading only its share:
+
+        - files and arrays: every worker computes the epoch's permutation (the one a single process
+          uses) and reads only its replicas' slices of each global batch
+          (`vqgen.data.worker_shares.worker_rows`), so the global batches are a single process's;
+          the last global batch of an epoch is completed with the epoch's first images;
+        - a sequence source: worker `i` of `n` reads `shard(n, i)`, shuffled by its buffer; a
+          worker whose share is short repeats the first image(s) of its epoch.
+
+        Either way every worker runs the same number of steps per epoch.
 
         Args:
             batch_size: int >= 1. The (global) batch size; the last batch of an epoch may be smaller.
@@ -294,58 +314,88 @@ class ImageStream:
             `(dataset, steps_per_epoch)`, for `fit(..., steps_per_epoch=...)`; the dataset is a
             distributed dataset in the multi-worker case.
         """
-        if self.image_set is None and _worker_count(strategy) > 1:
-            return self._distributed_epoch_batches(strategy, batch_size, seed, first_epoch, epochs)
+        if self.image_set is None and worker_count(strategy) > 1:
+            return self._distributed_passes(strategy, batch_size, range(first_epoch, epochs), False, seed)
         if self.image_set is not None:
             return epoch_batches(
                 self.image_set.images, batch_size, seed, first_epoch, epochs, transform=pixels_to_float
             )
         per_epoch = self.count if images_per_epoch is None else int(images_per_epoch)
         steps_per_epoch = -(-per_epoch // int(batch_size))
-        positions = tf.constant(self.positions, tf.int64)
 
         def one_epoch(epoch):
-            epoch_seed = tf.constant([seed, epoch], tf.int64)
             if self._sequence is not None:  # read in order: a bounded buffer, seeded by (seed, epoch)
                 elements = self._sequence_part(False, order=(seed, epoch)).shuffle(
                     self.shuffle_buffer, seed=seed * 1000003 + epoch
                 )
             else:
-                order = tf.random.experimental.stateless_shuffle(
-                    tf.range(self.count, dtype=tf.int64), epoch_seed
-                )
                 elements = self._elements(
-                    tf.data.Dataset.from_tensor_slices(tf.gather(positions, order)), False
+                    tf.data.Dataset.from_tensor_slices(self._epoch_positions(seed, epoch)), False
                 )
             if images_per_epoch is not None:
                 elements = elements.repeat().take(per_epoch)
             return elements.batch(int(batch_size))  # within the epoch: its last batch may be smaller
 
-        # One dataset per epoch, chained: `epoch` stays a Python int, so a sequence source's shuffle
-        # gets a static seed (a traced epoch inside `flat_map` cannot seed `Dataset.shuffle`).
-        epoch_datasets = [one_epoch(epoch) for epoch in range(first_epoch, epochs)]
-        empty = [one_epoch(first_epoch).take(0)]
-        batches = functools.reduce(tf.data.Dataset.concatenate, epoch_datasets or empty)
-        return batches.map(pixels_to_float).prefetch(tf.data.AUTOTUNE), steps_per_epoch
+        return _chained(one_epoch, range(first_epoch, epochs)), steps_per_epoch
 
-    def _distributed_epoch_batches(self, strategy, batch_size, seed, first_epoch, epochs):
-        """`epoch_batches` under several workers: each reads only its own share of the images."""
-        workers = _worker_count(strategy)
-        largest_share = max(len(self.shard(workers, index)) for index in range(workers))
-        per_replica = -(-int(batch_size) // strategy.num_replicas_in_sync)
-        local_replicas = strategy.num_replicas_in_sync // workers
-        steps_per_epoch = -(-largest_share // (per_replica * local_replicas))
+    def _epoch_positions(self, seed, epoch):
+        """The source positions of epoch `epoch` in its `(seed, epoch)` order (a uniform permutation)."""
+        order = tf.random.experimental.stateless_shuffle(
+            tf.range(self.count, dtype=tf.int64), tf.constant([seed, epoch], tf.int64)
+        )
+        return tf.gather(tf.constant(self.positions, tf.int64), order)
+
+    def _distributed_passes(self, strategy, batch_size, epochs, with_labels, seed=None):
+        """Passes over a streamed set under several workers, each reading only its own share.
+
+        Args:
+            strategy: a `MultiWorkerMirroredStrategy`.
+            batch_size: int. The global batch size.
+            epochs: the epoch numbers to serve, shuffled by `(seed, epoch)`; `[None]`: one pass in
+                source order.
+            with_labels: bool.
+            seed: int or None. Shuffle seed (with epoch numbers).
+
+        Returns:
+            `(distributed dataset, steps per pass)`.
+        """
+        per_replica = per_replica_size(batch_size, strategy)
+        replicas = strategy.num_replicas_in_sync
+        workers = worker_count(strategy)
+        if self._sequence is not None:  # each worker its own share of the examples, shuffled by its buffer
+            local_batch = per_replica * (replicas // workers)
+            # whole files are dealt out where there are enough: the shares may differ by more than one
+            largest_share = max(len(self.shard(workers, index)) for index in range(workers))
+            steps = -(-largest_share // local_batch)
+
+            def dataset_fn(context):
+                share = self.shard(context.num_input_pipelines, context.input_pipeline_id)
+
+                def one_pass(epoch):
+                    elements = share._sequence_part(with_labels)
+                    if epoch is not None:
+                        elements = elements.shuffle(self.shuffle_buffer, seed=seed * 1000003 + epoch)
+                    return elements.repeat().take(steps * local_batch).batch(per_replica)
+
+                return _chained(one_pass, epochs, with_labels)
+
+            return distribute_per_worker(strategy, dataset_fn), steps
+
+        steps = global_steps(self.count, batch_size, strategy)
 
         def dataset_fn(context):
-            share = self.shard(context.num_input_pipelines, context.input_pipeline_id)
-            data, _ = share.epoch_batches(
-                per_replica, seed, first_epoch, epochs, images_per_epoch=largest_share
-            )
-            options = tf.data.Options()
-            options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.OFF
-            return data.with_options(options)  # already this worker's share
+            def one_pass(epoch):
+                if epoch is None:
+                    order = tf.constant(self.positions, tf.int64)
+                else:
+                    order = self._epoch_positions(seed, epoch)
+                rows = worker_rows(order, steps, per_replica, context, replicas)
+                elements = self._elements(tf.data.Dataset.from_tensor_slices(rows), with_labels)
+                return elements.batch(per_replica)
 
-        return strategy.distribute_datasets_from_function(dataset_fn), steps_per_epoch
+            return _chained(one_pass, epochs, with_labels)
+
+        return distribute_per_worker(strategy, dataset_fn), steps
 
     def first_images(self, count):
         """The first `count` images in source order as a uint8 (or float32) array `[n, H, W, C]`."""
@@ -387,11 +437,19 @@ class ImageStream:
         )
 
 
-def _worker_count(strategy):
-    """Workers of a multi-worker strategy (1 for anything else)."""
-    if strategy is None or not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
-        return 1
-    return int(strategy.extended._num_workers)  # noqa: SLF001  (no public accessor in TF 2.21)
+def _chained(one_pass, epochs, with_labels=False):
+    """The uint8 batches of `one_pass(epoch)` for each epoch, chained, as float32 in [0, 1], prefetched.
+
+    One dataset per epoch: `epoch` stays a Python int, so a sequence source's shuffle gets a static
+    seed (a traced epoch inside `flat_map` cannot seed `Dataset.shuffle`).
+    """
+    passes = [one_pass(epoch) for epoch in epochs]
+    batches = functools.reduce(tf.data.Dataset.concatenate, passes) if passes else one_pass(0).take(0)
+    if with_labels:
+        batches = batches.map(lambda pixels, labels: (pixels_to_float(pixels), labels))
+    else:
+        batches = batches.map(pixels_to_float)
+    return batches.prefetch(tf.data.AUTOTUNE)
 
 
 @contextlib.contextmanager

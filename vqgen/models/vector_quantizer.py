@@ -8,7 +8,7 @@ Factorized and l2-normalised codes: Yu et al., "Vector-quantized Image Modeling 
 import keras
 import tensorflow as tf
 
-from tf_distribute_helpers import broadcast_from_first_replica, sum_across_replicas
+from tf_distribute_helpers import gather_global_rows, replicas_in_sync, sum_across_replicas
 from vqgen.models.code_projection import CodeProjection, check_codebook_dim
 from vqgen.models.quantization import Quantization, checked_codes, code_usage
 from vqgen.settings import VECTOR_QUANTIZER_DEFAULTS
@@ -354,12 +354,15 @@ class VectorQuantizer(keras.layers.Layer):
         return tf.argmin(distances, axis=1, output_type="int32")
 
     def _random_rows(self, flat_z, count, salt):
-        """`count` rows of `flat_z` drawn with replacement, the same on every replica."""
+        """`count` rows of the global batch's `flat_z` drawn with replacement, the same on every replica.
+
+        The rows are drawn over the whole global batch (every replica holding an equal share), so a
+        distributed step picks the rows one device picks from the same global batch.
+        """
         seed = tf.stack([tf.cast(self.seed or 0, "int32"), self.training_steps * 2 + salt])
-        rows = tf.random.stateless_uniform(
-            [count], seed=seed, minval=0, maxval=tf.shape(flat_z)[0], dtype="int32"
-        )
-        return broadcast_from_first_replica(tf.gather(flat_z, rows))
+        global_rows = tf.shape(flat_z)[0] * replicas_in_sync()
+        rows = tf.random.stateless_uniform([count], seed=seed, minval=0, maxval=global_rows, dtype="int32")
+        return gather_global_rows(flat_z, rows)
 
     def _initialise_from_first_batch(self, flat_z):
         # Branch-free (tf.where, not tf.cond): a cross-replica all-reduce may not sit inside

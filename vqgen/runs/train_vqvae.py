@@ -200,6 +200,7 @@ def train_vqvae(run_path, overwrite=False, strategy="default", verbose=1, **sett
     Example:
     >>> model = train_vqvae("runs/digits", epochs=5, num_embeddings=512)  # doctest: +SKIP
     """
+    distribution = make_strategy(strategy)  # first: a multi-worker one must precede any TensorFlow op
     sections = {
         "data": DATA_DEFAULTS,
         "vqvae": VQVAE_DEFAULTS,
@@ -243,7 +244,6 @@ def train_vqvae(run_path, overwrite=False, strategy="default", verbose=1, **sett
     )
 
     # Runs from before `precision` existed trained in float32.
-    distribution = make_strategy(strategy)
     with distribution.scope(), precision_policy(training.get("precision", "float32")):
         model_settings = dict(config["vqvae"])
         # The loss by its name; runs from before the choice existed trained with the mean squared error.
@@ -259,7 +259,9 @@ def train_vqvae(run_path, overwrite=False, strategy="default", verbose=1, **sett
             **model_settings,
         )
         model.compile(optimizer=keras.optimizers.Adam(training["learning_rate"]))
-    validation_data = validation_images.batches(training["batch_size"])
+    # Under several workers each reads its share of the validation images too; Keras sums the metrics
+    # over the replicas (their variables aggregate by SUM), so they are those of the whole split.
+    validation_data = validation_images.batches(training["batch_size"], strategy=distribution)
     os.makedirs(run.path, exist_ok=True)
     run.write_config(config)
 
