@@ -68,7 +68,8 @@ def benchmarks_page(scripts_folder=SCRIPTS, results_folder=RESULTS):
         path = os.path.join(results_folder, f"{name}.md")
         if os.path.exists(path):
             found.append(path)
-            latest = f"[`benchmarks/results/{name}.md`](#{name.replace('_', '-')})"
+            # the toc extension's anchor of the heading `name`: lower case, underscores kept
+            latest = f"[`benchmarks/results/{name}.md`](#{name})"
         else:
             latest = "not run since results files were introduced"
         lines.append(f"| `scripts/{name}.py` | {first_docstring_line(name, scripts_folder)} | {latest} |")

@@ -252,7 +252,9 @@ def build_parser():
         "and (with a prior) sample signatures: sample takes num_samples, temperature, seed (and labels "
         "for a class-conditional prior) and nothing else; sample_guided adds guidance (a prior trained "
         "with label dropout), and a MaskGIT prior's sample_with_steps adds its decoding steps. The config "
-        "asset, assets/vqgen_config.json, lists every signature and its inputs.",
+        "asset, assets/vqgen_config.json, lists every signature and its inputs. --format litert|onnx "
+        "writes portable models with a NumPy sampling loop instead, and --format web the onnx export with "
+        "a static page that samples in the browser.",
     )
     export.add_argument("--run", required=True, help="run folder with a trained VQ-VAE")
     export.add_argument(

@@ -254,8 +254,9 @@ class ExportFormatSettings:
         "saved_model",
         "saved_model: a TensorFlow SavedModel (TF Serving); litert: LiteRT (TFLite) models; onnx: ONNX "
         "models (litert and onnx: encode, decode and prior_logits with a NumPy sampling loop; they need "
-        "pip install -e '.[export]')",
-        choices=("saved_model", "litert", "onnx"),
+        "pip install -e '.[export]'); web: the onnx export with a static page that samples it in the "
+        "browser (onnxruntime-web; serve the folder, e.g. python -m http.server -d OUT)",
+        choices=("saved_model", "litert", "onnx", "web"),
     )
 
 
