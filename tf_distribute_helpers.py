@@ -49,23 +49,38 @@ def sum_across_replicas(value):
     return context.all_reduce(tf.distribute.ReduceOp.SUM, value)
 
 
-def broadcast_from_first_replica(value):
-    """Returns the first replica's `value` on every replica.
+def gather_global_rows(values, rows):
+    """Rows of the global batch, by their index in it, on every replica.
+
+    Each replica holds `n` rows of the global batch, replica `r` rows `r*n .. (r+1)*n - 1` (equal
+    shares); a global row is taken from the replica that holds it and summed across replicas, so
+    every replica gets the same rows, and the same ones one device gets from the whole batch.
 
     Args:
-        value: a tensor of the same shape on each replica.
+        values: tensor `[n, ...]`, this replica's rows.
+        rows: int32 tensor `[m]` of indices in `[0, n * replicas)`, the same on every replica.
 
     Returns:
-        The first replica's tensor (the value itself with a single replica).
+        tensor `[m, ...]`: `tf.gather` of the global batch (of `values` itself with one replica).
 
     Example:
-    >>> samples = broadcast_from_first_replica(tf.gather(vectors, random_rows))
+    >>> rows = tf.random.stateless_uniform([K], seed, 0, n * replicas, dtype="int32")  # doctest: +SKIP
+    >>> samples = gather_global_rows(flat_z, rows)  # doctest: +SKIP
     """
     context = replica_context_with_peers()
     if context is None:
-        return value
-    is_first = tf.cast(tf.equal(context.replica_id_in_sync_group, 0), value.dtype)
-    return context.all_reduce(tf.distribute.ReduceOp.SUM, value * is_first)
+        return tf.gather(values, rows)
+    local = rows - context.replica_id_in_sync_group * tf.shape(values)[0]
+    held = tf.logical_and(local >= 0, local < tf.shape(values)[0])
+    picked = tf.gather(values, tf.clip_by_value(local, 0, tf.shape(values)[0] - 1))
+    shape = tf.concat([tf.shape(held), tf.ones([tf.rank(values) - 1], tf.int32)], 0)
+    return sum_across_replicas(picked * tf.cast(tf.reshape(held, shape), values.dtype))
+
+
+def replicas_in_sync():
+    """Replicas of the current strategy in sync (1 outside a multi-replica step)."""
+    context = replica_context_with_peers()
+    return 1 if context is None else context.num_replicas_in_sync
 
 
 def logs_for_all_strategies(logs):
@@ -110,6 +125,20 @@ def scale_loss_for_replicas(loss):
     return loss if replicas == 1 else loss / tf.cast(replicas, loss.dtype)
 
 
+def keras_seed(seed_generator):
+    """The next stateless seed of `seed_generator`: the int32 seed Keras' own random ops would draw with.
+
+    Args:
+        seed_generator: `keras.random.SeedGenerator`; it advances by one.
+
+    Returns:
+        int32 tensor `(2,)` (what Keras' TensorFlow backend makes of the int64 state, its
+        `random._cast_seed`).
+    """
+    state = seed_generator.next()
+    return tf.cast(tf.math.floormod(state, tf.int32.max - 1), tf.int32)
+
+
 def replica_seed(seed_generator):
     """The next stateless seed of `seed_generator`, made distinct on each replica in sync.
 
@@ -129,13 +158,40 @@ def replica_seed(seed_generator):
     >>> seed = replica_seed(self.masking_seeds)  # doctest: +SKIP
     >>> noise = tf.random.stateless_uniform([batch, 16], seed=seed)  # doctest: +SKIP
     """
-    state = seed_generator.next()
-    # The int32 seed Keras' TensorFlow backend makes of the int64 state (its random._cast_seed)
-    seed = tf.cast(tf.math.floormod(state, tf.int32.max - 1), tf.int32)
+    seed = keras_seed(seed_generator)
     context = replica_context_with_peers()
     if context is None:
         return seed
     return tf.random.experimental.stateless_fold_in(seed, context.replica_id_in_sync_group)
+
+
+def replica_rows_uniform(shape, seed_generator):
+    """Uniform draws in [0, 1) for this replica's rows: its slice of one draw for the whole global batch.
+
+    Every replica draws `[replicas * shape[0], *shape[1:]]` numbers with the same seed (the one
+    Keras' own random ops would use) and keeps rows `replica * shape[0] .. (replica + 1) * shape[0]
+    - 1`. So the replicas' draws are independent of each other, and when each holds an equal slice
+    of a global batch, together they are exactly the draws one device makes for that batch: a
+    distributed step masks (or drops) the same rows as a single-process step.
+
+    Args:
+        shape: the per-replica shape, rows first (a list of ints or an int32 tensor).
+        seed_generator: `keras.random.SeedGenerator`; it advances by one.
+
+    Returns:
+        float32 tensor of `shape`.
+
+    Example:
+    >>> ratios = replica_rows_uniform(tf.shape(codes)[:1], self.masking_seeds)  # doctest: +SKIP
+    """
+    seed = keras_seed(seed_generator)
+    context = replica_context_with_peers()
+    if context is None:
+        return tf.random.stateless_uniform(shape, seed=seed)
+    shape = tf.convert_to_tensor(shape, tf.int32)
+    replicas = context.num_replicas_in_sync
+    every_row = tf.random.stateless_uniform(tf.concat([shape[:1] * replicas, shape[1:]], 0), seed=seed)
+    return tf.reshape(every_row, tf.concat([[replicas], shape], 0))[context.replica_id_in_sync_group]
 
 
 class ReplicaDropout(keras.layers.Dropout):

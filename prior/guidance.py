@@ -18,7 +18,7 @@ import tensorflow as tf
 from keras import ops
 
 from prior.arguments import FLOAT32_MAX
-from tf_distribute_helpers import replica_seed
+from tf_distribute_helpers import replica_rows_uniform
 
 
 def drop_labels(labels, rate, num_classes, seed_generator):
@@ -28,8 +28,9 @@ def drop_labels(labels, rate, num_classes, seed_generator):
         labels: int tensor `(batch,)` in `[0, num_classes)`.
         rate: Python float in `[0, 1]`; 0 returns `labels` itself (no random op is built).
         num_classes: int, the number of real classes (the "no label" index).
-        seed_generator: `keras.random.SeedGenerator` the draws come from (the replica's id folded
-            in under a `tf.distribute` strategy, `tf_distribute_helpers.replica_seed`).
+        seed_generator: `keras.random.SeedGenerator` the draws come from (under a `tf.distribute`
+            strategy, each replica's rows of one draw for the global batch:
+            `tf_distribute_helpers.replica_rows_uniform`).
 
     Returns:
         int tensor `(batch,)` with the dtype of `labels`.
@@ -41,8 +42,8 @@ def drop_labels(labels, rate, num_classes, seed_generator):
     """
     if rate == 0:
         return labels
-    # in [0, 1); independent on each replica of a tf.distribute strategy (see `replica_seed`)
-    uniform = tf.random.stateless_uniform(tf.shape(labels), seed=replica_seed(seed_generator))
+    # in [0, 1); independent on each replica of a tf.distribute strategy (see `replica_rows_uniform`)
+    uniform = replica_rows_uniform(tf.shape(labels), seed_generator)
     return ops.where(uniform < rate, ops.cast(num_classes, labels.dtype), labels)
 
 

@@ -16,7 +16,7 @@ from prior.transformer import grid_position_embeddings
 from prior.transformer_block import TransformerBlock
 from tf_distribute_helpers import (
     logs_for_all_strategies,
-    replica_seed,
+    replica_rows_uniform,
     scale_loss_for_replicas,
     sum_across_replicas,
 )
@@ -43,9 +43,10 @@ class MaskGIT(CodePrior):
     the cross-entropy of the true codes at the masked positions only, logged
     as `masked_bits_per_code`. With `label_dropout > 0` labels are replaced by
     the "no label" class at random, for classifier-free guidance. Under a
-    `tf.distribute` strategy each replica draws its own masks and dropped labels
-    (`tf_distribute_helpers.replica_seed`), and the loss is the mean over the masked
-    codes of the whole global batch, so a step equals one device's up to the draws.
+    `tf.distribute` strategy each replica draws its own masks and dropped labels, its rows of
+    one draw for the global batch (`tf_distribute_helpers.replica_rows_uniform`), and the loss is
+    the mean over the masked codes of the whole global batch, so a step with equal shares equals
+    one device's (dropout aside: each replica draws its own, `ReplicaDropout`).
 
     Sampling (`sample`) is MaskGIT's iterative decoding (`prior.parallel_decode`),
     in one compiled `tf.while_loop` of `steps` network passes: starting from an
@@ -234,10 +235,11 @@ class MaskGIT(CodePrior):
     def _masked_batch(self, data):
         """A training batch `codes` -> (masked inputs, (codes, mask), sample_weight).
 
-        The draws come from `masking_seeds`, through `tf_distribute_helpers.replica_seed`: under a
-        `tf.distribute` strategy each replica folds its id into the seed, so the replicas mask their
-        shares of the batch independently (not with copies of one draw); on one device the draws are
-        `keras.random.uniform`'s.
+        The draws come from `masking_seeds`, through `tf_distribute_helpers.replica_rows_uniform`:
+        under a `tf.distribute` strategy each replica keeps its rows of one draw for the whole global
+        batch, so the replicas mask their shares of the batch independently (not with copies of one
+        draw) and, with equal shares, exactly as one device masks the global batch; on one device the
+        draws are `keras.random.uniform`'s.
         """
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
         if y is not None:
@@ -249,8 +251,8 @@ class MaskGIT(CodePrior):
         B = ops.shape(codes)[0]
         masked, mask = self.mask_codes(
             codes,
-            tf.random.stateless_uniform([B], seed=replica_seed(self.masking_seeds)),
-            tf.random.stateless_uniform([B, self.sequence_length], seed=replica_seed(self.masking_seeds)),
+            replica_rows_uniform([B], self.masking_seeds),
+            replica_rows_uniform([B, self.sequence_length], self.masking_seeds),
         )
         inputs = {**x, "codes": masked} if isinstance(x, dict) else masked
         return inputs, (ops.cast(codes, "int32"), mask), sample_weight

@@ -3,6 +3,8 @@ non-saturating losses, the adaptive weight, the start step, saving, and `vqgen r
 
 import json
 import os
+import subprocess
+import sys
 
 import keras
 import numpy as np
@@ -164,6 +166,10 @@ def test_quick_run_with_adversarial_training_exports_no_discriminator(tmp_path):
         "adversarial_loss": "hinge",
     }
     model = keras.saving.load_model(os.path.join(run, "vqvae.keras"))
+    # The prior trained and sampled: a picture, and code grids of the codebook's codes
+    assert os.path.getsize(os.path.join(run, "samples.png")) > 0
+    codes = np.load(os.path.join(run, "samples.npy"))
+    assert codes.shape[1:] == model.grid_shape and 0 <= codes.min() and codes.max() < model.num_embeddings
     (term,) = model.loss_terms
     assert term.weight == 0.5 and int(term.steps.numpy()) > 0
     # The SavedModel's variables are the codec's and the prior's: no discriminator, none of its sizes.
@@ -189,3 +195,77 @@ def test_the_epoch_backup_holds_the_discriminator_and_its_optimizer(tmp_path):
         term.variables + term.optimizer.variables, restored.variables + restored.optimizer.variables
     ):
         np.testing.assert_array_equal(saved.numpy(), loaded.numpy())
+
+
+# `vqgen train` that SIGKILLs itself inside epoch KILL_AFTER_EPOCH + 1, three steps after the epoch
+# backup of epoch KILL_AFTER_EPOCH was written (0: never): the steps since the backup are lost.
+KILLED_TRAIN_SCRIPT = """
+import os, signal, sys
+from vqgen.cli import main
+from vqgen.runs.callbacks import EpochBackup
+
+kill_after = int(os.environ["KILL_AFTER_EPOCH"])
+write_backup = EpochBackup.on_epoch_end
+
+def on_epoch_end(self, epoch, logs=None):
+    write_backup(self, epoch, logs)
+    self.backed_up = epoch + 1
+
+def on_train_batch_end(self, batch, logs=None):
+    if kill_after and getattr(self, "backed_up", 0) == kill_after and batch == 2:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+EpochBackup.on_epoch_end = on_epoch_end
+EpochBackup.on_train_batch_end = on_train_batch_end
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+@pytest.mark.slow
+def test_the_discriminator_and_its_optimizer_survive_sigkill_and_resume_bit_exactly(
+    tmp_path, tiny_digits, tiny_train_args
+):
+    def train(run, kill_after=0):
+        argv = [*("train", "--run", str(run), "--data", tiny_digits), *tiny_train_args]
+        argv += [*("--epochs", "2", "--batch-size", "16", "--deterministic")]
+        argv += ["--adversarial-weight", "0.5", "--adversarial-start", "0"]
+        environment = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "KILL_AFTER_EPOCH": str(kill_after)}
+        return subprocess.Popen(
+            [sys.executable, "-c", KILLED_TRAIN_SCRIPT, *argv],
+            env=environment,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+
+    reference = train(tmp_path / "reference")  # never killed; runs beside the other
+    try:
+        killed = train(tmp_path / "killed", kill_after=1)
+        _, err = killed.communicate(timeout=300)
+        assert killed.returncode == -9, err
+        with open(tmp_path / "killed" / "backup" / "vqvae" / "epoch.json", encoding="utf-8") as stream:
+            assert json.load(stream)["epochs_completed"] == 1
+        resumed = train(tmp_path / "killed")
+        out, err = resumed.communicate(timeout=300)
+        assert resumed.returncode == 0, err
+        assert "Resuming" in out
+        _, err = reference.communicate(timeout=300)
+        assert reference.returncode == 0, err
+    finally:
+        if reference.poll() is None:  # a failure above: the reference is not left running
+            reference.kill()
+            reference.wait()
+    models = [keras.saving.load_model(tmp_path / run / "vqvae.keras") for run in ("killed", "reference")]
+    terms = [model.loss_terms[0] for model in models]
+    assert int(terms[0].steps.numpy()) == int(terms[1].steps.numpy()) == 18  # 2 epochs of 9 steps
+    # Every weight (the discriminator's among them), both optimizers' slots and step counts: equal.
+    assert any("discriminator" in weight.path for weight in models[0].weights)
+    resumed_state, reference_state = (
+        model.weights + model.optimizer.variables + term.optimizer.variables
+        for model, term in zip(models, terms)
+    )
+    assert len(resumed_state) == len(reference_state) and terms[0].optimizer.variables
+    for resumed_variable, reference_variable in zip(resumed_state, reference_state):
+        np.testing.assert_array_equal(
+            resumed_variable.numpy(), reference_variable.numpy(), err_msg=resumed_variable.path
+        )

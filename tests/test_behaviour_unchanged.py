@@ -160,8 +160,11 @@ def expected():
 def test_stage1_gives_the_recorded_arrays(kind, expected):
     model = keras.saving.load_model(FOLDER / f"stage1_{kind}.keras")
     got = _stage1_arrays(kind, model)
-    for name in (f"{kind}_codes", f"{kind}_decoded", f"{kind}_reconstructed"):
-        np.testing.assert_array_equal(got[name], expected[name], err_msg=name)
+    np.testing.assert_array_equal(got[f"{kind}_codes"], expected[f"{kind}_codes"])
+    # Images within float rounding: another CPU's vector units round the decoder's sums differently
+    # (seen: 3e-8 apart on a machine other than the recording one).
+    for name in (f"{kind}_decoded", f"{kind}_reconstructed"):
+        np.testing.assert_allclose(got[name], expected[name], rtol=1e-5, atol=1e-6, err_msg=name)
     np.testing.assert_allclose(got[f"{kind}_further_losses"], expected[f"{kind}_further_losses"], rtol=1e-5)
     np.testing.assert_array_equal(got[f"{kind}_codes_after"], expected[f"{kind}_codes_after"])
 

@@ -198,3 +198,18 @@ def test_a_file_that_fails_only_in_the_decoder_is_named(tmp_path):
     with pytest.raises(ValueError, match=r"cannot decode '.*1\.png'"):
         with naming_undecodable_files(stream):
             served(stream)
+
+
+def test_workers_shares_of_a_tfds_split_are_disjoint_and_make_up_each_part(tmp_path):
+    # Under several workers a sequence source is shared out by example: worker i of n reads shard(n, i).
+    def images(stream):
+        return [np.rint(batch.numpy() * 255).astype(np.uint8).tobytes() for batch in stream.batches(1)]
+
+    with tfds.testing.mock_data(num_examples=12):
+        stream = stream_images("tfds:mnist", data_dir=str(tmp_path), shuffle_buffer=4)
+        for part in stream.split(0.25, seed=0):
+            whole = images(part)
+            first, second = (images(part.shard(2, index)) for index in range(2))
+            assert len(first) + len(second) == len(whole) and abs(len(first) - len(second)) <= 1
+            assert sorted(first + second) == sorted(whole)  # each example read by exactly one worker
+            assert first == whole[0::2] and second == whole[1::2]  # every other example, in order

@@ -9,13 +9,17 @@ import textwrap
 import pytest
 
 # The models compared, without dropout (the replicas' dropout masks differ from one device's); MaskGIT
-# with `FixedMaskGIT`'s masks, which depend on the codes only, not on the replica's random draws.
+# with `FixedMaskGIT`'s masks, which depend on the codes only, and with its own random masks and
+# dropped labels (each replica's rows of one draw for the global batch, so one device's draws).
 MODELS = {
     "pixelcnn": "prior.PixelCNN(6, (4, 4), num_classes=3, num_layers=2, filters=8, kernel_size=3)",
     "transformer": "prior.Transformer(6, (4, 4), num_classes=3, num_layers=2, hidden_dim=8, num_heads=2, "
     "intermediate_dim=16, dropout=0.0)",
     "maskgit": "FixedMaskGIT(6, (4, 4), num_classes=3, num_layers=2, hidden_dim=8, num_heads=2, "
     "intermediate_dim=16, dropout=0.0)",
+    # Its own random masks and label dropout: each replica's rows of one draw for the global batch.
+    "maskgit_random_masks": "prior.MaskGIT(6, (4, 4), num_classes=3, label_dropout=0.5, num_layers=2, "
+    "hidden_dim=8, num_heads=2, intermediate_dim=16, dropout=0.0)",
 }
 
 # Two logical CPUs must be configured before TensorFlow initialises its devices, so the comparison

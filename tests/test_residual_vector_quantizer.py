@@ -41,7 +41,7 @@ def hand_set_codebooks(num_quantizers, num_embeddings, embedding_dim, seed=0):
 
 
 def build_with_codebooks(quantizer, codebooks):
-    quantizer.build((None, codebooks[0].shape[1]))
+    quantizer.build((None, quantizer.embedding_dim))
     for level, codebook in zip(quantizer.quantizers, codebooks):
         level.codebook.assign(codebook)
 
@@ -100,6 +100,69 @@ def test_greedy_residual_matches_numpy_and_error_never_grows_with_depth():
     np.testing.assert_allclose(result.quantized.numpy(), decoded, atol=1e-6)
     assert all(later <= earlier for earlier, later in zip(errors, errors[1:])), errors
     assert errors[-1] < errors[0]  # the deeper levels do something
+
+
+def test_factorized_codes_match_numpy_in_the_projection():
+    d, K, D, C = 3, 6, 5, 2
+    rng = np.random.default_rng(3)
+    quantizer = ResidualVectorQuantizer(
+        num_quantizers=d, num_embeddings=K, embedding_dim=D, codebook_dim=C, beta=0.2
+    )
+    codebooks = hand_set_codebooks(d, K, C, seed=4)
+    build_with_codebooks(quantizer, codebooks)
+    projection = quantizer.projection
+    w_in, b_in, w_out, b_out = (rng.normal(size=shape).astype("float32") for shape in ((D, C), C, (C, D), D))
+    for variable, value in zip(
+        (
+            projection.input_projection,
+            projection.input_projection_bias,
+            projection.output_projection,
+            projection.output_projection_bias,
+        ),
+        (w_in, b_in, w_out, b_out),
+    ):
+        variable.assign(value)
+    z = rng.normal(size=(2, 4, 4, D)).astype("float32")
+    # By hand: project once, greedy residual quantization of the projection, the codes' sum back
+    projected = z.astype("float64") @ w_in + b_in  # (2, 4, 4, C)
+    expected, residuals = numpy_greedy_residual(projected, codebooks)
+    decoded = sum(codebooks[level][expected[..., level]] for level in range(d)) @ w_out + b_out
+
+    result = quantizer.quantize_with_stats(z)
+    np.testing.assert_array_equal(result.indices.numpy(), expected)
+    np.testing.assert_array_equal(quantizer.indices(z).numpy(), expected)
+    np.testing.assert_allclose(result.quantized.numpy(), decoded, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(quantizer.lookup(expected).numpy(), decoded, rtol=1e-5, atol=1e-5)
+    level_losses = [
+        1.2 * np.mean((r - cb[i]) ** 2) for r, cb, i in zip(residuals, codebooks, expected.reshape(-1, d).T)
+    ]
+    np.testing.assert_allclose(float(result.loss), sum(level_losses), rtol=1e-5)
+    # Straight through the projections: d(output)/dz = W_in W_out, and both maps get gradients
+    weights = rng.normal(size=z.shape).astype("float32")
+    z = tf.constant(z)
+    with tf.GradientTape(persistent=True) as tape:
+        tape.watch(z)
+        result = quantizer.quantize_with_stats(z)
+        output = tf.reduce_sum(weights * result.quantized)
+    np.testing.assert_allclose(tape.gradient(output, z).numpy(), weights @ (w_in @ w_out).T, rtol=1e-4)
+    assert np.any(tape.gradient(output, projection.output_projection).numpy() != 0)
+    assert np.any(tape.gradient(result.loss, projection.input_projection).numpy() != 0)
+
+
+def test_the_codebook_dim_setting_reaches_residual_vq_in_a_vqvae():
+    from vqgen import VQVAE
+
+    model = VQVAE(
+        input_shape=(8, 8, 1), quantizer="rvq", num_quantizers=2, num_embeddings=4, embedding_dim=6,
+        codebook_dim=3, hidden_channels=8, residual_channels=4, num_residual_blocks=1,
+    )  # fmt: skip
+    assert [tuple(level.codebook.shape) for level in model.quantizer.quantizers] == [(4, 3), (4, 3)]
+    model.compile(optimizer=keras.optimizers.Adam(1e-2))
+    images = np.random.default_rng(5).random((8, 8, 8, 1)).astype("float32")
+    before = model.quantizer.projection.output_projection.numpy().copy()
+    model.fit(images, epochs=1, batch_size=8, verbose=0)
+    assert np.any(model.quantizer.projection.output_projection.numpy() != before)  # trained with the model
+    assert model.encode(images).shape == (8, 2, 2, 2)  # downsampled 4x, two levels
 
 
 def test_gradient_is_straight_through_the_sum():
@@ -201,7 +264,7 @@ def test_ema_training_step_changes_every_level_and_inference_none():
 def test_config_round_trip_and_keras_file(tmp_path):
     arguments = dict(
         num_quantizers=2, num_embeddings=5, embedding_dim=3, quantizer_dropout=0.5, beta=0.1, ema=True,
-        decay=0.9, epsilon=1e-4, restart_after_steps=3, init_from_data=True, seed=7,
+        decay=0.9, epsilon=1e-4, restart_after_steps=3, init_from_data=True, seed=7, codebook_dim=2,
     )  # fmt: skip
     quantizer = ResidualVectorQuantizer(**arguments, name="rvq")
     config = quantizer.get_config()
@@ -223,6 +286,8 @@ def test_config_round_trip_and_keras_file(tmp_path):
     restored_quantizer = restored.get_layer("rvq")
     for level, restored_level in zip(quantizer.quantizers, restored_quantizer.quantizers):
         np.testing.assert_array_equal(restored_level.codebook.numpy(), level.codebook.numpy())
+    for weight, restored_weight in zip(quantizer.weights, restored_quantizer.weights):  # projections too
+        np.testing.assert_array_equal(restored_weight.numpy(), weight.numpy())
     np.testing.assert_array_equal(restored.predict(x, verbose=0), model.predict(x, verbose=0))
 
 

@@ -58,6 +58,45 @@ def test_training_keeps_exactly_the_newest_n_checkpoints_of_full_size(tmp_path, 
         np.testing.assert_array_equal(trained, loaded)
 
 
+def adversarial_vqvae():
+    from vqgen.models.adversarial_loss import AdversarialLoss
+    from vqgen.models.discriminator import PatchDiscriminator
+    from vqgen.models.vqvae import VQVAE
+
+    keras.utils.set_random_seed(0)
+    term = AdversarialLoss(weight=0.5, discriminator=PatchDiscriminator(filters=4, name="discriminator"))
+    tiny = dict(num_embeddings=8, embedding_dim=4, downsample=2, hidden_channels=8, residual_channels=4)
+    model = VQVAE(input_shape=(8, 8, 1), num_residual_blocks=1, loss_terms=[term], **tiny)
+    model.compile(optimizer=keras.optimizers.Adam(0.01))
+    return model
+
+
+def test_an_adversarial_stage_keeps_its_discriminator_in_the_checkpoints_it_counts(tmp_path):
+    run = RunFolder(tmp_path)
+    images = np.random.default_rng(2).random((32, 8, 8, 1)).astype("float32")
+    model = adversarial_vqvae()
+    validation = tf.data.Dataset.from_tensor_slices(images[:8]).batch(8)
+    train_stage(
+        run, "vqvae", model, lambda first: epoch_batches(images, 8, 0, first, 3), validation, 3, verbose=0
+    )
+    folder = run.checkpoints_path("vqvae")
+    # The discriminator and its optimizer are in each epoch's one file, so retention counts and
+    # removes them with it: the newest two epochs, each as large as the whole model's weights.
+    expected = ["epoch_002.weights.h5", "epoch_003.weights.h5"]
+    assert sorted(os.listdir(folder)) == expected
+    sizes = [os.path.getsize(os.path.join(folder, name)) for name in expected]
+    assert sizes == [len(weights_file_bytes(model))] * 2
+    newest = adversarial_vqvae()
+    newest.optimizer.build(newest.trainable_variables)
+    newest.load_weights(os.path.join(folder, expected[-1]))
+    term, loaded = model.loss_terms[0], newest.loss_terms[0]
+    assert int(loaded.optimizer.iterations.numpy()) == 12  # 3 epochs of 4 steps
+    for trained, restored in zip(
+        term.variables + term.optimizer.variables, loaded.variables + loaded.optimizer.variables
+    ):
+        np.testing.assert_array_equal(trained.numpy(), restored.numpy())
+
+
 def test_every_file_of_an_old_epoch_goes_and_nothing_else(tmp_path):
     names = [
         "epoch_001.weights.h5",

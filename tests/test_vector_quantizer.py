@@ -267,7 +267,10 @@ def projected(quantizer, z):
     """The code-space rows of z by NumPy, from the layer's own projection weights (float64)."""
     p = z.astype("float64")
     if quantizer.codebook_dim is not None:
-        p = p @ quantizer.input_projection.numpy() + quantizer.input_projection_bias.numpy()
+        p = (
+            p @ quantizer.projection.input_projection.numpy()
+            + quantizer.projection.input_projection_bias.numpy()
+        )
     return unit_rows(p) if quantizer.l2_normalize else p
 
 
@@ -299,14 +302,17 @@ def test_factorized_indices_equal_numpy_brute_force_in_the_projected_space(l2_no
     quantizer.build((None, D))
     assert quantizer.codebook.shape == (K, C)
     quantizer.codebook.assign(rng.normal(size=(K, C)).astype("float32"))
-    quantizer.input_projection_bias.assign(rng.normal(size=C).astype("float32"))
-    quantizer.output_projection_bias.assign(rng.normal(size=D).astype("float32"))
+    quantizer.projection.input_projection_bias.assign(rng.normal(size=C).astype("float32"))
+    quantizer.projection.output_projection_bias.assign(rng.normal(size=D).astype("float32"))
     z = rng.normal(size=(4, 5, 5, D)).astype("float32")
     codes = quantizer.codebook.numpy().astype("float64")
     codes = unit_rows(codes) if l2_normalize else codes
     expected = brute_force_nearest(projected(quantizer, z.reshape(-1, D)), codes)
     np.testing.assert_array_equal(quantizer.indices(z).numpy().reshape(-1), expected)
-    decoded = codes[expected] @ quantizer.output_projection.numpy() + quantizer.output_projection_bias.numpy()
+    decoded = (
+        codes[expected] @ quantizer.projection.output_projection.numpy()
+        + quantizer.projection.output_projection_bias.numpy()
+    )
     np.testing.assert_allclose(quantizer.lookup(expected).numpy(), decoded, atol=1e-5)
     np.testing.assert_allclose(quantizer(z).numpy().reshape(-1, D), decoded, atol=1e-5)
     result = quantizer.quantize_with_stats(z)
@@ -321,16 +327,19 @@ def test_factorized_straight_through_gradient_matches_the_analytic_one():
     N, D, C = 6, 4, 2
     quantizer = VectorQuantizer(num_embeddings=5, embedding_dim=D, codebook_dim=C, l2_normalize=True)
     quantizer.build((None, D))
-    quantizer.input_projection_bias.assign(rng.normal(size=C).astype("float32"))
+    quantizer.projection.input_projection_bias.assign(rng.normal(size=C).astype("float32"))
     z = tf.constant(rng.normal(size=(N, D)).astype("float32"))
     weights = rng.normal(size=(N, D))
     with tf.GradientTape() as tape:
         tape.watch(z)
         output = tf.reduce_sum(weights.astype("float32") * quantizer(z))
-    gradient_z, gradient_out = tape.gradient(output, [z, quantizer.output_projection])
+    gradient_z, gradient_out = tape.gradient(output, [z, quantizer.projection.output_projection])
     # By hand: u = z W_in + b, p = u / |u|; forward value q (the chosen unit code), gradient through p.
-    w_in, w_out = quantizer.input_projection.numpy(), quantizer.output_projection.numpy()
-    u = z.numpy().astype("float64") @ w_in + quantizer.input_projection_bias.numpy()
+    w_in, w_out = (
+        quantizer.projection.input_projection.numpy(),
+        quantizer.projection.output_projection.numpy(),
+    )
+    u = z.numpy().astype("float64") @ w_in + quantizer.projection.input_projection_bias.numpy()
     p = unit_rows(u)
     gradient_p = weights @ w_out.T  # (N, C)
     gradient_u = (gradient_p - p * np.sum(p * gradient_p, axis=1, keepdims=True)) / np.linalg.norm(
@@ -442,10 +451,10 @@ def test_factorized_l2_codebook_trains_with_ema_restarts_and_data_init():
         optimizer.apply(tape.gradient(loss, variables), variables)
         return loss
 
-    before = [quantizer.codebook.numpy().copy(), quantizer.input_projection.numpy().copy()]
+    before = [quantizer.codebook.numpy().copy(), quantizer.projection.input_projection.numpy().copy()]
     losses = [float(step(tf.constant(rng.normal(size=(64, D)).astype("float32")))) for _ in range(10)]
     assert np.all(np.isfinite(losses))
-    for old, variable in zip(before, [quantizer.codebook, quantizer.input_projection]):
+    for old, variable in zip(before, [quantizer.codebook, quantizer.projection.input_projection]):
         assert np.all(np.isfinite(variable.numpy())) and not np.allclose(old, variable.numpy())
     assert int(quantizer.training_steps.numpy()) == 10
 

@@ -26,6 +26,7 @@ from vqgen.settings import (
     EXPORT_DEFAULTS,
     EXPORT_FORMAT_DEFAULTS,
     GUIDANCE_DEFAULTS,
+    PERCEPTUAL_DEFAULTS,
     PRIOR_TRAINING_DEFAULTS,
     SAMPLE_DEFAULTS,
     VQVAE_DEFAULTS,
@@ -135,6 +136,7 @@ def _add_stage1_options(parser):
     _add_settings(parser.add_argument_group("stage 1 (VQ-VAE)"), VQVAE_DEFAULTS)
     _add_settings(parser.add_argument_group("stage-1 training"), VQVAE_TRAINING_DEFAULTS)
     _add_settings(parser.add_argument_group("stage-1 adversarial training"), ADVERSARIAL_DEFAULTS)
+    _add_settings(parser.add_argument_group("stage-1 perceptual loss"), PERCEPTUAL_DEFAULTS)
 
 
 def _option_family(kind):
@@ -253,7 +255,9 @@ def build_parser():
         "asset, assets/vqgen_config.json, lists every signature and its inputs.",
     )
     export.add_argument("--run", required=True, help="run folder with a trained VQ-VAE")
-    export.add_argument("--out", required=True, help="SavedModel folder to write")
+    export.add_argument(
+        "--out", required=True, help="folder to write (local, or any URL TensorFlow writes: gs://, ...)"
+    )
     export.add_argument("--overwrite", action="store_true", help="replace an existing export")
     _add_settings(export, EXPORT_FORMAT_DEFAULTS)
     _add_settings(export, EXPORT_DEFAULTS)
@@ -261,9 +265,10 @@ def build_parser():
     evaluate = commands.add_parser(
         "evaluate",
         help="measure a run: reconstruction, codebook usage, likelihood, samples",
-        description="Reconstruction PSNR/SSIM, codebook usage over the whole set, the prior's bits per "
-        "code and per image dimension, and (with labels) sample metrics from a small classifier; "
-        "prints a table and writes evaluation.json and evaluation/*.png into the run.",
+        description="Reconstruction PSNR/SSIM (and LPIPS with --perceptual-network), codebook usage over "
+        "the whole set, the prior's bits per code and per image dimension, and (with labels) sample "
+        "metrics from a small classifier; prints a table and writes evaluation.json and evaluation/*.png "
+        "into the run.",
     )
     evaluate.add_argument("--run", required=True, help="run folder with a trained VQ-VAE")
     evaluate.add_argument(
@@ -271,6 +276,7 @@ def build_parser():
     )
     evaluate.add_argument("--seed", type=int, help="sampling seed (default: the run's seed)")
     _add_settings(evaluate, EVALUATE_DEFAULTS)
+    _add_settings(evaluate, PERCEPTUAL_DEFAULTS, skip=("perceptual_weight",))  # LPIPS
 
     encode = commands.add_parser(
         "encode",
@@ -324,7 +330,13 @@ def _given(args, defaults, prefix=""):
 def _stage1_settings(args):
     """The stage-1 options given (data, VQ-VAE and training), as `train_vqvae` settings."""
     settings = {}
-    for section in (DATA_DEFAULTS, VQVAE_DEFAULTS, VQVAE_TRAINING_DEFAULTS, ADVERSARIAL_DEFAULTS):
+    for section in (
+        DATA_DEFAULTS,
+        VQVAE_DEFAULTS,
+        VQVAE_TRAINING_DEFAULTS,
+        ADVERSARIAL_DEFAULTS,
+        PERCEPTUAL_DEFAULTS,
+    ):
         settings.update(_given(args, section))
     return settings
 
@@ -421,7 +433,13 @@ def _dispatch(args):
     elif args.command == "evaluate":
         from vqgen.runs.evaluate_run import evaluate_run, format_table
 
-        result = evaluate_run(args.run, source=args.source, seed=args.seed, **_given(args, EVALUATE_DEFAULTS))
+        result = evaluate_run(
+            args.run,
+            source=args.source,
+            seed=args.seed,
+            **_given(args, EVALUATE_DEFAULTS),
+            **_given(args, PERCEPTUAL_DEFAULTS),
+        )
         print(format_table(result))
         print(f"Wrote {os.path.join(args.run, 'evaluation.json')} and the pictures in evaluation/")
     elif args.command == "encode":
@@ -470,6 +488,20 @@ def _error_line(error, command):
         return error.advice(resumable=command in ("train", "train-prior", "run"))
     if isinstance(error, (ValueError, OSError, tf.errors.InvalidArgumentError)):
         return " ".join(str(error).split()) or type(error).__name__
+    message = " ".join(getattr(error, "message", "").split())
+    if isinstance(error, tf.errors.UnimplementedError) and "File system scheme" in message:
+        return (
+            f"{message}; install TensorFlow's plugin for it (s3://: pip install tensorflow-io) or use a "
+            "local path"
+        )
+    remote_errors = (  # a URL path (gs://...) missing, not allowed or not reachable
+        tf.errors.NotFoundError,
+        tf.errors.PermissionDeniedError,
+        tf.errors.UnauthenticatedError,
+        tf.errors.FailedPreconditionError,
+    )
+    if isinstance(error, remote_errors):
+        return f"{message}; check the path and your access to it"
     return None
 
 

@@ -68,7 +68,8 @@ def export_saved_model(path, vqvae, prior=None, overwrite=False, max_samples=EXP
     with their inputs and outputs (`signature_listing`) are stored as the JSON asset
     `assets/vqgen_config.json`, found after loading at `loaded.config_file.asset_path`. The export
     is written to a temporary sibling folder and renamed onto `path` only once complete, so a
-    failure never leaves a half-written export.
+    failure never leaves a half-written export. `path` may be any `tf.io.gfile` path (`gs://...`):
+    there the files are moved into place one by one, `saved_model.pb` last (see docs/serving.md).
 
     Args:
         path: str or path-like. Folder to write the SavedModel to.
@@ -101,12 +102,7 @@ def export_saved_model(path, vqvae, prior=None, overwrite=False, max_samples=EXP
         raise ValueError(f"max_samples must be an int >= 1. Received: max_samples={max_samples!r}")
     build_untrained(vqvae, prior)
     path = os.fspath(path)
-    if os.path.isfile(path):
-        raise FileExistsError(f"{path} is a file; choose a folder path for the SavedModel.")
-    if os.path.isdir(path) and os.listdir(path) and not overwrite:
-        raise FileExistsError(
-            f"{path} already exists and is not empty; choose another path or pass overwrite=True."
-        )
+    check_export_path(path, overwrite)
     module = _ServingModule(vqvae, prior, max_samples)
     signatures = module.trace_signatures()
     module.check_no_new_variables()
@@ -116,9 +112,30 @@ def export_saved_model(path, vqvae, prior=None, overwrite=False, max_samples=EXP
         with open(config_path, "w", encoding="utf-8") as stream:
             json.dump(config, stream, indent=2, sort_keys=True)
         module.config_file = tf.saved_model.Asset(config_path)
-        with atomic_path(path) as temporary:
+        with atomic_path(path, last_file=tf.saved_model.SAVED_MODEL_FILENAME_PB) as temporary:
             tf.saved_model.save(module, temporary, signatures=signatures)
     return path
+
+
+def check_export_path(path, overwrite):
+    """Refuses an export path that is a file, or a non-empty folder unless `overwrite` (any gfile path).
+
+    Args:
+        path: str. Local or a URL (`gs://...`).
+        overwrite: bool.
+
+    Raises:
+        FileExistsError: one line naming the fix.
+
+    Example:
+    >>> check_export_path("exported/digits", overwrite=False)  # doctest: +SKIP
+    """
+    if tf.io.gfile.exists(path) and not tf.io.gfile.isdir(path):
+        raise FileExistsError(f"{path} is a file; choose a folder path for the export.")
+    if tf.io.gfile.isdir(path) and tf.io.gfile.listdir(path) and not overwrite:
+        raise FileExistsError(
+            f"{path} already exists and is not empty; choose another path or pass overwrite=True."
+        )
 
 
 def build_untrained(vqvae, prior=None):

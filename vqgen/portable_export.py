@@ -32,6 +32,7 @@ from prior.registry import kind_of
 from vqgen import noise_sampler
 from vqgen.export import (
     build_untrained,
+    check_export_path,
     check_models,
     export_config,
     prior_logits,
@@ -40,6 +41,7 @@ from vqgen.export import (
     underlying_variables,
 )
 from vqgen.runs.atomic_file import atomic_path
+from vqgen.storage import copy_folder
 
 PORTABLE_FORMATS = {"litert": "tflite", "onnx": "onnx"}
 ONNX_OPSET = 17
@@ -134,12 +136,7 @@ def export_portable(path, vqvae, prior=None, format="litert", overwrite=False):
         )
     build_untrained(vqvae, prior)  # the variables must exist before the functions capture them
     path = os.fspath(path)
-    if os.path.isfile(path):
-        raise FileExistsError(f"{path} is a file; choose a folder path for the export.")
-    if os.path.isdir(path) and os.listdir(path) and not overwrite:
-        raise FileExistsError(
-            f"{path} already exists and is not empty; choose another path or pass overwrite=True."
-        )
+    check_export_path(path, overwrite)
     convert = _to_litert if format == "litert" else _to_onnx
     extension = PORTABLE_FORMATS[format]
     with tempfile.TemporaryDirectory() as staging:
@@ -155,8 +152,8 @@ def export_portable(path, vqvae, prior=None, format="litert", overwrite=False):
                 {name: function for name, (function, _) in functions.items()}
             )
             json.dump(config, stream, indent=2, sort_keys=True)
-        with atomic_path(path) as temporary:
-            shutil.copytree(folder, temporary)
+        with atomic_path(path, last_file=CONFIG_FILE) as temporary:
+            copy_folder(folder, temporary)
     return path
 
 

@@ -130,8 +130,9 @@ class VQVAESettings:
     )
     codebook_dim: int | None = _setting(
         VectorQuantizerSettings.codebook_dim,
-        "vq only: look codes up in a learned projection of the encoder output to this many dimensions "
-        "(ViT-VQGAN's factorized codes); None: in the encoder's own D",
+        "vq and rvq: look codes up in a learned projection of the encoder output to this many "
+        "dimensions (ViT-VQGAN's factorized codes; rvq: one projection for all levels); None: in the "
+        "encoder's own D",
     )
     l2_normalize: bool = _setting(
         VectorQuantizerSettings.l2_normalize,
@@ -147,7 +148,8 @@ class DataSettings:
     source: str = _setting(
         "digits",
         "dataset: 'digits' (embedded 5,000 MNIST digits), 'tfds:NAME', a folder of idx .gz files, "
-        "a folder of images, or an .npz/.npy file",
+        "a folder of images, an .npz/.npy file, or a glob of TFRecord files ('shards/train-*.tfrecord'); "
+        "paths may be any URL TensorFlow reads (gs://, s3://, hdfs://)",
     )
     data_dir: str | None = _setting(None, "TFDS data folder (tfds: sources only)")
     seed: int = _setting(
@@ -176,8 +178,15 @@ class DataSettings:
     )
     shuffle_buffer: int = _setting(
         10000,
-        "images held for shuffling a tfds: source (read in order); folders and arrays are shuffled "
-        "uniformly by index instead",
+        "images held for shuffling a tfds: or TFRecord source (read in order); folders and arrays are "
+        "shuffled uniformly by index instead",
+    )
+    tfrecord_image_key: str = _setting(
+        "image", "feature of a TFRecord source's tf.train.Example holding the encoded image (TFDS's name)"
+    )
+    tfrecord_label_key: str = _setting(
+        "label",
+        "feature of a TFRecord source's tf.train.Example holding the integer label, if any (TFDS's name)",
     )
 
 
@@ -366,3 +375,27 @@ class AdversarialSettings:
 
 
 ADVERSARIAL_DEFAULTS = AdversarialSettings()
+
+
+@dataclasses.dataclass(frozen=True)
+class PerceptualSettings:
+    """An LPIPS-style perceptual loss for stage 1: off unless `perceptual_weight` > 0.
+
+    `perceptual_network` has no default on purpose: a perceptual loss of an untrained VGG16 means
+    nothing, so a weight above 0 without it is refused instead of silently using random features.
+    """
+
+    perceptual_weight: float = _setting(
+        0.0,
+        "factor of an LPIPS-style perceptual loss: unit-normalised VGG16 feature differences at five "
+        "layers (0: off); needs --perceptual-network",
+    )
+    perceptual_network: str | None = _setting(
+        None,
+        "VGG16 weights (without the top) for the perceptual loss and evaluate's LPIPS: imagenet (Keras "
+        "downloads them; needs internet) or a local weights file (a .weights.h5, or Keras' "
+        "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5)",
+    )
+
+
+PERCEPTUAL_DEFAULTS = PerceptualSettings()

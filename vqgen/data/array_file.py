@@ -7,6 +7,7 @@ import numpy as np
 
 from vqgen.data.error_text import first_line
 from vqgen.data.image_set import ImageSet
+from vqgen.storage import open_file
 
 IMAGE_KEYS = ("images", "x")
 LABEL_KEYS = ("labels", "y")
@@ -14,14 +15,15 @@ LABEL_KEYS = ("labels", "y")
 
 def _read_arrays(path):
     """Returns `(images or None, labels or None, stored names)` from an .npz or .npy file."""
-    if not path.lower().endswith(".npz"):
-        return np.load(path, allow_pickle=False), None, ["images"]
-    with np.load(path, allow_pickle=False) as archive:
-        found = [
-            next((archive[key] for key in keys if key in archive.files), None)
-            for keys in (IMAGE_KEYS, LABEL_KEYS)
-        ]
-        return found[0], found[1], sorted(archive.files)
+    with open_file(path) as stream:
+        if not path.lower().endswith(".npz"):
+            return np.load(stream, allow_pickle=False), None, ["images"]
+        with np.load(stream, allow_pickle=False) as archive:
+            found = [
+                next((archive[key] for key in keys if key in archive.files), None)
+                for keys in (IMAGE_KEYS, LABEL_KEYS)
+            ]
+            return found[0], found[1], sorted(archive.files)
 
 
 def load_array_file(path):
@@ -34,7 +36,7 @@ def load_array_file(path):
     refused.
 
     Args:
-        path: str. A file ending in `.npz` or `.npy`.
+        path: str. A file ending in `.npz` or `.npy`, local or any `tf.io.gfile` URL.
 
     Returns:
         An `ImageSet` (uint8 or float32 images).

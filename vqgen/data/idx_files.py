@@ -5,8 +5,10 @@ import os
 import zlib
 
 import numpy as np
+import tensorflow as tf
 
 from vqgen.data.image_set import ImageSet
+from vqgen.storage import open_file
 
 # idx type codes (third header byte) -> big-endian element dtype, per LeCun's MNIST page.
 IDX_DTYPES = {
@@ -44,12 +46,13 @@ def read_idx_file(path):
     >>> images.shape, images.dtype
     ((10000, 28, 28), dtype('uint8'))
     """
-    if not os.path.isfile(path):
+    if not tf.io.gfile.exists(path) or tf.io.gfile.isdir(path):
         raise FileNotFoundError(f"idx file {path!r} does not exist; check the path")
-    opener = gzip.open if path.endswith(".gz") else open
     try:
-        with opener(path, "rb") as stream:
-            data = stream.read()
+        with open_file(path) as stored:
+            data = stored.read()
+        if path.endswith(".gz"):
+            data = gzip.decompress(data)
     except (gzip.BadGzipFile, EOFError, zlib.error) as error:
         raise ValueError(f"idx file {path!r} is corrupt or truncated ({error}); download it again") from None
     if len(data) < 4 or data[0] != 0 or data[1] != 0:
@@ -84,7 +87,7 @@ def _find_idx_file(directory, stem):
     """Returns the path of `stem.gz` or `stem` in `directory`, or None if neither exists."""
     for name in (f"{stem}.gz", stem):
         path = os.path.join(directory, name)
-        if os.path.isfile(path):
+        if tf.io.gfile.exists(path) and not tf.io.gfile.isdir(path):
             return path
     return None
 

@@ -5,6 +5,7 @@ streamed without a preprocessing pass. The references the tests compare against 
 `Image.alpha_composite` on white, `convert("L")` (ITU-R 601 luma) and `resize(..., BILINEAR)`.
 """
 
+import numpy as np
 import tensorflow as tf
 
 # Pillow modes without colour: a set whose images are all in these modes is gray (1 channel).
@@ -32,6 +33,45 @@ def set_channels(modes):
     (1, 3, 3)
     """
     return 1 if all(mode in GRAY_MODES for mode in modes) else 3
+
+
+def common_image_shape(source, names, sizes, modes, image_size, channels):
+    """The `(H, W, C)` a set of images is served at, from their headers' sizes and modes.
+
+    Without `image_size` every image must have the first one's size; `channels` None follows
+    `set_channels`.
+
+    Args:
+        source: str. The folder or files, for the message.
+        names: sequence of str, one per image, for the message.
+        sizes: int array `[N, 2]`, each image's `(height, width)`.
+        modes: iterable of Pillow mode names.
+        image_size: `(H, W)` or None.
+        channels: 1, 3 or None.
+
+    Returns:
+        tuple `(H, W, C)`.
+
+    Raises:
+        ValueError: the sizes differ and no `image_size` is given (the message suggests it).
+
+    Example:
+    >>> common_image_shape("faces/", ["a.png"], np.array([[64, 48]]), ["RGB"], None, None)
+    (64, 48, 3)
+    """
+    if image_size is None:
+        differs = np.flatnonzero(np.any(sizes != sizes[0], axis=1))
+        if differs.size:
+            other = differs[0]
+            raise ValueError(
+                f"images in {source!r} differ in size: {names[0]!r} is {sizes[0][0]}x{sizes[0][1]} but "
+                f"{names[other]!r} is {sizes[other][0]}x{sizes[other][1]}; pass --image-size H[xW] "
+                "(image_size=) to scale and centre-crop them to one size"
+            )
+        height, width = (int(size) for size in sizes[0])
+    else:
+        height, width = image_size
+    return height, width, channels if channels is not None else set_channels(modes)
 
 
 def convert_channels(pixels, channels):

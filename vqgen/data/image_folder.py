@@ -9,17 +9,18 @@ from vqgen.data.image_conversion import image_transform, set_channels
 from vqgen.data.image_header import check_max_image_pixels, read_image_header
 from vqgen.data.image_set import ImageSet
 from vqgen.settings import DATA_DEFAULTS
+from vqgen.storage import folder_names, open_file
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
 
 
 def _image_files(directory):
     """Returns the sorted paths of the image files directly inside `directory`."""
-    names = sorted(os.listdir(directory))
+    names = sorted(folder_names(directory))
     return [
         os.path.join(directory, name)
         for name in names
-        if name.lower().endswith(IMAGE_EXTENSIONS) and os.path.isfile(os.path.join(directory, name))
+        if name.lower().endswith(IMAGE_EXTENSIONS) and not tf.io.gfile.isdir(os.path.join(directory, name))
     ]
 
 
@@ -45,7 +46,7 @@ def decode_image_file(path, max_pixels=DATA_DEFAULTS.max_image_pixels):
     (28, 28, 1)
     """
     read_image_header(path, path, max_pixels)
-    with open(path, "rb") as stream:
+    with open_file(path) as stream:
         data = stream.read()
     try:
         pixels = tf.io.decode_image(data, dtype=tf.uint8, expand_animations=False)
@@ -91,9 +92,9 @@ def load_image_folder(directory, max_image_pixels=DATA_DEFAULTS.max_image_pixels
     max_image_pixels = check_max_image_pixels(max_image_pixels)
     top_level = _image_files(directory)
     class_files = {}
-    for name in sorted(os.listdir(directory)):
+    for name in sorted(folder_names(directory)):
         sub_directory = os.path.join(directory, name)
-        files = _image_files(sub_directory) if os.path.isdir(sub_directory) else []
+        files = _image_files(sub_directory) if tf.io.gfile.isdir(sub_directory) else []
         if files:
             class_files[name] = files
     paths = top_level + [path for files in class_files.values() for path in files]

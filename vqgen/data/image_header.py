@@ -16,8 +16,11 @@ import numpy as np
 import tensorflow as tf
 
 from vqgen.data.error_text import first_line
+from vqgen.storage import is_remote, open_file
 
 MAX_PIXELS_HINT = "--max-image-pixels (max_image_pixels=)"
+# Formats Pillow may recognise in a file's header that tf.io.decode_image decodes.
+DECODABLE_FORMATS = ("PNG", "JPEG", "MPO", "BMP", "GIF", "WEBP")
 # The refusal of an image inside the pipeline, after its name (unquoted: TensorFlow escapes quotes), and how
 # it is found again in the text of TensorFlow's error (`assertion failed: [TEXT]`).
 _IN_PIPELINE_REFUSAL = (
@@ -62,7 +65,8 @@ def read_image_header(source, name, max_pixels):
     Only the header is parsed (Pillow's lazy `Image.open`); no pixel is decoded.
 
     Args:
-        source: str path, or a binary file object (e.g. `io.BytesIO` of encoded bytes).
+        source: str path (local or a `tf.io.gfile` URL, read lazily: only the header's bytes), or a
+            binary file object (e.g. `io.BytesIO` of encoded bytes).
         name: str. The file (or example) to name in messages.
         max_pixels: int >= 1. The largest height x width accepted.
 
@@ -79,6 +83,15 @@ def read_image_header(source, name, max_pixels):
     """
     from PIL import Image
 
+    if isinstance(source, str) and is_remote(source):  # Pillow reads the header from a lazy GFile
+        try:
+            with open_file(source) as stream:
+                return read_image_header(stream, name, max_pixels)
+        except tf.errors.OpError as error:
+            raise ValueError(
+                f"cannot read {name!r} ({first_line(error.message)}); check that it exists and is readable, "
+                "or remove it"
+            ) from None
     try:
         with warnings.catch_warnings():  # the limit below replaces Pillow's DecompressionBombWarning
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
@@ -102,6 +115,20 @@ def read_image_header(source, name, max_pixels):
         ) from None
     check_pixel_count(header.height, header.width, name, max_pixels)
     return header
+
+
+def check_decodable(header, name):
+    """Raises ValueError naming `name` unless the header's format is one `tf.io.decode_image` decodes.
+
+    Example:
+    >>> check_decodable(ImageHeader("TIFF", "RGB", 8, 8), "scan.tif")  # doctest: +SKIP
+    ValueError: 'scan.tif' is TIFF, which TensorFlow cannot decode; convert it to PNG or JPEG, or remove it
+    """
+    if header.format not in DECODABLE_FORMATS:
+        raise ValueError(
+            f"{name!r} is {header.format}, which TensorFlow cannot decode; convert it to PNG or JPEG, or "
+            "remove it"
+        )
 
 
 def check_pixel_count(height, width, name, max_pixels):

@@ -12,6 +12,13 @@ from vqgen.data.image_header import read_image_header, refusal_in_pipeline
 from vqgen.data.image_set import ImageSet
 from vqgen.data.pipeline import epoch_batches, pixels_to_float, to_dataset
 from vqgen.data.splitting import split_images
+from vqgen.data.worker_shares import (
+    distribute_per_worker,
+    global_steps,
+    per_replica_size,
+    worker_count,
+    worker_rows,
+)
 
 # No pixel limit: for reading the header of a file that failed in the pipeline (the limit was checked there).
 UNLIMITED = 2**62
@@ -50,8 +57,9 @@ class ImageStream:
       `tf.io.read_file` + `tf.io.decode_image` + the conversions of `vqgen.data.image_conversion`, in
       parallel, in order (`deterministic=True`), and batched;
     - an array (a memory-mapped uint8 `.npy`): the same, reading the rows of the mapping;
-    - a sequence (a TFDS split): read in order, filtered to this part of the split, and shuffled
-      with a bounded buffer of `shuffle_buffer` images, seeded by `(seed, epoch)`.
+    - a sequence (a TFDS split, TFRecord files): read in order, filtered to this part of the split,
+      and shuffled with a bounded buffer of `shuffle_buffer` images, seeded by `(seed, epoch)`; a
+      sequence of several files (TFRecord) also reads its files in an order set by `(seed, epoch)`.
 
     Small in-memory sources (`ImageSet`: digits, photos, idx files, `.npz`) are served by
     `to_dataset` / `epoch_batches` unchanged, and split by `split_images`, so their split and order
@@ -70,9 +78,13 @@ class ImageStream:
         read_element: function `position -> uint8 [H, W, C]` (a tf function) for files and arrays.
         labels: int32 array over the whole source, or None.
         keys: function `positions -> list of str`, the split keys (relative paths, indices).
-        sequence: function `() -> Dataset of (position, image, label)` for in-order sources.
+        sequence: function `(positions, order) -> Dataset of (position, image, label)` for in-order
+            sources: at least the examples at `positions` (sorted), in source order when `order` is
+            None, else in an order of files set by `order` (a `(seed, epoch)` pair) where it has files.
         shuffle_buffer: int. Buffer of a sequence's shuffle.
         files: array of str or None. The file of each source position (files only), for messages.
+        file_indices: int array over the source's positions, or None. For sources of several
+            examples per file (TFRecord): the file of each example, so `shard` splits by file.
 
     Example:
     >>> stream = stream_images("my_images/", image_size=(64, 64))
@@ -94,6 +106,7 @@ class ImageStream:
         sequence=None,
         shuffle_buffer=10000,
         files=None,
+        file_indices=None,
     ):
         self.name = name
         self.image_shape = tuple(int(size) for size in image_shape)
@@ -107,6 +120,7 @@ class ImageStream:
         self._sequence = sequence
         self.shuffle_buffer = int(shuffle_buffer)
         self._files = files
+        self._file_indices = file_indices
 
     @classmethod
     def from_image_set(cls, images):
@@ -140,6 +154,7 @@ class ImageStream:
             sequence=self._sequence,
             shuffle_buffer=self.shuffle_buffer,
             files=self._files,
+            file_indices=self._file_indices,
         )
 
     def split(self, validation_fraction, seed):
@@ -147,9 +162,10 @@ class ImageStream:
 
         An in-memory source is split by `split_images` (a seeded permutation). A streamed one puts an
         image in the validation part when the seeded hash of its key (a file's path relative to the
-        folder, or an example's index) is below `validation_fraction`: no shuffle in memory, and an
-        image keeps its side when files are added. When no key falls below the fraction, the image
-        with the smallest hash is held out, so a positive fraction always gives a validation image.
+        folder, an example's index, a TFRecord image's digest) is below `validation_fraction`: no
+        shuffle in memory, and an image keeps its side when files are added. When no key falls below
+        the fraction, the image with the smallest hash is held out, so a positive fraction always
+        gives a validation image.
 
         Args:
             validation_fraction: float in [0, 1).
@@ -186,9 +202,19 @@ class ImageStream:
         return self._part(self.positions[start:stop])
 
     def shard(self, num_shards, index):
-        """The `index`-th of `num_shards` disjoint parts (every `num_shards`-th image), e.g. per worker."""
+        """The `index`-th of `num_shards` disjoint parts, e.g. per worker.
+
+        Images are dealt out one by one (every `num_shards`-th image), except for a source of several
+        images per file (TFRecord) that has at least `num_shards` files in this stream: then whole
+        files are dealt out (every `num_shards`-th file), so each part reads only its own files.
+        """
         if self.image_set is not None:
             raise ValueError(f"{self.name!r} is held in memory; shard its dataset with tf.data instead")
+        if self._file_indices is not None:
+            files = self._file_indices[self.positions]
+            used = np.unique(files)
+            if len(used) >= num_shards:
+                return self._part(self.positions[np.searchsorted(used, files) % num_shards == index])
         return self._part(self.positions[index::num_shards])
 
     # Serving
@@ -204,8 +230,8 @@ class ImageStream:
 
         return positions.map(element, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
 
-    def _sequence_part(self, with_labels):
-        """A sequence source's examples of this part, in source order."""
+    def _sequence_part(self, with_labels, order=None):
+        """This part of a sequence source: in source order, or its files in the order `order` sets."""
         member = np.zeros(int(self.positions.max()) + 1 if self.count else 0, bool)
         member[self.positions] = True
         size = len(member)
@@ -214,7 +240,9 @@ class ImageStream:
         def keep(position, image, label):
             return tf.logical_and(position < size, tf.gather(member, tf.minimum(position, size - 1)))
 
-        examples = self._sequence().filter(keep)
+        # A known length: Keras then stops a validation pass without warning that the data ran out.
+        examples = self._sequence(self.positions, order).filter(keep)
+        examples = examples.apply(tf.data.experimental.assert_cardinality(self.count))
         if with_labels:
             return examples.map(lambda position, image, label: (image, label))
         return examples.map(lambda position, image, label: image)
@@ -227,20 +255,27 @@ class ImageStream:
             batches = batches.map(pixels_to_float)
         return batches.prefetch(tf.data.AUTOTUNE)
 
-    def batches(self, batch_size, with_labels=False):
+    def batches(self, batch_size, with_labels=False, strategy=None):
         """float32 `[b, H, W, C]` batches in [0, 1] (and int32 labels) in source order, one pass.
 
+        Under a `MultiWorkerMirroredStrategy` with several workers, each worker reads only its share
+        of a streamed set (see `epoch_batches`): the pass is completed to whole global batches with
+        its first images, so every worker runs the same number of steps.
+
         Args:
-            batch_size: int >= 1.
+            batch_size: int >= 1. The (global) batch size.
             with_labels: bool. Elements are `(images, labels)`; requires labels.
+            strategy: a `tf.distribute.Strategy` or None.
 
         Returns:
-            A `tf.data.Dataset`.
+            A `tf.data.Dataset`, or a distributed dataset in the multi-worker case.
         """
         if with_labels and not self.has_labels:
             raise ValueError(f"{self.name!r} has no labels; pass with_labels=False or use a labelled source")
         if self.image_set is not None:
             return to_dataset(self.image_set, batch_size, with_labels=with_labels)
+        if worker_count(strategy) > 1:
+            return self._distributed_passes(strategy, batch_size, [None], with_labels)[0]
         if self._sequence is not None:
             elements = self._sequence_part(with_labels)
         else:
@@ -255,10 +290,16 @@ class ImageStream:
         whether or not the training was interrupted before it (see `vqgen.data.epoch_batches`).
 
         Under a `MultiWorkerMirroredStrategy` with several workers, a streamed set is read through
-        `strategy.distribute_datasets_from_function`: worker `i` of `n` reads only its share
-        (`shard(n, i)`: every n-th file), in batches of the per-replica size; a worker whose share is
-        one image short repeats the first image(s) of its epoch, so every worker runs the same number
-        of steps per epoch.
+        `strategy.distribute_datasets_from_function`, each worker reading only its share:
+
+        - files and arrays: every worker computes the epoch's permutation (the one a single process
+          uses) and reads only its replicas' slices of each global batch
+          (`vqgen.data.worker_shares.worker_rows`), so the global batches are a single process's;
+          the last global batch of an epoch is completed with the epoch's first images;
+        - a sequence source: worker `i` of `n` reads `shard(n, i)`, shuffled by its buffer; a
+          worker whose share is short repeats the first image(s) of its epoch.
+
+        Either way every worker runs the same number of steps per epoch.
 
         Args:
             batch_size: int >= 1. The (global) batch size; the last batch of an epoch may be smaller.
@@ -273,58 +314,88 @@ class ImageStream:
             `(dataset, steps_per_epoch)`, for `fit(..., steps_per_epoch=...)`; the dataset is a
             distributed dataset in the multi-worker case.
         """
-        if self.image_set is None and _worker_count(strategy) > 1:
-            return self._distributed_epoch_batches(strategy, batch_size, seed, first_epoch, epochs)
+        if self.image_set is None and worker_count(strategy) > 1:
+            return self._distributed_passes(strategy, batch_size, range(first_epoch, epochs), False, seed)
         if self.image_set is not None:
             return epoch_batches(
                 self.image_set.images, batch_size, seed, first_epoch, epochs, transform=pixels_to_float
             )
         per_epoch = self.count if images_per_epoch is None else int(images_per_epoch)
         steps_per_epoch = -(-per_epoch // int(batch_size))
-        positions = tf.constant(self.positions, tf.int64)
 
         def one_epoch(epoch):
-            epoch_seed = tf.constant([seed, epoch], tf.int64)
             if self._sequence is not None:  # read in order: a bounded buffer, seeded by (seed, epoch)
-                elements = self._sequence_part(False).shuffle(
+                elements = self._sequence_part(False, order=(seed, epoch)).shuffle(
                     self.shuffle_buffer, seed=seed * 1000003 + epoch
                 )
             else:
-                order = tf.random.experimental.stateless_shuffle(
-                    tf.range(self.count, dtype=tf.int64), epoch_seed
-                )
                 elements = self._elements(
-                    tf.data.Dataset.from_tensor_slices(tf.gather(positions, order)), False
+                    tf.data.Dataset.from_tensor_slices(self._epoch_positions(seed, epoch)), False
                 )
             if images_per_epoch is not None:
                 elements = elements.repeat().take(per_epoch)
             return elements.batch(int(batch_size))  # within the epoch: its last batch may be smaller
 
-        # One dataset per epoch, chained: `epoch` stays a Python int, so a sequence source's shuffle
-        # gets a static seed (a traced epoch inside `flat_map` cannot seed `Dataset.shuffle`).
-        epoch_datasets = [one_epoch(epoch) for epoch in range(first_epoch, epochs)]
-        empty = [one_epoch(first_epoch).take(0)]
-        batches = functools.reduce(tf.data.Dataset.concatenate, epoch_datasets or empty)
-        return batches.map(pixels_to_float).prefetch(tf.data.AUTOTUNE), steps_per_epoch
+        return _chained(one_epoch, range(first_epoch, epochs)), steps_per_epoch
 
-    def _distributed_epoch_batches(self, strategy, batch_size, seed, first_epoch, epochs):
-        """`epoch_batches` under several workers: each reads only its own share of the images."""
-        workers = _worker_count(strategy)
-        largest_share = -(-self.count // workers)
-        per_replica = -(-int(batch_size) // strategy.num_replicas_in_sync)
-        local_replicas = strategy.num_replicas_in_sync // workers
-        steps_per_epoch = -(-largest_share // (per_replica * local_replicas))
+    def _epoch_positions(self, seed, epoch):
+        """The source positions of epoch `epoch` in its `(seed, epoch)` order (a uniform permutation)."""
+        order = tf.random.experimental.stateless_shuffle(
+            tf.range(self.count, dtype=tf.int64), tf.constant([seed, epoch], tf.int64)
+        )
+        return tf.gather(tf.constant(self.positions, tf.int64), order)
+
+    def _distributed_passes(self, strategy, batch_size, epochs, with_labels, seed=None):
+        """Passes over a streamed set under several workers, each reading only its own share.
+
+        Args:
+            strategy: a `MultiWorkerMirroredStrategy`.
+            batch_size: int. The global batch size.
+            epochs: the epoch numbers to serve, shuffled by `(seed, epoch)`; `[None]`: one pass in
+                source order.
+            with_labels: bool.
+            seed: int or None. Shuffle seed (with epoch numbers).
+
+        Returns:
+            `(distributed dataset, steps per pass)`.
+        """
+        per_replica = per_replica_size(batch_size, strategy)
+        replicas = strategy.num_replicas_in_sync
+        workers = worker_count(strategy)
+        if self._sequence is not None:  # each worker its own share of the examples, shuffled by its buffer
+            local_batch = per_replica * (replicas // workers)
+            # whole files are dealt out where there are enough: the shares may differ by more than one
+            largest_share = max(len(self.shard(workers, index)) for index in range(workers))
+            steps = -(-largest_share // local_batch)
+
+            def dataset_fn(context):
+                share = self.shard(context.num_input_pipelines, context.input_pipeline_id)
+
+                def one_pass(epoch):
+                    elements = share._sequence_part(with_labels)
+                    if epoch is not None:
+                        elements = elements.shuffle(self.shuffle_buffer, seed=seed * 1000003 + epoch)
+                    return elements.repeat().take(steps * local_batch).batch(per_replica)
+
+                return _chained(one_pass, epochs, with_labels)
+
+            return distribute_per_worker(strategy, dataset_fn), steps
+
+        steps = global_steps(self.count, batch_size, strategy)
 
         def dataset_fn(context):
-            share = self.shard(context.num_input_pipelines, context.input_pipeline_id)
-            data, _ = share.epoch_batches(
-                per_replica, seed, first_epoch, epochs, images_per_epoch=largest_share
-            )
-            options = tf.data.Options()
-            options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.OFF
-            return data.with_options(options)  # already this worker's share
+            def one_pass(epoch):
+                if epoch is None:
+                    order = tf.constant(self.positions, tf.int64)
+                else:
+                    order = self._epoch_positions(seed, epoch)
+                rows = worker_rows(order, steps, per_replica, context, replicas)
+                elements = self._elements(tf.data.Dataset.from_tensor_slices(rows), with_labels)
+                return elements.batch(per_replica)
 
-        return strategy.distribute_datasets_from_function(dataset_fn), steps_per_epoch
+            return _chained(one_pass, epochs, with_labels)
+
+        return distribute_per_worker(strategy, dataset_fn), steps
 
     def first_images(self, count):
         """The first `count` images in source order as a uint8 (or float32) array `[n, H, W, C]`."""
@@ -366,11 +437,19 @@ class ImageStream:
         )
 
 
-def _worker_count(strategy):
-    """Workers of a multi-worker strategy (1 for anything else)."""
-    if strategy is None or not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
-        return 1
-    return int(strategy.extended._num_workers)  # noqa: SLF001  (no public accessor in TF 2.21)
+def _chained(one_pass, epochs, with_labels=False):
+    """The uint8 batches of `one_pass(epoch)` for each epoch, chained, as float32 in [0, 1], prefetched.
+
+    One dataset per epoch: `epoch` stays a Python int, so a sequence source's shuffle gets a static
+    seed (a traced epoch inside `flat_map` cannot seed `Dataset.shuffle`).
+    """
+    passes = [one_pass(epoch) for epoch in epochs]
+    batches = functools.reduce(tf.data.Dataset.concatenate, passes) if passes else one_pass(0).take(0)
+    if with_labels:
+        batches = batches.map(lambda pixels, labels: (pixels_to_float(pixels), labels))
+    else:
+        batches = batches.map(pixels_to_float)
+    return batches.prefetch(tf.data.AUTOTUNE)
 
 
 @contextlib.contextmanager

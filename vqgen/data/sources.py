@@ -2,6 +2,8 @@
 
 import os
 
+import tensorflow as tf
+
 from vqgen.data.array_file import load_array_file
 from vqgen.data.digits import DIGITS_NUM_CLASSES, DIGITS_SOURCE, load_digits
 from vqgen.data.idx_files import load_idx_directory
@@ -31,7 +33,7 @@ def _looks_like_path(source):
 
 def _is_idx_directory(path):
     """Whether `path` is a directory holding MNIST-format idx image files."""
-    return os.path.isdir(path) and any("-idx3-ubyte" in name for name in os.listdir(path))
+    return tf.io.gfile.isdir(path) and any("-idx3-ubyte" in name for name in tf.io.gfile.listdir(path))
 
 
 def _require_train_split(source, split):
@@ -44,12 +46,12 @@ def _require_train_split(source, split):
 
 
 def _load_local(source, split, max_image_pixels):
-    """Loads an existing path: an idx directory, an image folder or an .npz/.npy file."""
+    """Loads an existing path (local or a URL): an idx directory, an image folder or an .npz/.npy file."""
     path = os.path.expanduser(source)
     if _is_idx_directory(path):
         return load_idx_directory(path, split=split)
     _require_train_split(source, split)
-    if os.path.isdir(path):
+    if tf.io.gfile.isdir(path):
         return load_image_folder(path, max_image_pixels)
     if path.lower().endswith(ARRAY_FILE_EXTENSIONS):
         return load_array_file(path)
@@ -131,7 +133,7 @@ def load_images(source, data_dir=None, split="train", max_image_pixels=DATA_DEFA
                 f"a tfds source needs a dataset name, e.g. 'tfds:mnist'. Received: source={source!r}"
             )
         loaded = load_tfds(name, data_dir=data_dir, split=split, max_image_pixels=max_image_pixels)
-    elif os.path.exists(os.path.expanduser(source)):
+    elif tf.io.gfile.exists(os.path.expanduser(source)):
         loaded = _load_local(source, split, max_image_pixels)
     elif _looks_like_path(source):
         raise FileNotFoundError(

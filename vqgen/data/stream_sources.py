@@ -5,20 +5,24 @@ import os
 import numpy as np
 import tensorflow as tf
 
-from vqgen.data.image_conversion import image_transform, set_channels
-from vqgen.data.image_header import check_max_image_pixels, decode_within_limit, read_image_header
+from vqgen.data.image_conversion import common_image_shape, image_transform
+from vqgen.data.image_header import (
+    check_decodable,
+    check_max_image_pixels,
+    decode_within_limit,
+    read_image_header,
+)
 from vqgen.data.image_set import ImageSet
 from vqgen.data.image_stream import ImageStream
 from vqgen.data.sources import load_images
 from vqgen.data.tfds_source import TFDS_PREFIX, stream_tfds
+from vqgen.data.tfrecord_source import is_tfrecord_source, stream_tfrecords
 from vqgen.settings import DATA_DEFAULTS
+from vqgen.storage import folder_names, is_remote
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")
-# Formats PIL may recognise in a file's header that tf.io.decode_image decodes.
-DECODABLE_FORMATS = ("PNG", "JPEG", "MPO", "BMP", "GIF", "WEBP")
 # Listing a folder of more files than this shows a progress bar.
 PROGRESS_FROM = 2000
-SIZE_HINT = "pass --image-size H[xW] (image_size=) to scale and centre-crop them to one size"
 
 
 def check_conversion_options(image_size, channels):
@@ -38,11 +42,11 @@ def check_conversion_options(image_size, channels):
 
 
 def _image_files(directory):
-    """Sorted names of the image files directly inside `directory`."""
+    """Sorted names of the image files directly inside `directory` (any `tf.io.gfile` path)."""
     return [
         name
-        for name in sorted(os.listdir(directory))
-        if name.lower().endswith(IMAGE_EXTENSIONS) and os.path.isfile(os.path.join(directory, name))
+        for name in sorted(folder_names(directory))
+        if name.lower().endswith(IMAGE_EXTENSIONS) and not tf.io.gfile.isdir(os.path.join(directory, name))
     ]
 
 
@@ -62,8 +66,8 @@ def list_image_folder(directory):
     top_level = _image_files(directory)
     folders = [
         name
-        for name in sorted(os.listdir(directory))
-        if not name.startswith(".") and os.path.isdir(os.path.join(directory, name))
+        for name in sorted(folder_names(directory))
+        if not name.startswith(".") and tf.io.gfile.isdir(os.path.join(directory, name))
     ]
     class_files = {name: _image_files(os.path.join(directory, name)) for name in folders}
     paths = top_level + [f"{name}/{file}" for name, files in class_files.items() for file in files]
@@ -100,11 +104,7 @@ def _read_headers(directory, paths, max_pixels, verbose):
     for index, path in enumerate(paths):
         full_path = os.path.join(directory, path)
         header = read_image_header(full_path, full_path, max_pixels)
-        if header.format not in DECODABLE_FORMATS:
-            raise ValueError(
-                f"{full_path!r} is {header.format}, which TensorFlow cannot decode; convert it to PNG or "
-                f"JPEG, or remove it"
-            )
+        check_decodable(header, full_path)
         sizes[index] = header.height, header.width
         modes.append(header.mode)
         if progress is not None and (index + 1) % 500 == 0 and index + 1 < len(paths):
@@ -146,22 +146,8 @@ def stream_image_folder(
     max_image_pixels = check_max_image_pixels(max_image_pixels)
     paths, labels, class_names = list_image_folder(directory)
     sizes, modes = _read_headers(directory, paths, max_image_pixels, verbose)
-    if image_size is None:
-        differs = np.flatnonzero(np.any(sizes != sizes[0], axis=1))
-        if differs.size:
-            other = differs[0]
-            raise ValueError(
-                f"images in {directory!r} differ in size: {paths[0]!r} is {sizes[0][0]}x{sizes[0][1]} but "
-                f"{paths[other]!r} is {sizes[other][0]}x{sizes[other][1]}; {SIZE_HINT}"
-            )
-        image_size_used = None
-        height, width = (int(s) for s in sizes[0])
-    else:
-        image_size_used = image_size
-        height, width = image_size
-    depth = channels if channels is not None else set_channels(modes)
-    image_shape = (height, width, depth)
-    transform = image_transform(image_shape, image_size_used)
+    image_shape = common_image_shape(directory, paths, sizes, modes, image_size, channels)
+    transform = image_transform(image_shape, image_size)
     full_paths = np.array([os.path.join(directory, path) for path in paths])
     file_paths = tf.constant(full_paths)
 
@@ -252,11 +238,18 @@ def stream_images(
     shuffle_buffer=10000,
     verbose=1,
     max_image_pixels=DATA_DEFAULTS.max_image_pixels,
+    tfrecord_image_key=DATA_DEFAULTS.tfrecord_image_key,
+    tfrecord_label_key=DATA_DEFAULTS.tfrecord_label_key,
 ):
     """Opens an image source as an `ImageStream`, reading lazily where the source allows it.
 
+    Paths may be local or any URL `tf.io.gfile` reads (`gs://`, `s3://` with its plugin, `hdfs://`,
+    `ram://`); see `vqgen.storage`.
+
     - a folder of images: streamed (see `stream_image_folder`);
-    - a uint8 `.npy` file: memory-mapped;
+    - TFRecord files (a glob whose last part holds `.tfrecord`): streamed (see
+      `vqgen.data.tfrecord_source.stream_tfrecords`);
+    - a local uint8 `.npy` file: memory-mapped (a remote one is loaded into memory);
     - `"tfds:NAME"`: streamed from TFDS's own files with `as_dataset` (see
       `vqgen.data.tfds_source.stream_tfds`), shuffled through a buffer of `shuffle_buffer` images;
     - everything else `load_images` accepts (the embedded digits and photos, idx folders, `.npz`,
@@ -268,10 +261,13 @@ def stream_images(
         split: str. As for `load_images`.
         image_size: int, `(H, W)` or None. Scale (aspect ratio kept) and centre-crop every image.
         channels: 1, 3 or None. Convert every image to gray or RGB (alpha composited on white).
-        shuffle_buffer: int. Images in the shuffle buffer of a TFDS source.
+        shuffle_buffer: int. Images in the shuffle buffer of a TFDS or TFRecord source.
         verbose: int. 0 hides progress bars.
         max_image_pixels: int >= 1. The largest height x width of an encoded image (image folders,
-            TFDS), checked in its header before it is decoded. Defaults to the `DataSettings` value.
+            TFDS, TFRecords), checked in its header before it is decoded. Defaults to the
+            `DataSettings` value.
+        tfrecord_image_key: str. The feature of a TFRecord source holding the encoded image.
+        tfrecord_label_key: str. The feature of a TFRecord source holding the integer label.
 
     Returns:
         An `ImageStream`.
@@ -300,12 +296,23 @@ def stream_images(
             max_image_pixels,
         )
         stream.name = source
+    elif is_tfrecord_source(source) and data_dir is None and split == "train":
+        stream = stream_tfrecords(
+            os.path.expanduser(source),
+            image_size,
+            channels,
+            shuffle_buffer,
+            verbose,
+            max_image_pixels,
+            tfrecord_image_key,
+            tfrecord_label_key,
+        )
     elif isinstance(source, str) and data_dir is None and split == "train":
         path = os.path.expanduser(source)
-        is_idx = os.path.isdir(path) and any("-idx3-ubyte" in name for name in os.listdir(path))
-        if os.path.isdir(path) and not is_idx:
+        is_folder = tf.io.gfile.isdir(path)
+        if is_folder and not any("-idx3-ubyte" in name for name in folder_names(path)):
             stream = stream_image_folder(path, image_size, channels, verbose, max_image_pixels)
-        elif os.path.isfile(path) and path.lower().endswith(".npy"):
+        elif not is_folder and path.lower().endswith(".npy") and not is_remote(path) and os.path.isfile(path):
             stream = stream_array_file(path, image_size, channels)
     if stream is None:
         loaded = load_images(source, data_dir=data_dir, split=split, max_image_pixels=max_image_pixels)

@@ -196,7 +196,7 @@ def stream_tfds(
     if count == 0:
         raise ValueError(f"TFDS split {split!r} of {name!r} holds no examples; choose a non-empty split")
 
-    def sequence():
+    def sequence(positions, order):  # read whole, in order: ImageStream keeps `positions`
         return _examples(builder, name, split, max_image_pixels).map(
             lambda position, example: (
                 position,

@@ -9,6 +9,7 @@ from vqgen.models.discriminator import PatchDiscriminator
 from vqgen.models.encoder import Encoder
 from vqgen.models.finite_scalar_quantizer import FiniteScalarQuantizer
 from vqgen.models.losses import LossTerm, MeanAbsoluteError, MeanSquaredError
+from vqgen.models.perceptual_loss import PerceptualLoss
 from vqgen.models.quantization import Quantization, check_quantizer
 from vqgen.models.quantizers import QUANTIZERS, build_quantizer
 from vqgen.models.residual_stack import ResidualStack
@@ -26,6 +27,7 @@ __all__ = [
     "MeanAbsoluteError",
     "MeanSquaredError",
     "PatchDiscriminator",
+    "PerceptualLoss",
     "Quantization",
     "ResidualStack",
     "ResidualVectorQuantizer",

@@ -38,10 +38,10 @@ def build_quantizer(
 
     Each kind reads the settings it has and ignores the others: `"vq"` a `VectorQuantizer` of
     `num_embeddings` codes of size `embedding_dim` (looked up in `codebook_dim` dimensions, by cosine
-    with `l2_normalize`); `"rvq"` a `ResidualVectorQuantizer` of
-    `num_quantizers` such levels; `"fsq"` a `FiniteScalarQuantizer(levels)`, standardising by running
-    statistics when `init_from_data` (its counterpart of a data-initialised codebook), with
-    `latent_decay` as their EMA decay.
+    with `l2_normalize`); `"rvq"` a `ResidualVectorQuantizer` of `num_quantizers` such levels
+    (all in one projection of `codebook_dim` dimensions; no `l2_normalize`); `"fsq"` a
+    `FiniteScalarQuantizer(levels)`, standardising by running statistics when `init_from_data` (its
+    counterpart of a data-initialised codebook), with `latent_decay` as their EMA decay.
 
     Args:
         kind: str, one of `"vq"`, `"fsq"`, `"rvq"`.
@@ -81,7 +81,12 @@ def build_quantizer(
         )
     if kind == "rvq":
         return ResidualVectorQuantizer(
-            num_quantizers, num_embeddings, embedding_dim, quantizer_dropout=quantizer_dropout, **vq_options
+            num_quantizers,
+            num_embeddings,
+            embedding_dim,
+            quantizer_dropout=quantizer_dropout,
+            codebook_dim=codebook_dim,
+            **vq_options,
         )
     if kind == "fsq":
         return FiniteScalarQuantizer(levels, standardize=init_from_data, decay=latent_decay, name=name)

@@ -11,6 +11,7 @@ import inspect
 import keras
 import tensorflow as tf
 
+from vqgen.models.code_projection import CodeProjection, check_codebook_dim
 from vqgen.models.quantization import Quantization
 from vqgen.models.vector_quantizer import VectorQuantizer
 
@@ -49,6 +50,12 @@ class ResidualVectorQuantizer(keras.layers.Layer):
     levels before it (`r_{i+1} = r_i - stop_gradient(q_i)`), and the layer's loss is the sum of
     the levels' losses.
 
+    Factorized codes (ViT-VQGAN; as lucidrains' `ResidualVQ`): with `codebook_dim` C, the input is
+    projected once by a learned affine map `D -> C`, every level quantizes residuals of that
+    projection with codes of size C, and the straight-through sum is mapped back `C -> D`; the
+    levels' commitment losses train the way in, the decoder's gradient the way back. (No
+    `l2_normalize`: unit-length codes at every level could not follow a residual that shrinks.)
+
     Quantizer dropout (SoundStream): while training, with probability `quantizer_dropout` per
     batch only the first `k ~ Uniform{1, ..., d}` levels are used; the others contribute zero, add
     no loss and are not updated, so the model learns to decode from any prefix of the codes.
@@ -77,6 +84,9 @@ class ResidualVectorQuantizer(keras.layers.Layer):
             first training batch that reaches it. Defaults to `VectorQuantizer`'s.
         seed: int or None. Seed of the random choices; level `i` uses `seed + i`, and quantizer
             dropout draws from a `keras.random.SeedGenerator(seed)`. Defaults to `None`.
+        codebook_dim: int or None. Size C of the space all levels' codes live in (the input is
+            projected `D -> C` once, the sum of the codes back). `None`: the input space.
+            Defaults to `VectorQuantizer`'s.
         **kwargs: base `keras.layers.Layer` arguments (`name`, `dtype`, ...).
 
     Input shape:
@@ -111,9 +121,11 @@ class ResidualVectorQuantizer(keras.layers.Layer):
         restart_after_steps=_LEVEL_DEFAULTS["restart_after_steps"],
         init_from_data=_LEVEL_DEFAULTS["init_from_data"],
         seed=None,
+        codebook_dim=_LEVEL_DEFAULTS["codebook_dim"],
         **kwargs,
     ):
         super().__init__(**kwargs)
+        check_codebook_dim(codebook_dim)
         if isinstance(num_quantizers, bool) or not isinstance(num_quantizers, int) or num_quantizers < 1:
             raise ValueError(
                 f"num_quantizers must be a positive integer. Received: num_quantizers={num_quantizers}"
@@ -135,11 +147,13 @@ class ResidualVectorQuantizer(keras.layers.Layer):
         self.restart_after_steps = restart_after_steps
         self.init_from_data = init_from_data
         self.seed = seed
-        # Each level is a complete VectorQuantizer; its constructor checks the per-level arguments.
+        self.codebook_dim = codebook_dim
+        # Each level is a complete VectorQuantizer of codes of size C (its input is the projection's
+        # residual); its constructor checks the per-level arguments.
         self.quantizers = [
             VectorQuantizer(
                 num_embeddings=num_embeddings,
-                embedding_dim=embedding_dim,
+                embedding_dim=self.code_dim,
                 beta=beta,
                 ema=ema,
                 decay=decay,
@@ -161,8 +175,16 @@ class ResidualVectorQuantizer(keras.layers.Layer):
                 f"The encoder output depth is {input_shape[-1]} but the quantizer's embedding_dim "
                 f"is {self.embedding_dim}; make them equal. Received: input_shape={input_shape}"
             )
+        self.projection = None
+        if self.codebook_dim is not None:
+            self.projection = CodeProjection(self, self.embedding_dim, self.codebook_dim, self.seed)
         for quantizer in self.quantizers:
-            quantizer.build(input_shape)
+            quantizer.build(tuple(input_shape[:-1]) + (self.code_dim,))
+
+    @property
+    def code_dim(self):
+        """The size of the codes: `codebook_dim`, or `embedding_dim` when codes are not factorized."""
+        return self.embedding_dim if self.codebook_dim is None else self.codebook_dim
 
     @property
     def code_shape(self):
@@ -217,12 +239,12 @@ class ResidualVectorQuantizer(keras.layers.Layer):
         """
         if not self.built:
             self.build(inputs.shape)
-        z = tf.cast(inputs, "float32")
+        z = self._to_code_space(tf.cast(inputs, "float32"))  # (..., C)
         dropout = bool(training) and self.quantizer_dropout > 0
         active_levels = self._draw_active_levels() if dropout else tf.constant(self.num_quantizers)
 
         residual = z
-        z_q = tf.zeros_like(z)  # (..., D), the sum of the active levels' codes
+        z_q = tf.zeros_like(z)  # (..., C), the sum of the active levels' codes
         indices, losses, perplexities, codes_used = [], [], [], []
         for level, quantizer in enumerate(self.quantizers):
             active = level < active_levels  # bool scalar
@@ -234,7 +256,7 @@ class ResidualVectorQuantizer(keras.layers.Layer):
                 # update is undone rather than skipped, so no all-reduce sits inside a tf.cond.
                 for variable, value in zip(quantizer.weights, before):
                     variable.assign(tf.where(active, variable.value, value))
-            level_q = tf.stop_gradient(result.quantized)  # (..., D)
+            level_q = tf.stop_gradient(result.quantized)  # (..., C)
             z_q += tf.cast(active, "float32") * level_q
             residual = residual - level_q
             indices.append(result.indices)
@@ -242,7 +264,7 @@ class ResidualVectorQuantizer(keras.layers.Layer):
             perplexities.append(result.statistics["perplexity"])
             codes_used.append(result.statistics["codes_used"])
 
-        quantized = z + tf.stop_gradient(z_q - z)  # straight-through estimator
+        quantized = self._from_code_space(z + tf.stop_gradient(z_q - z))  # straight through, (..., D)
         mask = tf.cast(tf.range(self.num_quantizers) < active_levels, "float32")  # (d,)
         level_stats = LevelStats(
             tf.stack(losses), tf.stack(perplexities), tf.stack(codes_used), active_levels
@@ -274,7 +296,7 @@ class ResidualVectorQuantizer(keras.layers.Layer):
         """
         if not self.built:
             self.build(inputs.shape)
-        residual = tf.cast(inputs, "float32")
+        residual = self._to_code_space(tf.cast(inputs, "float32"))  # (..., C)
         indices = []
         for quantizer in self.quantizers:
             level_indices = quantizer.indices(residual)  # (...)
@@ -307,7 +329,7 @@ class ResidualVectorQuantizer(keras.layers.Layer):
         if not self.built:
             self.build((None, self.embedding_dim))
         vectors = [self.quantizers[level].lookup(codes[..., level]) for level in range(depth)]
-        return tf.add_n(vectors)
+        return self._from_code_space(tf.add_n(vectors))
 
     def get_config(self):
         config = super().get_config()
@@ -324,11 +346,20 @@ class ResidualVectorQuantizer(keras.layers.Layer):
                 "restart_after_steps": self.restart_after_steps,
                 "init_from_data": self.init_from_data,
                 "seed": self.seed,
+                "codebook_dim": self.codebook_dim,
             }
         )
         return config
 
     # ------------------------------------------------------------------ internals
+
+    def _to_code_space(self, vectors):
+        """Input vectors `(..., D)` as the levels see them `(..., C)`."""
+        return vectors if self.projection is None else self.projection.to_code_space(vectors)
+
+    def _from_code_space(self, codes):
+        """A sum of codes `(..., C)` back in the input space `(..., D)`."""
+        return codes if self.projection is None else self.projection.from_code_space(codes)
 
     def _draw_active_levels(self):
         """How many leading levels this training batch uses.

@@ -8,7 +8,8 @@ Factorized and l2-normalised codes: Yu et al., "Vector-quantized Image Modeling 
 import keras
 import tensorflow as tf
 
-from tf_distribute_helpers import broadcast_from_first_replica, sum_across_replicas
+from tf_distribute_helpers import gather_global_rows, replicas_in_sync, sum_across_replicas
+from vqgen.models.code_projection import CodeProjection, check_codebook_dim
 from vqgen.models.quantization import Quantization, checked_codes, code_usage
 from vqgen.settings import VECTOR_QUANTIZER_DEFAULTS
 
@@ -120,12 +121,7 @@ class VectorQuantizer(keras.layers.Layer):
                 "restart_after_steps must be a positive integer or None. "
                 f"Received: restart_after_steps={restart_after_steps}"
             )
-        if codebook_dim is not None and (
-            isinstance(codebook_dim, bool) or not isinstance(codebook_dim, int) or codebook_dim < 1
-        ):
-            raise ValueError(
-                f"codebook_dim must be a positive integer or None. Received: codebook_dim={codebook_dim}"
-            )
+        check_codebook_dim(codebook_dim)
         self.num_embeddings = num_embeddings
         self.embedding_dim = embedding_dim
         self.codebook_dim = codebook_dim
@@ -146,29 +142,8 @@ class VectorQuantizer(keras.layers.Layer):
             )
         K, D = self.num_embeddings, self.embedding_dim
         C = self.code_dim
-        if self.codebook_dim is not None:
-            # Learned by gradient (like the encoder): the commitment loss and the decoder reach them.
-            projection = dict(trainable=True, dtype="float32", autocast=False)
-            self.input_projection = self.add_weight(
-                name="input_projection",
-                shape=(D, C),
-                initializer=keras.initializers.GlorotUniform(seed=self.seed),
-                **projection,
-            )
-            self.input_projection_bias = self.add_weight(
-                name="input_projection_bias", shape=(C,), initializer="zeros", **projection
-            )
-            self.output_projection = self.add_weight(
-                name="output_projection",
-                shape=(C, D),
-                initializer=keras.initializers.GlorotUniform(
-                    seed=None if self.seed is None else self.seed + 1
-                ),
-                **projection,
-            )
-            self.output_projection_bias = self.add_weight(
-                name="output_projection_bias", shape=(D,), initializer="zeros", **projection
-            )
+        # Learned by gradient (like the encoder): the commitment loss and the decoder reach them.
+        self.projection = None if self.codebook_dim is None else CodeProjection(self, D, C, self.seed)
         # Every replica computes the same updates from all-reduced statistics, so a variable is
         # written once ("only_first_replica") and stays identical across replicas.
         self.codebook = self.add_weight(
@@ -348,17 +323,17 @@ class VectorQuantizer(keras.layers.Layer):
 
     def _to_code_space(self, flat_z):
         """Rows `(N, D)` as the codebook sees them `(N, C)`: projected, then unit length if asked."""
-        if self.codebook_dim is not None:
-            flat_z = tf.matmul(flat_z, self.input_projection) + self.input_projection_bias
+        if self.projection is not None:
+            flat_z = self.projection.to_code_space(flat_z)
         if self.l2_normalize:
             flat_z = tf.math.l2_normalize(flat_z, axis=-1)
         return flat_z
 
     def _from_code_space(self, codes):
         """Code-space vectors `(..., C)` back in the input space `(..., D)`."""
-        if self.codebook_dim is None:
+        if self.projection is None:
             return codes
-        return tf.tensordot(codes, self.output_projection, axes=1) + self.output_projection_bias
+        return self.projection.from_code_space(codes)
 
     def _codes(self):
         """The codebook `(K, C)` as the lookup uses it: unit-length rows when `l2_normalize`."""
@@ -379,12 +354,15 @@ class VectorQuantizer(keras.layers.Layer):
         return tf.argmin(distances, axis=1, output_type="int32")
 
     def _random_rows(self, flat_z, count, salt):
-        """`count` rows of `flat_z` drawn with replacement, the same on every replica."""
+        """`count` rows of the global batch's `flat_z` drawn with replacement, the same on every replica.
+
+        The rows are drawn over the whole global batch (every replica holding an equal share), so a
+        distributed step picks the rows one device picks from the same global batch.
+        """
         seed = tf.stack([tf.cast(self.seed or 0, "int32"), self.training_steps * 2 + salt])
-        rows = tf.random.stateless_uniform(
-            [count], seed=seed, minval=0, maxval=tf.shape(flat_z)[0], dtype="int32"
-        )
-        return broadcast_from_first_replica(tf.gather(flat_z, rows))
+        global_rows = tf.shape(flat_z)[0] * replicas_in_sync()
+        rows = tf.random.stateless_uniform([count], seed=seed, minval=0, maxval=global_rows, dtype="int32")
+        return gather_global_rows(flat_z, rows)
 
     def _initialise_from_first_batch(self, flat_z):
         # Branch-free (tf.where, not tf.cond): a cross-replica all-reduce may not sit inside

@@ -79,8 +79,8 @@ class VQVAE(keras.Model):
             only a random prefix of the codebooks. Defaults to the `VQVAESettings` value.
         latent_decay: float in [0, 1). `"fsq"` only: EMA decay of the running per-channel mean and
             variance that standardise the encoder output. Defaults to the `VQVAESettings` value.
-        codebook_dim: int or None. `"vq"` only: the size of the projection codes are looked up in.
-            Defaults to the `VQVAESettings` value.
+        codebook_dim: int or None. `"vq"` and `"rvq"`: the size of the projection codes are looked
+            up in. Defaults to the `VQVAESettings` value.
         l2_normalize: bool. `"vq"` only: nearest code by cosine similarity. Defaults to the
             `VQVAESettings` value.
         seed: int or None. Seed of the shortcut quantizer's random choices.

@@ -7,6 +7,7 @@ import sys
 import uuid
 
 from vqgen.runs.write_error import WriteError, storage_errno
+from vqgen.storage import is_remote, publish_folder, temporary_name_beside
 
 
 def _temporary_sibling(path):
@@ -52,7 +53,26 @@ def _as_write_error(error, temporary, path):
 
 
 @contextlib.contextmanager
-def atomic_path(path):
+def _remote_aside(path, last_file):
+    """`atomic_path` for a URL: written aside, then moved file by file (`vqgen.storage.publish_folder`)."""
+    import tensorflow as tf
+
+    temporary = temporary_name_beside(path)
+    try:
+        yield temporary
+        if tf.io.gfile.isdir(temporary):
+            publish_folder(temporary, path, last_file)
+        else:
+            tf.io.gfile.rename(temporary, path, overwrite=True)
+    finally:
+        if tf.io.gfile.isdir(temporary):
+            tf.io.gfile.rmtree(temporary)
+        elif tf.io.gfile.exists(temporary):
+            tf.io.gfile.remove(temporary)
+
+
+@contextlib.contextmanager
+def atomic_path(path, last_file=None):
     """Yields a temporary path next to `path`; on success moves it onto `path` in one rename.
 
     Works for files and for folders (e.g. a SavedModel): whatever the body writes at the yielded
@@ -61,8 +81,13 @@ def atomic_path(path):
     or failing disk, wherever it surfaces: Python, h5py or TensorFlow) is raised as a `WriteError`
     naming `path`, after any HDF5 file left open on the temporary has been closed.
 
+    A URL `path` (`gs://...`, see `vqgen.storage`) is written aside on its own file system too, but
+    moved in place file by file, `last_file` last: where renames are not atomic, a reader knows the
+    folder is complete once `last_file` exists (see docs/serving.md).
+
     Args:
         path: str or path-like. The final location.
+        last_file: str or None. For a folder at a URL: the file (relative to the folder) moved last.
 
     Yields:
         str, the temporary location to write to.
@@ -72,6 +97,10 @@ def atomic_path(path):
     ...     model.save(temporary)  # doctest: +SKIP
     """
     path = os.fspath(path)
+    if is_remote(path):
+        with _remote_aside(path, last_file) as temporary:
+            yield temporary
+        return
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     name = os.path.basename(path)
     # Keep the full suffix (".keras", ".weights.h5"): Keras checks it when saving.

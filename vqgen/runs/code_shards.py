@@ -13,6 +13,7 @@ stale and the dataset is coded again; a shard whose bytes no longer match its re
 is missing) is damaged and only its images are coded again.
 """
 
+import functools
 import hashlib
 import io
 import json
@@ -22,6 +23,13 @@ import numpy as np
 import tensorflow as tf
 
 from vqgen.data.image_stream import naming_undecodable_files
+from vqgen.data.worker_shares import (
+    distribute_per_worker,
+    global_steps,
+    per_replica_size,
+    worker_count,
+    worker_rows,
+)
 from vqgen.runs.atomic_file import write_bytes_atomically, write_text_atomically
 
 # Images per shard; a multiple of CODING_BATCH so a shard is a whole number of coding batches.
@@ -249,28 +257,72 @@ class CodeShards:
 
         return tf_read
 
-    def batches(self, part, batch_size, transform):
-        """`transform(codes, labels)` of `part`'s batches in order, one pass."""
+    def batches(self, part, batch_size, transform, strategy=None):
+        """`transform(codes, labels)` of `part`'s batches in order, one pass.
+
+        Under a `MultiWorkerMirroredStrategy` with several workers, each worker reads only its
+        replicas' slices of each global batch (`vqgen.data.worker_shares.worker_rows`; the pass is
+        completed to whole global batches with its first rows).
+
+        Returns:
+            A `tf.data.Dataset`, or a distributed dataset in the multi-worker case.
+        """
+        if worker_count(strategy) > 1:
+            return self._distributed_passes(part, batch_size, transform, strategy, [None])[0]
         rows = tf.data.Dataset.range(self.count(part)).batch(int(batch_size))
         return rows.map(self._reader(part)).map(transform).prefetch(tf.data.AUTOTUNE)
 
-    def epoch_batches(self, part, batch_size, seed, first_epoch, epochs, transform):
+    def epoch_batches(self, part, batch_size, seed, first_epoch, epochs, transform, strategy=None):
         """Shuffled batches of epochs `first_epoch .. epochs-1`, epoch e in the order set by (seed, e).
 
         The order of each epoch is the permutation `vqgen.data.epoch_batches` uses, so a resumed
         prior sees the batches of an uninterrupted one, and the same as when codes were in memory.
+        Under a `MultiWorkerMirroredStrategy` with several workers, each worker reads only its
+        replicas' slices of each global batch of that order, so the global batches are those of a
+        single process (the last one of an epoch completed with the epoch's first rows).
 
         Returns:
-            `(dataset, steps_per_epoch)`.
+            `(dataset, steps_per_epoch)`; the dataset is distributed in the multi-worker case.
         """
+        if worker_count(strategy) > 1:
+            epoch_numbers = range(first_epoch, epochs)
+            return self._distributed_passes(part, batch_size, transform, strategy, epoch_numbers, seed)
         count = self.count(part)
         read = self._reader(part)
 
         def one_epoch(epoch):
-            order = tf.random.experimental.stateless_shuffle(
-                tf.range(count, dtype=tf.int64), seed=tf.stack([tf.constant(seed, tf.int64), epoch])
+            return (
+                tf.data.Dataset.from_tensor_slices(_epoch_order(count, seed, epoch))
+                .batch(int(batch_size))
+                .map(read)
             )
-            return tf.data.Dataset.from_tensor_slices(order).batch(int(batch_size)).map(read)
 
         dataset = tf.data.Dataset.range(first_epoch, epochs).flat_map(one_epoch).map(transform)
         return dataset.prefetch(tf.data.AUTOTUNE), -(-count // int(batch_size))
+
+    def _distributed_passes(self, part, batch_size, transform, strategy, epochs, seed=None):
+        """Passes over `part` under several workers: epochs in `(seed, epoch)` order; `[None]`: in order."""
+        count = self.count(part)
+        read = self._reader(part)
+        per_replica = per_replica_size(batch_size, strategy)
+        replicas = strategy.num_replicas_in_sync
+        steps = global_steps(count, batch_size, strategy)
+
+        def dataset_fn(context):
+            def one_pass(epoch):
+                order = tf.range(count, dtype=tf.int64) if epoch is None else _epoch_order(count, seed, epoch)
+                rows = worker_rows(order, steps, per_replica, context, replicas)
+                return tf.data.Dataset.from_tensor_slices(rows).batch(per_replica).map(read)
+
+            data = functools.reduce(tf.data.Dataset.concatenate, [one_pass(epoch) for epoch in epochs])
+            return data.map(transform).prefetch(tf.data.AUTOTUNE)
+
+        return distribute_per_worker(strategy, dataset_fn), steps
+
+
+def _epoch_order(count, seed, epoch):
+    """Rows `0 .. count-1` in epoch `epoch`'s order (the permutation of `vqgen.data.epoch_batches`)."""
+    return tf.random.experimental.stateless_shuffle(
+        tf.range(count, dtype=tf.int64),
+        seed=tf.stack([tf.constant(seed, tf.int64), tf.cast(epoch, tf.int64)]),
+    )

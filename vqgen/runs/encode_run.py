@@ -18,7 +18,6 @@ whose renames are not atomic.
 import json
 import posixpath
 import re
-import uuid
 
 import keras
 import numpy as np
@@ -30,6 +29,7 @@ from vqgen.runs.code_shards import file_hash, npy_bytes
 from vqgen.runs.model_files import load_stage_model
 from vqgen.runs.run_folder import RunFolder
 from vqgen.settings import DATA_DEFAULTS, ENCODE_DEFAULTS
+from vqgen.storage import temporary_name_beside
 
 MANIFEST = "manifest.json"
 PROGRESS = "progress.json"
@@ -45,13 +45,9 @@ CODES_FEATURES = {
 }
 
 
-def _temporary_beside(path):
-    return posixpath.join(posixpath.dirname(path), f".{posixpath.basename(path)}.{uuid.uuid4().hex[:8]}.tmp")
-
-
 def _write_atomically(path, data):
     """Writes `data` under a temporary name beside `path`, then renames it onto `path`."""
-    temporary = _temporary_beside(path)
+    temporary = temporary_name_beside(path)
     with tf.io.gfile.GFile(temporary, "wb") as stream:
         stream.write(data)
     tf.io.gfile.rename(temporary, path, overwrite=True)
@@ -80,7 +76,7 @@ def _write_shard(out, name, file_format, codes, labels, indices):
     """Writes one shard (its files under temporary names, then renamed); returns its file names."""
     if file_format == "tfrecord":
         path = posixpath.join(out, f"{name}.tfrecord")
-        temporary = _temporary_beside(path)
+        temporary = temporary_name_beside(path)
         with tf.io.TFRecordWriter(temporary) as writer:
             for row, (grid, index) in enumerate(zip(codes, indices)):
                 writer.write(_example(grid, index, None if labels is None else labels[row]))
@@ -173,6 +169,8 @@ def encode_run(
         image_size=data.get("image_size"),
         channels=data.get("channels"),
         max_image_pixels=data.get("max_image_pixels", DATA_DEFAULTS.max_image_pixels),
+        tfrecord_image_key=data.get("tfrecord_image_key", DATA_DEFAULTS.tfrecord_image_key),
+        tfrecord_label_key=data.get("tfrecord_label_key", DATA_DEFAULTS.tfrecord_label_key),
         verbose=verbose,
     )
     if tuple(images.image_shape) != tuple(vqvae.image_shape):

@@ -31,6 +31,7 @@ from vqgen.evaluation import (
     tuple_usage,
     usage_histogram_picture,
 )
+from vqgen.models.perceptual_loss import mean_perceptual_distance, vgg16_features
 from vqgen.runs.atomic_file import write_bytes_atomically, write_text_atomically
 from vqgen.runs.image_grid import save_comparison_grid, save_image_grid
 from vqgen.runs.model_files import load_model_file, load_stage_model, save_model_file
@@ -41,6 +42,8 @@ from vqgen.settings import DATA_DEFAULTS, EVALUATE_DEFAULTS
 
 EVALUATION_FOLDER = "evaluation"
 CLASSIFIER_FILE = "classifier.keras"
+# The LPIPS row without VGG16 weights.
+LPIPS_ABSENT = "not measured: no --perceptual-network (VGG16 weights) given or recorded in the run"
 
 
 def _float_images(image_set):
@@ -160,6 +163,7 @@ def evaluate_run(
     samples=EVALUATE_DEFAULTS.samples,
     classifier_epochs=EVALUATE_DEFAULTS.classifier_epochs,
     seed=None,
+    perceptual_network=None,
 ):
     """Measures a run and writes `RUN/evaluation.json` and the pictures in `RUN/evaluation/`.
 
@@ -174,8 +178,10 @@ def evaluate_run(
     (`reconstruction_frechet_distance`, else None), and with a prior also its validation accuracy,
     the agreement of conditional samples (classes in turn) with their requested class, the Fréchet
     distance of the samples to the training split in its feature space, and the same distance for
-    as many real validation images as the floor. It writes into the run, so it holds the run's
-    `RunLock` (refused while another process trains the run).
+    as many real validation images as the floor. With a VGG16 weights file (`perceptual_network`,
+    or the one the run recorded), the reconstructions' LPIPS (`mean_perceptual_distance`; else
+    None). It writes into the run, so it holds the run's `RunLock` (refused while another process
+    trains the run).
 
     Args:
         run_path: str. A run folder with a trained VQ-VAE (the prior's figures need a prior).
@@ -183,13 +189,16 @@ def evaluate_run(
         samples: int >= 0. Samples for the classifier figures (0 skips them, rFD included).
         classifier_epochs: int >= 1. Training epochs of the classifier when it is not cached.
         seed: int or None. Sampling seed; None: the run's data seed.
+        perceptual_network: str or None. VGG16 weights for LPIPS, as `--perceptual-network`; None:
+            the run's, if it recorded one.
 
     Returns:
         dict, the content of `evaluation.json`.
 
     Raises:
         FileNotFoundError: the run or its VQ-VAE is missing.
-        ValueError: bad arguments, or a source whose images differ in shape from the run's.
+        ValueError: bad arguments, a source whose images differ in shape from the run's, or VGG16
+            weights that cannot be read.
         BlockingIOError: another process is writing the run.
 
     Example:
@@ -203,6 +212,8 @@ def evaluate_run(
     vqvae = load_stage_model(run, "vqvae")
     prior = load_stage_model(run, "prior") if run.finished("prior") else None
     seed = config["data"]["seed"] if seed is None else seed
+    network = perceptual_network or config.get("perceptual", {}).get("perceptual_network")
+    features = vgg16_features(network) if network else None  # read first: a bad file fails fast
     train_set, validation_set = load_splits(config["data"])
     max_image_pixels = config["data"].get(
         "max_image_pixels", DATA_DEFAULTS.max_image_pixels
@@ -219,6 +230,9 @@ def evaluate_run(
 
     # Reconstruction
     result["reconstruction"], reconstructions = reconstruction_figures(vqvae, images)
+    result["reconstruction"]["lpips"] = (
+        None if features is None else mean_perceptual_distance(features, images, reconstructions)
+    )
     save_comparison_grid(
         os.path.join(pictures, "reconstructions.png"), images[:32], reconstructions[:32], columns=8
     )
@@ -280,6 +294,8 @@ def format_table(result):
     reconstruction_fd = result["reconstruction"]["frechet_distance"]
     if reconstruction_fd is not None:
         rows += [("rFD (reconstructions)", f"{reconstruction_fd:.3f}")]
+    lpips = result["reconstruction"].get("lpips")
+    rows += [("LPIPS (VGG16, channels weighed 1)", LPIPS_ABSENT if lpips is None else f"{lpips:.4f}")]
     for level, usage in enumerate(result["codebook"]):
         prefix = "codebook" if len(result["codebook"]) == 1 else f"codebook level {level}"
         total = usage["codes_used"] + usage["dead_codes"]

@@ -7,6 +7,7 @@ import shutil
 
 from vqgen.runs.atomic_file import write_text_atomically
 from vqgen.runs.run_lock import LOCK_NAME
+from vqgen.storage import is_remote, refuse_remote_run
 
 # The sections every run's config.json has from the start of stage 1.
 RUN_SECTIONS = {"data", "vqvae", "vqvae_training"}
@@ -41,7 +42,10 @@ class RunFolder:
         .writer.lock           held by the one process writing the run (`RunLock`), while it runs
 
     Args:
-        path: str or path-like. The folder.
+        path: str or path-like. The folder; local only.
+
+    Raises:
+        ValueError: `path` is a URL (`gs://...`): run folders rely on `flock` and atomic renames.
 
     Example:
     >>> run = RunFolder("runs/digits")
@@ -50,6 +54,7 @@ class RunFolder:
     """
 
     def __init__(self, path):
+        refuse_remote_run(path)
         self.path = os.fspath(path)
 
     def file(self, name):
@@ -121,7 +126,7 @@ class RunFolder:
         >>> RunFolder("runs/digits").holds("runs/digits/saved_model")  # doctest: +SKIP
         True
         """
-        if not os.path.isdir(self.path):
+        if is_remote(path) or not os.path.isdir(self.path):
             return False
         path, folder = os.path.realpath(path), os.path.realpath(self.path)
         return os.path.commonpath([path, folder]) == folder

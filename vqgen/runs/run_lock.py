@@ -11,6 +11,8 @@ import functools
 import os
 import threading
 
+from vqgen.storage import refuse_remote_run
+
 # The lock file, inside the run folder. It exists only while a writer holds it.
 LOCK_NAME = ".writer.lock"
 
@@ -41,6 +43,7 @@ class RunLock:
     _guard = threading.Lock()
 
     def __init__(self, run_path, create=False):
+        refuse_remote_run(run_path)
         self.folder = os.fspath(run_path)
         self.path = os.path.join(self.folder, LOCK_NAME)
         self.create = create

@@ -84,6 +84,7 @@ def train_prior(
     Example:
     >>> prior = train_prior("runs/digits", conditional=True, epochs=5)  # doctest: +SKIP
     """
+    distribution = make_strategy(strategy)  # first: a multi-worker one must precede any TensorFlow op
     if kind is not None:
         prior_kind(kind)  # an unknown name fails before the run is read
     run = RunFolder(run_path)
@@ -142,7 +143,7 @@ def train_prior(
     training = config["prior_training"]
     keras.utils.set_random_seed(config["data"]["seed"])
     # Runs from before `precision` existed trained in float32.
-    with make_strategy(strategy).scope(), precision_policy(training.get("precision", "float32")):
+    with distribution.scope(), precision_policy(training.get("precision", "float32")):
         model = registered.model_class(
             num_embeddings=vqvae.num_embeddings,
             grid_shape=vqvae.token_grid_shape,  # (h, w * d): residual-VQ depth interleaved
@@ -158,11 +159,15 @@ def train_prior(
     for name in ("train", "validation"):  # checked shard by shard, never all in memory
         for codes, labels in shards.shards(name):
             model.check_codes(vqvae.to_token_grid(np.asarray(codes)), labels if conditional else None)
-    validation_data = shards.batches("validation", training["batch_size"], prior_inputs)
+    # Under several workers, each reads only its share of the codes (train and validation).
+    validation_data = shards.batches("validation", training["batch_size"], prior_inputs, distribution)
 
     def train_batches(first_epoch):
         seed, batch_size = config["data"]["seed"], training["batch_size"]
-        return shards.epoch_batches("train", batch_size, seed, first_epoch, training["epochs"], prior_inputs)
+        epochs = training["epochs"]
+        return shards.epoch_batches(
+            "train", batch_size, seed, first_epoch, epochs, prior_inputs, distribution
+        )
 
     run.write_config(config)
     pictures = prior_pictures(vqvae, num_classes, config["data"]["seed"])  # TensorBoard: a sample grid

@@ -10,6 +10,7 @@ from vqgen.data.float_images import to_float_images
 from vqgen.data.image_stream import naming_undecodable_files
 from vqgen.models.adversarial_loss import AdversarialLoss
 from vqgen.models.losses import RECONSTRUCTION_LOSSES
+from vqgen.models.perceptual_loss import IMAGENET, PerceptualLoss
 from vqgen.models.vqvae import VQVAE
 from vqgen.runs.epoch_pictures import vqvae_pictures
 from vqgen.runs.image_grid import save_comparison_grid
@@ -21,6 +22,7 @@ from vqgen.runs.strategies import make_strategy
 from vqgen.settings import (
     ADVERSARIAL_DEFAULTS,
     DATA_DEFAULTS,
+    PERCEPTUAL_DEFAULTS,
     VQVAE_DEFAULTS,
     VQVAE_TRAINING_DEFAULTS,
     split_settings,
@@ -48,6 +50,8 @@ def stream_splits(data_config, verbose=1):
         channels=data_config.get("channels"),
         shuffle_buffer=data_config.get("shuffle_buffer", DATA_DEFAULTS.shuffle_buffer),
         max_image_pixels=data_config.get("max_image_pixels", DATA_DEFAULTS.max_image_pixels),
+        tfrecord_image_key=data_config.get("tfrecord_image_key", DATA_DEFAULTS.tfrecord_image_key),
+        tfrecord_label_key=data_config.get("tfrecord_label_key", DATA_DEFAULTS.tfrecord_label_key),
         verbose=verbose,
     )
     return images.split(data_config["validation_fraction"], seed=data_config["seed"])
@@ -101,6 +105,45 @@ def adversarial_terms(adversarial_config, learning_rate):
     ]
 
 
+def perceptual_terms(perceptual_config):
+    """The loss terms of a run's "perceptual" config section: none while its weight is 0.
+
+    Args:
+        perceptual_config: dict of `PerceptualSettings` fields.
+
+    Returns:
+        list: empty, or one `PerceptualLoss` (its VGG16 weights read from `perceptual_network`).
+
+    Raises:
+        ValueError / FileNotFoundError: a weight above 0 without a network, or a network
+            `vgg16_features` refuses.
+
+    Example:
+    >>> perceptual_terms(dataclasses.asdict(PERCEPTUAL_DEFAULTS))
+    []
+    """
+    weight, network = perceptual_config["perceptual_weight"], perceptual_config["perceptual_network"]
+    return [PerceptualLoss(weight=weight, network=network)] if weight else []
+
+
+def check_perceptual_settings(perceptual_config):
+    """Refuses a run's perceptual settings before it starts: a weight without a network, or a network
+    that cannot be read (a network given without a weight is kept for `vqgen evaluate`'s LPIPS).
+
+    Args:
+        perceptual_config: dict of `PerceptualSettings` fields.
+
+    Raises:
+        ValueError / FileNotFoundError: as `PerceptualLoss`.
+
+    Example:
+    >>> check_perceptual_settings(dataclasses.asdict(PERCEPTUAL_DEFAULTS))
+    """
+    weight, network = perceptual_config["perceptual_weight"], perceptual_config["perceptual_network"]
+    if weight or network is not None:
+        PerceptualLoss(weight=weight, network=network)  # reads the weights file once, then drops it
+
+
 def prepare_run(run, overwrite):
     """Decides whether to start fresh or resume, and clears the folder when asked.
 
@@ -141,9 +184,10 @@ def train_vqvae(run_path, overwrite=False, strategy="default", verbose=1, **sett
         strategy: "default", "mirrored" or "multiworker".
         verbose: Keras verbosity (1: progress bar).
         **settings: any field of `vqgen.settings.DataSettings` (`source`, `data_dir`, `seed`,
-            `validation_fraction`), `VQVAESettings`, `TrainingSettings` or `AdversarialSettings` to
-            override; the rest
-            keep their defaults. A resumed run must be given the same values it started with.
+            `validation_fraction`), `VQVAESettings`, `TrainingSettings`, `AdversarialSettings` or
+            `PerceptualSettings` to override; the rest keep their defaults (a relative
+            `perceptual_network` path is recorded as an absolute one). A resumed run must be given
+            the same values it started with.
 
     Returns:
         The trained `VQVAE`.
@@ -156,13 +200,18 @@ def train_vqvae(run_path, overwrite=False, strategy="default", verbose=1, **sett
     Example:
     >>> model = train_vqvae("runs/digits", epochs=5, num_embeddings=512)  # doctest: +SKIP
     """
+    distribution = make_strategy(strategy)  # first: a multi-worker one must precede any TensorFlow op
     sections = {
         "data": DATA_DEFAULTS,
         "vqvae": VQVAE_DEFAULTS,
         "vqvae_training": VQVAE_TRAINING_DEFAULTS,
         "adversarial": ADVERSARIAL_DEFAULTS,
+        "perceptual": PERCEPTUAL_DEFAULTS,
     }
     given = split_settings(settings, sections, "vqgen train")
+    network = given["perceptual"].get("perceptual_network")
+    if network not in (None, IMAGENET):  # recorded absolute, so a resume from elsewhere finds it
+        given["perceptual"]["perceptual_network"] = os.path.abspath(network)
     chosen = {
         name: dataclasses.asdict(dataclasses.replace(sections[name], **given[name])) for name in sections
     }
@@ -170,10 +219,13 @@ def train_vqvae(run_path, overwrite=False, strategy="default", verbose=1, **sett
     if not 0.0 < fraction < 1.0:
         raise ValueError(f"--validation-fraction must be between 0 and 1 (exclusive); received {fraction}")
     run = RunFolder(run_path)
+    if overwrite or not run.exists():  # a fresh start: refused before the folder is cleared or written
+        check_perceptual_settings(chosen["perceptual"])
     resuming = prepare_run(run, overwrite)
     if resuming:
         config = run.read_config()
         config.setdefault("adversarial", dataclasses.asdict(ADVERSARIAL_DEFAULTS))  # runs from before it
+        config.setdefault("perceptual", dataclasses.asdict(PERCEPTUAL_DEFAULTS))
         for name in sections:
             check_resumed_settings(run, "vqvae", config[name], given[name])
         run.remove_stale_temporaries()
@@ -192,7 +244,6 @@ def train_vqvae(run_path, overwrite=False, strategy="default", verbose=1, **sett
     )
 
     # Runs from before `precision` existed trained in float32.
-    distribution = make_strategy(strategy)
     with distribution.scope(), precision_policy(training.get("precision", "float32")):
         model_settings = dict(config["vqvae"])
         # The loss by its name; runs from before the choice existed trained with the mean squared error.
@@ -201,11 +252,16 @@ def train_vqvae(run_path, overwrite=False, strategy="default", verbose=1, **sett
             input_shape=train_images.image_shape,
             seed=config["data"]["seed"],
             reconstruction_loss=reconstruction_loss,
-            loss_terms=adversarial_terms(config["adversarial"], training["learning_rate"]),
+            loss_terms=[
+                *adversarial_terms(config["adversarial"], training["learning_rate"]),
+                *perceptual_terms(config["perceptual"]),
+            ],
             **model_settings,
         )
         model.compile(optimizer=keras.optimizers.Adam(training["learning_rate"]))
-    validation_data = validation_images.batches(training["batch_size"])
+    # Under several workers each reads its share of the validation images too; Keras sums the metrics
+    # over the replicas (their variables aggregate by SUM), so they are those of the whole split.
+    validation_data = validation_images.batches(training["batch_size"], strategy=distribution)
     os.makedirs(run.path, exist_ok=True)
     run.write_config(config)
 
