@@ -1,0 +1,218 @@
+"""Stage-1 fidelity on held-out images: the MSE baseline, + adversarial, + adversarial + factorized codes.
+
+    python scripts/compare_fidelity.py                                    # Fashion-MNIST, 10 epochs per arm
+    python scripts/compare_fidelity.py --data photos --epochs 30          # the 128x128 photos
+    python scripts/compare_fidelity.py --usage-k 16384                    # codes used at K=16,384
+    python scripts/compare_fidelity.py --quick                            # smoke run: digits, tiny models
+
+Every arm is trained by `vqgen train` in its own run folder under `--root` (the same data, seed and
+model; only the arm's options differ) and scored by `vqgen evaluate` on held-out images: Fashion-MNIST's
+t10k split when `--data` is a folder of idx files (Debian's `dataset-fashion-mnist`), else the run's
+validation split. All arms share one evaluation classifier, trained once on the real training split by
+the first arm's `vqgen evaluate` and copied into the others, so their rFDs compare. Table: held-out
+PSNR, SSIM, rFD (Fréchet distance of held-out images and their reconstructions in the classifier's
+features; needs labels), the high-frequency ratio (1: detail kept), codes used on the held-out images,
+and training images/s (epochs x images / wall seconds of `vqgen train`, start-up included). Then the
+default prior (`vqgen train-prior`) on the baseline and on the arm with the lowest rFD (the highest
+high-frequency ratio without labels) and the sample Fréchet distance `vqgen evaluate` reports for each.
+With `--usage-k K` it also trains the plain EMA codebook and the factorized l2-normalised one at K codes
+and reports the codes each uses on the training split. The reconstructions of the first held-out images
+by every arm go to `benchmarks/results/compare_fidelity_DATA.png` (top row: the originals).
+"""
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+from vqgen.data import load_images, to_float_images
+from vqgen.runs.image_grid import save_image_grid
+from vqgen.runs.model_files import load_stage_model
+from vqgen.runs.run_folder import RunFolder
+
+REPOSITORY = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+FASHION_MNIST = "/usr/share/datasets/fashion-mnist"
+ADVERSARIAL = ["--adversarial-weight", "0.5", "--adversarial-start", "0"]
+FACTORIZED = ["--codebook-dim", "8", "--l2-normalize"]
+ARMS = {
+    "MSE (baseline)": [],
+    "+ adversarial": ADVERSARIAL,
+    "+ adversarial + factorized codes": ADVERSARIAL + FACTORIZED,
+}
+TINY_MODEL = ["--hidden-channels", "16", "--residual-channels", "8", "--num-residual-blocks", "1"]
+CLASSIFIER = os.path.join("evaluation", "classifier.keras")
+SHOWN = 8
+
+
+def vqgen(*arguments):
+    """Runs one `vqgen` command in a child process; returns its wall seconds (raises if it fails)."""
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "vqgen.cli", *arguments], check=True, stdout=subprocess.DEVNULL)
+    return time.perf_counter() - start
+
+
+def held_out_source(data, root):
+    """The held-out source for `vqgen evaluate --data`: t10k as .npz for idx files; None: validation split."""
+    if not (os.path.isdir(data) and any("-idx3-ubyte" in name for name in os.listdir(data))):
+        return None
+    path = os.path.join(root, "held_out.npz")
+    if not os.path.isfile(path):
+        test = load_images(data, split="test")
+        np.savez(path, images=test.images, labels=test.labels)
+    return path
+
+
+def evaluate(run, held_out, samples):
+    """`vqgen evaluate` of one run; returns its evaluation.json."""
+    vqgen("evaluate", "--run", run, "--samples", str(samples), *(["--data", held_out] if held_out else []))
+    with open(os.path.join(run, "evaluation.json")) as file:
+        return json.load(file)
+
+
+def train_arm(run, data, epochs, options, model_options):
+    """Trains one arm's stage 1; returns training images/s (start-up and validation included)."""
+    seconds = vqgen("train", "--run", run, "--overwrite", "--quiet", "--data", data, "--epochs", str(epochs),
+                    *model_options, *options)  # fmt: skip
+    with open(os.path.join(run, "config.json")) as file:
+        num_train = json.load(file)["data"].get("num_train")
+    return None if num_train is None else epochs * num_train / seconds
+
+
+def share_classifier(first_run, run):
+    """Copies the first arm's evaluation classifier into `run`, so every arm is scored by the same one."""
+    source = os.path.join(first_run, CLASSIFIER)
+    if os.path.isfile(source) and source != os.path.join(run, CLASSIFIER):
+        os.makedirs(os.path.dirname(os.path.join(run, CLASSIFIER)), exist_ok=True)
+        shutil.copyfile(source, os.path.join(run, CLASSIFIER))
+
+
+def reconstructions_picture(runs, held_out, data, path):
+    """The first held-out images and every arm's reconstructions of them, one row each."""
+    images = to_float_images(load_images(held_out or data).images[:SHOWN])
+    rows = [images] + [load_stage_model(RunFolder(run), "vqvae").reconstruct(images) for run in runs]
+    save_image_grid(path, np.concatenate(rows), columns=SHOWN)
+
+
+def figure(value, digits):
+    """`value` rounded, or "n/a" for a figure the arm has not (no labels: no rFD)."""
+    return "n/a" if value is None else f"{value:.{digits}f}"
+
+
+def usage_rows(data, root, k, epochs, model_options):
+    """Codes used on the training split at K=`k` by the plain EMA codebook and the factorized one."""
+    rows = []
+    for name, options in (("plain EMA", []), ("factorized, l2-normalised", FACTORIZED)):
+        run = os.path.join(root, f"usage_{k}_{'plain' if not options else 'factorized'}")
+        train_arm(run, data, epochs, ["--num-embeddings", str(k), *options], model_options)
+        training_split = os.path.join(root, "training_split.npz")
+        if not os.path.isfile(training_split):
+            train = load_images(data)
+            np.savez(training_split, images=train.images, labels=train.labels)
+        usage = evaluate(run, training_split, samples=0)["codebook"][0]
+        rows.append((name, usage["codes_used"], k))
+    return rows
+
+
+def main():
+    """Trains every arm, evaluates it on held-out images and prints the tables."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--data", default=FASHION_MNIST, help="training images (default: Fashion-MNIST idx files)"
+    )
+    parser.add_argument("--epochs", type=int, default=10, help="stage-1 epochs per arm")
+    parser.add_argument("--prior-epochs", type=int, default=None, help="prior epochs (default: vqgen's)")
+    parser.add_argument("--samples", type=int, default=500, help="samples for the sample Fréchet distance")
+    parser.add_argument("--usage-k", type=int, default=None, help="also compare codes used at this K")
+    parser.add_argument("--root", default=None, help="folder for the runs (default: a temporary one)")
+    parser.add_argument("--quick", action="store_true", help="digits, tiny models, one epoch: a smoke run")
+    args = parser.parse_args()
+    if args.quick:
+        args.data, args.epochs, args.prior_epochs, args.samples = "digits", 1, 1, 50
+    model_options = TINY_MODEL if args.quick else []
+    root = args.root or tempfile.mkdtemp(prefix="vqgen-fidelity-")
+    os.makedirs(root, exist_ok=True)
+    held_out = held_out_source(args.data, root)
+    load_before = os.getloadavg()
+    start = time.perf_counter()
+
+    rows, runs = [], []
+    for index, (name, options) in enumerate(ARMS.items()):
+        run = os.path.join(root, f"arm{index}")
+        speed = train_arm(run, args.data, args.epochs, options, model_options)
+        if runs:
+            share_classifier(runs[0], run)
+        result = evaluate(run, held_out, args.samples)
+        rows.append((name, result, speed))
+        runs.append(run)
+        print(f"{name}: {json.dumps(result['reconstruction'])}", flush=True)
+
+    def score(row):
+        reconstruction = row[1]["reconstruction"]
+        rfd = reconstruction["frechet_distance"]
+        return rfd if rfd is not None else -reconstruction["high_frequency_ratio"]
+
+    best = min(range(1, len(rows)), key=lambda index: score(rows[index]))
+    prior_rows = []
+    for index in sorted({0, best}):
+        prior_options = [] if args.prior_epochs is None else ["--prior-epochs", str(args.prior_epochs)]
+        vqgen("train-prior", "--run", runs[index], "--overwrite", "--quiet", *prior_options)
+        samples = evaluate(runs[index], held_out, args.samples)["samples"]
+        prior_rows.append((rows[index][0], samples))
+
+    picture = os.path.join(
+        REPOSITORY, "benchmarks", "results", f"compare_fidelity_{os.path.basename(args.data)}.png"
+    )
+    if not args.quick:
+        reconstructions_picture(runs, held_out, args.data, picture)
+    usage = (
+        [] if args.usage_k is None else usage_rows(args.data, root, args.usage_k, args.epochs, model_options)
+    )
+    minutes = (time.perf_counter() - start) / 60
+    load_after = os.getloadavg()
+
+    print(
+        f"\n{args.data}, {args.epochs} stage-1 epochs per arm; held out: {held_out or 'validation split'}; "
+        f"{minutes:.1f} min; load average {load_before[0]:.1f} before, {load_after[0]:.1f} after on "
+        f"{os.cpu_count()} cores\n"
+    )
+    print("| arm | options | PSNR (dB) | SSIM | rFD | high-frequency ratio | codes used | train images/s |")
+    print("|---|---|---|---|---|---|---|---|")
+    for name, result, speed in rows:
+        reconstruction, codebook = result["reconstruction"], result["codebook"][0]
+        print(
+            f"| {name} | `{' '.join(ARMS[name]) or 'defaults'}` | {reconstruction['psnr_db']:.2f} "
+            f"| {reconstruction['ssim']:.4f} | {figure(reconstruction['frechet_distance'], 2)} "
+            f"| {reconstruction['high_frequency_ratio']:.3f} "
+            f"| {codebook['codes_used']} / {len(codebook['counts'])} | {figure(speed, 0)} |"
+        )
+    print("\n| stage 1 under the default prior | sample Fréchet distance | floor (validation images) |")
+    print("|---|---|---|")
+    for name, samples in prior_rows:
+        if samples is None:
+            print(f"| {name} | n/a (no labels) | n/a |")
+        else:
+            print(
+                f"| {name} | {samples['frechet_distance']:.2f} "
+                f"| {samples['frechet_distance_validation_floor']:.2f} |"
+            )
+    if usage:
+        print("\n| codebook | codes used on the training split |")
+        print("|---|---|")
+        for name, used, k in usage:
+            print(f"| {name} (K={k}) | {used} / {k} ({100 * used / k:.1f}%) |")
+    if not args.quick:
+        print(
+            f"\nReconstructions (top row: held-out originals; one row per arm): {os.path.basename(picture)}"
+        )
+
+
+if __name__ == "__main__":
+    from results_file import run_and_record
+
+    run_and_record(main, "compare_fidelity")
