@@ -1,7 +1,8 @@
 """`vqgen export --format web` in a real browser: headless Chromium (Debian's package, driven by
-Playwright) loads the page from a local static server, samples, and for one Gumbel noise tensor its
-codes equal NumPy's loop over ONNX Runtime in Python and the SavedModel's `sample_from_noise_guided`
-for a PixelCNN prior, conditional, guidance 2.5."""
+Playwright) loads the page from a local static server, samples over the cached step
+(noise_sampler.js), and for one Gumbel noise tensor its codes equal NumPy's `sample_raster` over
+ONNX Runtime's cached step in Python and the SavedModel's `sample_from_noise_guided`, for a PixelCNN
+and a Transformer prior, conditional, guidance 2.5."""
 
 import hashlib
 import os
