@@ -261,3 +261,153 @@ export async function sampleRaster(step, gumbel, shape, temperature = 1, labels 
   }
   return codes;
 }
+
+// ---------------------------------------------------------------------- MaskGIT's parallel decoding
+
+/**
+ * How many of `total` positions stay masked after each of `steps` steps: the cosine plan
+ * (vqgen/noise_sampler.py's cosine_masked_counts).
+ *
+ * @param {number} steps - in [1, total].
+ * @param {number} total - the positions of a grid.
+ * @returns {Int32Array} [steps], strictly decreasing to 0.
+ * @throws {Error} steps outside [1, total].
+ * @example cosineMaskedCounts(4, 16); // Int32Array [14, 11, 6, 0]
+ */
+export function cosineMaskedCounts(steps, total) {
+  if (!(Number.isInteger(steps) && steps >= 1 && steps <= total)) {
+    throw new Error(`steps must be in [1, ${total}] (rows * cols). Received: steps=${steps}`);
+  }
+  const counts = new Int32Array(steps);
+  let left = total;
+  for (let step = 0; step < steps; step++) {
+    const wanted = Math.floor(total * Math.cos(((step + 1) / steps) * (Math.PI / 2)));
+    left = Math.min(Math.max(wanted, steps - step - 1), left - 1);
+    counts[step] = left;
+  }
+  return counts;
+}
+
+/** The float32 sum of `values` as NumPy's pairwise summation adds a contiguous float32 row. */
+function pairwiseSum(values) {
+  const n = values.length;
+  if (n < 8) {
+    let sum = 0;
+    for (let i = 0; i < n; i++) {
+      sum = Math.fround(sum + values[i]);
+    }
+    return sum;
+  }
+  if (n <= 128) {
+    const partial = Float32Array.from(values.subarray(0, 8)); // eight running sums
+    let i = 8;
+    for (; i < n - (n % 8); i += 8) {
+      for (let j = 0; j < 8; j++) {
+        partial[j] += values[i + j];
+      }
+    }
+    const f = Math.fround;
+    let sum = f(
+      f(f(partial[0] + partial[1]) + f(partial[2] + partial[3])) +
+        f(f(partial[4] + partial[5]) + f(partial[6] + partial[7])),
+    );
+    for (; i < n; i++) {
+      sum = f(sum + values[i]);
+    }
+    return sum;
+  }
+  let half = Math.floor(n / 2);
+  half -= half % 8;
+  return Math.fround(pairwiseSum(values.subarray(0, half)) + pairwiseSum(values.subarray(half)));
+}
+
+/** log(softmax(row))[index] in float32, as vqgen/noise_sampler.py's _log_softmax computes it. */
+function logSoftmaxAt(row, index) {
+  let largest = -Infinity;
+  for (let k = 0; k < row.length; k++) {
+    largest = Math.max(largest, row[k]);
+  }
+  const exps = new Float32Array(row.length); // a Float32Array rounds each value to float32
+  for (let k = 0; k < row.length; k++) {
+    exps[k] = Math.exp(Math.fround(row[k] - largest));
+  }
+  return Math.fround(Math.fround(row[index] - largest) - Math.fround(Math.log(pairwiseSum(exps))));
+}
+
+/**
+ * MaskGIT's iterative decoding from all-masked grids, one priorLogits call per step: vqgen/noise_sampler.py's
+ * maskgit_sample_with_noise.
+ *
+ * The grids start as the mask token K everywhere; step t of steps: (1) draws every masked position p of
+ * grid n as argmax(logits[n, p] + temperature * gumbel[n, t, p]); (2) scores each draw by
+ * log_softmax(logits[n, p])[drawn] + confidenceNoise * (1 - (t + 1) / steps) * confidenceGumbel[n, t, p],
+ * the positions decoded before scoring +Infinity; (3) keeps the draws but for the
+ * cosineMaskedCounts(steps, rows * cols)[t] lowest scores (ties broken by position), which become K again.
+ *
+ * @param {function(Int32Array, number, (Int32Array|null)): Promise<Float32Array>} priorLogits - (codes
+ *     [B, rows, cols] flat in [0, K], B, labels [B] or null) -> logits [B, rows, cols, K] flat.
+ * @param {Float32Array} gumbel - noise [N, steps, rows, cols, K] flat.
+ * @param {Float32Array} confidenceGumbel - noise [N, steps, rows, cols] flat.
+ * @param {number[]} shape - [N, steps, rows, cols, K].
+ * @param {number} confidenceNoise - the confidences' noise scale at the first step (the export config's
+ *     noise.confidence_noise).
+ * @param {number} temperature - > 0.
+ * @param {(Int32Array|null)} labels - [N] for a class-conditional prior, else null.
+ * @param {number} guidance - >= 0; 1 draws from the conditional logits alone.
+ * @param {(number|null)} noLabel - the "no label" class (the prior's num_classes); needed when guidance != 1.
+ * @returns {Promise<Int32Array>} codes [N, rows, cols] flat.
+ * @throws {Error} noise of the wrong size, steps outside [1, rows * cols], temperature <= 0, or
+ *     guidance != 1 without labels and noLabel.
+ * @example const codes = await maskgitSampleWithNoise(logitsOf, g, c, [4, 8, 7, 7, 256], 4.5);
+ */
+export async function maskgitSampleWithNoise(
+  priorLogits, gumbel, confidenceGumbel, shape, confidenceNoise, temperature = 1, labels = null, guidance = 1,
+  noLabel = null,
+) {
+  const [num, steps, rows, cols, maskId] = shape; // the mask token is K
+  const positions = rows * cols;
+  if (gumbel.length !== num * steps * positions * maskId || confidenceGumbel.length !== num * steps * positions) {
+    throw new Error(
+      `gumbel must hold N*steps*rows*cols*K = ${num * steps * positions * maskId} values and confidenceGumbel ` +
+        `N*steps*rows*cols = ${num * steps * positions}, not ${gumbel.length} and ${confidenceGumbel.length}`,
+    );
+  }
+  const counts = cosineMaskedCounts(steps, positions);
+  const modelLabels = checkedLabels(temperature, labels, guidance, noLabel);
+  const guided = guidance !== 1;
+  const temperature32 = Math.fround(temperature);
+  const codes = new Int32Array(num * positions).fill(maskId);
+  for (let step = 0; step < steps; step++) {
+    const batch = modelRows(codes, guided);
+    const logits = guidedLogits(await priorLogits(batch, batch.length / positions, modelLabels), num, positions * maskId, guidance);
+    const annealing = Math.fround(
+      Math.fround(confidenceNoise) * Math.fround(1 - Math.fround((step + 1) / steps)),
+    );
+    for (let n = 0; n < num; n++) {
+      const drawn = new Int32Array(positions);
+      const confidence = new Float32Array(positions);
+      for (let p = 0; p < positions; p++) {
+        const at = n * positions + p;
+        if (codes[at] !== maskId) {
+          drawn[p] = codes[at];
+          confidence[p] = Infinity;
+          continue;
+        }
+        const offset = at * maskId;
+        const noise = ((n * steps + step) * positions + p) * maskId;
+        drawn[p] = drawCode(logits, offset, gumbel, noise, maskId, temperature32);
+        const logProb = logSoftmaxAt(logits.subarray(offset, offset + maskId), drawn[p]);
+        const scaled = Math.fround(annealing * confidenceGumbel[(n * steps + step) * positions + p]);
+        confidence[p] = logProb + scaled; // a Float32Array rounds the sum to float32
+      }
+      // the positions in ascending order of confidence, ties by position (a stable sort, as np.argsort's)
+      const order = Array.from({ length: positions }, (_, p) => p).sort(
+        (a, b) => confidence[a] - confidence[b] || a - b,
+      );
+      for (let rank = 0; rank < positions; rank++) {
+        codes[n * positions + order[rank]] = rank < counts[step] ? maskId : drawn[order[rank]];
+      }
+    }
+  }
+  return codes;
+}

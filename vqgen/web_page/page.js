@@ -1,10 +1,14 @@
 // The page of `vqgen export --format web`: loads the export's ONNX models with onnxruntime-web (the
-// WebAssembly backend, carried in ./onnxruntime-web/), samples code grids with ./noise_sampler.js over the
-// prior's cached step (prior_start, prior_step, prior_row) and draws the decoded images. Test hooks: window.vqgenReady (a promise, resolved once the models are loaded) and
-// window.vqgenSample({noise, num, labels, temperature, guidance}) returning the codes as an array, and
-// window.vqgenPriorLogits(codes, batchSize, labels), one pass of the prior (scripts/benchmark_web.py).
+// WebAssembly backend, carried in ./onnxruntime-web/), samples code grids with ./noise_sampler.js (a
+// raster-order prior over its cached step, prior_start, prior_step and prior_row; a MaskGIT by its parallel
+// decoding, one prior_logits pass per step, in the export's default steps) and draws the decoded images.
+// Test hooks: window.vqgenReady (a promise, resolved once the models are loaded) and
+// window.vqgenSample({noise, confidenceNoise, num, labels, temperature, guidance}) returning the codes as an
+// array (noise: the Gumbel noise of the config's "noise" layout, flat; confidenceNoise: a MaskGIT's
+// confidence_gumbel, flat), and window.vqgenPriorLogits(codes, batchSize, labels), one pass of the prior
+// (scripts/benchmark_web.py).
 import * as ort from "./onnxruntime-web/ort.wasm.bundle.min.mjs";
-import { CachedStep, gumbelNoise, sampleRaster } from "./noise_sampler.js";
+import { CachedStep, gumbelNoise, maskgitSampleWithNoise, sampleRaster } from "./noise_sampler.js";
 
 const status = document.getElementById("status");
 const button = document.getElementById("sample");
@@ -34,7 +38,8 @@ const noLabel = conditional && prior.label_dropout > 0 ? prior.num_classes : nul
 const [height, width, channels] = config.vqvae.input_shape;
 const logitsModel = await loadModel("prior_logits.onnx");
 const decodeModel = await loadModel("decode.onnx");
-const hasRow = "prior_row" in config.models; // the PixelCNN's once-per-row work
+const parallel = config.noise.decoding === "parallel"; // a MaskGIT
+const steps = parallel ? config.sample_steps : rows * cols; // prior calls per sampling
 
 let lastYield = performance.now();
 let passes = 0; // prior steps of the current sampling, for the status line
@@ -66,17 +71,27 @@ function counted(model) {
   };
 }
 
-const cachedStep = new CachedStep(
-  await loadModel("prior_start.onnx"),
-  counted(await loadModel("prior_step.onnx")),
-  hasRow ? await loadModel("prior_row.onnx") : null,
-);
+const cachedStep = parallel
+  ? null
+  : new CachedStep(
+    await loadModel("prior_start.onnx"),
+    counted(await loadModel("prior_step.onnx")),
+    "prior_row" in config.models ? await loadModel("prior_row.onnx") : null, // the PixelCNN's row work
+  );
 
-/** Samples `num` grids; the noise is drawn here unless given (flat [num, rows, cols, K]). */
-async function sample({ noise = null, num = 16, labels = null, temperature = 1, guidance = 1 }) {
-  const gumbel = noise === null ? gumbelNoise(num * rows * cols * size) : Float32Array.from(noise);
+/** Samples `num` grids; the noise is drawn here unless given (flat, as the config's "noise" lays it out). */
+async function sample({ noise = null, confidenceNoise = null, num = 16, labels = null, temperature = 1, guidance = 1 }) {
   const given = labels === null ? null : Int32Array.from(labels);
-  return sampleRaster(cachedStep, gumbel, [num, rows, cols, size], temperature, given, guidance, noLabel);
+  const positions = rows * cols;
+  if (!parallel) {
+    const gumbel = noise === null ? gumbelNoise(num * positions * size) : Float32Array.from(noise);
+    return sampleRaster(cachedStep, gumbel, [num, rows, cols, size], temperature, given, guidance, noLabel);
+  }
+  const gumbel = noise === null ? gumbelNoise(num * steps * positions * size) : Float32Array.from(noise);
+  const confidence = confidenceNoise === null ? gumbelNoise(num * steps * positions) : Float32Array.from(confidenceNoise);
+  const shape = [num, steps, rows, cols, size];
+  const scale = config.noise.confidence_noise;
+  return maskgitSampleWithNoise(priorLogits, gumbel, confidence, shape, scale, temperature, given, guidance, noLabel);
 }
 
 /** Decodes codes [num, rows, cols] and draws the images as a grid, each `scale` times its size. */
@@ -128,7 +143,7 @@ button.addEventListener("click", async () => {
   button.disabled = true;
   passes = 0;
   const progress = setInterval(() => {
-    status.textContent = `Sampling ${num} grids of ${rows}x${cols} codes: step ${passes} of ${rows * cols}…`;
+    status.textContent = `Sampling ${num} grids of ${rows}x${cols} codes: step ${passes} of ${steps}…`;
   }, 250);
   try {
     const start = performance.now();
