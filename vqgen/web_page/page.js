@@ -5,8 +5,7 @@
 // Test hooks: window.vqgenReady (a promise, resolved once the models are loaded) and
 // window.vqgenSample({noise, confidenceNoise, num, labels, temperature, guidance}) returning the codes as an
 // array (noise: the Gumbel noise of the config's "noise" layout, flat; confidenceNoise: a MaskGIT's
-// confidence_gumbel, flat), and window.vqgenPriorLogits(codes, batchSize, labels), one pass of the prior
-// (scripts/benchmark_web.py).
+// confidence_gumbel, flat).
 import * as ort from "./onnxruntime-web/ort.wasm.bundle.min.mjs";
 import { CachedStep, gumbelNoise, maskgitSampleWithNoise, sampleRaster } from "./noise_sampler.js";
 
@@ -165,6 +164,5 @@ button.addEventListener("click", async () => {
 });
 
 window.vqgenSample = async (options) => Array.from(await sample(options));
-window.vqgenPriorLogits = priorLogits;
 status.textContent = `Ready: ${config.prior_class} prior, ${rows}x${cols} grids of ${size} codes.`;
 button.disabled = false;
