@@ -1,7 +1,9 @@
 """`vqgen export --format web` in a real browser: headless Chromium (Debian's package, driven by
-Playwright) loads the page from a local static server, samples, and for one Gumbel noise tensor its
-codes equal NumPy's loop over ONNX Runtime in Python and the SavedModel's `sample_from_noise_guided`
-for a PixelCNN prior, conditional, guidance 2.5."""
+Playwright) loads the page from a local static server, samples over the cached step
+(noise_sampler.js), and for one Gumbel noise tensor its codes equal NumPy's `sample_raster` over
+ONNX Runtime's cached step in Python and the SavedModel's `sample_from_noise_guided`, for a PixelCNN
+and a Transformer prior, conditional, guidance 2.5; for a MaskGIT (its parallel decoding over
+`prior_logits`, guidance 2) they equal `maskgit_sample_with_noise`'s and the SavedModel's."""
 
 import hashlib
 import os
@@ -13,7 +15,7 @@ import tensorflow as tf
 import prior
 import vqgen
 from vqgen.export import export_saved_model
-from vqgen.noise_sampler import gumbel_noise
+from vqgen.noise_sampler import gumbel_noise, maskgit_noise
 from vqgen.portable_export import load_portable
 from vqgen.web_browser import find_chromium, open_page
 from vqgen.web_export import PAGE_FOLDER, RUNTIME_FOLDER, export_web, runtime_checksums
@@ -36,7 +38,18 @@ PRIORS = {  # tiny class-conditional priors trained with label dropout (so guida
         num_classes=10,
         label_dropout=0.1,
     ),
+    "maskgit": lambda: prior.MaskGIT(
+        16,
+        (7, 7),
+        num_layers=1,
+        hidden_dim=8,
+        num_heads=2,
+        intermediate_dim=16,
+        num_classes=10,
+        label_dropout=0.1,
+    ),
 }
+GUIDANCE = {"pixelcnn": 2.5, "transformer": 2.5, "maskgit": 2.0}
 
 
 def random_models(kind="pixelcnn", seed=0):
@@ -64,11 +77,12 @@ def random_models(kind="pixelcnn", seed=0):
 
 @pytest.fixture(scope="module", params=sorted(PRIORS))
 def exports(request, tmp_path_factory):
-    """The SavedModel and the web export of the same random models, for each prior of `PRIORS`."""
+    """The SavedModel and the web export of the same random models, and the prior's `PRIORS` name, for
+    each prior of `PRIORS`."""
     vqvae, prior_model = random_models(request.param)
     folder = tmp_path_factory.mktemp(request.param)
     saved = tf.saved_model.load(export_saved_model(str(folder / "saved_model"), vqvae, prior_model))
-    return saved, export_web(str(folder / "web"), vqvae, prior_model)
+    return saved, export_web(str(folder / "web"), vqvae, prior_model), request.param
 
 
 @pytest.fixture(scope="module")
@@ -83,7 +97,7 @@ def page(exports):
 
 
 def test_the_export_carries_the_page_and_the_pinned_runtime(exports):
-    _, folder = exports
+    _, folder, _ = exports
     for name in ("index.html", "page.js", "noise_sampler.js", "prior_logits.onnx", "decode.onnx"):
         assert os.path.isfile(os.path.join(folder, name)), name
     checksums = runtime_checksums(os.path.join(folder, RUNTIME_FOLDER))
@@ -96,29 +110,29 @@ def test_the_export_carries_the_page_and_the_pinned_runtime(exports):
 
 @pytest.mark.slow
 def test_the_page_samples_the_codes_of_python_and_the_saved_model_for_the_same_noise(exports, page):
-    saved, folder = exports
+    saved, folder, kind = exports
     onnx = load_portable(folder)  # the folder is also an ONNX export
-    num, temperature, guidance = 4, 0.8, 2.5
-    gumbel = gumbel_noise(num, (7, 7), 16, seed=5)
+    num, temperature, guidance = 4, 0.8, GUIDANCE[kind]
     labels = np.array([3, 0, 7, 9], np.int32)
+    if kind == "maskgit":  # the noise of the page's decoding steps: the export's default steps
+        noise = maskgit_noise(num, onnx.config["sample_steps"], (7, 7), 16, seed=5)
+    else:
+        noise = {"gumbel": gumbel_noise(num, (7, 7), 16, seed=5)}
     expected = saved.signatures["sample_from_noise_guided"](
-        gumbel=tf.constant(gumbel),
+        **{name: tf.constant(value) for name, value in noise.items()},
         temperature=tf.constant(temperature),
         labels=tf.constant(labels),
         guidance=tf.constant(guidance),
     )["codes"].numpy()
-    assert len(np.unique(expected)) > 3  # the draws depend on the noise
-    np.testing.assert_array_equal(onnx.sample(gumbel, temperature, labels, guidance), expected)
-    codes = page.evaluate(
-        "options => window.vqgenSample(options)",
-        {
-            "noise": gumbel.ravel().tolist(),
-            "num": num,
-            "labels": labels.tolist(),
-            "temperature": temperature,
-            "guidance": guidance,
-        },
+    assert len(np.unique(expected)) > 3 and (expected < 16).all()  # noise-driven draws, all decoded
+    np.testing.assert_array_equal(
+        onnx.sample(**noise, temperature=temperature, labels=labels, guidance=guidance), expected
     )
+    options = {"num": num, "labels": labels.tolist(), "temperature": temperature, "guidance": guidance}
+    options["noise"] = noise["gumbel"].ravel().tolist()
+    if kind == "maskgit":
+        options["confidenceNoise"] = noise["confidence_gumbel"].ravel().tolist()
+    codes = page.evaluate("options => window.vqgenSample(options)", options)
     np.testing.assert_array_equal(np.reshape(codes, (num, 7, 7)), expected)
 
 
@@ -140,14 +154,6 @@ def test_pressing_sample_draws_the_decoded_grid(page, tmp_path):
         }"""
     )
     assert shades > 10
-
-
-def test_a_web_export_of_a_maskgit_prior_is_refused(tmp_path):
-    vqvae, _ = random_models("pixelcnn")
-    maskgit = prior.MaskGIT(16, (7, 7), num_layers=1, hidden_dim=8, num_heads=2, intermediate_dim=16)
-    with pytest.raises(ValueError, match="raster-order priors only"):
-        export_web(str(tmp_path / "web"), vqvae, maskgit)
-    assert not os.path.exists(tmp_path / "web")
 
 
 def test_a_web_export_without_a_prior_is_refused(tmp_path):

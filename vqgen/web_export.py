@@ -1,18 +1,22 @@
 """Exporting a VQ-VAE and its prior as a static web page that samples in the browser.
 
-`export_web` writes the ONNX export of `vqgen.portable_export` (encode, decode, prior_logits,
-noise_sampler.py, vqgen_config.json) and beside it a page that needs no build step and no network:
+`export_web` writes the ONNX export of `vqgen.portable_export` (encode, decode, prior_logits, a
+raster-order prior's cached step prior_start, prior_step and prior_row, noise_sampler.py,
+vqgen_config.json) and beside it a page that needs no build step and no network:
 
     index.html          the page: pick a class, a temperature and a guidance scale, press "Sample"
     page.js             loads the models, samples, decodes and draws the grid in a canvas
-    noise_sampler.js    the JavaScript twin of `vqgen.noise_sampler` (the same loop and noise layout)
+    noise_sampler.js    the JavaScript twin of `vqgen.noise_sampler` (the same loops and noise layout):
+                        the raster loop over the cached step, MaskGIT's decoding over prior_logits
     onnxruntime-web/    onnxruntime-web's WebAssembly build (`ONNXRUNTIME_WEB_VERSION`, from npm, MIT
                         licensed): ort.wasm.bundle.min.mjs and ort-wasm-simd-threaded.wasm
 
 Serve the folder with any static file server (browsers do not run a module page from `file://`), e.g.
 `python -m http.server -d DIR`, and open it. The page also answers
-`window.vqgenSample({noise, num, labels, temperature, guidance})` (after `await window.vqgenReady`) with
-the sampled codes, so a noise tensor drawn elsewhere gives the same grid as `noise_sampler.py`.
+`window.vqgenSample({noise, confidenceNoise, num, labels, temperature, guidance})` (after
+`await window.vqgenReady`) with the sampled codes, so noise drawn elsewhere (flat, in the layout of the
+config's "noise"; `confidenceNoise` a MaskGIT's `confidence_gumbel`, in its default `sample_steps`) gives
+the same grid as `noise_sampler.py`.
 The folder is also an ONNX export: `vqgen.portable_export.load_portable` reads it.
 """
 
@@ -21,7 +25,6 @@ import os
 import shutil
 import tempfile
 
-from prior.registry import PARALLEL, kind_of
 from vqgen.export import check_export_path
 from vqgen.portable_export import CONFIG_FILE, export_portable
 from vqgen.runs.atomic_file import atomic_path
@@ -59,15 +62,14 @@ def export_web(path, vqvae, prior, overwrite=False):
         path: str or path-like. The folder to write (atomically).
         vqvae: a `vqgen.VQVAE`.
         prior: a prior trained on `vqvae`'s codes that `export_portable` accepts (the PixelCNN, the
-            Transformer); the page samples, so it is required.
+            Transformer, MaskGIT); the page samples, so it is required.
         overwrite: bool. Replace a non-empty folder at `path`. Defaults to `False`.
 
     Returns:
         str, `path`.
 
     Raises:
-        ValueError: no prior, a MaskGIT prior (its decoding is not in the page), or models as
-            `export_portable` refuses them.
+        ValueError: no prior, or models as `export_portable` refuses them.
         FileExistsError: `path` is a file, or a non-empty folder and `overwrite` is False.
         ImportError: tf2onnx is not installed (`pip install -e '.[export]'`).
         RuntimeError: a shipped onnxruntime-web file does not match its SHA-256 (a broken install:
@@ -78,11 +80,6 @@ def export_web(path, vqvae, prior, overwrite=False):
     """
     if prior is None:
         raise ValueError("the web page samples from a prior: export a run whose prior is trained")
-    if kind_of(prior).decoding == PARALLEL:
-        raise ValueError(
-            "the web page samples raster-order priors only (PixelCNN, Transformer), not MaskGIT's parallel "
-            "decoding; export this run with --format onnx and sample it with noise_sampler.py"
-        )
     path = os.fspath(path)
     check_export_path(path, overwrite)
     runtime = SHIPPED_RUNTIME

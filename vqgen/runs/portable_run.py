@@ -24,7 +24,7 @@ def export_portable_run(run_path, out, format, overwrite=False):
 
     Raises:
         FileNotFoundError: the run or its VQ-VAE is missing.
-        ValueError: "web" for a run without a trained prior, or a prior the format refuses (MaskGIT).
+        ValueError: "web" for a run without a trained prior, or models as the export refuses them.
         FileExistsError: `out` exists and `overwrite` is False.
         ImportError: the converter is missing (`pip install -e '.[export]'`).
         BlockingIOError: `out` is inside the run and another process is writing the run.

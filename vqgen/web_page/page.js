@@ -1,15 +1,18 @@
 // The page of `vqgen export --format web`: loads the export's ONNX models with onnxruntime-web (the
-// WebAssembly backend, carried in ./onnxruntime-web/), samples code grids with ./noise_sampler.js and draws
-// the decoded images. Test hooks: window.vqgenReady (a promise, resolved once the models are loaded) and
-// window.vqgenSample({noise, num, labels, temperature, guidance}) returning the codes as an array, and
-// window.vqgenPriorLogits(codes, batchSize, labels), one pass of the prior (scripts/benchmark_web.py).
+// WebAssembly backend, carried in ./onnxruntime-web/), samples code grids with ./noise_sampler.js (a
+// raster-order prior over its cached step, prior_start, prior_step and prior_row; a MaskGIT by its parallel
+// decoding, one prior_logits pass per step, in the export's default steps) and draws the decoded images.
+// Test hooks: window.vqgenReady (a promise, resolved once the models are loaded) and
+// window.vqgenSample({noise, confidenceNoise, num, labels, temperature, guidance}) returning the codes as an
+// array (noise: the Gumbel noise of the config's "noise" layout, flat; confidenceNoise: a MaskGIT's
+// confidence_gumbel, flat).
 import * as ort from "./onnxruntime-web/ort.wasm.bundle.min.mjs";
-import { gumbelNoise, sampleWithNoise } from "./noise_sampler.js";
+import { CachedStep, gumbelNoise, maskgitSampleWithNoise, sampleRaster } from "./noise_sampler.js";
 
 const status = document.getElementById("status");
 const button = document.getElementById("sample");
 
-/** An ONNX model as a function of named typed arrays with their shapes, returning the named outputs. */
+/** An ONNX model as a function of named tensors {name: [data, dims]}, resolving to its outputs so. */
 async function loadModel(file) {
   const session = await ort.InferenceSession.create(file, { executionProviders: ["wasm"] });
   return async (inputs) => {
@@ -18,7 +21,7 @@ async function loadModel(file) {
       feeds[name] = new ort.Tensor(data instanceof Int32Array ? "int32" : "float32", data, dims);
     }
     const outputs = await session.run(feeds);
-    return Object.fromEntries(Object.entries(outputs).map(([name, tensor]) => [name, tensor.data]));
+    return Object.fromEntries(Object.entries(outputs).map(([name, tensor]) => [name, [tensor.data, tensor.dims]]));
   };
 }
 
@@ -34,9 +37,11 @@ const noLabel = conditional && prior.label_dropout > 0 ? prior.num_classes : nul
 const [height, width, channels] = config.vqvae.input_shape;
 const logitsModel = await loadModel("prior_logits.onnx");
 const decodeModel = await loadModel("decode.onnx");
+const parallel = config.noise.decoding === "parallel"; // a MaskGIT
+const steps = parallel ? config.sample_steps : rows * cols; // prior calls per sampling
 
 let lastYield = performance.now();
-let passes = 0; // prior passes of the current sampling, for the status line
+let passes = 0; // prior steps of the current sampling, for the status line
 
 /** Lets the browser handle input and paint about every 50 ms: the WebAssembly runs on the page's thread. */
 async function yieldToBrowser() {
@@ -53,19 +58,44 @@ async function priorLogits(codes, batchSize, labels) {
   if (labels !== null) {
     inputs.labels = [labels, [batchSize]];
   }
-  return (await logitsModel(inputs)).logits;
+  return (await logitsModel(inputs)).logits[0];
 }
 
-/** Samples `num` grids; the noise is drawn here unless given (flat [num, rows, cols, K]). */
-async function sample({ noise = null, num = 16, labels = null, temperature = 1, guidance = 1 }) {
-  const gumbel = noise === null ? gumbelNoise(num * rows * cols * size) : Float32Array.from(noise);
+/** `model` counting its calls as passes and letting the browser paint between them. */
+function counted(model) {
+  return async (inputs) => {
+    await yieldToBrowser();
+    passes += 1;
+    return model(inputs);
+  };
+}
+
+const cachedStep = parallel
+  ? null
+  : new CachedStep(
+    await loadModel("prior_start.onnx"),
+    counted(await loadModel("prior_step.onnx")),
+    "prior_row" in config.models ? await loadModel("prior_row.onnx") : null, // the PixelCNN's row work
+  );
+
+/** Samples `num` grids; the noise is drawn here unless given (flat, as the config's "noise" lays it out). */
+async function sample({ noise = null, confidenceNoise = null, num = 16, labels = null, temperature = 1, guidance = 1 }) {
   const given = labels === null ? null : Int32Array.from(labels);
-  return sampleWithNoise(priorLogits, gumbel, [num, rows, cols, size], temperature, given, guidance, noLabel);
+  const positions = rows * cols;
+  if (!parallel) {
+    const gumbel = noise === null ? gumbelNoise(num * positions * size) : Float32Array.from(noise);
+    return sampleRaster(cachedStep, gumbel, [num, rows, cols, size], temperature, given, guidance, noLabel);
+  }
+  const gumbel = noise === null ? gumbelNoise(num * steps * positions * size) : Float32Array.from(noise);
+  const confidence = confidenceNoise === null ? gumbelNoise(num * steps * positions) : Float32Array.from(confidenceNoise);
+  const shape = [num, steps, rows, cols, size];
+  const scale = config.noise.confidence_noise;
+  return maskgitSampleWithNoise(priorLogits, gumbel, confidence, shape, scale, temperature, given, guidance, noLabel);
 }
 
 /** Decodes codes [num, rows, cols] and draws the images as a grid, each `scale` times its size. */
 async function draw(codes, num) {
-  const images = (await decodeModel({ codes: [codes, [num, rows, cols]] })).images;
+  const images = (await decodeModel({ codes: [codes, [num, rows, cols]] })).images[0];
   const across = Math.ceil(Math.sqrt(num));
   const down = Math.ceil(num / across);
   const tiles = new ImageData(across * width, down * height);
@@ -112,7 +142,7 @@ button.addEventListener("click", async () => {
   button.disabled = true;
   passes = 0;
   const progress = setInterval(() => {
-    status.textContent = `Sampling ${num} grids of ${rows}x${cols} codes: pass ${passes} of ${rows * cols}…`;
+    status.textContent = `Sampling ${num} grids of ${rows}x${cols} codes: step ${passes} of ${steps}…`;
   }, 250);
   try {
     const start = performance.now();
@@ -134,6 +164,5 @@ button.addEventListener("click", async () => {
 });
 
 window.vqgenSample = async (options) => Array.from(await sample(options));
-window.vqgenPriorLogits = priorLogits;
 status.textContent = `Ready: ${config.prior_class} prior, ${rows}x${cols} grids of ${size} codes.`;
 button.disabled = false;
