@@ -3,7 +3,9 @@
 `tests/data/legacy_vqvae_files.tar.xz` holds tiny VQ-VAEs of each quantizer written by commit 94ec57f
 (`tests/data/make_legacy_vqvae_files.py`): their configs have a quantizer name and flat settings, and
 FSQ's running statistics were then the model's own variables. The expected codes and images are the
-ones that code computed.
+ones that code computed. Codes must match exactly; decoded images within float32 rounding, because the
+convolution kernels TensorFlow picks differ between CPUs (an AMD EPYC rounds them ~1e-7 apart from the
+machine that wrote the archive).
 """
 
 import pathlib
@@ -27,6 +29,10 @@ def legacy(tmp_path_factory):
         return folder, dict(outputs)
 
 
+def assert_images_match(actual, expected):
+    np.testing.assert_allclose(actual, expected, rtol=1e-5, atol=1e-6)
+
+
 @pytest.mark.parametrize("kind", ["vq", "fsq", "rvq"])
 def test_old_keras_files_load_and_code_as_before(kind, legacy):
     folder, expected = legacy
@@ -39,7 +45,7 @@ def test_old_keras_files_load_and_code_as_before(kind, legacy):
     assert type(model.quantizer) is quantizer_class
     codes = model.encode(expected["images"])
     np.testing.assert_array_equal(codes, expected[f"{kind}_codes"])
-    np.testing.assert_array_equal(model.decode(codes), expected[f"{kind}_decoded"])
+    assert_images_match(model.decode(codes), expected[f"{kind}_decoded"])
     # Saved again by today's code, the model loads to the same outputs.
     model.save(folder / f"resaved_{kind}.keras")
     again = keras.models.load_model(folder / f"resaved_{kind}.keras")
@@ -63,4 +69,4 @@ def test_old_fsq_statistics_reach_the_quantizer_from_a_file_and_a_checkpoint(leg
         )
     codes = fresh.encode(expected["images"])
     np.testing.assert_array_equal(codes, expected["fsq_codes"])
-    np.testing.assert_array_equal(fresh.decode(codes), expected["fsq_decoded"])
+    assert_images_match(fresh.decode(codes), expected["fsq_decoded"])
