@@ -76,7 +76,9 @@ def perturbation_effects(model, labels=None):
     # CPU's kernels may round batch elements differently (by ~1e-7).
     logits = np.concatenate(
         [
-            model(grid[None] if labels is None else {"codes": grid[None], "labels": np.array([labels])}).numpy()
+            model(
+                grid[None] if labels is None else {"codes": grid[None], "labels": np.array([labels])}
+            ).numpy()
             for grid in grids
         ]
     )
