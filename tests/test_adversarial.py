@@ -157,7 +157,8 @@ def test_bad_adversarial_arguments_are_refused(arguments):
 
 def test_quick_run_with_adversarial_training_exports_no_discriminator(tmp_path):
     run = str(tmp_path / "run")
-    main(["run", "--run", run, "--quick", "--quiet", "--adversarial-weight", "0.5"])
+    tiny = "--batch-size 128 --hidden-channels 16 --residual-channels 8 --num-residual-blocks 1 --filters 16"
+    main(["run", "--run", run, "--quick", "--quiet", "--adversarial-weight", "0.5", *tiny.split()])
     with open(os.path.join(run, "config.json"), encoding="utf-8") as stream:
         config = json.load(stream)
     assert config["adversarial"] == {
