@@ -155,10 +155,12 @@ def test_bad_adversarial_arguments_are_refused(arguments):
         AdversarialLoss(**arguments)
 
 
-def test_quick_run_with_adversarial_training_exports_no_discriminator(tmp_path):
+def test_a_whole_run_with_adversarial_training_exports_no_discriminator(
+    tmp_path, tiny_digits, tiny_train_args, tiny_prior_args
+):
     run = str(tmp_path / "run")
-    tiny = "--batch-size 128 --hidden-channels 16 --residual-channels 8 --num-residual-blocks 1 --filters 16"
-    main(["run", "--run", run, "--quick", "--quiet", "--adversarial-weight", "0.5", *tiny.split()])
+    data = ("--data", tiny_digits, *tiny_train_args, *tiny_prior_args)
+    main(["run", "--run", run, *data, "--adversarial-weight", "0.5"])
     with open(os.path.join(run, "config.json"), encoding="utf-8") as stream:
         config = json.load(stream)
     assert config["adversarial"] == {
