@@ -280,9 +280,10 @@ def sample_raster(
     the codes of position `t`, of which inpainting keeps the given ones where `mask` is False.
     That body is one `tf.while_loop` over every position, or, for a step with once-per-row work
     (a `complete_row` method: the PixelCNN's vertical stack), over the columns of each row inside
-    a `tf.while_loop` over the rows: after each row `step.complete_row(row_codes, row_cache,
-    labels)` returns the next row's state and the cache of its first position, so the state only
-    rows change (`initial_row_cache(batch)` at the start) is not carried through every position.
+    a `tf.while_loop` over the rows: before each row after the first, `step.complete_row(row_codes,
+    row_cache, labels)` of the row before returns the row state and the cache of the row's first
+    position, so the state only rows change (`initial_row_cache(batch)` at the start) is not
+    carried through every position.
 
     Args:
         step: the logits of one position: `FullPassStep(model)`, or a prior with its own
@@ -342,20 +343,28 @@ def sample_raster(
         )
         return tf.reshape(drawn_codes, [num_samples, rows, cols])
 
-    def draw_row(row, row_cache, cache, previous_codes, grid_rows):
-        cache, previous_codes, row_codes = draw_positions(row * cols, cols, cache, previous_codes)
+    # Row 0 from the initial cache; each further row from `complete_row` of the row before, called
+    # in the same iteration that draws the row: the position cache is not carried from one
+    # iteration of the row loop to the next (carried, XLA ran the PixelCNN's loop measurably slower:
+    # scripts/bench_samplers.py), and no `complete_row` runs after the last row.
+    _, previous_codes, first_row = draw_positions(
+        0, cols, step.initial_cache(batch), tf.zeros([batch], tf.int32)
+    )
+
+    def draw_row(row, row_cache, row_codes, previous_codes, grid_rows):
         row_cache, cache = step.complete_row(_model_rows(row_codes, guidance), row_cache, model_labels)
-        return row + 1, row_cache, cache, previous_codes, grid_rows.write(row, row_codes)
+        _, previous_codes, row_codes = draw_positions(row * cols, cols, cache, previous_codes)
+        return row + 1, row_cache, row_codes, previous_codes, grid_rows.write(row, row_codes)
 
     _, _, _, _, grid_rows = tf.while_loop(
         lambda row, *_: row < rows,
         draw_row,
         (
-            tf.constant(0),
+            tf.constant(1),
             step.initial_row_cache(batch),
-            step.initial_cache(batch),
-            tf.zeros([batch], tf.int32),
-            tf.TensorArray(tf.int32, size=rows, element_shape=[None, cols]),
+            first_row,
+            previous_codes,
+            tf.TensorArray(tf.int32, size=rows, element_shape=[None, cols]).write(0, first_row),
         ),
     )
     return tf.transpose(grid_rows.stack(), [1, 0, 2])  # (B, rows, cols)
