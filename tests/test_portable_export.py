@@ -208,15 +208,18 @@ def test_the_config_lists_each_model_file_as_its_runtime_reports_it(exports, nam
 def test_the_transformer_step_returns_the_new_key_value_slice(transformer_exports):
     _, portable = transformer_exports
     listed = portable["onnx"].config["models"]
-    # 2 blocks of 2 heads of width 8 over the 49 positions; a step returns its position's keys and
-    # values (one position: the traced slice's length is not static) and where they go
-    cache = {f"cache_{block}": [None, 2, 2, 49, 8] for block in range(2)}
-    assert {k: v["shape"] for k, v in listed["prior_start"]["outputs"].items()} == cache
+    # 2 blocks, each with its keys and values (_0, _1) for 2 heads of width 8 over the 49 positions;
+    # a step returns its position's keys and values (one position: the traced slice's length is
+    # not static) and where they go
+    names = [f"cache_{block}_{part}" for block in range(2) for part in range(2)]
+    assert {k: v["shape"] for k, v in listed["prior_start"]["outputs"].items()} == {
+        name: [None, 2, 49, 8] for name in names
+    }
     step_outputs = {k: v["shape"] for k, v in listed["prior_step"]["outputs"].items()}
     assert step_outputs == {
         "logits": [None, 16],
-        **{f"update_cache_{block}": [None, 2, 2, None, 8] for block in range(2)},
-        **{f"start_cache_{block}": [5] for block in range(2)},
+        **{f"update_{name}": [None, 2, None, 8] for name in names},
+        **{f"start_{name}": [4] for name in names},
     }
     assert "prior_row" not in listed
 
