@@ -11,8 +11,8 @@ import tensorflow as tf
 import prior
 import vqgen
 from vqgen.export import export_saved_model
-from vqgen.noise_sampler import gumbel_noise, sample_with_noise
-from vqgen.portable_export import PORTABLE_FORMATS, export_portable, load_portable
+from vqgen.noise_sampler import CachedStep, gumbel_noise, sample_with_noise
+from vqgen.portable_export import PORTABLE_FORMATS, LiteRTCachedStep, export_portable, load_portable
 
 pytest.importorskip("tf2onnx")
 pytest.importorskip("onnxruntime")
@@ -222,6 +222,37 @@ def test_the_transformer_step_returns_the_new_key_value_slice(transformer_export
         **{f"start_{name}": [4] for name in names},
     }
     assert "prior_row" not in listed
+
+
+@pytest.mark.slow
+def test_the_litert_step_holding_its_caches_gives_the_logits_of_the_caches_passed_in(transformer_exports):
+    """`LiteRTCachedStep` (caches kept in the interpreter, slices written in place) against
+    `CachedStep` over plain signature runners (every cache passed in and out whole), position by
+    position; and it refuses another batch, or a cache of an earlier `initial_cache`, in one line."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    path = transformer_exports[1]["litert"].path
+
+    def runner(name):
+        return Interpreter(model_path=os.path.join(path, f"{name}.tflite")).get_signature_runner()
+
+    held = LiteRTCachedStep(runner("prior_start"), os.path.join(path, "prior_step.tflite"))
+    passed = CachedStep(runner("prior_start"), runner("prior_step"))
+    labels = np.array([3, 0, 9], np.int32)
+    codes = np.random.default_rng(4).integers(0, 16, size=(3, 49)).astype(np.int32)
+    for batch in (3, 2, 3):  # sized for 3, resized for 2, back to 3
+        held_cache, passed_cache = held.initial_cache(batch), passed.initial_cache(batch)
+        for index in range(49):
+            previous = codes[:batch, index - 1] if index else np.zeros(batch, np.int32)
+            held_logits, held_cache = held.call_with_cache(previous, held_cache, index, labels[:batch])
+            logits, passed_cache = passed.call_with_cache(previous, passed_cache, index, labels[:batch])
+            np.testing.assert_array_equal(held_logits, logits, err_msg=f"batch {batch} position {index}")
+    with pytest.raises(ValueError, match="batch of 3 .* received a batch of 2"):
+        held.call_with_cache(codes[:2, 0], held_cache, 1, labels[:2])
+    earlier = held.initial_cache(3)
+    held.initial_cache(3)
+    with pytest.raises(ValueError, match="cache of an earlier initial_cache"):
+        held.call_with_cache(codes[:, 0], earlier, 1, labels)
 
 
 def test_unknown_format_is_refused(tmp_path):
