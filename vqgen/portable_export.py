@@ -23,7 +23,8 @@ and `complete_row`, see `vqgen.portable_step`), and the NumPy loop that samples 
 with EXT `tflite` (LiteRT) or `onnx`. Sampling a raster-order prior's grid runs the raster loop of
 `prior.sampling.sample_raster` in NumPy: one `prior_step` call per position (and one `prior_row`
 per row), the caches passed in and out as arrays, as the SavedModel's cached sampler carries them
-through its `tf.while_loop` (which neither format runs as such). `prior_logits`, one full pass, is
+through its `tf.while_loop` (which neither format runs as such); `load_portable` keeps a LiteRT
+step's caches inside its interpreter instead (`LiteRTCachedStep`). `prior_logits`, one full pass, is
 kept for checking: `load_portable(...).sample(..., method="full")` calls it once per position.
 A MaskGIT has no cached step: its `prior_logits` reads codes in `[0, K]` (`K` its mask token) and
 its decoding calls it once per step (`noise_sampler.maskgit_sample_with_noise`).
