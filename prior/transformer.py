@@ -231,7 +231,8 @@ class Transformer(AutoregressivePrior):
     # ------------------------------------------------------------------ one position at a time
 
     def initial_cache(self, batch_size):
-        """Empty key/value caches, one per block: a list of `(B, 2, num_heads, T, head_dim)` zeros.
+        """Empty key/value caches, one per block: a list of `[keys, values]`, each `(B, num_heads, T,
+        head_dim)` zeros.
 
         Args:
             batch_size: int or int32 scalar tensor, the number of grids.

@@ -22,9 +22,9 @@ class TransformerBlock(keras.layers.Layer):
     codes (`prior.MaskGIT`); such a block has no incremental step.
 
     It owns its incremental step: `call_with_cache` takes the one new
-    position, writes its key and value into a per-block cache of shape
-    `(batch, 2, num_heads, sequence_length, head_dim)` (keys at `[:, 0]`,
-    values at `[:, 1]`) and attends over the cached positions `<= index`,
+    position, writes its key and value into a per-block cache `[keys,
+    values]`, each `(batch, num_heads, sequence_length, head_dim)`, and
+    attends over the cached positions `<= index`,
     the way KerasHub's `CachedMultiHeadAttention` does. The attention is
     written here rather than taken from `keras.layers.MultiHeadAttention`
     because the cache needs the per-head query, key and value projections of
@@ -173,18 +173,18 @@ class TransformerBlock(keras.layers.Layer):
         return self._attend(inputs, queries, keys, values, visible, training)
 
     def initial_cache(self, batch_size, sequence_length):
-        """An empty key/value cache: zeros `(batch_size, 2, num_heads, sequence_length, head_dim)`."""
-        return ops.zeros(
-            (batch_size, 2, self.num_heads, sequence_length, self.head_dim), dtype=self.compute_dtype
-        )
+        """An empty key/value cache: `[keys, values]`, each zeros `(batch_size, num_heads,
+        sequence_length, head_dim)`."""
+        shape = (batch_size, self.num_heads, sequence_length, self.head_dim)
+        return [ops.zeros(shape, dtype=self.compute_dtype), ops.zeros(shape, dtype=self.compute_dtype)]
 
     def call_with_cache(self, inputs, cache, index):
         """The block on the one position `index`, given the cache of positions `< index`.
 
         Args:
             inputs: float `(batch, 1, hidden_dim)`, the block's input at position `index`.
-            cache: float `(batch, 2, num_heads, sequence_length, head_dim)` from
-                `initial_cache` or the previous step; entries `< index` are filled.
+            cache: `[keys, values]`, each float `(batch, num_heads, sequence_length, head_dim)`,
+                from `initial_cache` or the previous step; entries `< index` are filled.
             index: int scalar tensor, the position being computed.
 
         Returns:
@@ -199,10 +199,15 @@ class TransformerBlock(keras.layers.Layer):
         if not self.causal:
             raise ValueError(f"{self.name} is bidirectional (causal=False); it has no incremental step")
         queries, keys, values = self._queries_keys_values(inputs)  # each (B, H, 1, Dh)
-        new_entry = ops.stack([keys, values], axis=1)  # (B, 2, H, 1, Dh)
-        cache = ops.slice_update(cache, (0, 0, 0, index, 0), ops.cast(new_entry, cache.dtype))
-        visible = (ops.arange(ops.shape(cache)[3]) <= index)[None, :]  # (1, T)
-        outputs = self._attend(inputs, queries, cache[:, 0], cache[:, 1], visible, training=False)
+        # Keys and values in two tensors, not stacked in one: taking a stacked cache apart cost a
+        # copy of it at every step (XLA's cached sampler took 1.8x as long at 16x16; LiteRT, which
+        # ran `cache[:, 0]` as an element-wise strided slice, 3x)
+        cache = [
+            ops.slice_update(part, (0, 0, index, 0), ops.cast(new, part.dtype))
+            for part, new in zip(cache, (keys, values))
+        ]
+        visible = (ops.arange(ops.shape(cache[0])[2]) <= index)[None, :]  # (1, T)
+        outputs = self._attend(inputs, queries, cache[0], cache[1], visible, training=False)
         return outputs, cache
 
     def compute_output_shape(self, input_shape):

@@ -11,8 +11,8 @@ import tensorflow as tf
 import prior
 import vqgen
 from vqgen.export import export_saved_model
-from vqgen.noise_sampler import gumbel_noise, sample_with_noise
-from vqgen.portable_export import PORTABLE_FORMATS, export_portable, load_portable
+from vqgen.noise_sampler import CachedStep, gumbel_noise, sample_with_noise
+from vqgen.portable_export import PORTABLE_FORMATS, LiteRTCachedStep, export_portable, load_portable
 
 pytest.importorskip("tf2onnx")
 pytest.importorskip("onnxruntime")
@@ -208,17 +208,51 @@ def test_the_config_lists_each_model_file_as_its_runtime_reports_it(exports, nam
 def test_the_transformer_step_returns_the_new_key_value_slice(transformer_exports):
     _, portable = transformer_exports
     listed = portable["onnx"].config["models"]
-    # 2 blocks of 2 heads of width 8 over the 49 positions; a step returns its position's keys and
-    # values (one position: the traced slice's length is not static) and where they go
-    cache = {f"cache_{block}": [None, 2, 2, 49, 8] for block in range(2)}
-    assert {k: v["shape"] for k, v in listed["prior_start"]["outputs"].items()} == cache
+    # 2 blocks, each with its keys and values (_0, _1) for 2 heads of width 8 over the 49 positions;
+    # a step returns its position's keys and values (one position: the traced slice's length is
+    # not static) and where they go
+    names = [f"cache_{block}_{part}" for block in range(2) for part in range(2)]
+    assert {k: v["shape"] for k, v in listed["prior_start"]["outputs"].items()} == {
+        name: [None, 2, 49, 8] for name in names
+    }
     step_outputs = {k: v["shape"] for k, v in listed["prior_step"]["outputs"].items()}
     assert step_outputs == {
         "logits": [None, 16],
-        **{f"update_cache_{block}": [None, 2, 2, None, 8] for block in range(2)},
-        **{f"start_cache_{block}": [5] for block in range(2)},
+        **{f"update_{name}": [None, 2, None, 8] for name in names},
+        **{f"start_{name}": [4] for name in names},
     }
     assert "prior_row" not in listed
+
+
+@pytest.mark.slow
+def test_the_litert_step_holding_its_caches_gives_the_logits_of_the_caches_passed_in(transformer_exports):
+    """`LiteRTCachedStep` (caches kept in the interpreter, slices written in place) against
+    `CachedStep` over plain signature runners (every cache passed in and out whole), position by
+    position; and it refuses another batch, or a cache of an earlier `initial_cache`, in one line."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    path = transformer_exports[1]["litert"].path
+
+    def runner(name):
+        return Interpreter(model_path=os.path.join(path, f"{name}.tflite")).get_signature_runner()
+
+    held = LiteRTCachedStep(runner("prior_start"), os.path.join(path, "prior_step.tflite"))
+    passed = CachedStep(runner("prior_start"), runner("prior_step"))
+    labels = np.array([3, 0, 9], np.int32)
+    codes = np.random.default_rng(4).integers(0, 16, size=(3, 49)).astype(np.int32)
+    for batch in (3, 2, 3):  # sized for 3, resized for 2, back to 3
+        held_cache, passed_cache = held.initial_cache(batch), passed.initial_cache(batch)
+        for index in range(49):
+            previous = codes[:batch, index - 1] if index else np.zeros(batch, np.int32)
+            held_logits, held_cache = held.call_with_cache(previous, held_cache, index, labels[:batch])
+            logits, passed_cache = passed.call_with_cache(previous, passed_cache, index, labels[:batch])
+            np.testing.assert_array_equal(held_logits, logits, err_msg=f"batch {batch} position {index}")
+    with pytest.raises(ValueError, match="batch of 3 .* received a batch of 2"):
+        held.call_with_cache(codes[:2, 0], held_cache, 1, labels[:2])
+    earlier = held.initial_cache(3)
+    held.initial_cache(3)
+    with pytest.raises(ValueError, match="cache of an earlier initial_cache"):
+        held.call_with_cache(codes[:, 0], earlier, 1, labels)
 
 
 def test_unknown_format_is_refused(tmp_path):

@@ -23,7 +23,8 @@ and `complete_row`, see `vqgen.portable_step`), and the NumPy loop that samples 
 with EXT `tflite` (LiteRT) or `onnx`. Sampling a raster-order prior's grid runs the raster loop of
 `prior.sampling.sample_raster` in NumPy: one `prior_step` call per position (and one `prior_row`
 per row), the caches passed in and out as arrays, as the SavedModel's cached sampler carries them
-through its `tf.while_loop` (which neither format runs as such). `prior_logits`, one full pass, is
+through its `tf.while_loop` (which neither format runs as such); `load_portable` keeps a LiteRT
+step's caches inside its interpreter instead (`LiteRTCachedStep`). `prior_logits`, one full pass, is
 kept for checking: `load_portable(...).sample(..., method="full")` calls it once per position.
 A MaskGIT has no cached step: its `prior_logits` reads codes in `[0, K]` (`K` its mask token) and
 its decoding calls it once per step (`noise_sampler.maskgit_sample_with_noise`).
@@ -216,12 +217,14 @@ def load_portable(path):
     loaded.prior_logits = prior_logits_
     steps = {"full": noise_sampler.FullPassStep(prior_logits_, config["prior"]["grid_shape"])}
     row_file = os.path.join(path, f"prior_row.{extension}")
-    if os.path.isfile(os.path.join(path, f"prior_step.{extension}")):  # a raster-order prior
-        steps["cached"] = noise_sampler.CachedStep(
-            run(os.path.join(path, f"prior_start.{extension}")),
-            run(os.path.join(path, f"prior_step.{extension}")),
-            run(row_file) if os.path.isfile(row_file) else None,
-        )
+    step_file = os.path.join(path, f"prior_step.{extension}")
+    if os.path.isfile(step_file):  # a raster-order prior
+        start = run(os.path.join(path, f"prior_start.{extension}"))
+        row = run(row_file) if os.path.isfile(row_file) else None
+        if config["format"] == "litert":
+            steps["cached"] = LiteRTCachedStep(start, step_file, row)
+        else:
+            steps["cached"] = noise_sampler.CachedStep(start, run(step_file), row)
     # The "no label" class of a prior trained with label dropout is its num_classes
     no_label = config["prior"]["num_classes"] if config["prior"].get("label_dropout", 0) > 0 else None
 
@@ -245,6 +248,91 @@ def load_portable(path):
     parallel = config.get("noise", {}).get("decoding") == PARALLEL
     loaded.sample = sample_maskgit if parallel else sample
     return loaded
+
+
+class _InterpreterInput:
+    """A cache tensor held in an input tensor of a LiteRT interpreter, as `noise_sampler.CachedStep`
+    uses a cache array for an `update_NAME` slice: its `shape` and slice assignment, written in place.
+
+    It keeps the function `Interpreter.tensor` returns, not a view: a view held across `invoke`
+    would make LiteRT refuse to run (and the interpreter may move its tensors on its first run)."""
+
+    def __init__(self, interpreter, index, shape):
+        self._view = interpreter.tensor(index)
+        self.shape = shape
+
+    def __setitem__(self, key, value):
+        self._view()[key] = value
+
+
+class LiteRTCachedStep(noise_sampler.CachedStep):
+    """`noise_sampler.CachedStep` over a LiteRT `prior_step` that keeps the position cache inside it.
+
+    A plain `CachedStep` passes every cache tensor in at every position, and LiteRT copies each
+    into the interpreter (a signature runner sets every input): for the Transformer's key/value
+    caches that is the whole cache per position (64 MiB at 32x32 for 16 grids), about a third of
+    its step. Here `initial_cache(batch)` sizes the step's inputs for `batch` once and copies the
+    initial caches in; each position then sets only the codes, the index and the labels, and the
+    loop writes each `update_NAME` slice into the interpreter's input tensor in place (a cache a
+    step replaces, `next_NAME`, is set again at the next call). The loop, `sample_raster`, is the
+    same as with ONNX Runtime.
+
+    Args:
+        start: the `prior_start` model (a function of named arrays returning a dict of arrays).
+        step_file: str, the `prior_step.tflite` file.
+        row: the `prior_row` model, or None for a prior without once-per-row work.
+
+    Raises:
+        ValueError: from `call_with_cache`, a batch other than the last `initial_cache`'s, or a
+            cache from an earlier `initial_cache`.
+
+    Example:
+    >>> step = LiteRTCachedStep(start, "export/prior_step.tflite")  # doctest: +SKIP
+    >>> noise = noise_sampler.gumbel_noise(16, (32, 32), 512)  # doctest: +SKIP
+    >>> codes = noise_sampler.sample_raster(step, noise)  # doctest: +SKIP
+    """
+
+    def __init__(self, start, step_file, row=None):
+        from ai_edge_litert.interpreter import Interpreter
+
+        self._interpreter = Interpreter(model_path=step_file)
+        # Only the runner's tensor details: a live runner would make `invoke` refuse to run
+        runner = self._interpreter.get_signature_runner()
+        self._inputs = runner.get_input_details()
+        self._outputs = {name: details["index"] for name, details in runner.get_output_details().items()}
+        del runner
+        self._batch, self._kept = None, {}
+        super().__init__(start, self._run, row)
+
+    def initial_cache(self, batch):
+        """The position cache before the first position, held in the interpreter sized for `batch`."""
+        cache = super().initial_cache(batch)
+        if batch != self._batch:  # resized and allocated once per batch size, not per call
+            for details in self._inputs.values():
+                shape = [batch if size == -1 else size for size in details["shape_signature"]]
+                self._interpreter.resize_tensor_input(details["index"], shape)
+            self._interpreter.allocate_tensors()
+            self._batch = batch
+        self._kept = {}
+        for name, value in cache.items():
+            index = self._inputs[name]["index"]
+            self._interpreter.set_tensor(index, value)
+            self._kept[name] = _InterpreterInput(self._interpreter, index, value.shape)
+        return dict(self._kept)
+
+    def _run(self, **inputs):
+        if len(inputs["previous_codes"]) != self._batch:
+            raise ValueError(
+                f"this LiteRT step holds caches for a batch of {self._batch} (its last initial_cache); "
+                f"received a batch of {len(inputs['previous_codes'])}"
+            )
+        for name, value in inputs.items():
+            if not isinstance(value, _InterpreterInput):
+                self._interpreter.set_tensor(self._inputs[name]["index"], value)
+            elif value is not self._kept[name]:
+                raise ValueError(f"{name} is a cache of an earlier initial_cache; start from the last one")
+        self._interpreter.invoke()
+        return {name: self._interpreter.get_tensor(index) for name, index in self._outputs.items()}
 
 
 def _litert_function(model_file):
