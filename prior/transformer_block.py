@@ -199,9 +199,9 @@ class TransformerBlock(keras.layers.Layer):
         if not self.causal:
             raise ValueError(f"{self.name} is bidirectional (causal=False); it has no incremental step")
         queries, keys, values = self._queries_keys_values(inputs)  # each (B, H, 1, Dh)
-        # Keys and values in two tensors, not stacked in one: taking a stacked cache apart cost a
-        # copy of it at every step (XLA's cached sampler took 1.8x as long at 16x16; LiteRT, which
-        # ran `cache[:, 0]` as an element-wise strided slice, 3x)
+        # Keys and values in two tensors, not stacked in one: taking a stacked cache apart costs a
+        # copy of it at every step, in XLA and more so in LiteRT, which runs `cache[:, 0]` as an
+        # element-wise strided slice (timed by scripts/bench_samplers.py and benchmark_export.py)
         cache = [
             ops.slice_update(part, (0, 0, index, 0), ops.cast(new, part.dtype))
             for part, new in zip(cache, (keys, values))
