@@ -131,8 +131,23 @@ class TransformerBlock(keras.layers.Layer):
         return ops.transpose(heads, (0, 2, 1, 3))
 
     def _queries_keys_values(self, inputs):
-        """Per-head queries, keys and values of `inputs`, each `(B, num_heads, T, head_dim)`."""
-        projected = self.query_key_value(self.attention_norm(inputs))  # (B, T, 3 * D)
+        """Per-head queries, keys and values of `inputs`, each `(B, num_heads, T, head_dim)`.
+
+        The keys take no bias: a key bias `b` adds the same `q . b` to every score of a query, so
+        the softmax ignores it and its gradient is zero in exact arithmetic. Adam divides the
+        rounding of that zero by its own tiny second moment, and the steps it takes differ between
+        one device and two replicas (3e-5 apart after four steps of the multi-worker test), so the
+        key third of `query_key_value`'s bias is multiplied by an exact zero: its gradient is
+        exactly 0 and Adam leaves it where it is.
+        The variable keeps its shape, so models saved with a key bias load and compute the same
+        attention (up to float rounding).
+        """
+        normed = self.attention_norm(inputs)
+        dense = self.query_key_value
+        width = self.hidden_dim
+        bias_mask = ops.concatenate([ops.ones((width,)), ops.zeros((width,)), ops.ones((width,))])
+        bias = ops.cast(dense.bias, normed.dtype) * ops.cast(bias_mask, normed.dtype)
+        projected = ops.matmul(normed, ops.cast(dense.kernel, normed.dtype)) + bias  # (B, T, 3 * D)
         queries, keys, values = ops.split(projected, 3, axis=-1)
         return self._heads(queries), self._heads(keys), self._heads(values)
 
