@@ -29,7 +29,35 @@ def grid_position_embeddings(row_embedding, column_embedding, index, cols):
     >>> grid_position_embeddings(rows_layer, cols_layer, ops.arange(12), cols=4).shape  # doctest: +SKIP
     (12, 128)
     """
-    return row_embedding(index // cols) + column_embedding(index % cols)
+    return embedding_rows(row_embedding, index // cols) + embedding_rows(column_embedding, index % cols)
+
+
+def embedding_rows(embedding, index):
+    """Rows `index` of `embedding`'s table, picked by a one-hot product so the table's gradient is dense.
+
+    `embedding(index)` gathers, and the gradient of a gather is `tf.IndexedSlices` with one slice per
+    index. Keras' Adam squares those slices before summing the repeated ones, so where one batch's
+    slices repeat an index (every grid of the batch adds the same position vectors, summed into one
+    slice per position) its second moment depends on how the batch is split: the same global batch on
+    one device and on two replicas took different steps. The one-hot product selects the same rows
+    exactly (one times a value plus zeros) and its gradient is the dense sum.
+
+    Args:
+        embedding: a built `keras.layers.Embedding`.
+        index: int tensor of any shape, rows of the table.
+
+    Returns:
+        tensor `index.shape + (output_dim,)` in the layer's compute dtype.
+
+    Example:
+
+    >>> table = keras.layers.Embedding(3, 2, embeddings_initializer="ones")
+    >>> table.build((None,))
+    >>> embedding_rows(table, ops.array([2, 0])).shape
+    (2, 2)
+    """
+    table = ops.cast(embedding.embeddings, embedding.compute_dtype)
+    return ops.matmul(ops.one_hot(index, embedding.input_dim, dtype=table.dtype), table)
 
 
 @keras.saving.register_keras_serializable(package="prior")

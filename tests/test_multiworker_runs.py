@@ -155,21 +155,7 @@ def runs(tmp_path_factory):
     return loaded
 
 
-# Adam turns float rounding into steps of the learning rate's size where a gradient is zero in exact
-# arithmetic: the LayerNorms of the Transformer and MaskGIT are blind to a constant added across
-# features, so the embeddings and biases writing into their residual stream have such gradients, and
-# summing them over two replicas rounds otherwise than over one batch. A mirrored SGD step of both
-# (MaskGIT with its own random masks) equals a single-device step within 1e-5:
-# tests/test_prior_distribute.py. Strict: should they start to match, the mark must go.
-ADAM_ROUNDING = pytest.mark.xfail(
-    strict=True, reason="Adam amplifies the rounding of gradients that are zero in exact arithmetic"
-)
-STAGES = (
-    "vqvae",
-    "pixelcnn",
-    pytest.param("transformer", marks=ADAM_ROUNDING),
-    pytest.param("maskgit", marks=ADAM_ROUNDING),
-)
+STAGES = ("vqvae", *KINDS)
 
 
 @pytest.mark.slow

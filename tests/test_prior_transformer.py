@@ -223,3 +223,34 @@ def test_bad_codes_labels_and_sampling_arguments_are_refused(make_transformer):
         unconditional.sample(2, top_k=K + 1)
     with pytest.raises(ValueError, match="method"):
         unconditional.sample(2, method="beam")
+
+
+# ---------------------------------------------------------------------- position embeddings
+
+
+def test_grid_position_embeddings_are_row_plus_column_vectors_with_a_dense_gradient():
+    from prior.transformer import grid_position_embeddings
+
+    rows, cols, width = 3, 4, 5
+    row_layer, column_layer = keras.layers.Embedding(rows, width), keras.layers.Embedding(cols, width)
+    row_layer.build((None,))
+    column_layer.build((None,))
+    rng = np.random.default_rng(0)
+    row_table, column_table = rng.normal(size=(rows, width)), rng.normal(size=(cols, width))
+    row_layer.embeddings.assign(row_table)
+    column_layer.embeddings.assign(column_table)
+    index = np.array([[0, 5, 11], [7, 7, 7]])  # repeated positions, as every grid of a batch has
+    upstream = rng.normal(size=(2, 3, width)).astype("float32")
+    with tf.GradientTape() as tape:
+        vectors = grid_position_embeddings(row_layer, column_layer, tf.constant(index), cols)
+        loss = tf.reduce_sum(vectors * upstream)
+    gradient = tape.gradient(loss, row_layer.embeddings.value)
+
+    expected = row_table[index // cols] + column_table[index % cols]
+    np.testing.assert_allclose(vectors.numpy(), expected, rtol=0, atol=1e-6)
+    # The dense sum per row: Keras' Adam squares each slice of an IndexedSlices gradient before summing
+    # repeats, so a sparse gradient would give a second moment that depends on the batch's split.
+    assert isinstance(gradient, tf.Tensor)
+    expected_gradient = np.zeros((rows, width))
+    np.add.at(expected_gradient, index // cols, upstream)
+    np.testing.assert_allclose(gradient.numpy(), expected_gradient, rtol=0, atol=1e-5)
