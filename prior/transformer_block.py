@@ -3,6 +3,7 @@
 import math
 
 import keras
+import numpy as np
 from keras import ops
 
 from prior.arguments import is_int
@@ -94,6 +95,8 @@ class TransformerBlock(keras.layers.Layer):
         self.query_key_value = keras.layers.Dense(
             3 * self.hidden_dim, name="query_key_value", dtype=self.dtype_policy
         )
+        # 1 for the query and value thirds of its bias, 0 for the keys' (see `_queries_keys_values`)
+        self._bias_mask = np.repeat(np.array([1.0, 0.0, 1.0], "float32"), self.hidden_dim)
         self.attention_output = keras.layers.Dense(
             self.hidden_dim, name="attention_output", dtype=self.dtype_policy
         )
@@ -144,9 +147,7 @@ class TransformerBlock(keras.layers.Layer):
         """
         normed = self.attention_norm(inputs)
         dense = self.query_key_value
-        width = self.hidden_dim
-        bias_mask = ops.concatenate([ops.ones((width,)), ops.zeros((width,)), ops.ones((width,))])
-        bias = ops.cast(dense.bias, normed.dtype) * ops.cast(bias_mask, normed.dtype)
+        bias = ops.cast(dense.bias, normed.dtype) * ops.cast(self._bias_mask, normed.dtype)
         projected = ops.matmul(normed, ops.cast(dense.kernel, normed.dtype)) + bias  # (B, T, 3 * D)
         queries, keys, values = ops.split(projected, 3, axis=-1)
         return self._heads(queries), self._heads(keys), self._heads(values)
