@@ -14,6 +14,7 @@ from vqgen.runs.evaluate_run import evaluate_run, format_table, load_or_train_cl
 from vqgen.runs.model_files import load_stage_model
 from vqgen.runs.run_folder import RunFolder
 from vqgen.runs.train_vqvae import load_splits
+from vqgen.settings import GUIDANCE_BY_PRIOR
 
 
 def copy_of(run, tmp_path):
@@ -75,6 +76,14 @@ def test_evaluate_writes_figures_pictures_and_caches_the_classifier(tiny_run, tm
     assert file_hash(path) == classifier
     accuracy = np.mean(classifier_predictions(cached, images)[0] == validation.labels)
     assert accuracy == pytest.approx(samples["classifier_validation_accuracy"])
+    # The samples are drawn at the scale measured for a PixelCNN trained with label dropout
+    assert prior_model.supports_guidance and samples["guidance"] == GUIDANCE_BY_PRIOR["pixelcnn"] != 1
+    labels = np.repeat(np.arange(10), 2)  # 20 samples, the classes in equal blocks
+    seed = run.read_config()["data"]["seed"]
+    guided = prior_model.sample(20, labels=labels, seed=seed, guidance=GUIDANCE_BY_PRIOR["pixelcnn"])
+    decoded = vqvae.decode(vqvae.from_token_grid(guided))
+    agreement = np.mean(classifier_predictions(cached, decoded)[0] == labels)
+    assert samples["label_agreement"] == pytest.approx(agreement)
     # rFD: the validation images against their reconstructions, in that classifier's features
     features = [classifier_predictions(cached, pictures)[1] for pictures in (images, reconstructions)]
     assert written["reconstruction"]["frechet_distance"] == pytest.approx(frechet_distance(*features))

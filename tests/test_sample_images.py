@@ -5,15 +5,20 @@ from the written codes, one-line errors that leave every file alone), and --labe
 import hashlib
 import json
 import os
+import re
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
+from prior.registry import PRIORS
 from vqgen.cli import main
 from vqgen.runs.model_files import load_stage_model
 from vqgen.runs.run_folder import RunFolder
 from vqgen.runs.sample_images import labels_by_class, parse_region, region_cells, sample_images
+from vqgen.settings import GUIDANCE_BY_PRIOR
+
+REPOSITORY = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def brute_force_cells(region, image_shape, grid_shape):
@@ -114,16 +119,31 @@ def test_inpaint_keeps_the_codes_outside_the_region_and_writes_their_decoding(
         np.testing.assert_allclose(tile, decoded[index], atol=1 / 255 + 1e-6)
 
 
+def test_the_default_scales_are_the_picks_of_the_guidance_measurement():
+    """GUIDANCE_BY_PRIOR holds the last table of benchmarks/results/compare_guidance.md, every prior's."""
+    results = os.path.join(REPOSITORY, "benchmarks", "results", "compare_guidance.md")
+    with open(results, encoding="utf-8") as stream:
+        picked = stream.read().split("Picked scales")[1]
+    rows = re.findall(r"^\| (\w+) \| ([0-9.]+) \|", picked, flags=re.MULTILINE)
+    assert {kind: float(scale) for kind, scale in rows} == GUIDANCE_BY_PRIOR
+    assert set(GUIDANCE_BY_PRIOR) == set(PRIORS)
+
+
 @pytest.mark.slow
-def test_guidance_samples_and_guidance_1_is_plain_sampling(tiny_run, tmp_path, capsys):
+def test_guidance_1_is_plain_sampling_and_the_default_is_the_measured_scale(tiny_run, tmp_path, capsys):
     common = ["sample", "--run", tiny_run, "-n", "4", "--label", "2", "--seed", "3"]
-    paths = {name: str(tmp_path / f"{name}.png") for name in ("plain", "one", "three")}
-    assert run_cli([*common, "--out", paths["plain"]], capsys)[0] == 0
-    assert run_cli([*common, "--guidance", "1", "--out", paths["one"]], capsys)[0] == 0
-    assert run_cli([*common, "--guidance", "3", "--out", paths["three"]], capsys)[0] == 0
-    plain = np.load(paths["plain"][:-4] + ".npy")
-    np.testing.assert_array_equal(np.load(paths["one"][:-4] + ".npy"), plain)
-    assert not np.array_equal(np.load(paths["three"][:-4] + ".npy"), plain)
+    measured = GUIDANCE_BY_PRIOR["pixelcnn"]  # the run's PixelCNN was trained with label dropout
+    options = {"default": [], "one": ["--guidance", "1"], "measured": ["--guidance", str(measured)]}
+    codes = {}
+    for name, extra in options.items():
+        out = str(tmp_path / f"{name}.png")
+        assert run_cli([*common, *extra, "--out", out], capsys)[0] == 0
+        codes[name] = np.load(out[:-4] + ".npy")
+    prior_model = load_stage_model(RunFolder(tiny_run), "prior")
+    plain = prior_model.sample(4, labels=[2] * 4, seed=3)  # the prior's own default: no guidance
+    np.testing.assert_array_equal(codes["one"], plain)
+    np.testing.assert_array_equal(codes["default"], codes["measured"])
+    assert measured != 1 and not np.array_equal(codes["default"], plain)
 
 
 @pytest.mark.slow

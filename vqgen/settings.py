@@ -227,6 +227,13 @@ class GuidanceSettings:
     )
 
 
+# The guidance scale each prior kind samples with when none is given (`vqgen run`, `vqgen sample`,
+# `vqgen evaluate`), for a class-conditional prior trained with label dropout: the pick of
+# scripts/compare_guidance.py on the digits and Fashion-MNIST, the scale with the lowest Fréchet distance
+# relative to unguided sampling (benchmarks/results/compare_guidance.md; a test checks they agree).
+GUIDANCE_BY_PRIOR = {"pixelcnn": 1.5, "transformer": 1.5, "maskgit": 1.0}
+
+
 @dataclasses.dataclass(frozen=True)
 class SampleSettings:
     """How `vqgen sample` draws images from a run."""
@@ -234,10 +241,12 @@ class SampleSettings:
     num: int = _setting(64, "images to sample", short_flags=("-n",))
     temperature: float = _setting(1.0, "softmax temperature, > 0; lower is more conservative")
     top_k: int | None = _setting(None, "sample among the K most likely codes only")
-    guidance: float = _setting(
-        1.0,
+    guidance: float | None = _setting(
+        None,
         "classifier-free guidance scale s >= 0 (conditional prior trained with --label-dropout): each "
-        "code is drawn from u + s (c - u), c the logits given the label, u without; 1: none",
+        "code is drawn from u + s (c - u), c the logits given the label, u without; 1: none; None: the "
+        "scale measured for the run's prior kind (GUIDANCE_BY_PRIOR of vqgen/settings.py) if it was "
+        "trained with label dropout, else 1",
     )
     steps: int | None = _setting(
         None,

@@ -37,6 +37,7 @@ from vqgen.runs.image_grid import save_comparison_grid, save_image_grid
 from vqgen.runs.model_files import load_model_file, load_stage_model, save_model_file
 from vqgen.runs.run_folder import RunFolder
 from vqgen.runs.run_lock import locks_run
+from vqgen.runs.sample_images import default_guidance
 from vqgen.runs.train_vqvae import load_splits
 from vqgen.settings import DATA_DEFAULTS, EVALUATE_DEFAULTS
 
@@ -125,16 +126,20 @@ def load_or_train_classifier(run, train_images, train_labels, num_classes, epoch
 def sample_figures(classifier, prior, vqvae, num_samples, seed, validation_images, train_features):
     """Label agreement of conditional samples and Fréchet distances in the classifier's feature space.
 
-    The Fréchet distances are measured against the training split's features; the floor is the
-    same distance for `num_samples` real validation images (at most all of them).
+    The samples are drawn at the prior's default guidance scale (`default_guidance`: the scale
+    measured for its kind when it was trained with label dropout, else 1). The Fréchet distances are
+    measured against the training split's features; the floor is the same distance for `num_samples`
+    real validation images (at most all of them).
     """
     labels = _requested_labels(num_samples, prior.num_classes) if prior.conditional else None
-    tokens = prior.sample(num_samples, labels=labels, seed=seed)
+    guidance = default_guidance(prior)
+    tokens = prior.sample(num_samples, labels=labels, seed=seed, guidance=guidance)
     samples = vqvae.decode(vqvae.from_token_grid(tokens))
     predicted, sample_features = classifier_predictions(classifier, samples)
     _, validation_features = classifier_predictions(classifier, validation_images[:num_samples])
     figures = {
         "num_samples": num_samples,
+        "guidance": guidance,
         "frechet_distance": frechet_distance(sample_features, train_features),
         "frechet_distance_validation_floor": frechet_distance(validation_features, train_features),
         "label_agreement": None if labels is None else float(np.mean(predicted == labels)),
@@ -324,7 +329,10 @@ def format_table(result):
     if figures is not None:
         rows += [("classifier validation accuracy", f"{figures['classifier_validation_accuracy']:.3f}")]
         if figures["label_agreement"] is not None:
-            rows += [("sample label agreement", f"{figures['label_agreement']:.3f}")]
+            rows += [
+                ("sample guidance scale", f"{figures['guidance']:g}"),
+                ("sample label agreement", f"{figures['label_agreement']:.3f}"),
+            ]
         rows += [
             (f"Fréchet distance, {figures['num_samples']} samples", f"{figures['frechet_distance']:.3f}"),
             ("Fréchet distance, real validation", f"{figures['frechet_distance_validation_floor']:.3f}"),

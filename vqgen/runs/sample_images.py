@@ -11,7 +11,7 @@ from vqgen.runs.atomic_file import write_bytes_atomically
 from vqgen.runs.image_grid import save_image_grid
 from vqgen.runs.model_files import load_stage_model
 from vqgen.runs.run_folder import RunFolder
-from vqgen.settings import SAMPLE_DEFAULTS
+from vqgen.settings import GUIDANCE_BY_PRIOR, SAMPLE_DEFAULTS
 
 
 def labels_by_class(num, num_classes):
@@ -35,6 +35,31 @@ def labels_by_class(num, num_classes):
     counts = [num // num_classes + (label < num % num_classes) for label in range(num_classes)]
     labels = [label for label, count in enumerate(counts) for _ in range(count)]
     return labels, [count for count in counts if count]
+
+
+def default_guidance(prior):
+    """The guidance scale `prior` samples with when none is given.
+
+    A prior trained with label dropout (`prior.supports_guidance`) gets the scale measured for its
+    kind, `GUIDANCE_BY_PRIOR` of vqgen/settings.py (scripts/compare_guidance.py); any other prior 1,
+    plain sampling.
+
+    Args:
+        prior: a trained prior of `prior.registry.PRIORS`.
+
+    Returns:
+        float >= 0.
+
+    Raises:
+        ValueError: `prior` is not a registered prior.
+
+    Example:
+    >>> from prior import PixelCNN
+    >>> default_guidance(PixelCNN(num_embeddings=8, grid_shape=(2, 2)))  # unconditional: plain sampling
+    1.0
+    """
+    kind = kind_of(prior)
+    return float(GUIDANCE_BY_PRIOR[kind.name]) if prior.supports_guidance else 1.0
 
 
 def _check_class_labels(labels, prior):
@@ -80,8 +105,9 @@ def sample_images(
         num: int >= 1. How many images.
         temperature: float > 0. Softmax temperature of the prior.
         top_k: int in [1, K] or None. Sample among the top_k most likely codes only.
-        guidance: float >= 0. Classifier-free guidance scale (1: none; other values need a
-            conditional prior trained with label dropout, see `prior.guidance`).
+        guidance: float >= 0 or None. Classifier-free guidance scale (1: none; other values need a
+            conditional prior trained with label dropout, see `prior.guidance`); None: the scale
+            measured for the prior's kind (`default_guidance`).
         labels: int (class of every image), int sequence (one class per image) or None (a
             conditional prior then samples every class, one row each).
         seed: int or None. Same seed, same images.
@@ -118,7 +144,7 @@ def sample_images(
         top_k=top_k,
         labels=labels,
         seed=seed,
-        guidance=guidance,
+        guidance=default_guidance(prior) if guidance is None else guidance,
         **_steps_option(prior, steps),
     )
     codes = vqvae.from_token_grid(tokens)  # (num, h, w), or (num, h, w, d) for residual VQ
@@ -307,7 +333,7 @@ def inpaint_image(
         labels=labels,
         temperature=temperature,
         seed=seed,
-        guidance=guidance,
+        guidance=default_guidance(prior) if guidance is None else guidance,
         top_k=top_k,
         **_steps_option(prior, steps),
     )
