@@ -16,6 +16,7 @@ from vqgen.cli import main
 from vqgen.runs.code_shards import CodeShards, file_hash
 from vqgen.runs.model_files import load_stage_model
 from vqgen.runs.run_folder import RunFolder
+from vqgen.settings import GUIDANCE_BY_PRIOR
 
 
 @pytest.mark.slow
@@ -458,14 +459,20 @@ def test_transformer_prior_trains_samples_and_exports_like_the_pixelcnn(
     np.testing.assert_array_equal(np.load(again[:-4] + ".npy"), codes)
     exported = str(tmp_path / "exported")
     assert run_cli(["export", "--run", run, "--out", exported])[0] == 0
-    signature = tf.saved_model.load(exported).signatures["sample"]
-    outputs = signature(
+    signatures = tf.saved_model.load(exported).signatures
+    inputs = dict(
         num_samples=tf.constant(5),
         temperature=tf.constant(0.8),
         seed=tf.constant(3, tf.int64),
         labels=tf.constant([2] * 5),
-    )  # the first release's inputs, though the prior has the default label dropout
-    np.testing.assert_array_equal(outputs["codes"].numpy(), codes)
+    )
+    # `vqgen sample` guides a prior trained with label dropout at the Transformer's measured scale
+    measured = GUIDANCE_BY_PRIOR["transformer"]
+    guided = signatures["sample_guided"](**inputs, guidance=tf.constant(measured))
+    np.testing.assert_array_equal(guided["codes"].numpy(), codes)
+    # `sample` takes the first release's inputs, though the prior has the default label dropout: unguided
+    plain = load_stage_model(RunFolder(run), "prior").sample(5, temperature=0.8, labels=[2] * 5, seed=3)
+    np.testing.assert_array_equal(signatures["sample"](**inputs)["codes"].numpy(), plain)
 
 
 @pytest.mark.slow
@@ -480,8 +487,10 @@ def test_transformer_prior_samples_every_level_of_rvq_codes(tiny_rvq_run, tmp_pa
     assert codes.shape == (4, 7, 7, 2) and codes.dtype == np.int32
     for level in range(2):
         assert 0 <= codes[..., level].min() and codes[..., level].max() < 16
-    # Position by position, level 0 then level 1: the Transformer's [7, 14] token grids, in NumPy
-    tokens = transformer.sample(4, labels=3, seed=2)
+    # Position by position, level 0 then level 1: the Transformer's [7, 14] token grids, in NumPy,
+    # drawn at the Transformer's measured guidance scale (the prior was trained with label dropout)
+    assert transformer.supports_guidance
+    tokens = transformer.sample(4, labels=3, seed=2, guidance=GUIDANCE_BY_PRIOR["transformer"])
     np.testing.assert_array_equal(codes[..., 0], tokens[:, :, 0::2])
     np.testing.assert_array_equal(codes[..., 1], tokens[:, :, 1::2])
 
