@@ -37,15 +37,16 @@ def labels_by_class(num, num_classes):
     return labels, [count for count in counts if count]
 
 
-def default_guidance(prior):
-    """The guidance scale `prior` samples with when none is given.
+def default_guidance(prior, guidance=None):
+    """The guidance scale `prior` samples with: `guidance` when given, else the workflow's default.
 
-    A prior trained with label dropout (`prior.supports_guidance`) gets the scale measured for its
-    kind, `GUIDANCE_BY_PRIOR` of vqgen/settings.py (scripts/compare_guidance.py); any other prior 1,
-    plain sampling.
+    The default for a prior trained with label dropout (`prior.supports_guidance`) is the scale
+    measured for its kind, `GUIDANCE_BY_PRIOR` of vqgen/settings.py (scripts/compare_guidance.py);
+    for any other prior 1, plain sampling.
 
     Args:
         prior: a trained prior of `prior.registry.PRIORS`.
+        guidance: float >= 0 or None. A scale the user asked for (returned as it is), or None.
 
     Returns:
         float >= 0.
@@ -58,8 +59,9 @@ def default_guidance(prior):
     >>> default_guidance(PixelCNN(num_embeddings=8, grid_shape=(2, 2)))  # unconditional: plain sampling
     1.0
     """
-    kind = kind_of(prior)
-    return float(GUIDANCE_BY_PRIOR[kind.name]) if prior.supports_guidance else 1.0
+    if guidance is not None:
+        return guidance
+    return float(GUIDANCE_BY_PRIOR[kind_of(prior).name]) if prior.supports_guidance else 1.0
 
 
 def _check_class_labels(labels, prior):
@@ -144,7 +146,7 @@ def sample_images(
         top_k=top_k,
         labels=labels,
         seed=seed,
-        guidance=default_guidance(prior) if guidance is None else guidance,
+        guidance=default_guidance(prior, guidance),
         **_steps_option(prior, steps),
     )
     codes = vqvae.from_token_grid(tokens)  # (num, h, w), or (num, h, w, d) for residual VQ
@@ -333,7 +335,7 @@ def inpaint_image(
         labels=labels,
         temperature=temperature,
         seed=seed,
-        guidance=default_guidance(prior) if guidance is None else guidance,
+        guidance=default_guidance(prior, guidance),
         top_k=top_k,
         **_steps_option(prior, steps),
     )
