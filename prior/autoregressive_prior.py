@@ -140,7 +140,7 @@ class AutoregressivePrior(CodePrior):
 
         function = self._compiled(
             ("log_prob", self.conditional),
-            lambda: tf.function(grid_log_prob, reduce_retracing=True),
+            lambda: tf.function(grid_log_prob, reduce_retracing=True, autograph=False),
         )
         results = [
             function(
@@ -239,6 +239,7 @@ class AutoregressivePrior(CodePrior):
                 ),
                 jit_compile=sampling.JIT_COMPILE[method],
                 reduce_retracing=True,
+                autograph=False,
             ),
         )
         with tf.control_dependencies(checks):

@@ -359,7 +359,7 @@ class MaskGIT(CodePrior):
 
         function = self._compiled(
             ("masked_nats", self.conditional),
-            lambda: tf.function(masked_nats, reduce_retracing=True),
+            lambda: tf.function(masked_nats, reduce_retracing=True, autograph=False),
         )
         total_nats = total_count = 0.0
         for batch, start in enumerate(range(0, codes.shape[0], LOSS_BATCH_SIZE)):
@@ -381,7 +381,7 @@ class MaskGIT(CodePrior):
 
         return self._compiled(
             ("decode", self.conditional, guided),
-            lambda: tf.function(seeded_decode, reduce_retracing=True),
+            lambda: tf.function(seeded_decode, reduce_retracing=True, autograph=False),
         )
 
     def sample_codes(

@@ -400,15 +400,28 @@ def _guidance_checks(guidance):
     ]
 
 
-def _guided_or_plain(guidance, sampler):
-    """`sampler(None)` (the plain loop) when `guidance` is None or 1 at run time, else `sampler(guidance)`.
+def _plain_at_scale_1(guided, plain):
+    """A guided signature's function: `plain` (the traced signature without `guidance`) when the scale
+    is 1 at run time, else `guided(guidance=..., ...)`.
 
     A scale of 1 runs the plain loop, as in-process `sample(guidance=1)` does, so it gives exactly
-    the plain grids and costs no "no label" pass.
+    the plain grids and costs no "no label" pass. The plain signature's graph is called, not traced
+    a second time (an export traces each sampling loop once).
+
+    Args:
+        guided: function of the signature's inputs, `guidance` included, returning a dict of tensors.
+        plain: the concrete function of the same signature without `guidance`.
+
+    Returns:
+        A function of the guided signature's inputs, given by name.
     """
-    if guidance is None:
-        return sampler(None)
-    return tf.cond(tf.equal(guidance, 1.0), lambda: sampler(None), lambda: sampler(guidance))
+
+    def guided_or_plain(**inputs):
+        guidance = inputs["guidance"]
+        plain_inputs = {name: value for name, value in inputs.items() if name != "guidance"}
+        return tf.cond(tf.equal(guidance, 1.0), lambda: plain(**plain_inputs), lambda: guided(**inputs))
+
+    return guided_or_plain
 
 
 def _parallel_noise_checks(gumbel, confidence_gumbel, prior):
@@ -536,7 +549,10 @@ class _ServingModule(tf.Module):
         }
         specs = _prior_input_specs(prior)
         for name, (function, inputs) in _prior_signatures(prior).items():
-            signatures[name] = trace_once(functions[function], **{input: specs[input] for input in inputs})
+            traced = functions[function]
+            if "guidance" in inputs:  # its plain signature (the name without "_guided") comes first
+                traced = _plain_at_scale_1(traced, signatures[name.replace("_guided", "")])
+            signatures[name] = trace_once(traced, **{input: specs[input] for input in inputs})
         signatures["serving_default"] = signatures["sample"]
         return signatures
 
@@ -567,16 +583,10 @@ class _ServingModule(tf.Module):
         with tf.control_dependencies(checks + _guidance_checks(guidance)):
             temperature = tf.identity(temperature)
             if confidence_gumbel is None:
-                tokens = _guided_or_plain(
-                    guidance,
-                    lambda scale: sample_full_from_noise(prior, gumbel, temperature, labels, scale),
-                )
+                tokens = sample_full_from_noise(prior, gumbel, temperature, labels, guidance)
             else:
-                tokens = _guided_or_plain(
-                    guidance,
-                    lambda scale: parallel_decode.sample_from_noise(
-                        prior, gumbel, confidence_gumbel, temperature, labels, scale
-                    ),
+                tokens = parallel_decode.sample_from_noise(
+                    prior, gumbel, confidence_gumbel, temperature, labels, guidance
                 )
         codes = self.models.vqvae.from_token_grid(tokens)  # residual VQ: (n, h, w * d) -> (n, h, w, d)
         return {"images": self.models.vqvae.decode_tensor(codes), "codes": codes}
@@ -603,16 +613,13 @@ class _ServingModule(tf.Module):
         # sample_codes asserts num_samples >= 1, temperature > 0 and labels in [0, num_classes).
         with tf.control_dependencies(checks + _guidance_checks(guidance)):
             num_samples = tf.identity(num_samples)  # everything sized by it waits for the checks
-            codes = _guided_or_plain(
-                guidance,
-                lambda scale: prior.sample_codes(
-                    num_samples,
-                    temperature,
-                    seed,
-                    labels=labels,
-                    guidance=scale,  # the faster loop of an autoregressive prior ("auto")
-                    **steps,
-                ),
+            codes = prior.sample_codes(
+                num_samples,
+                temperature,
+                seed,
+                labels=labels,
+                guidance=guidance,  # None: the faster plain loop of an autoregressive prior ("auto")
+                **steps,
             )
         codes = self.models.vqvae.from_token_grid(codes)  # residual VQ: (n, h, w * d) -> (n, h, w, d)
         return {"images": self.models.vqvae.decode_tensor(codes), "codes": codes}
