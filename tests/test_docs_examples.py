@@ -14,6 +14,11 @@ Markers, written as HTML comments so that they do not show in the rendered page:
 - `<!-- docs-test: tiny -->` just before a block runs its `vqgen train`, `train-prior`, `run` and
   `evaluate` commands with `TINY_OPTIONS` put before the block's own options (which win): one epoch of
   tiny models instead of the minutes the documented defaults take.
+- `<!-- docs-test: run verbatim by tests/test_serving_examples.py -->` just before a block of
+  `saved_model_cli` commands hands it to that test, which runs them verbatim on the SavedModels of a
+  conditional and an unconditional `vqgen run` and compares what they write with the in-process
+  models. The block must be exactly one of the command lists of `tests/serving_examples.py`, so
+  nothing unchecked hides behind the marker, and it is not run a second time here.
 - `<!-- docs-test: uses the shared tiny run as runs/digits -->` anywhere in a page copies one tiny
   `vqgen run` (trained once per module by the `shared_run` fixture, which is how `vqgen run` itself is
   tested here) to `runs/digits` before the page runs; getting-started's `vqgen run --run runs/digits`
@@ -32,6 +37,7 @@ import subprocess
 import sys
 
 import pytest
+import serving_examples  # tests/ is on sys.path (pytest's default prepend import mode)
 
 REPOSITORY = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PAGES = ["README.md"] + sorted(
@@ -45,6 +51,12 @@ NOT_RUN = re.compile(r"<!-- not run here: (.+?) -->")
 VISIBLE_REASON = "Not run by the tests:"
 TINY = "<!-- docs-test: tiny -->"
 SHARED_RUN = "<!-- docs-test: uses the shared tiny run as runs/digits -->"
+SERVING_TEST = "<!-- docs-test: run verbatim by tests/test_serving_examples.py -->"
+# The blocks SERVING_TEST may mark: the command lists tests/test_serving_examples.py runs verbatim.
+SERVING_TEST_BLOCKS = (
+    "\n".join(serving_examples.CONDITIONAL_COMMANDS),
+    "\n".join(serving_examples.UNCONDITIONAL_COMMANDS),
+)
 STATED_OUTPUT = re.compile(r"^\s*print\(.*\)\s*#\s*->\s*(.+?)\s*$")
 MARKER_DISTANCE = 6  # a marker applies to a block that opens at most this many lines below it
 
@@ -89,9 +101,9 @@ vqgen() {{
 class Block:
     """One fenced code block of a page, with the markers that apply to it."""
 
-    def __init__(self, page, line, language, code, not_run_reason, tiny):
+    def __init__(self, page, line, language, code, not_run_reason, tiny, serving_test=False):
         self.page, self.line, self.language, self.code = page, line, language, code
-        self.not_run_reason, self.tiny = not_run_reason, tiny
+        self.not_run_reason, self.tiny, self.serving_test = not_run_reason, tiny, serving_test
 
     def __repr__(self):
         return f"{self.page}:{self.line} ({self.language})"
@@ -128,6 +140,7 @@ def page_blocks(page, text):
                 "\n".join(lines[start + 1 : end]),
                 reasons[0] if reasons else None,
                 any(TINY in line for line in before),
+                any(SERVING_TEST in line for line in before),
             )
         )
         index = last_end = end + 1
@@ -186,7 +199,13 @@ def uses_shared_run(page):
 
 
 def run_page(page, folder, shared_run):
-    """Runs every unmarked block of `page` in `folder`; returns the blocks run and those skipped."""
+    """Runs every unmarked block of `page` in `folder`; returns the blocks run (or handed to
+    tests/test_serving_examples.py) and those skipped.
+
+    Raises:
+        AssertionError: a block fails, prints other than it states, or is handed to the serving
+            test without being one of the command lists that test runs.
+    """
     with open(os.path.join(REPOSITORY, page)) as stream:
         text = stream.read()
     if SHARED_RUN in text:
@@ -199,7 +218,12 @@ def run_page(page, folder, shared_run):
         if block.not_run_reason:
             skipped.append(block)
             continue
-        if block.language == "python":
+        if block.serving_test:
+            assert block.code in SERVING_TEST_BLOCKS, (
+                f"{block}: marked as run by tests/test_serving_examples.py, but it is not one of the "
+                "command lists of tests/serving_examples.py"
+            )
+        elif block.language == "python":
             printed = run_python(block, namespace)
             expected = stated_outputs(block.code)
             assert contains_in_order(printed.split("\n"), expected), (
@@ -277,6 +301,21 @@ def test_markers_are_parsed():
     assert stated_outputs(blocks[2].code) == ["1"]
     with pytest.raises(AssertionError, match="visible line"):
         page_blocks("page.md", "<!-- not run here: hidden -->\n```bash\ncurl x\n```\n")
+
+
+def test_only_the_serving_tests_command_lists_can_be_handed_to_it(tmp_path, monkeypatch):
+    """A block marked as run by tests/test_serving_examples.py is not run here, and the marker is
+    refused on a block that is not exactly one of that test's command lists."""
+    monkeypatch.chdir(tmp_path)
+    handed = f"{SERVING_TEST}\n```bash\n{SERVING_TEST_BLOCKS[1]}\n```\n"
+    (tmp_path / "handed.md").write_text(handed)
+    ran, skipped = run_page(str(tmp_path / "handed.md"), str(tmp_path), shared_run=None)
+    assert [block.serving_test for block in ran] == [True] and skipped == []
+    assert not (tmp_path / "out").exists()  # the command was not run here
+    changed = handed.replace("seed=7", "seed=8")
+    (tmp_path / "changed.md").write_text(changed)
+    with pytest.raises(AssertionError, match="not one of the command lists"):
+        run_page(str(tmp_path / "changed.md"), str(tmp_path), shared_run=None)
 
 
 def test_a_broken_example_fails(tmp_path, monkeypatch):
