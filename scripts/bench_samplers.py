@@ -5,7 +5,9 @@ runs) with fixed weights, times each sampler (plain, guided, inpainting, cached 
 the noise-driven loop, MaskGIT's decoding), and prints a table: seconds of the first call
 (tracing included), median wall and CPU seconds per batch of `--repeats` further calls, the
 baseline's medians and the ratios baseline / now (> 1: faster now), and a digest of the grids drawn for a
-fixed seed, so a run on another commit shows whether the arrays are identical.
+fixed seed, so a run on another commit shows whether the arrays are identical. The table goes to
+benchmarks/results/bench_samplers.md; its ratios are against the `--baseline` file, a `--save` of a
+run on an earlier commit (a separate process, by the nature of the comparison).
 
 Example:
 
@@ -111,8 +113,8 @@ def main():
     results = {}
     print(f"batch={args.batch} K={args.num_embeddings}, random-weight default priors")
     print(
-        f"{'prior':<12}{'sampler':<16}{'grid':<7}{'first s':>8}{'wall s':>8}{'base':>8}{'ratio':>7}"
-        f"{'cpu s':>8}{'base':>8}{'ratio':>7}  digest (same?)"
+        f"{'prior':<12}{'sampler':<16}{'grid':<7}{'first s':>8}{'base':>8}{'ratio':>7}{'wall s':>8}"
+        f"{'base':>8}{'ratio':>7}{'cpu s':>8}{'base':>8}{'ratio':>7}  digest (same?)"
     )
     for kind in args.only:
         for side in args.grids:
@@ -125,22 +127,26 @@ def main():
                 digest = hashlib.sha256(grids.astype(np.int32).tobytes()).hexdigest()[:12]
                 results[key] = {"first": first, "seconds": wall, "cpu_seconds": cpu, "digest": digest}
                 before = baseline.get(key)
-                if before:
-                    compared = (
-                        f"{before['seconds']:>8.3f}{before['seconds'] / wall:>6.2f}x{cpu:>8.3f}"
-                        f"{before['cpu_seconds']:>8.3f}{before['cpu_seconds'] / cpu:>6.2f}x  {digest} "
-                        f"({before['digest'] == digest})"
-                    )
-                else:
-                    compared = f"{'-':>8}{'-':>7}{cpu:>8.3f}{'-':>8}{'-':>7}  {digest}"
-                print(
-                    f"{kind:<12}{name:<16}{f'{side}x{side}':<7}{first:>8.2f}{wall:>8.3f}{compared}",
-                    flush=True,
-                )
+                columns = [f"{kind:<12}{name:<16}{f'{side}x{side}':<7}"]
+                for now, field, digits in (
+                    (first, "first", 2),
+                    (wall, "seconds", 3),
+                    (cpu, "cpu_seconds", 3),
+                ):
+                    if before:
+                        columns.append(
+                            f"{now:>8.{digits}f}{before[field]:>8.{digits}f}{before[field] / now:>6.2f}x"
+                        )
+                    else:
+                        columns.append(f"{now:>8.{digits}f}{'-':>8}{'-':>7}")
+                columns.append(f"  {digest}" + (f" ({before['digest'] == digest})" if before else ""))
+                print("".join(columns), flush=True)
     if args.save:
         with open(args.save, "w") as file:
             json.dump(results, file, indent=1)
 
 
 if __name__ == "__main__":
-    main()
+    from results_file import run_and_record
+
+    run_and_record(main, "bench_samplers")
