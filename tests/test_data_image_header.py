@@ -120,25 +120,40 @@ def test_vqgen_train_refuses_a_bomb_in_a_folder_in_one_line_without_decoding_it(
     assert not (run / "config.json").exists()
 
 
-def refusals(stderr):
-    """The lines a child wrote for each refused bomb (`refused SIDE: MESSAGE`), by side."""
+def read_or_report(stream, side):
+    """In a child: reads every batch of `stream` and writes `refused SIDE: MESSAGE` to stderr if it
+    is refused."""
+    try:
+        with naming_undecodable_files(stream):
+            for _ in stream.batches(2):
+                pass
+    except ValueError as error:
+        print(f"refused {side}: {error}", file=sys.stderr)
+
+
+def assert_both_refused(code, stderr, peak, named):
+    """The child exited 0, wrote one refusal naming `named` and the option for each bomb, and stayed
+    below the memory limit."""
     found = {}
     for line in stderr.splitlines():
         if line.startswith("refused "):
             side, _, message = line[len("refused ") :].partition(": ")
             found[int(side)] = message
-    return found
+    assert code == 0 and sorted(found) == sorted(BOMB_SIDES), stderr
+    for message in found.values():
+        assert named in message and "--max-image-pixels" in message, message
+    assert peak < PEAK_MEMORY_LIMIT, peak
 
 
 def test_load_images_refuses_a_bomb_in_a_folder_in_one_line_without_decoding_it(tmp_path):
     # Both bombs in one child process (one TensorFlow import); its peak memory covers both reads.
-    folders = {side: bomb_folder(tmp_path / str(side), side) for side in BOMB_SIDES}
+    folders = {side: str(bomb_folder(tmp_path / str(side), side)) for side in BOMB_SIDES}
     code, stderr, peak = run_measured(
         python_child(
             f"""
             import sys
             from vqgen.data import load_images
-            for side, folder in { ({side: str(folder) for side, folder in folders.items()})!r}.items():
+            for side, folder in {folders!r}.items():
                 try:
                     load_images(folder)
                 except ValueError as error:
@@ -147,11 +162,7 @@ def test_load_images_refuses_a_bomb_in_a_folder_in_one_line_without_decoding_it(
         ),
         tmp_path,
     )
-    found = refusals(stderr)
-    assert code == 0 and sorted(found) == sorted(BOMB_SIDES), stderr
-    for message in found.values():
-        assert "bomb.png" in message and "--max-image-pixels" in message, message
-    assert peak < PEAK_MEMORY_LIMIT, peak
+    assert_both_refused(code, stderr, peak, "bomb.png")
 
 
 def test_the_pipeline_refuses_a_bomb_that_replaced_a_listed_file_without_decoding_it(tmp_path):
@@ -165,28 +176,18 @@ def test_the_pipeline_refuses_a_bomb_that_replaced_a_listed_file_without_decodin
             f"""
             import os, sys
             sys.path.insert(0, {os.path.dirname(os.path.abspath(__file__))!r})
-            from test_data_image_header import write_bomb_png
+            from test_data_image_header import read_or_report, write_bomb_png
             from vqgen.data import stream_images
-            from vqgen.data.image_stream import naming_undecodable_files
 
             for side, folder in {folders!r}.items():
                 stream = stream_images(folder)  # listed while b.png was a small image
                 write_bomb_png(os.path.join(folder, "b.png"), side)
-                try:
-                    with naming_undecodable_files(stream):
-                        for batch in stream.batches(2):
-                            pass
-                except ValueError as error:
-                    print(f"refused {{side}}: {{error}}", file=sys.stderr)
+                read_or_report(stream, side)
             """
         ),
         tmp_path,
     )
-    found = refusals(stderr)
-    assert code == 0 and sorted(found) == sorted(BOMB_SIDES), stderr
-    for message in found.values():
-        assert "b.png" in message and "--max-image-pixels" in message, message
-    assert peak < PEAK_MEMORY_LIMIT, peak
+    assert_both_refused(code, stderr, peak, "b.png")
 
 
 def test_a_tfds_stream_refuses_a_bomb_among_its_encoded_images_without_decoding_it(tmp_path):
@@ -198,9 +199,8 @@ def test_a_tfds_stream_refuses_a_bomb_among_its_encoded_images_without_decoding_
             import tensorflow as tf
             import tensorflow_datasets as tfds
             sys.path.insert(0, {os.path.dirname(os.path.abspath(__file__))!r})
-            from test_data_image_header import write_bomb_png
+            from test_data_image_header import read_or_report, write_bomb_png
             from vqgen.data import stream_images
-            from vqgen.data.image_stream import naming_undecodable_files
 
             small = tf.io.encode_png(np.zeros((28, 28, 1), np.uint8)).numpy()
             for side in {list(BOMB_SIDES)!r}:
@@ -214,22 +214,12 @@ def test_a_tfds_stream_refuses_a_bomb_among_its_encoded_images_without_decoding_
                     return tf.data.Dataset.from_tensor_slices({{"image": images, "label": labels}})
 
                 with tfds.testing.mock_data(num_examples=4, as_dataset_fn=as_dataset):
-                    stream = stream_images("tfds:mnist")
-                    try:
-                        with naming_undecodable_files(stream):
-                            for batch in stream.batches(2):
-                                pass
-                    except ValueError as error:
-                        print(f"refused {{side}}: {{error}}", file=sys.stderr)
+                    read_or_report(stream_images("tfds:mnist"), side)
             """
         ),
         tmp_path,
     )
-    found = refusals(stderr)
-    assert code == 0 and sorted(found) == sorted(BOMB_SIDES), stderr
-    for message in found.values():
-        assert "example 2 of tfds:mnist" in message and "--max-image-pixels" in message, message
-    assert peak < PEAK_MEMORY_LIMIT, peak
+    assert_both_refused(code, stderr, peak, "example 2 of tfds:mnist")
 
 
 def test_every_reader_applies_the_max_image_pixels_option(tmp_path, capsys):
