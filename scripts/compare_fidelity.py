@@ -2,7 +2,6 @@
 
     python scripts/compare_fidelity.py                                    # Fashion-MNIST, 10 epochs per arm
     python scripts/compare_fidelity.py --data photos --epochs 30          # the 128x128 photos
-    python scripts/compare_fidelity.py --usage-k 16384                    # codes used at K=16,384
     python scripts/compare_fidelity.py --quick                            # smoke run: digits, tiny models
 
 Every arm is trained by `vqgen train` in its own run folder under `--root` (the same data, seed and
@@ -15,8 +14,7 @@ features; needs labels), the high-frequency ratio (1: detail kept), codes used o
 and training images/s (epochs x images / wall seconds of `vqgen train`, start-up included). Then the
 default prior (`vqgen train-prior`) on the baseline and on the arm with the lowest rFD (the highest
 high-frequency ratio without labels) and the sample Fréchet distance `vqgen evaluate` reports for each.
-With `--usage-k K` it also trains the plain EMA codebook and the factorized l2-normalised one at K codes
-and reports the codes each uses on the training split. The reconstructions of the first held-out images
+(Codes used at a large K: `compare_codebook_usage.py`.) The reconstructions of the first held-out images
 by every arm go to `benchmarks/results/compare_fidelity_DATA.png` (top row: the originals).
 """
 
@@ -24,12 +22,20 @@ import argparse
 import json
 import os
 import shutil
-import subprocess
-import sys
 import tempfile
 import time
 
 import numpy as np
+from vqgen_commands import (
+    FACTORIZED,
+    FASHION_MNIST,
+    TINY_MODEL,
+    evaluate,
+    is_idx_folder,
+    split_file,
+    train_arm,
+    vqgen,
+)
 
 from vqgen.data import load_images, to_float_images
 from vqgen.runs.image_grid import save_image_grid
@@ -37,51 +43,19 @@ from vqgen.runs.model_files import load_stage_model
 from vqgen.runs.run_folder import RunFolder
 
 REPOSITORY = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-FASHION_MNIST = "/usr/share/datasets/fashion-mnist"
 ADVERSARIAL = ["--adversarial-weight", "0.5", "--adversarial-start", "0"]
-FACTORIZED = ["--codebook-dim", "8", "--l2-normalize"]
 ARMS = {
     "MSE (baseline)": [],
     "+ adversarial": ADVERSARIAL,
     "+ adversarial + factorized codes": ADVERSARIAL + FACTORIZED,
 }
-TINY_MODEL = ["--hidden-channels", "16", "--residual-channels", "8", "--num-residual-blocks", "1"]
 CLASSIFIER = os.path.join("evaluation", "classifier.keras")
 SHOWN = 8
 
 
-def vqgen(*arguments):
-    """Runs one `vqgen` command in a child process; returns its wall seconds (raises if it fails)."""
-    start = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "vqgen.cli", *arguments], check=True, stdout=subprocess.DEVNULL)
-    return time.perf_counter() - start
-
-
 def held_out_source(data, root):
     """The held-out source for `vqgen evaluate --data`: t10k as .npz for idx files; None: validation split."""
-    if not (os.path.isdir(data) and any("-idx3-ubyte" in name for name in os.listdir(data))):
-        return None
-    path = os.path.join(root, "held_out.npz")
-    if not os.path.isfile(path):
-        test = load_images(data, split="test")
-        np.savez(path, images=test.images, labels=test.labels)
-    return path
-
-
-def evaluate(run, held_out, samples):
-    """`vqgen evaluate` of one run; returns its evaluation.json."""
-    vqgen("evaluate", "--run", run, "--samples", str(samples), *(["--data", held_out] if held_out else []))
-    with open(os.path.join(run, "evaluation.json")) as file:
-        return json.load(file)
-
-
-def train_arm(run, data, epochs, options, model_options):
-    """Trains one arm's stage 1; returns training images/s (start-up and validation included)."""
-    seconds = vqgen("train", "--run", run, "--overwrite", "--quiet", "--data", data, "--epochs", str(epochs),
-                    *model_options, *options)  # fmt: skip
-    with open(os.path.join(run, "config.json")) as file:
-        num_train = json.load(file)["data"].get("num_train")
-    return None if num_train is None else epochs * num_train / seconds
+    return split_file(data, "test", os.path.join(root, "held_out.npz")) if is_idx_folder(data) else None
 
 
 def share_classifier(first_run, run):
@@ -104,21 +78,6 @@ def figure(value, digits):
     return "n/a" if value is None else f"{value:.{digits}f}"
 
 
-def usage_rows(data, root, k, epochs, model_options):
-    """Codes used on the training split at K=`k` by the plain EMA codebook and the factorized one."""
-    rows = []
-    for name, options in (("plain EMA", []), ("factorized, l2-normalised", FACTORIZED)):
-        run = os.path.join(root, f"usage_{k}_{'plain' if not options else 'factorized'}")
-        train_arm(run, data, epochs, ["--num-embeddings", str(k), *options], model_options)
-        training_split = os.path.join(root, "training_split.npz")
-        if not os.path.isfile(training_split):
-            train = load_images(data)
-            np.savez(training_split, images=train.images, labels=train.labels)
-        usage = evaluate(run, training_split, samples=0)["codebook"][0]
-        rows.append((name, usage["codes_used"], k))
-    return rows
-
-
 def main():
     """Trains every arm, evaluates it on held-out images and prints the tables."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -128,7 +87,6 @@ def main():
     parser.add_argument("--epochs", type=int, default=10, help="stage-1 epochs per arm")
     parser.add_argument("--prior-epochs", type=int, default=None, help="prior epochs (default: vqgen's)")
     parser.add_argument("--samples", type=int, default=500, help="samples for the sample Fréchet distance")
-    parser.add_argument("--usage-k", type=int, default=None, help="also compare codes used at this K")
     parser.add_argument("--root", default=None, help="folder for the runs (default: a temporary one)")
     parser.add_argument("--quick", action="store_true", help="digits, tiny models, one epoch: a smoke run")
     args = parser.parse_args()
@@ -170,9 +128,6 @@ def main():
     )
     if not args.quick:
         reconstructions_picture(runs, held_out, args.data, picture)
-    usage = (
-        [] if args.usage_k is None else usage_rows(args.data, root, args.usage_k, args.epochs, model_options)
-    )
     minutes = (time.perf_counter() - start) / 60
     load_after = os.getloadavg()
 
@@ -201,11 +156,6 @@ def main():
                 f"| {name} | {samples['frechet_distance']:.2f} "
                 f"| {samples['frechet_distance_validation_floor']:.2f} |"
             )
-    if usage:
-        print("\n| codebook | codes used on the training split |")
-        print("|---|---|")
-        for name, used, k in usage:
-            print(f"| {name} (K={k}) | {used} / {k} ({100 * used / k:.1f}%) |")
     if not args.quick:
         print(
             f"\nReconstructions (top row: held-out originals; one row per arm): {os.path.basename(picture)}"

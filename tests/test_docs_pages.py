@@ -77,7 +77,7 @@ def test_benchmarks_page_is_current():
         for name in os.listdir(SCRIPTS)
         if name.endswith(".py") and main_block_call.search(open(os.path.join(SCRIPTS, name)).read())
     )
-    assert len(recording) == 17
+    assert len(recording) == 18
     assert page_writer.recorded_scripts() == recording
 
 
