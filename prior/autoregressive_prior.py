@@ -138,10 +138,7 @@ class AutoregressivePrior(CodePrior):
             picked = tf.gather(log_probs, codes, batch_dims=3)
             return tf.reduce_sum(picked, axis=[1, 2])
 
-        function = self._compiled(
-            ("log_prob", self.conditional),
-            lambda: tf.function(grid_log_prob, reduce_retracing=True, autograph=False),
-        )
+        function = self._compiled(("log_prob", self.conditional), grid_log_prob)
         results = [
             function(
                 codes[start : start + LOG_PROB_BATCH_SIZE],
@@ -233,14 +230,10 @@ class AutoregressivePrior(CodePrior):
             checks.append(tf.debugging.assert_equal(tf.shape(mask), grid, message=message))
         function = self._compiled(
             ("sample", method, labels is None, top_k is None, guidance is None, codes is None),
-            lambda: tf.function(
-                functools.partial(
-                    self._sample_raster, self if method == "cached" else sampling.FullPassStep(self)
-                ),
-                jit_compile=sampling.JIT_COMPILE[method],
-                reduce_retracing=True,
-                autograph=False,
+            functools.partial(
+                self._sample_raster, self if method == "cached" else sampling.FullPassStep(self)
             ),
+            jit_compile=sampling.JIT_COMPILE[method],
         )
         with tf.control_dependencies(checks):
             return function(num_samples, temperature, seed, labels, top_k, guidance, codes, mask)

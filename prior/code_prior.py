@@ -328,26 +328,29 @@ class CodePrior(keras.Model):
             checks.append(tf.debugging.assert_greater_equal(guidance, 0.0, message="guidance must be >= 0"))
         return num_samples, temperature, labels, top_k, guidance, checks
 
-    def _compiled(self, key, build):
-        """The `tf.function` for `key`, made by `build()` on first use and kept.
+    def _compiled(self, key, python_function, **options):
+        """The `tf.function` of `python_function` for `key`, traced on first use and kept.
 
         The functions live in a plain `types.SimpleNamespace` created in
         `__init__`, so neither Keras tracking nor SavedModel export walks them.
-        Each is built with `autograph=False`: their loops are explicit
-        `tf.while_loop`s and their branches Python ones on static settings, so
-        AutoGraph would only convert the model's whole call tree again at every
-        trace (seconds per sampler; `vqgen export` traces four).
+        Each is built with `reduce_retracing=True` and `autograph=False`: their
+        loops are explicit `tf.while_loop`s and their branches Python ones on
+        static settings, so AutoGraph would only convert the model's whole call
+        tree again at every trace (seconds per sampler; `vqgen export` traces
+        four).
 
         Args:
             key: hashable, the static configuration the function is traced for.
-            build: callable with no arguments returning the `tf.function`.
+            python_function: callable, wrapped the first time `key` is seen (later
+                calls with the same `key` return the kept function and ignore it).
+            **options: further `tf.function` options, e.g. `jit_compile`.
 
         Returns:
             The kept `tf.function`.
         """
         functions = self._compiled_functions.by_key
         if key not in functions:
-            functions[key] = build()
+            functions[key] = tf.function(python_function, reduce_retracing=True, autograph=False, **options)
         return functions[key]
 
     @classmethod

@@ -357,10 +357,7 @@ class MaskGIT(CodePrior):
             weights = tf.cast(mask, nats.dtype)
             return tf.reduce_sum(nats * weights), tf.reduce_sum(weights)
 
-        function = self._compiled(
-            ("masked_nats", self.conditional),
-            lambda: tf.function(masked_nats, reduce_retracing=True, autograph=False),
-        )
+        function = self._compiled(("masked_nats", self.conditional), masked_nats)
         total_nats = total_count = 0.0
         for batch, start in enumerate(range(0, codes.shape[0], LOSS_BATCH_SIZE)):
             key = tf.constant([seed % 2**31, batch], tf.int32)
@@ -379,10 +376,7 @@ class MaskGIT(CodePrior):
             draws = parallel_decode.seeded_draws(temperature, seed, top_k)
             return parallel_decode.decode(self, flat_codes, counts, draws, labels, guidance)
 
-        return self._compiled(
-            ("decode", self.conditional, guided),
-            lambda: tf.function(seeded_decode, reduce_retracing=True, autograph=False),
-        )
+        return self._compiled(("decode", self.conditional, guided), seeded_decode)
 
     def sample_codes(
         self, num_samples, temperature, seed, labels=None, guidance=None, steps=None, top_k=None
