@@ -111,4 +111,4 @@ def main():
 if __name__ == "__main__":
     from results_file import run_and_record
 
-    run_and_record(main, "compare_codebook_usage")
+    run_and_record(main, "compare_codebook_usage", variant_option="--data")

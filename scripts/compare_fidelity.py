@@ -1,7 +1,7 @@
 """Stage-1 fidelity on held-out images: the MSE baseline, + adversarial, + adversarial + factorized codes.
 
     python scripts/compare_fidelity.py                                    # Fashion-MNIST, 10 epochs per arm
-    python scripts/compare_fidelity.py --data photos --epochs 30          # the 128x128 photos
+    python scripts/compare_fidelity.py --data photos --epochs 30 --root runs/fidelity_photos --reuse
     python scripts/compare_fidelity.py --quick                            # smoke run: digits, tiny models
 
 Every arm is trained by `vqgen train` in its own run folder under `--root` (the same data, seed and
@@ -12,13 +12,20 @@ the first arm's `vqgen evaluate` and copied into the others, so their rFDs compa
 PSNR, SSIM, rFD (Fréchet distance of held-out images and their reconstructions in the classifier's
 features; needs labels), the high-frequency ratio (1: detail kept), codes used on the held-out images,
 and training images/s (epochs x images / wall seconds of `vqgen train`, start-up included). Then the
-default prior (`vqgen train-prior`) on the baseline and on the arm with the lowest rFD (the highest
-high-frequency ratio without labels) and the sample Fréchet distance `vqgen evaluate` reports for each.
-(Codes used at a large K: `compare_codebook_usage.py`.) The reconstructions of the first held-out images
-by every arm go to `benchmarks/results/compare_fidelity_DATA.png` (top row: the originals).
+default prior (`vqgen train-prior`) on the baseline and on the arm with the lowest rFD, and the sample
+Fréchet distance `vqgen evaluate` reports for each (images without labels have neither, so no prior is
+trained for them). The reconstructions of the first held-out images by every arm go to
+`benchmarks/results/compare_fidelity_DATA.png` (top row: the originals). Codes used at a large K:
+`compare_codebook_usage.py`.
+
+Each finished arm leaves its figures in its folder. `--reuse` keeps the arms measured there with the
+same settings instead of training them again, so a long comparison (the photos: three arms of 30
+epochs at 128x128) can be run over several sittings; the output names the arms reused and when they
+were measured.
 """
 
 import argparse
+import datetime
 import json
 import os
 import shutil
@@ -50,12 +57,36 @@ ARMS = {
     "+ adversarial + factorized codes": ADVERSARIAL + FACTORIZED,
 }
 CLASSIFIER = os.path.join("evaluation", "classifier.keras")
+ARM_RECORD = "compare_fidelity_arm.json"
 SHOWN = 8
 
 
 def held_out_source(data, root):
     """The held-out source for `vqgen evaluate --data`: t10k as .npz for idx files; None: validation split."""
     return split_file(data, "test", os.path.join(root, "held_out.npz")) if is_idx_folder(data) else None
+
+
+def measured_arm(run, settings):
+    """The record `record_arm` left in `run` when it measured an arm with the same `settings`, else None."""
+    path = os.path.join(run, ARM_RECORD)
+    if not os.path.isfile(path):
+        return None
+    with open(path) as file:
+        record = json.load(file)
+    return record if record["settings"] == settings else None
+
+
+def record_arm(run, settings, evaluation, speed):
+    """Writes and returns an arm's figures, its settings and when it was measured, for `--reuse`."""
+    record = {
+        "settings": settings,
+        "evaluation": evaluation,
+        "speed": speed,
+        "measured": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+    }
+    with open(os.path.join(run, ARM_RECORD), "w") as file:
+        json.dump(record, file, indent=2)
+    return record
 
 
 def share_classifier(first_run, run):
@@ -88,6 +119,11 @@ def main():
     parser.add_argument("--prior-epochs", type=int, default=None, help="prior epochs (default: vqgen's)")
     parser.add_argument("--samples", type=int, default=500, help="samples for the sample Fréchet distance")
     parser.add_argument("--root", default=None, help="folder for the runs (default: a temporary one)")
+    parser.add_argument(
+        "--reuse",
+        action="store_true",
+        help="keep the arms an earlier run under --root measured with the same settings",
+    )
     parser.add_argument("--quick", action="store_true", help="digits, tiny models, one epoch: a smoke run")
     args = parser.parse_args()
     if args.quick:
@@ -99,16 +135,22 @@ def main():
     load_before = os.getloadavg()
     start = time.perf_counter()
 
-    rows, runs = [], []
+    rows, runs, reused = [], [], []
     for index, (name, options) in enumerate(ARMS.items()):
         run = os.path.join(root, f"arm{index}")
-        speed = train_arm(run, args.data, args.epochs, options, model_options)
-        if runs:
-            share_classifier(runs[0], run)
-        result = evaluate(run, held_out, args.samples)
-        rows.append((name, result, speed))
+        settings = {"data": args.data, "epochs": args.epochs, "options": options, "model": model_options,
+                    "held_out": held_out, "samples": args.samples}  # fmt: skip
+        record = measured_arm(run, settings) if args.reuse else None
+        if record is None:
+            speed = train_arm(run, args.data, args.epochs, options, model_options)
+            if runs:
+                share_classifier(runs[0], run)
+            record = record_arm(run, settings, evaluate(run, held_out, args.samples), speed)
+        else:
+            reused.append(f"{name} ({record['measured']})")
+        rows.append((name, record["evaluation"], record["speed"]))
         runs.append(run)
-        print(f"{name}: {json.dumps(result['reconstruction'])}", flush=True)
+        print(f"{name}: {json.dumps(record['evaluation']['reconstruction'])}", flush=True)
 
     def score(row):
         reconstruction = row[1]["reconstruction"]
@@ -117,7 +159,9 @@ def main():
 
     best = min(range(1, len(rows)), key=lambda index: score(rows[index]))
     prior_rows = []
-    for index in sorted({0, best}):
+    # The sample Fréchet distance needs labels; without them (no rFD either) the priors are not trained.
+    labelled = rows[0][1]["reconstruction"]["frechet_distance"] is not None
+    for index in sorted({0, best}) if labelled else []:
         prior_options = [] if args.prior_epochs is None else ["--prior-epochs", str(args.prior_epochs)]
         vqgen("train-prior", "--run", runs[index], "--overwrite", "--quiet", *prior_options)
         samples = evaluate(runs[index], held_out, args.samples)["samples"]
@@ -146,16 +190,18 @@ def main():
             f"| {reconstruction['high_frequency_ratio']:.3f} "
             f"| {codebook['codes_used']} / {len(codebook['counts'])} | {figure(speed, 0)} |"
         )
-    print("\n| stage 1 under the default prior | sample Fréchet distance | floor (validation images) |")
-    print("|---|---|---|")
-    for name, samples in prior_rows:
-        if samples is None:
-            print(f"| {name} | n/a (no labels) | n/a |")
-        else:
+    if reused:
+        print(f"\nArms measured by an earlier run with the same settings (--reuse): {'; '.join(reused)}")
+    if prior_rows:
+        print("\n| stage 1 under the default prior | sample Fréchet distance | floor (validation images) |")
+        print("|---|---|---|")
+        for name, samples in prior_rows:
             print(
                 f"| {name} | {samples['frechet_distance']:.2f} "
                 f"| {samples['frechet_distance_validation_floor']:.2f} |"
             )
+    else:
+        print("\nNo labels: no rFD or sample Fréchet distance, so no prior was trained.")
     if not args.quick:
         print(
             f"\nReconstructions (top row: held-out originals; one row per arm): {os.path.basename(picture)}"
@@ -165,4 +211,4 @@ def main():
 if __name__ == "__main__":
     from results_file import run_and_record
 
-    run_and_record(main, "compare_fidelity")
+    run_and_record(main, "compare_fidelity", variant_option="--data")

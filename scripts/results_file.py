@@ -18,6 +18,7 @@ import contextlib
 import datetime
 import io
 import os
+import re
 import shlex
 import sys
 import tempfile
@@ -168,7 +169,39 @@ def recording(name, full_run, folder=None, argv=None):
         print(f"Wrote {os.path.relpath(write_page())}")
 
 
-def run_and_record(main, name, internal_flags=()):
+def results_name(name, argv, variant_option=None):
+    """The results file's name: `name`, or `name-VALUE` where the command sets `variant_option` to VALUE.
+
+    A script measured on several inputs (`compare_fidelity.py --data photos`) keeps one results file per
+    input, so a run on one never replaces the figures of another. VALUE is the option's last path
+    component, lower case, with every run of other characters than letters and digits made one `_`.
+
+    Args:
+        name: str. The script's results name.
+        argv: list of str. The command (`sys.argv`).
+        variant_option: str or None. The option that names the input, e.g. `"--data"`.
+
+    Returns:
+        str.
+
+    Example:
+    >>> results_name("compare_fidelity", ["compare_fidelity.py", "--data", "photos:128"], "--data")
+    'compare_fidelity-photos_128'
+    >>> results_name("compare_fidelity", ["compare_fidelity.py", "--epochs", "3"], "--data")
+    'compare_fidelity'
+    """
+    value = None
+    for index, argument in enumerate(argv[1:], start=1):
+        if variant_option and argument == variant_option and index + 1 < len(argv):
+            value = argv[index + 1]
+        elif variant_option and argument.startswith(variant_option + "="):
+            value = argument.split("=", 1)[1]
+    if value is None:
+        return name
+    return f"{name}-{re.sub(r'[^a-z0-9]+', '_', os.path.basename(value.rstrip('/')).lower()).strip('_')}"
+
+
+def run_and_record(main, name, internal_flags=(), variant_option=None):
     """Runs a script's `main()` inside `recording`: the one line each script's `__main__` block calls.
 
     A run with `--quick` is a smoke run (its file goes to a temporary folder); a run with one of
@@ -179,6 +212,8 @@ def run_and_record(main, name, internal_flags=()):
         main: callable taking no arguments, returning None or an exit status.
         name: str. The results file's name, without `.md`.
         internal_flags: tuple of str. Options that mark a script's internal subprocess.
+        variant_option: str or None. An option naming the input measured; a run that sets it writes
+            `NAME-VALUE.md` (`results_name`). Defaults to None: one file.
 
     Example:
     >>> if __name__ == "__main__":  # doctest: +SKIP
@@ -186,7 +221,7 @@ def run_and_record(main, name, internal_flags=()):
     """
     if any(flag in sys.argv[1:] for flag in internal_flags):
         sys.exit(main())
-    with recording(name, full_run="--quick" not in sys.argv[1:]):
+    with recording(results_name(name, sys.argv, variant_option), full_run="--quick" not in sys.argv[1:]):
         status = main()
         if status:
             sys.exit(status)

@@ -4,8 +4,9 @@
     python scripts/write_benchmarks_page.py --check    # exit 1 if docs/benchmarks.md is stale
 
 A script is a benchmark when its `__main__` block calls `run_and_record(main, "NAME")`
-(scripts/results_file.py), which writes `benchmarks/results/NAME.md` on a full run and then rewrites
-this page. tests/test_docs_cli_reference.py checks that the page is current.
+(scripts/results_file.py), which writes `benchmarks/results/NAME.md` (or `NAME-INPUT.md`, one per
+input a script is measured on) on a full run and then rewrites this page. tests/test_docs_pages.py
+checks that the page is current.
 """
 
 import argparse
@@ -65,14 +66,25 @@ def benchmarks_page(scripts_folder=SCRIPTS, results_folder=RESULTS):
     ]
     found = []
     for name in names:
-        path = os.path.join(results_folder, f"{name}.md")
-        if os.path.exists(path):
-            found.append(path)
-            # the toc extension's anchor of the heading `name`: lower case, underscores kept
-            latest = f"[`benchmarks/results/{name}.md`](#{name})"
-        else:
-            latest = "not run since results files were introduced"
-        lines.append(f"| `scripts/{name}.py` | {first_docstring_line(name, scripts_folder)} | {latest} |")
+        # the script's own file, then one per input it was measured on (`results_file.results_name`)
+        paths = sorted(
+            (
+                os.path.join(results_folder, file_name)
+                for file_name in os.listdir(results_folder)
+                if re.fullmatch(rf"{name}(-[a-z0-9_]+)?\.md", file_name)
+            ),
+            key=lambda path: (os.path.basename(path) != f"{name}.md", path),
+        )
+        found += paths
+        # the toc extension's anchor of the heading `NAME`: lower case, underscores and hyphens kept
+        latest = ", ".join(
+            f"[`benchmarks/results/{os.path.basename(path)}`](#{os.path.basename(path)[:-3]})"
+            for path in paths
+        )
+        lines.append(
+            f"| `scripts/{name}.py` | {first_docstring_line(name, scripts_folder)} "
+            f"| {latest or 'not run since results files were introduced'} |"
+        )
     for path in found:
         with open(path) as stream:
             body = stream.read().rstrip("\n")

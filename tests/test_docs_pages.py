@@ -88,8 +88,15 @@ def test_benchmarks_page_shows_a_result(tmp_path):
         "# benchmark\n\n- date: today\n\n## Output\n\n| a |\n|---|\n| 1 |\n"
     )
     (tmp_path / "benchmark_export.md").write_text("# benchmark_export\n\n- date: today\n")
+    (tmp_path / "benchmark-photos_128.md").write_text("# benchmark-photos_128\n\n| b |\n|---|\n| 2 |\n")
     page = page_writer.benchmarks_page(results_folder=str(tmp_path))
-    assert "[`benchmarks/results/benchmark.md`](#benchmark)" in page
+    # a file per input measured, after the script's own file, in the same row; not taken for another script
+    assert (
+        "| [`benchmarks/results/benchmark.md`](#benchmark), "
+        "[`benchmarks/results/benchmark-photos_128.md`](#benchmark-photos_128) |"
+    ) in page
+    assert "\n### benchmark-photos_128\n" in page and "| 2 |" in page
+    assert page.index("\n### benchmark\n") < page.index("\n### benchmark-photos_128\n")
     # the toc extension's anchor keeps the underscore (mkdocs --strict fails on a missing anchor)
     assert "[`benchmarks/results/benchmark_export.md`](#benchmark_export)" in page
     assert "\n### benchmark\n" in page and "\n#### Output\n" in page and "| 1 |" in page
@@ -127,6 +134,16 @@ def test_results_file_records_machine_command_and_table(tmp_path, monkeypatch, c
         with results.recording("failed", full_run=True, folder=str(tmp_path / "full"), argv=argv):
             raise RuntimeError("measurement failed")
     assert not (tmp_path / "full" / "failed.md").exists()
+
+
+def test_results_name_gives_each_input_its_file():
+    """A script measured on several inputs writes one file per input, named from the option's value."""
+    results = load_script("results_file")
+    name = "compare_fidelity"
+    assert results.results_name(name, ["s.py", "--epochs", "3"], "--data") == name
+    assert results.results_name(name, ["s.py", "--data", "photos:128"], "--data") == f"{name}-photos_128"
+    assert results.results_name(name, ["s.py", "--data=/data/My Set/"], "--data") == f"{name}-my_set"
+    assert results.results_name(name, ["s.py", "--data", "photos"], None) == name
 
 
 def test_run_and_record_treats_quick_and_internal_runs_apart(tmp_path, monkeypatch):
