@@ -1,7 +1,7 @@
 """Stage-1 fidelity on held-out images: the MSE baseline, + adversarial, + adversarial + factorized codes.
 
     python scripts/compare_fidelity.py                                    # Fashion-MNIST, 10 epochs per arm
-    python scripts/compare_fidelity.py --data photos --epochs 30 --root runs/fidelity_photos --reuse
+    python scripts/compare_fidelity.py --data photos --epochs 30 --prior-epochs 0 --root runs/photos --reuse
     python scripts/compare_fidelity.py --quick                            # smoke run: digits, tiny models
 
 Every arm is trained by `vqgen train` in its own run folder under `--root` (the same data, seed and
@@ -14,9 +14,9 @@ features; needs labels), the high-frequency ratio (1: detail kept), codes used o
 and training images/s (epochs x images / wall seconds of `vqgen train`, start-up included). Then the
 default prior (`vqgen train-prior`) on the baseline and on the arm with the lowest rFD, and the sample
 Fréchet distance `vqgen evaluate` reports for each (images without labels have neither, so no prior is
-trained for them). The reconstructions of the first held-out images by every arm go to
-`benchmarks/results/compare_fidelity_DATA.png` (top row: the originals). Codes used at a large K:
-`compare_codebook_usage.py`.
+trained for them; `--prior-epochs 0` skips the priors). The reconstructions of the first held-out
+images by every arm go to `benchmarks/results/compare_fidelity_DATA.png` (top row: the originals).
+Codes used at a large K: `compare_codebook_usage.py`.
 
 Each finished arm leaves its figures in its folder. `--reuse` keeps the arms measured there with the
 same settings instead of training them again, so a long comparison (the photos: three arms of 30
@@ -116,7 +116,9 @@ def main():
         "--data", default=FASHION_MNIST, help="training images (default: Fashion-MNIST idx files)"
     )
     parser.add_argument("--epochs", type=int, default=10, help="stage-1 epochs per arm")
-    parser.add_argument("--prior-epochs", type=int, default=None, help="prior epochs (default: vqgen's)")
+    parser.add_argument(
+        "--prior-epochs", type=int, default=None, help="prior epochs (default: vqgen's; 0: no prior)"
+    )
     parser.add_argument("--samples", type=int, default=500, help="samples for the sample Fréchet distance")
     parser.add_argument("--root", default=None, help="folder for the runs (default: a temporary one)")
     parser.add_argument(
@@ -161,7 +163,7 @@ def main():
     prior_rows = []
     # The sample Fréchet distance needs labels; without them (no rFD either) the priors are not trained.
     labelled = rows[0][1]["reconstruction"]["frechet_distance"] is not None
-    for index in sorted({0, best}) if labelled else []:
+    for index in sorted({0, best}) if labelled and args.prior_epochs != 0 else []:
         prior_options = [] if args.prior_epochs is None else ["--prior-epochs", str(args.prior_epochs)]
         vqgen("train-prior", "--run", runs[index], "--overwrite", "--quiet", *prior_options)
         samples = evaluate(runs[index], held_out, args.samples)["samples"]
@@ -200,6 +202,8 @@ def main():
                 f"| {name} | {samples['frechet_distance']:.2f} "
                 f"| {samples['frechet_distance_validation_floor']:.2f} |"
             )
+    elif args.prior_epochs == 0:
+        print("\nNo prior trained (--prior-epochs 0): no sample Fréchet distance.")
     else:
         print("\nNo labels: no rFD or sample Fréchet distance, so no prior was trained.")
     if not args.quick:
