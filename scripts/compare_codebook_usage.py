@@ -25,6 +25,7 @@ from vqgen_commands import (
     FASHION_MNIST,
     TINY_MODEL,
     evaluate,
+    held_out_source,
     is_idx_folder,
     split_file,
     train_arm,
@@ -53,8 +54,10 @@ def measure_codebook(run, data, k, epochs, options, model_options, held_out):
         images/s or None).
     """
     speed = train_arm(run, data, epochs, ["--num-embeddings", str(k), *options], model_options)
-    training_split = split_file(data, "train", os.path.join(os.path.dirname(run), "train.npz"), labels=False)
-    usage = evaluate(run, training_split if is_idx_folder(data) else data, samples=0)["codebook"][0]
+    # an idx folder's training file whole (vqgen's validation split included); any other source as given
+    if is_idx_folder(data):
+        data = split_file(data, "train", os.path.join(os.path.dirname(run), "train.npz"), labels=False)
+    usage = evaluate(run, data, samples=0)["codebook"][0]
     psnr = evaluate(run, held_out, samples=0)["reconstruction"]["psnr_db"]
     return usage["codes_used"], usage["perplexity"], psnr, speed
 
@@ -77,11 +80,7 @@ def main():
     model_options = TINY_MODEL if args.quick else []
     root = args.root or tempfile.mkdtemp(prefix="vqgen-codebook-usage-")
     os.makedirs(root, exist_ok=True)
-    held_out = (
-        split_file(args.data, "test", os.path.join(root, "held_out.npz"), labels=False)
-        if is_idx_folder(args.data)
-        else None
-    )
+    held_out = held_out_source(args.data, root, labels=False)
     load_before = os.getloadavg()
     start = time.perf_counter()
     rows = []

@@ -38,8 +38,7 @@ from vqgen_commands import (
     FASHION_MNIST,
     TINY_MODEL,
     evaluate,
-    is_idx_folder,
-    split_file,
+    held_out_source,
     train_arm,
     vqgen,
 )
@@ -59,11 +58,6 @@ ARMS = {
 CLASSIFIER = os.path.join("evaluation", "classifier.keras")
 ARM_RECORD = "compare_fidelity_arm.json"
 SHOWN = 8
-
-
-def held_out_source(data, root):
-    """The held-out source for `vqgen evaluate --data`: t10k as .npz for idx files; None: validation split."""
-    return split_file(data, "test", os.path.join(root, "held_out.npz")) if is_idx_folder(data) else None
 
 
 def measured_arm(run, settings):

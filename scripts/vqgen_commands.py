@@ -125,3 +125,24 @@ def split_file(data, split, path, labels=True):
         arrays = {"images": images.images, **({"labels": images.labels} if labels else {})}
         np.savez(path, **arrays)
     return path
+
+
+def held_out_source(data, root, labels=True):
+    """The held-out images for `vqgen evaluate --data`: an idx folder's t10k split, written once as `.npz`.
+
+    Args:
+        data: str. The training source.
+        root: str. The folder the `.npz` goes to (`held_out.npz`).
+        labels: bool. Whether to keep the labels (`split_file`).
+
+    Returns:
+        str, the `.npz` path, or None where `data` is not an idx folder (evaluate on the run's
+        validation split).
+
+    Example:
+    >>> held_out_source("digits", "/tmp/runs") is None
+    True
+    """
+    return (
+        split_file(data, "test", os.path.join(root, "held_out.npz"), labels) if is_idx_folder(data) else None
+    )
